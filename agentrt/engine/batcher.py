@@ -1,0 +1,143 @@
+"""Continuous batching: which sequences run in the next step, and how many tokens each.
+
+Pure bookkeeping (no torch), shared by the torch runner and the cost-model runner.
+Each step spends a token budget: decodes first (one token each), then prefill chunks of
+running sequences, then new admissions. When pages run out the latest admitted sequence
+is preempted: its computed pages go to the prefix cache and it is recomputed later.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from agentrt.engine.sequence import Sequence, SequenceStatus
+from agentrt.kvmanager.manager import KVCacheManager
+
+
+@dataclass
+class ScheduledSeq:
+    seq: Sequence
+    num_new_tokens: int
+
+    @property
+    def samples(self) -> bool:
+        """True when this chunk reaches the sequence's last token, so a token is sampled."""
+        return self.seq.num_computed_tokens + self.num_new_tokens == self.seq.num_tokens
+
+
+@dataclass
+class ScheduledBatch:
+    items: list[ScheduledSeq] = field(default_factory=list)
+    preempted: list[Sequence] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(item.num_new_tokens for item in self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+class Batcher:
+    def __init__(self, kv: KVCacheManager, max_num_batched_tokens: int, max_num_seqs: int):
+        self.kv = kv
+        self.max_num_batched_tokens = max_num_batched_tokens
+        self.max_num_seqs = max_num_seqs
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+
+    def add(self, seq: Sequence) -> None:
+        self.waiting.append(seq)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def remove(self, seq: Sequence) -> None:
+        """Take a sequence out (finished or aborted) and release its KV."""
+        if seq in self.running:
+            self.running.remove(seq)
+            self.kv.cache(seq)
+            self.kv.release(seq)
+        elif seq in self.waiting:
+            self.waiting.remove(seq)
+
+    def schedule(self) -> ScheduledBatch:
+        batch = ScheduledBatch()
+        budget = self.max_num_batched_tokens
+        scheduled: set[int] = set()
+        decodes = [s for s in self.running if not s.is_prefilling]
+        prefills = [s for s in self.running if s.is_prefilling]
+        for seq in decodes + prefills:
+            if budget == 0:
+                break
+            if seq.status is not SequenceStatus.RUNNING:
+                continue  # preempted earlier in this loop
+            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            if self._allocate_or_preempt(seq, n, scheduled, batch):
+                batch.items.append(ScheduledSeq(seq, n))
+                scheduled.add(id(seq))
+                budget -= n
+        if not batch.preempted:
+            budget = self._admit(batch, budget)
+        # Attention metadata wants decodes first, then prefill chunks.
+        batch.items.sort(key=lambda item: item.num_new_tokens != 1)
+        return batch
+
+    def _allocate_or_preempt(
+        self, seq: Sequence, n: int, scheduled: set[int], batch: ScheduledBatch
+    ) -> bool:
+        while not self.kv.allocate(seq, n):
+            victims = [s for s in self.running if id(s) not in scheduled and s is not seq]
+            if not victims:
+                self._preempt(seq, batch)
+                return False
+            self._preempt(victims[-1], batch)
+        return True
+
+    def _preempt(self, seq: Sequence, batch: ScheduledBatch) -> None:
+        self.running.remove(seq)
+        self.kv.cache(seq)
+        self.kv.release(seq)
+        seq.status = SequenceStatus.WAITING
+        seq.num_computed_tokens = 0
+        seq.num_preemptions += 1
+        self.waiting.appendleft(seq)
+        batch.preempted.append(seq)
+
+    def _admit(self, batch: ScheduledBatch, budget: int) -> int:
+        deferred: list[Sequence] = []
+        while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+            seq = self.waiting.popleft()
+            self.kv.match(seq)
+            if self._shares_inflight_prefix(seq):
+                # Another sequence is computing this prefix right now: wait one step and
+                # reuse it from the cache instead of computing it twice.
+                self.kv.release(seq)
+                deferred.append(seq)
+                continue
+            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            if not self.kv.allocate(seq, n):
+                self.kv.release(seq)
+                self.waiting.appendleft(seq)
+                break
+            seq.status = SequenceStatus.RUNNING
+            self.running.append(seq)
+            batch.items.append(ScheduledSeq(seq, n))
+            budget -= n
+        self.waiting.extendleft(reversed(deferred))
+        return budget
+
+    def _shares_inflight_prefix(self, seq: Sequence) -> bool:
+        if not self.kv.enable_prefix_cache:
+            return False
+        page = self.kv.page_size
+        start = seq.num_computed_tokens
+        want = seq.token_ids[start : start + page]
+        if len(want) < page or seq.num_tokens - start <= page:
+            return False
+        for other in self.running:
+            if other.is_prefilling and other.token_ids[start : start + page] == want:
+                return seq.token_ids[:start] == other.token_ids[:start]
+        return False

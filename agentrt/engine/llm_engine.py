@@ -1,0 +1,240 @@
+"""The engine: requests in, one batched step at a time, outputs out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence as Seq
+
+import torch
+
+from agentrt.engine.batcher import Batcher, ScheduledBatch
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.detokenizer import Detokenizer
+from agentrt.engine.errors import PromptTooLongError
+from agentrt.engine.model import CausalLM
+from agentrt.engine.outputs import EngineStats, RequestOutput
+from agentrt.engine.runner import ModelRunner
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.sequence import FinishReason, Sequence, SequenceStatus
+from agentrt.engine.torch_runner import TorchModelRunner
+from agentrt.kvmanager.manager import KVCacheManager
+
+Prompt = str | Seq[int]
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16
+    try:
+        dtype = getattr(torch, name)
+    except AttributeError:
+        dtype = None
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}; use auto, float32, bfloat16 or float16")
+    return dtype
+
+
+class LLMEngine:
+    """Continuous-batching engine over paged KV with a radix prefix cache.
+
+    `add_request` and `abort` may be called from any thread; `step` runs one batch and
+    must be called from one thread at a time. Build it with `LLMEngine.from_config`.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        runner: ModelRunner,
+        tokenizer=None,
+        eos_token_ids: Seq[int] = (),
+        max_model_len: int | None = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        self.config = config
+        self.runner = runner
+        self.tokenizer = tokenizer
+        self.eos_token_ids = frozenset(eos_token_ids)
+        self.vocab_size = vocab_size
+        self.kv = KVCacheManager(
+            config.num_pages, config.page_size, config.eviction_policy, config.enable_prefix_cache
+        )
+        self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
+        capacity = config.kv_capacity_tokens
+        self.max_model_len = min(max_model_len or capacity, capacity)
+        self.stats = EngineStats()
+        self.requests: dict[str, Sequence] = {}
+        self._detok: dict[str, Detokenizer] = {}
+        self._inbox: deque[Sequence] = deque()
+        self._aborts: deque[str] = deque()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:
+        """Load the model named in the config (default: the embedded SmolLM2-135M)."""
+        from agentrt.engine import loader
+
+        config = config or EngineConfig(**overrides)
+        device = torch.device(config.device)
+        dtype = resolve_dtype(config.dtype, device)
+        model_dir = loader.resolve_model_dir(config.model)
+        hf_config = loader.load_config(model_dir)
+        family = loader.model_family(hf_config)
+        max_positions = hf_config.max_position_embeddings
+        model = CausalLM(hf_config, family, max_positions)
+        model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
+        model.to(device=device, dtype=dtype)
+        runner = TorchModelRunner(model, config.num_pages, config.page_size, device, dtype)
+        tokenizer = loader.load_tokenizer(model_dir)
+        eos = hf_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        return cls(config, runner, tokenizer, eos_ids, max_positions, hf_config.vocab_size)
+
+    # -- requests -------------------------------------------------------------------
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        if isinstance(prompt, str):
+            if self.tokenizer is None:
+                raise ValueError("this model has no tokenizer: pass prompts as token ids")
+            return self.tokenizer.encode(prompt, add_special_tokens=False)
+        return [int(t) for t in prompt]
+
+    def add_request(
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        request_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> str:
+        """Queue a request; returns its id. Invalid requests raise here and leave the
+        engine untouched."""
+        params = params or SamplingParams()
+        token_ids = self.tokenize(prompt)
+        if not token_ids:
+            raise ValueError("empty prompt: a request needs at least one token")
+        if len(token_ids) >= self.max_model_len:
+            raise PromptTooLongError(
+                f"prompt has {len(token_ids)} tokens but this engine serves at most "
+                f"{self.max_model_len - 1} prompt tokens (model context / KV capacity "
+                f"{self.max_model_len} tokens)"
+            )
+        if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
+            raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
+        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=time.perf_counter())
+        if request_id is not None:
+            seq.request_id = request_id
+        with self._lock:
+            if seq.request_id in self.requests:
+                raise ValueError(f"duplicate request id {seq.request_id!r}")
+            self.requests[seq.request_id] = seq
+            self._inbox.append(seq)
+        return seq.request_id
+
+    def abort(self, request_id: str) -> None:
+        """Cancel a request; its KV locks are released at the next step."""
+        self._aborts.append(request_id)
+
+    def has_unfinished_requests(self) -> bool:
+        return bool(self.requests)
+
+    # -- stepping -------------------------------------------------------------------
+
+    def step(self) -> list[RequestOutput]:
+        """Run one batch. Returns an output for every request that changed."""
+        outputs = self._drain_inbox()
+        batch = self.batcher.schedule()
+        self.stats.preemptions += len(batch.preempted)
+        if not batch:
+            return outputs
+        t0 = time.perf_counter()
+        sampled = self.runner.execute(batch)
+        self.stats.forward_seconds += time.perf_counter() - t0
+        self.stats.steps += 1
+        self.stats.batch_sizes.append(len(batch.items))
+        return outputs + self._apply(batch, sampled)
+
+    def _drain_inbox(self) -> list[RequestOutput]:
+        while self._inbox:
+            seq = self._inbox.popleft()
+            if self.tokenizer is not None:
+                self._detok[seq.request_id] = Detokenizer(self.tokenizer, seq.params.stop)
+            self.batcher.add(seq)
+        outputs = []
+        while self._aborts:
+            seq = self.requests.get(self._aborts.popleft())
+            if seq is not None:
+                self._finish(seq, FinishReason.ABORT)
+                outputs.append(self._output(seq, []))
+        return outputs
+
+    def _apply(self, batch: ScheduledBatch, sampled: list[int]) -> list[RequestOutput]:
+        tokens = iter(sampled)
+        outputs = []
+        for item in batch.items:
+            seq = item.seq
+            samples = item.samples
+            if seq.num_cached_tokens and seq.num_computed_tokens == seq.num_cached_tokens:
+                self.stats.prefill_tokens_reused += seq.num_cached_tokens
+            if seq.num_tokens - seq.num_computed_tokens > 1 or not seq.num_output_tokens:
+                self.stats.prefill_tokens_computed += item.num_new_tokens
+            else:
+                self.stats.decode_tokens += 1
+            seq.num_computed_tokens += item.num_new_tokens
+            if item.num_new_tokens > 1:
+                self.kv.cache(seq)  # a computed prefill chunk is reusable by others right away
+            if not samples:
+                continue
+            token = next(tokens)
+            seq.token_ids.append(token)
+            if seq.first_token_time is None:
+                seq.first_token_time = time.perf_counter()
+                self.stats.prompt_tokens += seq.num_prompt_tokens
+            reason = self._check_stop(seq, token)
+            if reason is not None:
+                self._finish(seq, reason)
+            outputs.append(self._output(seq, [token]))
+        return outputs
+
+    def _check_stop(self, seq: Sequence, token: int) -> FinishReason | None:
+        p = seq.params
+        detok = self._detok.get(seq.request_id)
+        if detok is not None:
+            seq.text = detok.append(token)
+            if detok.stopped:
+                return FinishReason.STOP
+        if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
+            return FinishReason.STOP
+        if seq.num_output_tokens >= p.max_tokens or seq.num_tokens >= self.max_model_len:
+            return FinishReason.LENGTH
+        return None
+
+    def _finish(self, seq: Sequence, reason: FinishReason) -> None:
+        self.batcher.remove(seq)
+        seq.status = SequenceStatus.FINISHED
+        seq.finish_reason = reason
+        seq.finish_time = time.perf_counter()
+        self.requests.pop(seq.request_id, None)
+        self._detok.pop(seq.request_id, None)
+        self.runner.forget(seq.request_id)
+        self.stats.finished_requests += 1
+
+    def _output(self, seq: Sequence, new_tokens: list[int]) -> RequestOutput:
+        return RequestOutput(
+            request_id=seq.request_id,
+            prompt_token_ids=seq.prompt_token_ids,
+            token_ids=seq.output_token_ids,
+            new_token_ids=new_tokens,
+            text=seq.text,
+            finished=seq.is_finished,
+            finish_reason=seq.finish_reason.value if seq.finish_reason else None,
+            error=seq.error,
+            num_cached_tokens=seq.num_cached_tokens,
+            arrival_time=seq.arrival_time,
+            first_token_time=seq.first_token_time,
+            finish_time=seq.finish_time,
+        )
+
+    def check_integrity(self) -> None:
+        """Page accounting across the tree, the free list and live sequences."""
+        self.kv.check_integrity(self.batcher.running)

@@ -1,0 +1,52 @@
+"""Attention over the paged KV cache with torch SDPA (CPU and CUDA alike)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from agentrt.engine.model.attention_metadata import AttentionMetadata
+
+
+def paged_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    meta: AttentionMetadata,
+    scale: float,
+) -> torch.Tensor:
+    """q: [T, H, D]; k, v: [T, KVH, D]; caches: [num_slots, KVH, D]. Writes this step's
+    KV into the cache, then attends each sequence over its whole context. Returns [T, H, D]."""
+    k_cache.index_copy_(0, meta.slot_mapping, k)
+    v_cache.index_copy_(0, meta.slot_mapping, v)
+    gqa = q.shape[1] != k.shape[1]
+    out = torch.empty_like(q)
+    nd = meta.num_decodes
+    if nd:
+        qd = q[:nd].unsqueeze(2)  # [B, H, 1, D]
+        kd = k_cache[meta.decode_slots].transpose(1, 2)  # [B, KVH, L, D]
+        vd = v_cache[meta.decode_slots].transpose(1, 2)
+        od = F.scaled_dot_product_attention(
+            qd, kd, vd, attn_mask=meta.decode_mask, scale=scale, enable_gqa=gqa
+        )
+        out[:nd] = od.squeeze(2)
+    for chunk in meta.prefills:
+        rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
+        qp = q[rows].transpose(0, 1).unsqueeze(0)  # [1, H, q, D]
+        if chunk.kv_slots is None:
+            kp, vp = k[rows], v[rows]
+        else:
+            kp, vp = k_cache[chunk.kv_slots], v_cache[chunk.kv_slots]
+        op = F.scaled_dot_product_attention(
+            qp,
+            kp.transpose(0, 1).unsqueeze(0),
+            vp.transpose(0, 1).unsqueeze(0),
+            attn_mask=chunk.mask,
+            is_causal=chunk.mask is None,
+            scale=scale,
+            enable_gqa=gqa,
+        )
+        out[rows] = op[0].transpose(0, 1)
+    return out

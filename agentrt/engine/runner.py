@@ -1,0 +1,20 @@
+"""How a scheduled batch is executed: the one thing that differs between runners."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from agentrt.engine.batcher import ScheduledBatch
+
+
+class ModelRunner(ABC):
+    """Executes one step. Contract: for every item of `batch` whose chunk reaches the
+    sequence's last token (`item.samples`), return one sampled token id, in item order.
+    The runner writes KV for all scheduled tokens into the pages in each sequence's
+    `block_table`; it never changes bookkeeping (the engine does that afterwards)."""
+
+    @abstractmethod
+    def execute(self, batch: ScheduledBatch) -> list[int]: ...
+
+    def forget(self, request_id: str) -> None:  # noqa: B027 - optional hook
+        """Drop per-request state (e.g. a sampling generator) once a request ends."""

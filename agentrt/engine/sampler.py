@@ -1,0 +1,50 @@
+"""Token sampling: greedy, temperature, top-k, top-p, per-request seeds."""
+
+from __future__ import annotations
+
+import torch
+
+from agentrt.engine.sampling_params import SamplingParams
+
+
+class Sampler:
+    """Samples one token per row of logits. Each seeded request owns a generator, so its
+    samples do not depend on what else shares the batch."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._generators: dict[str, torch.Generator] = {}
+        self._default = torch.Generator().manual_seed(seed)
+
+    def forget(self, request_id: str) -> None:
+        self._generators.pop(request_id, None)
+
+    def sample(
+        self, logits: torch.Tensor, params: list[SamplingParams], request_ids: list[str]
+    ) -> list[int]:
+        """logits: float32 [B, vocab] (any device); returns B token ids."""
+        tokens = logits.argmax(dim=-1).tolist()
+        for row, (p, rid) in enumerate(zip(params, request_ids)):
+            if not p.greedy:
+                tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
+        return tokens
+
+    def _generator(self, params: SamplingParams, request_id: str) -> torch.Generator:
+        if params.seed is None:
+            return self._default
+        gen = self._generators.get(request_id)
+        if gen is None:
+            gen = self._generators[request_id] = torch.Generator().manual_seed(params.seed)
+        return gen
+
+    def _sample_row(self, logits: torch.Tensor, p: SamplingParams, request_id: str) -> int:
+        logits = logits / p.temperature
+        if 0 < p.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, p.top_k).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        if p.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            before = sorted_probs.cumsum(-1) - sorted_probs
+            sorted_probs[before >= p.top_p] = 0.0
+            probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=self._generator(p, request_id)))

@@ -1,0 +1,74 @@
+"""Runs batches on our torch model over a preallocated paged KV cache (CPU or CUDA)."""
+
+from __future__ import annotations
+
+import torch
+
+from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.model import CausalLM, build_attention_metadata
+from agentrt.engine.runner import ModelRunner
+from agentrt.engine.sampler import Sampler
+
+
+class TorchModelRunner(ModelRunner):
+    def __init__(
+        self,
+        model: CausalLM,
+        num_pages: int,
+        page_size: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.page_size = page_size
+        self.device = device
+        slots = num_pages * page_size
+        shape = (slots, model.num_kv_heads, model.head_dim)
+        self.kv_caches = [
+            (
+                torch.zeros(shape, dtype=dtype, device=device),
+                torch.zeros(shape, dtype=dtype, device=device),
+            )
+            for _ in range(model.num_layers)
+        ]
+        self.sampler = Sampler(seed)
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        k, _ = self.kv_caches[0]
+        return 2 * len(self.kv_caches) * k[0].numel() * k.element_size()
+
+    @torch.inference_mode()
+    def execute(self, batch: ScheduledBatch) -> list[int]:
+        ids: list[int] = []
+        positions: list[int] = []
+        logits_indices: list[int] = []
+        for item in batch.items:
+            start = item.seq.num_computed_tokens
+            end = start + item.num_new_tokens
+            ids.extend(item.seq.token_ids[start:end])
+            positions.extend(range(start, end))
+            if item.samples:
+                logits_indices.append(len(ids) - 1)
+        meta = build_attention_metadata(
+            [item.seq.block_table for item in batch.items],
+            [item.seq.num_computed_tokens for item in batch.items],
+            [item.num_new_tokens for item in batch.items],
+            self.page_size,
+            self.device,
+        )
+        logits = self.model(
+            torch.tensor(ids, device=self.device),
+            torch.tensor(positions, device=self.device),
+            self.kv_caches,
+            meta,
+            torch.tensor(logits_indices, dtype=torch.long, device=self.device),
+        )
+        sampling = [item.seq for item in batch.items if item.samples]
+        return self.sampler.sample(
+            logits, [s.params for s in sampling], [s.request_id for s in sampling]
+        )
+
+    def forget(self, request_id: str) -> None:
+        self.sampler.forget(request_id)
