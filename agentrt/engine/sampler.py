@@ -23,7 +23,7 @@ class Sampler:
     ) -> list[int]:
         """logits: float32 [B, vocab] (any device); returns B token ids."""
         tokens = logits.argmax(dim=-1).tolist()
-        for row, (p, rid) in enumerate(zip(params, request_ids)):
+        for row, (p, rid) in enumerate(zip(params, request_ids, strict=True)):
             if not p.greedy:
                 tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
         return tokens

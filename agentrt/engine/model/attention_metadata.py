@@ -49,7 +49,7 @@ def build_attention_metadata(
     prefills: list[PrefillChunk] = []
     num_decodes = 0
     q_offset = 0
-    for table, start, q_len in zip(block_tables, context_starts, query_lens):
+    for table, start, q_len in zip(block_tables, context_starts, query_lens, strict=True):
         end = start + q_len
         slots = _slots(table, 0, end, page_size)
         write_slots.append(slots[start:])

@@ -105,7 +105,7 @@ class CausalLM(nn.Module):
     ) -> torch.Tensor:
         """input_ids, positions: [T]; returns float32 logits [len(logits_indices), vocab]."""
         h = self.embed_tokens(input_ids)
-        for layer, (k_cache, v_cache) in zip(self.layers, kv_caches):
+        for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
             h = layer(h, positions, self.rope, k_cache, v_cache, meta)
         h = self.norm(h[logits_indices])
         weight = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
