@@ -17,7 +17,9 @@ from agentrt.engine.sampling_params import SamplingParams
 def make_engine(model_dir: Path | str | None, **overrides) -> LLMEngine:
     settings = {"dtype": "float32", "page_size": 4, "kv_cache_tokens": 4096}
     settings.update(overrides)
-    return LLMEngine.from_config(EngineConfig(model=str(model_dir) if model_dir else None, **settings))
+    return LLMEngine.from_config(
+        EngineConfig(model=str(model_dir) if model_dir else None, **settings)
+    )
 
 
 def run_to_completion(

@@ -17,7 +17,9 @@ def hf_models(tiny_models):
 
 
 def _check(engine, hf, prompts, max_tokens=NEW_TOKENS):
-    outs = run_to_completion(engine, prompts, SamplingParams(max_tokens=max_tokens, ignore_eos=True))
+    outs = run_to_completion(
+        engine, prompts, SamplingParams(max_tokens=max_tokens, ignore_eos=True)
+    )
     for prompt, out in zip(prompts, outs, strict=True):
         assert out.token_ids == hf_greedy(hf, prompt, max_tokens), f"prompt of {len(prompt)}"
     return outs
@@ -33,7 +35,7 @@ def test_batch_of_one(family, tiny_models, hf_models):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_mixed_length_batch(family, tiny_models, hf_models):
     engine = make_engine(tiny_models[family])
-    outs = _check(engine, hf_models[family], random_prompts(8, 1, 60, 256, seed=2))
+    _check(engine, hf_models[family], random_prompts(8, 1, 60, 256, seed=2))
     assert engine.stats.steps < 8 * NEW_TOKENS  # the requests really shared steps
 
 
