@@ -50,7 +50,15 @@ class LLM:
             params = [params or SamplingParams()] * len(prompts)
         if len(params) != len(prompts):
             raise ValueError("give one SamplingParams or one per prompt")
-        ids = [self.engine.add_request(p, sp) for p, sp in zip(prompts, params, strict=True)]
+        ids: list[str] = []
+        try:
+            for prompt, sp in zip(prompts, params, strict=True):
+                ids.append(self.engine.add_request(prompt, sp))
+        except Exception:
+            for request_id in ids:  # all or nothing: withdraw what was already queued
+                self.engine.abort(request_id)
+            self.engine.step()
+            raise
         finished: dict[str, RequestOutput] = {}
         with tqdm(total=len(ids), desc="generate", disable=not use_tqdm) as bar:
             while self.engine.has_unfinished_requests():
