@@ -1,0 +1,77 @@
+"""Eviction policies for the radix tree, and the registry that names them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from agentrt.kvmanager.radix_tree import RadixNode
+
+
+class EvictionPolicy(ABC):
+    """Orders evictable radix-tree leaves.
+
+    Contract:
+
+    - ``key(node)`` returns a sortable value; the tree evicts the leaf with the *lowest*
+      key first. The tree calls it when a leaf becomes an eviction candidate during one
+      ``evict`` call, so the key must not depend on state that eviction itself changes.
+      Ties are broken by node creation order, so equal keys are fine.
+    - ``key`` only reads the node (``last_access``, ``agents``, ``key``, ``pages``...); it
+      must not mutate the node or the tree.
+    - ``name`` is the registry name (set by ``register_policy``).
+
+    Policies are instantiated with no arguments by ``get_policy(name)``; one that needs
+    runtime hints (e.g. STE per agent) takes them through its own methods.
+    """
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def key(self, node: RadixNode) -> Any:
+        """Sort key of an evictable leaf: lower evicts first."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_REGISTRY: dict[str, type[EvictionPolicy]] = {}
+
+P = TypeVar("P", bound=type[EvictionPolicy])
+
+
+def register_policy(name: str) -> Callable[[P], P]:
+    """Class decorator: register an ``EvictionPolicy`` subclass under ``name``."""
+
+    def decorate(cls: P) -> P:
+        if not (isinstance(cls, type) and issubclass(cls, EvictionPolicy)):
+            raise TypeError(f"{cls!r} is not an EvictionPolicy subclass")
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing is not cls:
+            raise ValueError(
+                f"eviction policy {name!r} is already registered to {existing.__qualname__}"
+            )
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_policy(policy: str | EvictionPolicy) -> EvictionPolicy:
+    """Return ``policy`` itself if it is an instance, else a new instance of that name."""
+    if isinstance(policy, EvictionPolicy):
+        return policy
+    cls = _REGISTRY.get(policy)
+    if cls is None:
+        raise ValueError(
+            f"unknown eviction policy {policy!r}; registered: {', '.join(available_policies())}"
+        )
+    return cls()
+
+
+def available_policies() -> list[str]:
+    """Names of the registered policies, sorted."""
+    return sorted(_REGISTRY)

@@ -1,0 +1,408 @@
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from agentrt.kvmanager import (
+    EvictionPolicy,
+    PageAllocator,
+    RadixNode,
+    RadixTree,
+    available_policies,
+    get_policy,
+    register_policy,
+)
+from agentrt.kvmanager import policy as policy_module
+from agentrt.kvmanager.policies.lru import LRUPolicy
+
+
+def make(page_size: int = 2, num_pages: int = 16) -> tuple[PageAllocator, RadixTree]:
+    allocator = PageAllocator(num_pages)
+    return allocator, RadixTree(page_size, allocator)
+
+
+def cache(tree: RadixTree, tokens: list[int]) -> list[int]:
+    """Insert ``tokens`` with fresh pages, freeing the caller's duplicates like a sequence."""
+    mine = tree.allocator.alloc(len(tokens) // tree.page_size)
+    result = tree.insert(tokens, mine)
+    tree.allocator.free([p for p, kept in zip(mine, result.pages, strict=True) if p != kept])
+    tree.check_integrity()
+    return result.pages
+
+
+def path_tokens(node: RadixNode) -> tuple[int, ...]:
+    parts = []
+    while node.parent is not None:
+        parts.append(node.key)
+        node = node.parent
+    return tuple(t for key in reversed(parts) for t in key)
+
+
+def test_empty_match_returns_root() -> None:
+    _, tree = make()
+    m = tree.match_prefix([1, 2, 3])
+    assert (m.pages, m.num_tokens, m.node) == ([], 0, tree.root)
+    cache(tree, [1, 2])
+    m = tree.match_prefix([1])  # shorter than one page
+    assert (m.pages, m.num_tokens, m.node) == ([], 0, tree.root)
+    m = tree.match_prefix([5, 6, 1, 2])
+    assert m.node is tree.root and m.num_tokens == 0
+
+
+def test_match_ignores_trailing_partial_page() -> None:
+    _, tree = make()
+    pages = cache(tree, [1, 2, 3, 4])
+    m = tree.match_prefix([1, 2, 3, 4, 5])
+    assert (m.pages, m.num_tokens) == (pages, 4)
+    m = tree.match_prefix([1, 2, 3])
+    assert (m.pages, m.num_tokens) == (pages[:1], 2)
+
+
+def test_split_on_match() -> None:
+    allocator, tree = make()
+    pages = cache(tree, [1, 2, 3, 4, 5, 6])
+    (original,) = tree.root.children.values()
+    m = tree.match_prefix([1, 2, 3, 4, 9, 9])
+    assert (m.pages, m.num_tokens) == (pages[:2], 4)
+    assert m.node.key == (1, 2, 3, 4) and m.node.pages == pages[:2]
+    assert m.node.is_leaf is False and m.node.parent is tree.root
+    assert original.key == (5, 6) and original.pages == pages[2:] and original.parent is m.node
+    assert m.node.children == {(5, 6): original}
+    assert tree.cached_pages == 3 and allocator.num_used == 3
+    tree.check_integrity()
+
+
+def test_split_on_insert() -> None:
+    _, tree = make()
+    a = cache(tree, [1, 2, 3, 4, 5, 6])
+    new = tree.allocator.alloc(3)
+    result = tree.insert([1, 2, 3, 4, 7, 8], new)
+    assert result.pages == [a[0], a[1], new[2]]
+    assert result.num_existing == 4
+    assert result.node.key == (7, 8) and path_tokens(result.node) == (1, 2, 3, 4, 7, 8)
+    upper = result.node.parent
+    assert upper is not None and upper.key == (1, 2, 3, 4)
+    assert set(upper.children) == {(5, 6), (7, 8)}
+    tree.allocator.free(new[:2])
+    assert tree.cached_pages == 4
+    tree.check_integrity()
+
+
+def test_insert_prefix_of_existing_splits_and_returns_upper_node() -> None:
+    _, tree = make()
+    a = cache(tree, [1, 2, 3, 4, 5, 6])
+    mine = tree.allocator.alloc(1)
+    result = tree.insert([1, 2], mine)
+    assert (result.pages, result.num_existing) == (a[:1], 2)
+    assert result.node.key == (1, 2) and result.node.parent is tree.root
+    tree.allocator.free(mine)
+    tree.check_integrity()
+
+
+def test_duplicate_insert_returns_tree_pages_and_does_not_free_callers() -> None:
+    allocator, tree = make()
+    first = cache(tree, [1, 2, 3, 4])
+    dup = allocator.alloc(2)
+    result = tree.insert([1, 2, 3, 4], dup)
+    assert result.pages == first and result.num_existing == 4
+    assert tree.cached_pages == 2
+    assert allocator.num_used == 4  # the duplicates are still the caller's
+    assert not any(allocator.is_free(p) for p in dup)
+    allocator.free(dup)
+    tree.check_integrity()
+
+
+def test_insert_errors() -> None:
+    allocator, tree = make()
+    with pytest.raises(ValueError, match="len\\(tokens\\) == len\\(pages\\) \\* page_size"):
+        tree.insert([1, 2, 3], allocator.alloc(2))
+    with pytest.raises(ValueError, match="not allocated"):
+        tree.insert([1, 2], [allocator.num_pages - 1])
+    result = tree.insert([], [])
+    assert (result.pages, result.num_existing, result.node) == ([], 0, tree.root)
+    assert tree.cached_pages == 0
+    tree.check_integrity()
+
+
+def test_lock_protects_from_evict() -> None:
+    allocator, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    m = tree.match_prefix([1, 2, 3, 4])
+    tree.lock(m.node)
+    assert tree.evictable_pages == 0 and tree.cached_pages == 2
+    assert tree.evict(10) == 0
+    assert tree.match_prefix([1, 2, 3, 4]).num_tokens == 4
+    tree.unlock(m.node)
+    assert tree.evictable_pages == 2
+    assert tree.evict(10) == 2
+    assert allocator.num_free == allocator.num_pages and tree.cached_pages == 0
+    tree.check_integrity()
+
+
+def test_lock_covers_ancestors_but_not_siblings() -> None:
+    _, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    cache(tree, [1, 2, 5, 6])
+    node = tree.match_prefix([1, 2, 3, 4]).node
+    tree.lock(node)
+    assert node.lock_ref == 1 and node.parent is not None and node.parent.lock_ref == 1
+    assert tree.root.lock_ref == 0
+    assert tree.evictable_pages == 1
+    assert tree.evict(10) == 1
+    assert tree.match_prefix([1, 2, 5, 6]).num_tokens == 2
+    tree.unlock(node)
+    tree.check_integrity()
+
+
+def test_split_of_locked_node_keeps_lock_counts() -> None:
+    _, tree = make()
+    cache(tree, [1, 2, 3, 4, 5, 6])
+    held = tree.match_prefix([1, 2, 3, 4, 5, 6]).node
+    tree.lock(held)
+    tree.lock(held)
+    upper = tree.match_prefix([1, 2, 9, 9]).node
+    assert upper is not held and held.parent is upper
+    assert upper.lock_ref == 2 and held.lock_ref == 2
+    tree.check_integrity()
+    tree.unlock(held)
+    tree.unlock(held)
+    assert upper.lock_ref == 0 and tree.evictable_pages == 3
+    with pytest.raises(ValueError, match="not locked"):
+        tree.unlock(held)
+    tree.check_integrity()
+
+
+def test_unlock_below_zero_raises() -> None:
+    _, tree = make()
+    cache(tree, [1, 2])
+    node = tree.match_prefix([1, 2]).node
+    with pytest.raises(ValueError, match="not locked"):
+        tree.unlock(node)
+    assert node.lock_ref == 0
+
+
+def test_lock_of_evicted_node_raises() -> None:
+    _, tree = make()
+    cache(tree, [1, 2])
+    node = tree.match_prefix([1, 2]).node
+    tree.evict(1)
+    with pytest.raises(ValueError, match="not in this tree"):
+        tree.lock(node)
+
+
+def test_lru_order() -> None:
+    _, tree = make()
+    a = cache(tree, [1, 1])
+    cache(tree, [2, 2])
+    c = cache(tree, [3, 3])
+    tree.match_prefix([1, 1])  # A is now the most recent; B the oldest
+    assert tree.evict(1) == 1
+    assert tree.match_prefix([2, 2]).num_tokens == 0
+    assert tree.evict(1) == 1
+    assert tree.match_prefix([3, 3]).num_tokens == 0
+    assert tree.match_prefix([1, 1]).pages == a
+    assert c  # C's page went back to the allocator
+    assert tree.allocator.is_free(c[0])
+    tree.check_integrity()
+
+
+def test_evict_cascades_to_parents_leaves_first() -> None:
+    allocator, tree = make()
+    cache(tree, [1, 2, 3, 4, 5, 6])
+    cache(tree, [1, 2, 3, 4, 7, 8])
+    cache(tree, [9, 9])
+    tree.match_prefix([9, 9])
+    # [1,2,3,4] has two leaf children; it only becomes a candidate once both are gone.
+    assert tree.evict(2) == 2
+    upper = tree.root.children[(1, 2)]
+    assert upper.key == (1, 2, 3, 4) and upper.is_leaf and upper.lock_ref == 0
+    assert set(tree.root.children) == {(1, 2), (9, 9)}
+    assert tree.evict(1) == 2  # the whole 2-page parent goes at once
+    assert tree.match_prefix([1, 2]).num_tokens == 0
+    assert tree.match_prefix([9, 9]).num_tokens == 2
+    assert tree.evict(100) == 1
+    assert allocator.num_free == allocator.num_pages
+    tree.check_integrity()
+
+
+def test_evict_cascades_within_one_call() -> None:
+    allocator, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    cache(tree, [1, 2, 5, 6])
+    assert tree.evict(3) == 3  # both leaves, then their parent once it is a leaf
+    assert tree.root.children == {} and allocator.num_free == allocator.num_pages
+    tree.check_integrity()
+
+
+def test_evict_nonpositive_is_noop() -> None:
+    _, tree = make()
+    cache(tree, [1, 2])
+    assert tree.evict(0) == 0 and tree.evict(-3) == 0
+    assert tree.cached_pages == 1
+
+
+def test_reset() -> None:
+    allocator, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    cache(tree, [1, 2, 5, 6])
+    node = tree.match_prefix([1, 2, 5, 6]).node
+    tree.lock(node)
+    with pytest.raises(RuntimeError, match="locked"):
+        tree.reset()
+    tree.unlock(node)
+    tree.reset()
+    assert allocator.num_free == allocator.num_pages
+    assert (tree.cached_pages, tree.evictable_pages) == (0, 0)
+    assert tree.match_prefix([1, 2]).num_tokens == 0
+    with pytest.raises(ValueError, match="not in this tree"):
+        tree.lock(node)
+    tree.check_integrity()
+
+
+def test_page_size_one_and_last_access_clock() -> None:
+    _, tree = make(page_size=1)
+    cache(tree, [7, 8, 9])
+    t0 = tree.clock
+    m = tree.match_prefix([7, 8])
+    assert tree.clock == t0 + 1
+    assert m.node.key == (7, 8) and m.node.parent is tree.root
+    assert m.node.last_access == t0 + 1
+    (lower,) = m.node.children.values()
+    assert lower.key == (9,) and lower.last_access == t0
+    assert tree.match_prefix([7, 8, 9]).node is lower
+    assert lower.last_access == m.node.last_access == t0 + 2
+
+
+def _corrupt_tree() -> tuple[PageAllocator, RadixTree]:
+    allocator, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    cache(tree, [1, 2, 5, 6])
+    tree.lock(tree.match_prefix([1, 2, 3, 4]).node)
+    return allocator, tree
+
+
+def _upper(tree: RadixTree) -> RadixNode:
+    return tree.root.children[(1, 2)]
+
+
+def _leaf(tree: RadixTree) -> RadixNode:
+    return _upper(tree).children[(3, 4)]
+
+
+def _wrong_key(tree: RadixTree) -> None:
+    _leaf(tree).key = (3, 4, 5)
+
+
+def _wrong_child_key(tree: RadixTree) -> None:
+    _upper(tree).children[(9, 9)] = _upper(tree).children.pop((5, 6))
+
+
+def _wrong_parent(tree: RadixTree) -> None:
+    _leaf(tree).parent = tree.root
+
+
+def _page_twice(tree: RadixTree) -> None:
+    _leaf(tree).pages = list(_upper(tree).pages)
+
+
+def _free_page(tree: RadixTree) -> None:
+    tree.allocator.free(_leaf(tree).pages)
+
+
+def _negative_lock(tree: RadixTree) -> None:
+    _upper(tree).children[(5, 6)].lock_ref = -1
+
+
+def _parent_lock_low(tree: RadixTree) -> None:
+    _upper(tree).lock_ref = 0
+
+
+def _cached_counter(tree: RadixTree) -> None:
+    tree._cached_pages += 1
+
+
+def _evictable_counter(tree: RadixTree) -> None:
+    tree._evictable_pages -= 1
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (_wrong_key, "key length 3 != 1 pages \\* 2"),
+        (_wrong_child_key, "stored under key \\(9, 9\\)"),
+        (_wrong_parent, "is not its parent's child|has parent"),
+        (_page_twice, "held by both"),
+        (_free_page, "is free in the allocator"),
+        (_negative_lock, "negative lock_ref"),
+        (_parent_lock_low, "lock_ref 0 < children's sum 1"),
+        (_cached_counter, "cached_pages counter 4 != recount 3"),
+        (_evictable_counter, "evictable_pages counter 0 != recount 1"),
+    ],
+)
+def test_check_integrity_detects(corrupt: Callable[[RadixTree], None], message: str) -> None:
+    _, tree = _corrupt_tree()
+    tree.check_integrity()
+    corrupt(tree)
+    with pytest.raises(AssertionError, match=message):
+        tree.check_integrity()
+
+
+def test_pretty_and_repr() -> None:
+    _, tree = make()
+    cache(tree, [1, 2, 3, 4])
+    assert "cached=2" in tree.pretty() and "key=(1, 2, 3, 4)" in tree.pretty()
+    assert "policy='lru'" in repr(tree)
+
+
+# ---- policies -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scratch_registry() -> Iterator[None]:
+    saved = dict(policy_module._REGISTRY)
+    yield
+    policy_module._REGISTRY.clear()
+    policy_module._REGISTRY.update(saved)
+
+
+def test_lru_is_registered_on_import() -> None:
+    assert "lru" in available_policies()
+    policy = get_policy("lru")
+    assert isinstance(policy, LRUPolicy) and policy.name == "lru"
+    assert get_policy(policy) is policy
+
+
+def test_unknown_policy_names_registered_ones() -> None:
+    with pytest.raises(ValueError, match="unknown eviction policy 'nope'; registered: .*lru"):
+        get_policy("nope")
+    with pytest.raises(ValueError, match="registered: .*lru"):
+        RadixTree(2, PageAllocator(4), policy="nope")
+
+
+def test_register_policy_and_use_it(scratch_registry: None) -> None:
+    @register_policy("mru-test")
+    class MRU(EvictionPolicy):
+        def key(self, node: RadixNode) -> int:
+            return -node.last_access
+
+    assert MRU.name == "mru-test" and "mru-test" in available_policies()
+    allocator = PageAllocator(8)
+    tree = RadixTree(1, allocator, policy="mru-test")
+    cache(tree, [1])
+    cache(tree, [2])
+    tree.match_prefix([1])
+    assert tree.evict(1) == 1
+    assert tree.match_prefix([1]).num_tokens == 0  # most recent goes first
+    assert tree.match_prefix([2]).num_tokens == 1
+
+
+def test_register_conflicts(scratch_registry: None) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+
+        @register_policy("lru")
+        class Other(EvictionPolicy):
+            def key(self, node: RadixNode) -> int:
+                return 0
+
+    with pytest.raises(TypeError):
+        register_policy("bad")(int)  # type: ignore[arg-type]
+    assert get_policy("lru").__class__ is LRUPolicy
