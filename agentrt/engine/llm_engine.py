@@ -235,6 +235,12 @@ class LLMEngine:
             finish_time=seq.finish_time,
         )
 
+    def reset_prefix_cache(self) -> None:
+        """Drop every cached prefix (only between runs: no request may be in flight)."""
+        if self.has_unfinished_requests():
+            raise RuntimeError("cannot reset the prefix cache while requests are in flight")
+        self.kv.tree.reset()
+
     def check_integrity(self) -> None:
         """Page accounting across the tree, the free list and live sequences."""
         self.kv.check_integrity(self.batcher.running)

@@ -22,16 +22,12 @@ def paged_attention(
     k_cache.index_copy_(0, meta.slot_mapping, k)
     v_cache.index_copy_(0, meta.slot_mapping, v)
     gqa = q.shape[1] != k.shape[1]
-    out = torch.empty_like(q)
     nd = meta.num_decodes
+    if nd == q.shape[0]:  # decode-only step: no scatter into an output buffer
+        return _decode(q, k_cache, v_cache, meta, scale, gqa)
+    out = torch.empty_like(q)
     if nd:
-        qd = q[:nd].unsqueeze(2)  # [B, H, 1, D]
-        kd = k_cache[meta.decode_slots].transpose(1, 2)  # [B, KVH, L, D]
-        vd = v_cache[meta.decode_slots].transpose(1, 2)
-        od = F.scaled_dot_product_attention(
-            qd, kd, vd, attn_mask=meta.decode_mask, scale=scale, enable_gqa=gqa
-        )
-        out[:nd] = od.squeeze(2)
+        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale, gqa)
     for chunk in meta.prefills:
         rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
         qp = q[rows].transpose(0, 1).unsqueeze(0)  # [1, H, q, D]
@@ -50,3 +46,20 @@ def paged_attention(
         )
         out[rows] = op[0].transpose(0, 1)
     return out
+
+
+def _decode(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    meta: AttentionMetadata,
+    scale: float,
+    gqa: bool,
+) -> torch.Tensor:
+    """Single-token queries of B sequences against their padded contexts: [B, H, D]."""
+    kd = k_cache[meta.decode_slots].transpose(1, 2)  # [B, KVH, L, D]
+    vd = v_cache[meta.decode_slots].transpose(1, 2)
+    od = F.scaled_dot_product_attention(
+        q.unsqueeze(2), kd, vd, attn_mask=meta.decode_mask, scale=scale, enable_gqa=gqa
+    )
+    return od.squeeze(2)

@@ -13,7 +13,7 @@ from torch import nn
 
 from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
-from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding
+from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding, apply_rope
 
 
 class DecoderLayer(nn.Module):
@@ -39,8 +39,7 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         h: torch.Tensor,
-        positions: torch.Tensor,
-        rope: RotaryEmbedding,
+        rope: tuple[torch.Tensor, torch.Tensor],
         k_cache: torch.Tensor,
         v_cache: torch.Tensor,
         meta: AttentionMetadata,
@@ -53,7 +52,7 @@ class DecoderLayer(nn.Module):
         v = v.view(tokens, self.num_kv_heads, self.head_dim)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = rope(positions, q, k)
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         attn = paged_attention(q, k, v, k_cache, v_cache, meta, self.scale)
         h = h + self.o_proj(attn.reshape(tokens, self.q_size))
         gate, up = self.gate_up_proj(self.post_attention_norm(h)).chunk(2, dim=-1)
@@ -105,8 +104,9 @@ class CausalLM(nn.Module):
     ) -> torch.Tensor:
         """input_ids, positions: [T]; returns float32 logits [len(logits_indices), vocab]."""
         h = self.embed_tokens(input_ids)
+        rope = self.rope.tables(positions, h.dtype)
         for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
-            h = layer(h, positions, self.rope, k_cache, v_cache, meta)
+            h = layer(h, rope, k_cache, v_cache, meta)
         h = self.norm(h[logits_indices])
         weight = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(h, weight).float()

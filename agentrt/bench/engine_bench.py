@@ -1,0 +1,197 @@
+"""`agentrt bench engine`: our engine against HF transformers `generate`, same model,
+dtype and machine, in one run.
+
+Cases: batch-1 decode (256-token prompt, 64 new tokens), a batch of 16 mixed prompt
+lengths (64 new tokens each), and time to first token for a request whose 2,000-token
+prefix is cached vs. cold. Throughput is generated tokens / wall time of the whole call,
+for both systems; each case reports the best of `repeats` runs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM
+
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine, resolve_dtype
+from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.sampling_params import SamplingParams
+
+
+@dataclass
+class Case:
+    name: str
+    prompts: list[list[int]]
+    new_tokens: int
+
+
+def _prompts(lengths: list[int], vocab: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randrange(100, vocab) for _ in range(n)] for n in lengths]
+
+
+def _best(fn: Callable[[], float], repeats: int) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def _hf_generate_seconds(model, prompts: list[list[int]], new_tokens: int, pad_id: int) -> float:
+    longest = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, p in enumerate(prompts):  # left padding, as HF batching expects
+        ids[row, longest - len(p) :] = torch.tensor(p)
+        mask[row, longest - len(p) :] = 1
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, do_sample=False)
+    elapsed = time.perf_counter() - start
+    assert out.shape[1] == longest + new_tokens
+    return elapsed
+
+
+def _ours(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) -> list[RequestOutput]:
+    params = SamplingParams(max_tokens=new_tokens, ignore_eos=True)
+    ids = [engine.add_request(p, params) for p in prompts]
+    done: dict[str, RequestOutput] = {}
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            if out.finished:
+                done[out.request_id] = out
+    return [done[i] for i in ids]
+
+
+def _ours_seconds(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) -> float:
+    engine.reset_prefix_cache()  # every throughput run starts cold, like HF
+    start = time.perf_counter()
+    outs = _ours(engine, prompts, new_tokens)
+    elapsed = time.perf_counter() - start
+    assert all(len(o.token_ids) == new_tokens for o in outs)
+    return elapsed
+
+
+def copy_bandwidth_gbs(num_bytes: int = 256 * 1024 * 1024, device: str = "cpu") -> float:
+    """Memory traffic (read + write) of a large tensor copy, in GB/s."""
+    src = torch.empty(num_bytes // 4, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(5):
+        if device != "cpu":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        dst.copy_(src)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * num_bytes / best / 1e9
+
+
+def run_engine_bench(
+    model: str | None = None,
+    device: str = "cpu",
+    dtype: str = "auto",
+    repeats: int = 2,
+    max_num_batched_tokens: int = 1024,
+    progress: bool = True,
+) -> dict:
+    engine = LLMEngine.from_config(
+        EngineConfig(
+            model=model,
+            device=device,
+            dtype=dtype,
+            kv_cache_tokens=65_536,
+            max_num_batched_tokens=max_num_batched_tokens,
+        )
+    )
+    from agentrt.engine import loader
+
+    model_dir = loader.resolve_model_dir(model)
+    torch_dtype = resolve_dtype(dtype, torch.device(device))
+    hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype).to(device).eval()
+    hf.generation_config.eos_token_id = None  # run exactly new_tokens, like ignore_eos
+    pad_id = hf.config.pad_token_id or 0
+    hf.generation_config.pad_token_id = pad_id
+    vocab = hf.config.vocab_size
+
+    mixed = [32 + round(i * (1024 - 32) / 15) for i in range(16)]
+    cases = [
+        Case("decode batch 1 (256 prompt, 64 new)", _prompts([256], vocab, 1), 64),
+        Case("batch 16 mixed (32-1024 prompt, 64 new)", _prompts(mixed, vocab, 2), 64),
+    ]
+    bar = tqdm(total=2 * len(cases) + 1, desc="bench engine", disable=not progress)
+    warm = _prompts([64], vocab, 0)
+    _ours(engine, warm, 4)
+    _hf_generate_seconds(hf, warm, 4, pad_id)
+
+    results = []
+    for case in cases:
+        tokens = len(case.prompts) * case.new_tokens
+        hf_s = _best(
+            lambda c=case: _hf_generate_seconds(hf, c.prompts, c.new_tokens, pad_id), repeats
+        )
+        bar.update(1)
+        ours_s = _best(lambda c=case: _ours_seconds(engine, c.prompts, c.new_tokens), repeats)
+        bar.update(1)
+        results.append(
+            {
+                "name": case.name,
+                "hf_tok_s": tokens / hf_s,
+                "agentrt_tok_s": tokens / ours_s,
+                "ratio": hf_s / ours_s,
+            }
+        )
+
+    ttft_cold, ttft_cached = _ttft(engine, vocab, repeats)
+    step_s = _decode_step_seconds(engine, vocab)
+    bar.update(1)
+    bar.close()
+
+    weight_bytes = sum(p.numel() * p.element_size() for p in engine.runner.model.parameters())
+    bandwidth = copy_bandwidth_gbs(device=device)
+    bound_s = weight_bytes / (bandwidth * 1e9)
+    return {
+        "model": str(model_dir.name),
+        "device": device,
+        "dtype": str(torch_dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+        "cases": results,
+        "ttft_cold_ms": ttft_cold * 1e3,
+        "ttft_cached_ms": ttft_cached * 1e3,
+        "ttft_cached_over_cold": ttft_cached / ttft_cold,
+        "decode_step_ms": step_s * 1e3,
+        "weight_bytes": weight_bytes,
+        "copy_bandwidth_gbs": bandwidth,
+        "roofline_step_ms": bound_s * 1e3,
+        "roofline_fraction": bound_s / step_s,
+    }
+
+
+def _ttft(engine: LLMEngine, vocab: int, repeats: int) -> tuple[float, float]:
+    """TTFT of a 2,000-token shared prefix + 32-token suffix, cold vs. prefix cached."""
+    prefix = _prompts([2000], vocab, 3)[0]
+    suffixes = _prompts([32] * (2 * repeats + 1), vocab, 4)
+
+    def first_token(suffix: list[int]) -> float:
+        out = _ours(engine, [prefix + suffix], 1)[0]
+        assert out.first_token_time is not None
+        return out.first_token_time - out.arrival_time
+
+    cold, cached = [], []
+    for i in range(repeats):
+        engine.reset_prefix_cache()
+        cold.append(first_token(suffixes[2 * i]))
+        cached.append(first_token(suffixes[2 * i + 1]))
+    return min(cold), min(cached)
+
+
+def _decode_step_seconds(engine: LLMEngine, vocab: int, tokens: int = 64) -> float:
+    """Mean time of one batch-1 decode step (256-token context), excluding prefill."""
+    out = _ours(engine, _prompts([256], vocab, 5), tokens)[0]
+    assert out.first_token_time is not None and out.finish_time is not None
+    return (out.finish_time - out.first_token_time) / (tokens - 1)

@@ -1,0 +1,45 @@
+"""Human tables (vLLM-bench style) and machine-readable JSON for every measuring command."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A fixed-width table with a centred title; floats get 3 significant decimals."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return str(value)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in text)) for i, h in enumerate(header)]
+    width = sum(widths) + 3 * (len(widths) - 1)
+    lines = [
+        f" {title} ".center(width, "="),
+        "   ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+    ]
+    lines.append("-" * width)
+    for row in text:
+        lines.append(
+            "   ".join(
+                v.ljust(w) if i == 0 else v.rjust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    lines.append("=" * width)
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path | None, result: dict[str, Any]) -> None:
+    """Write one JSON object (no-op when path is None)."""
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
