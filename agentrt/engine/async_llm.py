@@ -1,0 +1,116 @@
+"""The async API the runtime uses: many coroutines share one continuously batched engine.
+
+    async with AsyncLLM(engine) as llm:
+        async for out in llm.generate(prompt, params):   # streams token deltas
+            ...
+        out = await llm.complete(prompt, params)          # just the final output
+
+Engine steps run in a worker thread, so the event loop stays free to run agent code,
+tools and new requests while a batch executes. Leaving `generate` early (cancellation,
+`break`, an exception) aborts the request, which releases its KV locks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agentrt.engine.llm_engine import LLMEngine, Prompt
+from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.sampling_params import SamplingParams
+
+
+class EngineDeadError(RuntimeError):
+    """The engine loop failed; requests in flight cannot complete."""
+
+
+class AsyncLLM:
+    def __init__(self, engine: LLMEngine) -> None:
+        self.engine = engine
+        self._streams: dict[str, MemoryObjectSendStream[RequestOutput]] = {}
+        self._wakeup = anyio.Event()
+        self._task_group: TaskGroup | None = None
+        self._error: BaseException | None = None
+
+    async def __aenter__(self) -> AsyncLLM:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._run)
+        return self
+
+    async def __aexit__(self, *exc_info) -> bool | None:
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+        return await self._task_group.__aexit__(*exc_info)
+
+    async def _run(self) -> None:
+        while True:
+            if not self.engine.has_unfinished_requests():
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+                continue
+            try:
+                outputs = await anyio.to_thread.run_sync(self.engine.step)
+            except Exception as exc:  # the engine is broken: fail every waiter, loudly
+                self._error = exc
+                for stream in self._streams.values():
+                    stream.close()
+                self._streams.clear()
+                raise
+            for out in outputs:
+                stream = self._streams.get(out.request_id)
+                if stream is None:
+                    continue
+                stream.send_nowait(out)
+                if out.finished:
+                    stream.close()
+                    del self._streams[out.request_id]
+
+    async def generate(
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        request_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> AsyncIterator[RequestOutput]:
+        """Submit a request and yield its output after every step that extends it."""
+        if self._task_group is None:
+            raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
+        if self._error is not None:
+            raise EngineDeadError("the engine loop failed earlier") from self._error
+        send, receive = anyio.create_memory_object_stream[RequestOutput](math.inf)
+        rid = self.engine.add_request(prompt, params, request_id=request_id, agent_id=agent_id)
+        self._streams[rid] = send
+        self._wakeup.set()
+        finished = False
+        try:
+            async with receive:
+                async for out in receive:
+                    finished = out.finished
+                    yield out
+        finally:
+            if not finished:
+                self._streams.pop(rid, None)
+                self.engine.abort(rid)
+                self._wakeup.set()
+        if not finished and self._error is not None:
+            raise EngineDeadError("the engine loop failed") from self._error
+
+    async def complete(
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        agent_id: str | None = None,
+    ) -> RequestOutput:
+        """Submit a request and return its final output."""
+        last: RequestOutput | None = None
+        async for out in self.generate(prompt, params, agent_id=agent_id):
+            last = out
+        assert last is not None and last.finished
+        return last

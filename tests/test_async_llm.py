@@ -1,0 +1,65 @@
+"""The async API: concurrent requests share batches; cancellation releases KV."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from engine_helpers import hf_greedy, load_hf, make_engine, random_prompts
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.sampling_params import SamplingParams
+
+pytestmark = pytest.mark.anyio
+
+PARAMS = SamplingParams(max_tokens=8, ignore_eos=True)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def test_concurrent_requests_match_hf(tiny_models):
+    engine = make_engine(tiny_models["qwen2"])
+    prompts = random_prompts(6, 3, 30, 256, seed=11)
+    results: dict[int, list[int]] = {}
+
+    async def one(i: int) -> None:
+        await anyio.sleep(0.001 * i)  # arrivals spread over time
+        results[i] = (await llm.complete(prompts[i], PARAMS)).token_ids
+
+    async with AsyncLLM(engine) as llm, anyio.create_task_group() as tg:
+        for i in range(len(prompts)):
+            tg.start_soon(one, i)
+    hf = load_hf(tiny_models["qwen2"])
+    for i, prompt in enumerate(prompts):
+        assert results[i] == hf_greedy(hf, prompt, 8)
+    assert max(engine.stats.batch_sizes) > 1
+    engine.check_integrity()
+
+
+async def test_streaming_yields_deltas(tiny_models):
+    engine = make_engine(tiny_models["llama"])
+    async with AsyncLLM(engine) as llm:
+        deltas = [out.new_token_ids async for out in llm.generate([5, 6, 7], PARAMS)]
+    assert sum(len(d) for d in deltas) == 8 and all(len(d) == 1 for d in deltas)
+
+
+async def test_cancelled_request_releases_kv_locks(tiny_models):
+    engine = make_engine(tiny_models["llama"])
+    long = SamplingParams(max_tokens=400, ignore_eos=True)
+    async with AsyncLLM(engine) as llm:
+        with anyio.move_on_after(0.2):
+            async for _ in llm.generate(list(range(5, 60)), long):
+                pass
+        other = await llm.complete([9, 10, 11], PARAMS)  # the engine keeps serving
+    assert len(other.token_ids) == 8
+    assert not engine.has_unfinished_requests()
+    engine.check_integrity()
+    assert engine.kv.tree.evictable_pages == engine.kv.tree.cached_pages
+
+
+async def test_generate_outside_context_is_an_error(tiny_models):
+    llm = AsyncLLM(make_engine(tiny_models["llama"]))
+    with pytest.raises(RuntimeError, match="async with"):
+        await llm.complete([5, 6], PARAMS)
