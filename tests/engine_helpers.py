@@ -61,3 +61,15 @@ def load_hf(model_dir: Path | str):
 def random_prompts(n: int, low: int, high: int, vocab: int, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     return [[rng.randrange(3, vocab) for _ in range(rng.randint(low, high))] for _ in range(n)]
+
+
+class ByteTokenizer:
+    """Bytes as token ids (offset past the specials) for tiny models without a tokenizer."""
+
+    chat_template = None
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [3 + b % 250 for b in text.encode()]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(97 + i % 26) for i in ids)

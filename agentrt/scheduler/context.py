@@ -1,0 +1,81 @@
+"""`AgentContext`: what an agent function gets to talk to the model, tools and the graph."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from agentrt.scheduler.runtime import Runtime, WorkflowRun
+
+
+class AgentContext:
+    """One run of one agent inside one workflow instance.
+
+    - `input`: the workflow instance's input; `results`: latest output of every agent of
+      this instance that has finished (by agent name).
+    - `await ctx.gen(text, **sampling)`: one model call; the prompt is the agent's fixed
+      prefix followed by `text`. Returns the generated text.
+    - `await ctx.gen_many(texts, **sampling)`: fan out several calls at once.
+    - `await ctx.tool(fn, *args)`: run a tool (an async or plain function). Its time is a
+      pause of this agent, not a model call; the trace records it as think time.
+    - `ctx.goto(*agents)`: hand control to these successors (default: all forward
+      successors); naming the target of a bounded back edge takes the loop.
+    """
+
+    def __init__(
+        self, runtime: Runtime, run: WorkflowRun, agent: str, call_id: str, step: int
+    ) -> None:
+        self._runtime = runtime
+        self._run = run
+        self.agent = agent
+        self.call_id = call_id
+        self.step = step
+        self.agent_id = run.workflow.agent_id(agent)
+        self.visit = run.state.visits(agent) + 1
+        self.started_at = time.perf_counter()
+        self.take: list[str] | None = None
+        # LLM calls this agent's next call depends on (initially its predecessors' last).
+        self.frontier: set[str] = run.inherited_frontier(agent)
+        self.last_finish = max(
+            (run.finish_times.get(c, self.started_at) for c in self.frontier), default=0.0
+        )
+
+    @property
+    def workflow_id(self) -> str:
+        return self._run.workflow_id
+
+    @property
+    def input(self) -> Any:
+        return self._run.input
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self._run.results
+
+    async def gen(self, text: str, **sampling: Any) -> str:
+        return (await self._runtime.llm_call(self._run, self, text, sampling)).text
+
+    async def gen_many(self, texts: Iterable[str], **sampling: Any) -> list[str]:
+        texts = list(texts)
+        answers: list[str] = [""] * len(texts)
+
+        async def one(i: int) -> None:
+            answers[i] = await self.gen(texts[i], **sampling)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(texts)):
+                tg.start_soon(one, i)
+        return answers
+
+    async def tool(self, fn: Callable[..., Any | Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, Awaitable):
+            result = await result
+        return result
+
+    def goto(self, *agents: str) -> None:
+        self.take = list(agents)
