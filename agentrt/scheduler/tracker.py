@@ -253,7 +253,10 @@ class DependencyTracker:
         root = call.id
         failed = [call]
         self._propagate(
-            call, FAILED, lambda c, dep: DependencyFailedError(c.id, dep.id, root, error), now,
+            call,
+            FAILED,
+            lambda c, dep: DependencyFailedError(c.id, dep.id, root, error),
+            now,
             failed,
         )
         return failed

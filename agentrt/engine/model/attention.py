@@ -24,10 +24,10 @@ def paged_attention(
     gqa = q.shape[1] != k.shape[1]
     nd = meta.num_decodes
     if nd == q.shape[0]:  # decode-only step: no scatter into an output buffer
-        return _decode(q, k_cache, v_cache, meta, scale, gqa)
+        return _decode(q, k_cache, v_cache, meta, scale)
     out = torch.empty_like(q)
     if nd:
-        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale, gqa)
+        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale)
     for chunk in meta.prefills:
         rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
         qp = q[rows].transpose(0, 1).unsqueeze(0)  # [1, H, q, D]
@@ -54,12 +54,18 @@ def _decode(
     v_cache: torch.Tensor,
     meta: AttentionMetadata,
     scale: float,
-    gqa: bool,
 ) -> torch.Tensor:
-    """Single-token queries of B sequences against their padded contexts: [B, H, D]."""
-    kd = k_cache[meta.decode_slots].transpose(1, 2)  # [B, KVH, L, D]
-    vd = v_cache[meta.decode_slots].transpose(1, 2)
-    od = F.scaled_dot_product_attention(
-        q.unsqueeze(2), kd, vd, attn_mask=meta.decode_mask, scale=scale, enable_gqa=gqa
-    )
-    return od.squeeze(2)
+    """Single-token queries of B sequences against their padded contexts: [B, H, D].
+
+    Two batched matmuls with the query heads grouped per KV head (no GQA expansion):
+    for one query per sequence this is several times faster than SDPA on CPU."""
+    batch, heads, dim = q.shape
+    k = k_cache[meta.decode_slots]  # [B, L, KVH, D]
+    v = v_cache[meta.decode_slots]
+    kv_heads = k.shape[2]
+    q = q.view(batch, kv_heads, heads // kv_heads, dim)
+    scores = torch.matmul(q, k.permute(0, 2, 3, 1)).float() * scale  # [B, KVH, G, L]
+    if meta.decode_mask is not None:
+        scores.masked_fill_(~meta.decode_mask, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    return torch.matmul(probs, v.transpose(1, 2)).reshape(batch, heads, dim)
