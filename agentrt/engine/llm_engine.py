@@ -85,6 +85,7 @@ class LLMEngine:
         model = CausalLM(hf_config, family, max_positions)
         model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
         model.to(device=device, dtype=dtype)
+        model.optimize_for_device()
         runner = TorchModelRunner(model, config.num_pages, config.page_size, device, dtype)
         tokenizer = loader.load_tokenizer(model_dir)
         eos = hf_config.eos_token_id

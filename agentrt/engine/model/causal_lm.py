@@ -14,6 +14,7 @@ from torch import nn
 from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
 from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding, apply_rope
+from agentrt.engine.model.linear import Linear, pack_linears
 
 
 class DecoderLayer(nn.Module):
@@ -28,12 +29,12 @@ class DecoderLayer(nn.Module):
         self.scale = head_dim**-0.5
         self.input_norm = RMSNorm(hidden, config.rms_norm_eps)
         self.post_attention_norm = RMSNorm(hidden, config.rms_norm_eps)
-        self.qkv_proj = nn.Linear(hidden, self.q_size + 2 * self.kv_size, bias=qkv_bias)
-        self.o_proj = nn.Linear(self.q_size, hidden, bias=False)
+        self.qkv_proj = Linear(hidden, self.q_size + 2 * self.kv_size, bias=qkv_bias)
+        self.o_proj = Linear(self.q_size, hidden, bias=False)
         self.q_norm = RMSNorm(head_dim, config.rms_norm_eps) if qk_norm else None
         self.k_norm = RMSNorm(head_dim, config.rms_norm_eps) if qk_norm else None
-        self.gate_up_proj = nn.Linear(hidden, 2 * config.intermediate_size, bias=False)
-        self.down_proj = nn.Linear(config.intermediate_size, hidden, bias=False)
+        self.gate_up_proj = Linear(hidden, 2 * config.intermediate_size, bias=False)
+        self.down_proj = Linear(config.intermediate_size, hidden, bias=False)
         self.intermediate_size = config.intermediate_size
 
     def forward(
@@ -78,11 +79,9 @@ class CausalLM(nn.Module):
         )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.tie_word_embeddings = bool(getattr(config, "tie_word_embeddings", False))
-        self.lm_head = (
-            None
-            if self.tie_word_embeddings
-            else nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        )
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
+        if self.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
         self.rope = RotaryEmbedding(config, self.head_dim, max_positions)
         self.requires_grad_(False)
 
@@ -107,9 +106,11 @@ class CausalLM(nn.Module):
         rope = self.rope.tables(positions, h.dtype)
         for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
             h = layer(h, rope, k_cache, v_cache, meta)
-        h = self.norm(h[logits_indices])
-        weight = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
-        return F.linear(h, weight).float()
+        return self.lm_head(self.norm(h[logits_indices])).float()
+
+    def optimize_for_device(self) -> None:
+        """Device-specific fast paths once weights are in place (CPU: packed linears)."""
+        pack_linears(self)
 
     def load_hf_weights(self, weights: dict[str, torch.Tensor]) -> None:
         """Copy Hugging Face-named tensors into our (partly fused) parameters."""
@@ -123,10 +124,10 @@ class CausalLM(nn.Module):
 
         self.embed_tokens.weight.copy_(take("model.embed_tokens.weight"))
         self.norm.weight.copy_(take("model.norm.weight"))
-        if self.lm_head is not None:
-            self.lm_head.weight.copy_(take("lm_head.weight"))
-        else:
+        if self.tie_word_embeddings:
             pending.pop("lm_head.weight", None)
+        else:
+            self.lm_head.weight.copy_(take("lm_head.weight"))
         for i, layer in enumerate(self.layers):
             p = f"model.layers.{i}."
             layer.input_norm.weight.copy_(take(p + "input_layernorm.weight"))
