@@ -18,8 +18,9 @@ from agentrt.graph.errors import (
     UnknownAgentError,
     WorkflowStateError,
 )
+from agentrt.graph.graph_index import BackEdge, GraphIndex
 from agentrt.graph.ste import due_next, steps_to_execution
-from agentrt.graph.step_graph import BackEdge, GraphIndex, StepGraph
+from agentrt.graph.step_graph import StepGraph
 from agentrt.graph.workflow_state import WorkflowState
 
 __all__ = [
