@@ -57,6 +57,66 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from agentrt.run_file import run_workflow_file
+
+    result = run_workflow_file(
+        args.file,
+        model=args.model,
+        device=args.device,
+        barrier=args.barrier,
+        priority=args.priority,
+        trace=args.trace,
+    )
+    write_json(args.json, result)
+    return 0 if result["failed"] == 0 else 1
+
+
+def _cmd_bench_tracker(args: argparse.Namespace) -> int:
+    from agentrt.bench.runtime_overhead import runtime_overhead
+    from agentrt.bench.tracker_bench import bench_tracker
+
+    tracker = bench_tracker(args.calls, progress=True)
+    runtime = runtime_overhead(args.workflows)
+    rows = [
+        ("tracker calls (random DAG)", tracker["num_calls"]),
+        ("tracker releases / s", tracker["releases_per_s"]),
+        ("tracker adds / s", tracker["add_per_s"]),
+        ("tracker overhead per call (us)", tracker["overhead_us_per_call"]),
+        ("runtime agent calls (instant model)", runtime["agent_calls"]),
+        ("runtime overhead per call (us)", runtime["overhead_us_per_call"]),
+    ]
+    print(format_table("Dependency tracker and runtime overhead", ["metric", "value"], rows))
+    write_json(args.json, {"tracker": tracker, "runtime": runtime})
+    return 0
+
+
+def _cmd_bench_workflows(args: argparse.Namespace) -> int:
+    from agentrt.bench.workflows_bench import run_workflows_bench
+
+    result = run_workflows_bench(args.instances, args.max_tokens, args.model, args.device)
+    rows = [
+        (name, r["wall_s"], r["llm_calls"], r["engine_steps"], r["mean_batch"])
+        for name, r in (
+            ("step barrier", result["barrier"]),
+            ("out of order", result["out_of_order"]),
+        )
+    ]
+    print(
+        format_table(
+            f"{args.instances} concurrent 4-agent fan-out workflows",
+            ["mode", "wall s", "LLM calls", "engine steps", "mean batch"],
+            rows,
+        )
+    )
+    print(
+        f"speedup (barrier / out-of-order wall time): {result['speedup']:.2f}x; "
+        f"identical outputs: {result['identical_outputs']}"
+    )
+    write_json(args.json, result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentrt",
@@ -89,6 +149,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-num-batched-tokens", type=int, default=1024, help="per-step token budget (1024)"
     )
     engine.set_defaults(func=_cmd_bench_engine)
+
+    tracker = bench_sub.add_parser(
+        "tracker",
+        help="dependency tracker releases/s and runtime overhead per call",
+        description="Releases per second of the dependency tracker on a random DAG, and the "
+        "runtime's own overhead per agent call with an instant model.",
+    )
+    tracker.add_argument("--calls", type=int, default=100_000, help="DAG size (100,000)")
+    tracker.add_argument("--workflows", type=int, default=2000, help="runtime workflows (2,000)")
+    tracker.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    tracker.set_defaults(func=_cmd_bench_tracker)
+
+    workflows = bench_sub.add_parser(
+        "workflows",
+        help="out-of-order release vs a global step barrier on the default model",
+        description="N concurrent instances of a 4-agent fan-out workflow (scout -> pros, "
+        "cons -> judge), run with a global step barrier and out of order, in one process.",
+    )
+    _add_common(workflows)
+    workflows.add_argument("--instances", type=int, default=16, help="concurrent workflows (16)")
+    workflows.add_argument("--max-tokens", type=int, default=32, help="tokens per call (32)")
+    workflows.set_defaults(func=_cmd_bench_workflows)
+
+    run = sub.add_parser(
+        "run",
+        help="run a workflow file",
+        description="Run a Python file that defines `workflow` (an agentrt.Workflow) and "
+        "`inputs` (one instance per input), or an async `main(runtime)`.",
+    )
+    run.add_argument("file", help="path to the workflow file, e.g. examples/pipeline.py")
+    _add_common(run)
+    run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
+    run.add_argument(
+        "--priority",
+        default="fifo",
+        help="ready-call order: fifo, earliest_step, fewest_remaining (fifo)",
+    )
+    run.add_argument("--trace", metavar="PATH", default=None, help="record calls as JSONL")
+    run.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the dependency tracker alone: releases per second on a random call DAG.
 
-``python -m agentrt.scheduler.tracker_bench [num_calls]`` prints a small table.
+``python -m agentrt.bench.tracker_bench [num_calls]`` prints a small table.
 
 The DAG: calls grouped into workflows of random size; each call depends on up to
 ``max_deps`` earlier calls of its workflow and its step is one more than its deepest

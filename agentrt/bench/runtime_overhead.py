@@ -1,0 +1,75 @@
+"""Runtime overhead per agent call, with the model taken out of the measurement.
+
+An instant completion client answers every call at once, so the wall time is the
+runtime's own work: tracker, workflow state, STE publishing, prompt assembly, tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import anyio
+
+from agentrt.engine.prompt import PromptBuilder
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.decorators import Workflow
+from agentrt.scheduler.runtime import Runtime
+
+
+@dataclass
+class _Done:
+    token_ids: list[int]
+    text: str = "ok"
+    num_cached_tokens: int = 0
+    first_token_time: float | None = None
+
+
+class InstantClient:
+    """Answers every completion immediately with one token (a measurement harness)."""
+
+    async def complete(self, prompt: list[int], params: SamplingParams, *, agent_id: str):
+        return _Done([prompt[-1]])
+
+
+class _SpaceTokenizer:
+    chat_template = None
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [len(word) for word in text.split()] or [1]
+
+
+def _fan_out() -> Workflow:
+    wf = Workflow("overhead")
+
+    @wf.agent(prefix="a")
+    async def a(ctx):
+        return await ctx.gen("x")
+
+    @wf.agent(prefix="b", after=[a])
+    async def b(ctx):
+        return await ctx.gen("y")
+
+    @wf.agent(prefix="c", after=[a])
+    async def c(ctx):
+        return await ctx.gen("z")
+
+    @wf.agent(prefix="d", after=[b, c])
+    async def d(ctx):
+        return await ctx.gen("w")
+
+    return wf
+
+
+def runtime_overhead(workflows: int = 2000) -> dict:
+    async def main() -> float:
+        runtime = Runtime(InstantClient(), PromptBuilder(_SpaceTokenizer()))
+        start = time.perf_counter()
+        results = await runtime.run(_fan_out(), range(workflows))
+        elapsed = time.perf_counter() - start
+        assert all(r.ok for r in results)
+        return elapsed
+
+    seconds = anyio.run(main)
+    calls = workflows * 4
+    return {"agent_calls": calls, "seconds": seconds, "overhead_us_per_call": seconds / calls * 1e6}
