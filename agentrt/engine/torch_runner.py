@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.cpu_memory import keep_freed_memory
 from agentrt.engine.model import CausalLM, build_attention_metadata
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampler import Sampler
@@ -20,11 +21,13 @@ class TorchModelRunner(ModelRunner):
         dtype: torch.dtype,
         seed: int = 0,
     ) -> None:
+        if device.type == "cpu":
+            keep_freed_memory()
         self.model = model
         self.page_size = page_size
         self.device = device
         slots = num_pages * page_size
-        shape = (slots, model.num_kv_heads, model.head_dim)
+        shape = (model.num_kv_heads, slots, model.head_dim)  # head-major, see attention.py
         self.kv_caches = [
             (
                 torch.zeros(shape, dtype=dtype, device=device),
@@ -37,7 +40,7 @@ class TorchModelRunner(ModelRunner):
     @property
     def kv_bytes_per_token(self) -> int:
         k, _ = self.kv_caches[0]
-        return 2 * len(self.kv_caches) * k[0].numel() * k.element_size()
+        return 2 * len(self.kv_caches) * k.shape[0] * k.shape[2] * k.element_size()
 
     @torch.inference_mode()
     def execute(self, batch: ScheduledBatch) -> list[int]:

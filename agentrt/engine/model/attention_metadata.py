@@ -24,7 +24,7 @@ class AttentionMetadata:
     slot_mapping: torch.Tensor  # [T] cache slot written by each token
     num_decodes: int  # the first num_decodes tokens are single-token decodes
     decode_slots: torch.Tensor | None  # [B, Lmax] cache slots, padded with slot 0
-    decode_mask: torch.Tensor | None  # [B, 1, 1, Lmax] bool, None when no padding
+    decode_mask: torch.Tensor | None  # [B, Lmax] bool, None when no padding
     prefills: list[PrefillChunk]
 
 
@@ -72,7 +72,7 @@ def build_attention_metadata(
             decode_slots[row, : len(slots)] = slots
         if min(lengths) != longest:
             lens = torch.tensor(lengths)
-            decode_mask = (torch.arange(longest)[None, :] < lens[:, None])[:, None, None, :]
+            decode_mask = torch.arange(longest)[None, :] < lens[:, None]
             decode_mask = decode_mask.to(device)
         decode_slots = decode_slots.to(device)
     return AttentionMetadata(
