@@ -94,7 +94,9 @@ def _cmd_bench_tracker(args: argparse.Namespace) -> int:
 def _cmd_bench_workflows(args: argparse.Namespace) -> int:
     from agentrt.bench.workflows_bench import run_workflows_bench
 
-    result = run_workflows_bench(args.instances, args.max_tokens, args.model, args.device)
+    result = run_workflows_bench(
+        args.instances, args.min_tokens, args.max_tokens, args.model, args.device
+    )
     rows = [
         (name, r["wall_s"], r["llm_calls"], r["engine_steps"], r["mean_batch"])
         for name, r in (
@@ -165,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "workflows",
         help="out-of-order release vs a global step barrier on the default model",
         description="N concurrent instances of a 4-agent fan-out workflow (scout -> pros, "
-        "cons -> judge), run with a global step barrier and out of order, in one process.",
+        "cons -> judge), run with a global step barrier and out of order, in one process. "
+        "Each instance draws (seeded) its output budgets and its scout's tool latency.",
     )
     _add_common(workflows)
     workflows.add_argument("--instances", type=int, default=16, help="concurrent workflows (16)")
-    workflows.add_argument("--max-tokens", type=int, default=32, help="tokens per call (32)")
+    workflows.add_argument("--min-tokens", type=int, default=8, help="fewest tokens per call (8)")
+    workflows.add_argument("--max-tokens", type=int, default=64, help="most tokens per call (64)")
     workflows.set_defaults(func=_cmd_bench_workflows)
 
     run = sub.add_parser(

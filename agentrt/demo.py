@@ -1,16 +1,24 @@
-"""`agentrt demo`: town agents sharing a long system prompt answer questions in one batch.
+"""`agentrt demo`: a multi-agent town workflow on the runtime and the built-in engine.
 
-Every agent's prompt starts with the same town handbook (cached once, reused by all),
-then its own persona (reused by its own calls), then the question.
+For every visitor question, three town agents answer in parallel (fan-out) and the mayor
+writes the reply (fan-in). All run as concurrent workflow instances, released out of
+order. Every agent's fixed prefix starts with the same long town handbook (cached once,
+reused by all), then its own persona (reused by its own calls).
 """
 
 from __future__ import annotations
 
 import time
 
+import anyio
+
 from agentrt.bench.report import format_table
-from agentrt.engine.llm import LLM
-from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.prompt import PromptBuilder
+from agentrt.graph.decorators import Workflow
+from agentrt.scheduler.runtime import Runtime
 
 HANDBOOK = """You live in Willowbrook, a small river town of about two thousand people.
 The town square has a bakery, a library, a clinic, a school and a weekly farmers' market
@@ -28,31 +36,38 @@ Mr. Tomas Lind. The farmers' market sells vegetables, honey, eggs, cheese and fl
 Winter brings snow in January, and the council clears the square before the market opens.
 Spring brings the Blossom Fair on the second Saturday of April, with music on the bridge."""
 
-AGENTS = {
-    "mayor": "You are Mayor Helen Brandt. You care about the council, roads and the fair.",
+RESIDENTS = {
     "baker": "You are Rosa, the town baker. You talk about bread, pies and early mornings.",
     "doctor": "You are Dr. Amara Osei of the town clinic. You give calm, practical advice.",
-    "teacher": "You are Mr. Tomas Lind, headteacher of the school. You love explaining.",
     "librarian": "You are Ines, the librarian. You recommend books and know the town's history.",
-    "farmer": "You are Jonah, a farmer who sells honey and eggs at the Saturday market.",
 }
+MAYOR = "You are Mayor Helen Brandt. You combine your residents' advice into one friendly reply."
 
 QUESTIONS = [
-    "A visitor asks you: what should I do in Willowbrook on a Saturday morning?",
-    "A neighbour asks you: what is the best thing about your job?",
+    "What should I do in Willowbrook on a Saturday morning?",
+    "I feel unwell on a Sunday. Where can I get help?",
+    "What is special about spring in Willowbrook?",
+    "Where can my children spend a rainy afternoon?",
 ]
 
 
-def build_requests(llm: LLM) -> list[tuple[str, str, list[int]]]:
-    requests = []
-    for agent, persona in AGENTS.items():
-        for question in QUESTIONS:
-            messages = [
-                {"role": "system", "content": f"{HANDBOOK}\n\n{persona}"},
-                {"role": "user", "content": question},
-            ]
-            requests.append((agent, question, llm.chat_prompt(messages)))
-    return requests
+def town_workflow(max_tokens: int) -> Workflow:
+    wf = Workflow("town")
+
+    def resident(name: str, persona: str) -> None:
+        @wf.agent(name=name, prefix=f"{HANDBOOK}\n\n{persona}", max_tokens=max_tokens)
+        async def answer(ctx):
+            return await ctx.gen(f"A visitor asks: {ctx.input}")
+
+    for name, persona in RESIDENTS.items():
+        resident(name, persona)
+
+    @wf.agent(prefix=f"{HANDBOOK}\n\n{MAYOR}", after=list(RESIDENTS), max_tokens=max_tokens)
+    async def mayor(ctx):
+        advice = "\n".join(f"{n}: {ctx.results[n].strip()}" for n in RESIDENTS)
+        return await ctx.gen(f"Visitor question: {ctx.input}\nAdvice:\n{advice}\nReply:")
+
+    return wf
 
 
 def run_demo(
@@ -62,40 +77,51 @@ def run_demo(
     show_answers: bool = True,
 ) -> dict:
     start = time.perf_counter()
-    llm = LLM(model, device=device)
+    engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
     load_s = time.perf_counter() - start
-    requests = build_requests(llm)
-    params = SamplingParams(max_tokens=max_tokens)
+    workflow = town_workflow(max_tokens)
+
+    async def main():
+        async with AsyncLLM(engine) as llm:
+            runtime = Runtime(llm, PromptBuilder(engine.tokenizer))
+            return await runtime.run(workflow, QUESTIONS), runtime.hints.updates
+
     start = time.perf_counter()
-    outputs = llm.generate([r[2] for r in requests], params, use_tqdm=True)
+    results, hint_updates = anyio.run(main)
     wall = time.perf_counter() - start
     if show_answers:
-        for (agent, question, _), out in zip(requests, outputs, strict=True):
-            print(f"[{agent}] {question}\n    {out.text.strip()}\n")
-    stats = llm.engine.stats
-    kv = llm.engine.kv
-    generated = sum(len(o.token_ids) for o in outputs)
+        for question, result in zip(QUESTIONS, results, strict=True):
+            print(f"Q: {question}")
+            for agent in [*RESIDENTS, "mayor"]:
+                print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
+            print()
+    stats = engine.stats
+    kv = engine.kv
     result = {
-        "model": llm.engine.config.model or "SmolLM2-135M-Instruct (default)",
+        "model": engine.config.model or "SmolLM2-135M-Instruct (default)",
         "device": device,
-        "requests": len(outputs),
+        "workflows": len(results),
+        "failed": sum(not r.ok for r in results),
+        "llm_calls": sum(r.llm_calls for r in results),
         "load_s": load_s,
         "wall_s": wall,
-        "prompt_tokens": sum(len(r[2]) for r in requests),
+        "prompt_tokens": stats.prompt_tokens,
         "prefill_tokens_computed": stats.prefill_tokens_computed,
         "prefill_tokens_reused": stats.prefill_tokens_reused,
         "prefix_hit_rate": stats.prefix_hit_rate,
-        "generated_tokens": generated,
-        "output_tok_s": generated / wall,
+        "generated_tokens": stats.generated_tokens,
         "steps": stats.steps,
         "mean_batch_size": stats.as_dict()["mean_batch_size"],
         "preemptions": stats.preemptions,
+        "ste_updates": hint_updates,
         "kv_pages_total": kv.num_pages,
         "kv_pages_cached": kv.tree.cached_pages,
         "page_size": kv.page_size,
     }
+    result["output_tok_s"] = result["generated_tokens"] / wall
     rows = [
-        ("Requests", result["requests"]),
+        ("Workflows (failed)", f"{result['workflows']} ({result['failed']})"),
+        ("LLM calls", result["llm_calls"]),
         ("Wall time (s)", result["wall_s"]),
         ("Prompt tokens", result["prompt_tokens"]),
         ("Prefill tokens computed", result["prefill_tokens_computed"]),
@@ -105,7 +131,8 @@ def run_demo(
         ("Output throughput (tok/s)", result["output_tok_s"]),
         ("Engine steps", result["steps"]),
         ("Mean batch size", result["mean_batch_size"]),
+        ("STE updates published", result["ste_updates"]),
         ("KV pages cached / total", f"{result['kv_pages_cached']} / {result['kv_pages_total']}"),
     ]
-    print(format_table("agentrt demo", ["metric", "value"], rows))
+    print(format_table("agentrt demo: town workflow", ["metric", "value"], rows))
     return result

@@ -1,12 +1,15 @@
 """`agentrt bench workflows`: N concurrent instances of a 4-agent fan-out workflow on the
 default model, out-of-order release vs. a global step barrier, in one process.
 
-Both runs use greedy decoding on the same inputs and engine settings, so they do the same
-model work (the bench checks the outputs are identical); only the release order differs.
+Agent workloads are uneven: each instance draws (seeded) its own output budget per agent
+(8..64 tokens) and a search-tool latency for its scout (0..300 ms). Both runs use greedy
+decoding on the same inputs and engine settings, so they do the same model work (the bench
+checks the outputs are identical); only the release order differs.
 """
 
 from __future__ import annotations
 
+import random
 import time
 
 import anyio
@@ -38,27 +41,51 @@ TOPICS = [
 ]
 
 
-def fan_out_workflow(max_tokens: int) -> Workflow:
-    """scout -> (pros, cons) -> judge: the 4-agent fan-out/fan-in shape."""
+def fan_out_workflow() -> Workflow:
+    """scout -> (pros, cons) -> judge: the 4-agent fan-out/fan-in shape. Each instance's
+    input carries its topic, its tool latency and its per-agent output budgets."""
     wf = Workflow("fanout")
 
-    @wf.agent(prefix="You introduce topics in one sentence.", max_tokens=max_tokens)
+    @wf.agent(prefix="You introduce topics in one sentence.")
     async def scout(ctx):
-        return await ctx.gen(f"Introduce {ctx.input}.")
+        await ctx.tool(anyio.sleep, ctx.input["tool_s"])  # e.g. a web search
+        return await ctx.gen(f"Introduce {ctx.input['topic']}.", **_budget(ctx))
 
-    @wf.agent(prefix="You list advantages briefly.", after=[scout], max_tokens=max_tokens)
+    @wf.agent(prefix="You list advantages briefly.", after=[scout])
     async def pros(ctx):
-        return await ctx.gen(f"Advantages of {ctx.input}? Context: {ctx.results['scout']}")
+        text = f"Advantages of {ctx.input['topic']}? Context: {ctx.results['scout']}"
+        return await ctx.gen(text, **_budget(ctx))
 
-    @wf.agent(prefix="You list drawbacks briefly.", after=[scout], max_tokens=max_tokens)
+    @wf.agent(prefix="You list drawbacks briefly.", after=[scout])
     async def cons(ctx):
-        return await ctx.gen(f"Drawbacks of {ctx.input}? Context: {ctx.results['scout']}")
+        text = f"Drawbacks of {ctx.input['topic']}? Context: {ctx.results['scout']}"
+        return await ctx.gen(text, **_budget(ctx))
 
-    @wf.agent(prefix="You weigh arguments and decide.", after=[pros, cons], max_tokens=max_tokens)
+    @wf.agent(prefix="You weigh arguments and decide.", after=[pros, cons])
     async def judge(ctx):
-        return await ctx.gen(f"Pros: {ctx.results['pros']}\nCons: {ctx.results['cons']}")
+        text = f"Pros: {ctx.results['pros']}\nCons: {ctx.results['cons']}"
+        return await ctx.gen(text, **_budget(ctx))
 
     return wf
+
+
+def _budget(ctx) -> dict:
+    return {"max_tokens": ctx.input["tokens"][ctx.agent], "ignore_eos": True}
+
+
+def make_inputs(instances: int, min_tokens: int, max_tokens: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {
+            "topic": TOPICS[i % len(TOPICS)] + ("" if i < len(TOPICS) else f" #{i}"),
+            "tool_s": rng.uniform(0.0, 0.3),
+            "tokens": {a: rng.randint(min_tokens, max_tokens) for a in AGENTS},
+        }
+        for i in range(instances)
+    ]
+
+
+AGENTS = ("scout", "pros", "cons", "judge")
 
 
 async def _run_mode(engine: LLMEngine, workflow: Workflow, inputs: list[str], barrier: bool):
@@ -81,21 +108,25 @@ async def _run_mode(engine: LLMEngine, workflow: Workflow, inputs: list[str], ba
 
 
 def run_workflows_bench(
-    instances: int = 16, max_tokens: int = 32, model: str | None = None, device: str = "cpu"
+    instances: int = 16,
+    min_tokens: int = 8,
+    max_tokens: int = 64,
+    model: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
 ) -> dict:
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
-    workflow = fan_out_workflow(max_tokens)
-    inputs = [
-        TOPICS[i % len(TOPICS)] + ("" if i < len(TOPICS) else f" #{i}") for i in range(instances)
-    ]
+    workflow = fan_out_workflow()
+    inputs = make_inputs(instances, min_tokens, max_tokens, seed)
     anyio.run(_run_mode, engine, workflow, inputs[:2], False)  # warm-up
     barrier = anyio.run(_run_mode, engine, workflow, inputs, True)
     ooo = anyio.run(_run_mode, engine, workflow, inputs, False)
     same = barrier.pop("outputs") == ooo.pop("outputs")
     return {
         "instances": instances,
-        "agents_per_workflow": 4,
-        "max_tokens": max_tokens,
+        "agents_per_workflow": len(AGENTS),
+        "tokens_per_call": [min_tokens, max_tokens],
+        "tool_latency_s": [0.0, 0.3],
         "barrier": barrier,
         "out_of_order": ooo,
         "speedup": barrier["wall_s"] / ooo["wall_s"],

@@ -188,6 +188,7 @@ class LLMEngine:
                 continue
             token = next(tokens)
             seq.token_ids.append(token)
+            self.stats.generated_tokens += 1
             if seq.first_token_time is None:
                 seq.first_token_time = time.perf_counter()
                 self.stats.prompt_tokens += seq.num_prompt_tokens

@@ -33,6 +33,7 @@ class EngineStats:
     prefill_tokens_computed: int = 0
     prefill_tokens_reused: int = 0
     decode_tokens: int = 0
+    generated_tokens: int = 0
     preemptions: int = 0
     finished_requests: int = 0
     forward_seconds: float = 0.0
@@ -51,6 +52,7 @@ class EngineStats:
             "prefill_tokens_reused": self.prefill_tokens_reused,
             "prefix_hit_rate": self.prefix_hit_rate,
             "decode_tokens": self.decode_tokens,
+            "generated_tokens": self.generated_tokens,
             "preemptions": self.preemptions,
             "finished_requests": self.finished_requests,
             "forward_seconds": self.forward_seconds,
