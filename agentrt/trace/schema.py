@@ -1,8 +1,13 @@
-"""The trace format: one JSON object per LLM call (JSONL), versioned."""
+"""The trace format: one JSON object per LLM call (JSONL), versioned.
+
+A prompt is given either as token ids (`prompt_token_ids`, what the runtime records) or as
+a length plus prefix-block hashes (`hash_ids`, one per `block_size` tokens, Mooncake
+style: equal ids at the same position mean a shared, reusable prefix).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TRACE_VERSION = 1
 
@@ -23,8 +28,30 @@ class CallRecord(BaseModel):
     prompt_len: int = Field(ge=1)
     prefix_len: int = Field(0, ge=0, description="tokens of the agent's fixed prefix")
     prompt_token_ids: list[int] | None = None
+    hash_ids: list[int] | None = None
+    block_size: int | None = Field(None, ge=1, description="tokens per hash block")
     output_len: int = Field(ge=0)
     cached_tokens: int = Field(0, ge=0)
     ttft_s: float | None = None
     latency_s: float | None = None
     error: str | None = None
+
+    @model_validator(mode="after")
+    def _prompt_is_consistent(self) -> CallRecord:
+        if self.prompt_token_ids is not None and len(self.prompt_token_ids) != self.prompt_len:
+            raise ValueError(
+                f"prompt_token_ids has {len(self.prompt_token_ids)} ids but prompt_len is "
+                f"{self.prompt_len}"
+            )
+        if self.hash_ids is not None:
+            if self.block_size is None:
+                raise ValueError("hash_ids need block_size")
+            blocks = -(-self.prompt_len // self.block_size)
+            if len(self.hash_ids) != blocks:
+                raise ValueError(
+                    f"{len(self.hash_ids)} hash_ids for {self.prompt_len} tokens in blocks of "
+                    f"{self.block_size} (expected {blocks})"
+                )
+        if self.prefix_len > self.prompt_len:
+            raise ValueError("prefix_len exceeds prompt_len")
+        return self
