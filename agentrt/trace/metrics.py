@@ -1,0 +1,106 @@
+"""Serving metrics of a replay, in the style of `vllm bench serve`.
+
+Per request: arrival, first-token time, each token's time, finish time (one clock).
+TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1);
+ITL = gaps between consecutive tokens; E2E = finish - arrival.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agentrt.bench.report import format_table
+
+
+@dataclass
+class RequestTiming:
+    arrival: float
+    token_times: list[float] = field(default_factory=list)
+    output_tokens: int = 0
+    failed: bool = False
+
+    @property
+    def ttft(self) -> float:
+        return self.token_times[0] - self.arrival
+
+    @property
+    def e2e(self) -> float:
+        return self.token_times[-1] - self.arrival
+
+    @property
+    def tpot(self) -> float | None:
+        if len(self.token_times) < 2:
+            return None
+        return (self.token_times[-1] - self.token_times[0]) / (len(self.token_times) - 1)
+
+    @property
+    def itls(self) -> list[float]:
+        times = self.token_times
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def summary_ms(values: Sequence[float]) -> dict[str, float]:
+    """mean / p50 / p99 in milliseconds (zeros when empty)."""
+    if not values:
+        return {"mean": 0.0, "p50": 0.0, "p99": 0.0}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {
+        "mean": statistics.fmean(ordered) * 1e3,
+        "p50": statistics.median(ordered) * 1e3,
+        "p99": p99 * 1e3,
+    }
+
+
+def serving_metrics(timings: Sequence[RequestTiming], duration_s: float) -> dict:
+    done = [t for t in timings if not t.failed and t.token_times]
+    output_tokens = sum(t.output_tokens for t in done)
+    return {
+        "completed": len(done),
+        "failed": len(timings) - len(done),
+        "duration_s": duration_s,
+        "request_throughput": len(done) / duration_s if duration_s else 0.0,
+        "output_throughput": output_tokens / duration_s if duration_s else 0.0,
+        "ttft_ms": summary_ms([t.ttft for t in done]),
+        "tpot_ms": summary_ms([p for t in done if (p := t.tpot) is not None]),
+        "itl_ms": summary_ms([gap for t in done for gap in t.itls]),
+        "e2e_ms": summary_ms([t.e2e for t in done]),
+    }
+
+
+def format_serving(results: dict[str, dict], baseline: str | None = None) -> str:
+    """Policies side by side (one column each), with ratios over `baseline`."""
+    names = list(results)
+    rows: list[list] = [
+        ["Successful requests", *(results[n]["completed"] for n in names)],
+        ["Failed requests", *(results[n]["failed"] for n in names)],
+        ["Duration (s)", *(results[n]["duration_s"] for n in names)],
+        ["Request throughput (req/s)", *(results[n]["request_throughput"] for n in names)],
+        ["Output throughput (tok/s)", *(results[n]["output_throughput"] for n in names)],
+    ]
+    for key, label in (
+        ("ttft_ms", "TTFT"),
+        ("tpot_ms", "TPOT"),
+        ("itl_ms", "ITL"),
+        ("e2e_ms", "E2E"),
+    ):
+        for stat in ("mean", "p50", "p99"):
+            rows.append([f"{stat} {label} (ms)", *(results[n][key][stat] for n in names)])
+    for key, label in (
+        ("device_hit_rate", "Device prefix hit rate"),
+        ("host_hit_rate", "Host prefix hit rate"),
+        ("recomputed_tokens", "Recomputed prompt tokens"),
+    ):
+        if all(key in results[n] for n in names):
+            rows.append([label, *(results[n][key] for n in names)])
+    if baseline is not None and baseline in results:
+        base = results[baseline]["duration_s"]
+        rows.append(
+            [
+                f"Speedup over {baseline}",
+                *(f"{base / results[n]['duration_s']:.2f}x" for n in names),
+            ]
+        )
+    return format_table("Serving benchmark result", ["metric", *names], rows)
