@@ -1,0 +1,152 @@
+"""Replaying a trace on an engine (built-in or simulated) under one KV policy.
+
+Dispatch modes:
+- `timestamp`: a call is submitted at its recorded arrival time (divided by `speed`);
+- `dependency`: a call with parents is submitted when its last parent finishes, plus its
+  recorded think time (divided by `speed`), so a slower system does not squeeze the
+  think time out; calls without parents keep their arrival time.
+
+Both come down to an *eligible time* per call, kept in a heap. The engine's own clock
+(wall time for `builtin`, virtual time for `sim`) decides when a call is due; an idle
+simulated engine jumps its clock to the next eligible call.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.trace.metrics import RequestTiming, serving_metrics
+from agentrt.trace.schema import CallRecord
+from agentrt.trace.timeline import Timeline
+from agentrt.trace.tokens import prompt_tokens, scaled_len
+
+DISPATCH_MODES = ("timestamp", "dependency")
+
+
+@dataclass
+class ReplayOptions:
+    dispatch: str = "timestamp"
+    speed: float = 1.0
+    scale_tokens: float = 1.0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dispatch not in DISPATCH_MODES:
+            raise ValueError(f"unknown dispatch {self.dispatch!r}; use one of {DISPATCH_MODES}")
+        if self.speed <= 0 or self.scale_tokens <= 0:
+            raise ValueError("speed and scale_tokens must be positive")
+
+
+def replay(
+    engine: LLMEngine,
+    records: Sequence[CallRecord],
+    options: ReplayOptions,
+    on_step: Callable[[LLMEngine], None] | None = None,
+    timeline: Timeline | None = None,
+) -> dict:
+    """Run every record through `engine`; returns serving metrics plus engine stats."""
+    clock = engine.clock
+    vocab = engine.vocab_size or 32_000
+    by_id = {r.call_id: r for r in records}
+    children: dict[str, list[str]] = {}
+    waiting_on: dict[str, int] = {}
+    heap: list[tuple[float, int, str]] = []
+    for order, r in enumerate(records):
+        parents = [p for p in r.parents if p in by_id] if options.dispatch == "dependency" else []
+        waiting_on[r.call_id] = len(parents)
+        for p in parents:
+            children.setdefault(p, []).append(r.call_id)
+        if not parents:
+            heapq.heappush(heap, (r.arrival_s / options.speed, order, r.call_id))
+    order_of = {r.call_id: i for i, r in enumerate(records)}
+    timings: dict[str, RequestTiming] = {}
+    request_to_call: dict[str, str] = {}
+    start = clock.now()
+    bar = tqdm(total=len(records), desc="replay", disable=not options.progress)
+
+    def submit(call_id: str, now: float) -> None:
+        r = by_id[call_id]
+        params = SamplingParams(
+            max_tokens=scaled_len(r.output_len, options.scale_tokens) if r.output_len else 1,
+            ignore_eos=True,
+        )
+        tokens = prompt_tokens(r, vocab, options.scale_tokens)
+        try:
+            rid = engine.add_request(tokens, params, agent_id=r.agent_id)
+        except ValueError:
+            timings[call_id] = RequestTiming(arrival=now, failed=True)
+            finish(call_id, now)
+            return
+        request_to_call[rid] = call_id
+        timings[call_id] = RequestTiming(arrival=now)
+
+    def finish(call_id: str, now: float) -> None:
+        bar.update(1)
+        for child in children.get(call_id, ()):
+            waiting_on[child] -= 1
+            if waiting_on[child] == 0:
+                due = now - start + by_id[child].think_time_s / options.speed
+                heapq.heappush(heap, (due, order_of[child], child))
+
+    while heap or engine.has_unfinished_requests():
+        now = clock.now()
+        while heap and heap[0][0] <= now - start:
+            _, _, call_id = heapq.heappop(heap)
+            submit(call_id, now)
+        if not engine.has_unfinished_requests():
+            if heap:
+                _wait_until(clock, start + heap[0][0])
+            continue
+        step_start = clock.now()
+        outputs = engine.step()
+        now = clock.now()
+        if timeline is not None:
+            timeline.span(
+                "engine steps",
+                "step",
+                step_start - start,
+                now - start,
+                requests=len(engine.batcher.running),
+            )
+        for out in outputs:
+            call_id = request_to_call.get(out.request_id)
+            if call_id is None:
+                continue
+            timing = timings[call_id]
+            timing.token_times.extend([now] * len(out.new_token_ids))
+            timing.output_tokens += len(out.new_token_ids)
+            if out.finished:
+                timing.failed = out.finish_reason in ("abort", "error")
+                finish(call_id, now)
+                if timeline is not None:
+                    record = by_id[call_id]
+                    timeline.span(
+                        record.agent_id,
+                        call_id,
+                        timing.arrival - start,
+                        now - start,
+                        prompt=len(out.prompt_token_ids),
+                        output=timing.output_tokens,
+                        cached=out.num_cached_tokens,
+                    )
+        if on_step is not None:
+            on_step(engine)
+    bar.close()
+    result = serving_metrics(list(timings.values()), clock.now() - start)
+    result["engine"] = engine.stats.as_dict()
+    return result
+
+
+def _wait_until(clock, when: float) -> None:
+    advance_to = getattr(clock, "advance_to", None)
+    if advance_to is not None:
+        advance_to(when)
+    else:
+        time.sleep(max(0.0, when - clock.now()))

@@ -1,0 +1,49 @@
+"""A Chrome / Perfetto trace (JSON `traceEvents`) of a run: one track per agent, one for
+engine steps, one for KV transfers. Open it in https://ui.perfetto.dev or chrome://tracing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self._tracks: dict[str, int] = {}
+        self.events: list[dict[str, Any]] = []
+
+    def _tid(self, track: str) -> int:
+        if track not in self._tracks:
+            self._tracks[track] = len(self._tracks) + 1
+            self.events.append(
+                {
+                    "name": "thread_name",
+                    "ph": "M",
+                    "pid": 1,
+                    "tid": self._tracks[track],
+                    "args": {"name": track},
+                }
+            )
+        return self._tracks[track]
+
+    def span(self, track: str, name: str, start_s: float, end_s: float, **args: Any) -> None:
+        """A complete event on `track` from `start_s` to `end_s` (seconds since start)."""
+        self.events.append(
+            {
+                "name": name,
+                "ph": "X",
+                "pid": 1,
+                "tid": self._tid(track),
+                "ts": start_s * 1e6,
+                "dur": max(0.0, end_s - start_s) * 1e6,
+                "args": args,
+            }
+        )
+
+    def write(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps({"traceEvents": self.events, "displayTimeUnit": "ms"}))
