@@ -17,7 +17,7 @@ def brute_force_blockers(
     a, p = steps[agent], positions[agent]
     return {
         j
-        for j, (b, q) in enumerate(zip(steps, positions))
+        for j, (b, q) in enumerate(zip(steps, positions, strict=True))
         if b < a and chebyshev(p, q) <= radius + (a - b + 1) * speed
     }
 

@@ -122,7 +122,7 @@ class SpatialTracker:
         for i in unit:
             if not self._running[i]:
                 raise ValueError(f"agent {i} is not running")
-        for i, new in zip(unit, new_positions):
+        for i, new in zip(unit, new_positions, strict=True):
             old, s = self._pos[i], self._step[i]
             if chebyshev(old, new) > self.speed + _EPS:
                 raise ValueError(

@@ -37,7 +37,9 @@ class VirtualExecutor:
     per_token: float = 0.02
 
     def duration(self, call: LLMCall) -> float:
-        return self.fixed + self.per_word * len(call.text.split()) + self.per_token * call.max_tokens
+        return (
+            self.fixed + self.per_word * len(call.text.split()) + self.per_token * call.max_tokens
+        )
 
     def durations(self, plan: AgentStepPlan) -> list[float]:
         return [self.duration(c) for c in plan.calls]
@@ -104,8 +106,12 @@ def simulate(
     n = world.num_agents
     sched = (
         make_scheduler(
-            mode, world.positions(0), radius=world.radius, speed=world.speed,
-            max_step=steps, true_deps=true_deps,
+            mode,
+            world.positions(0),
+            radius=world.radius,
+            speed=world.speed,
+            max_step=steps,
+            true_deps=true_deps,
         )
         if isinstance(mode, str)
         else mode
@@ -146,8 +152,16 @@ def simulate(
     if not sched.done():
         raise RuntimeError(f"mode {sched.name!r} stalled before finishing {steps} steps")
     return SimResult(
-        sched.name, n, steps, now, agent_steps, calls, busy, world_hash(hashes),
-        time.perf_counter() - t0, deps,
+        sched.name,
+        n,
+        steps,
+        now,
+        agent_steps,
+        calls,
+        busy,
+        world_hash(hashes),
+        time.perf_counter() - t0,
+        deps,
     )
 
 
@@ -167,7 +181,9 @@ def run_modes(
     out: dict[str, SimResult] = {}
     need_deps = "oracle" in modes
     if "sync" in modes or need_deps:
-        out["sync"] = simulate(make_world(), "sync", steps, executor=executor, record_deps=need_deps)
+        out["sync"] = simulate(
+            make_world(), "sync", steps, executor=executor, record_deps=need_deps
+        )
     for m in modes:
         if m == "sync":
             continue

@@ -60,7 +60,9 @@ class History(Generic[S]):
         """Record the agent's state at ``step + 1`` (it must be at ``step`` now)."""
         at = self.latest_step(agent)
         if at != step:
-            raise ValueError(f"agent {agent} is at step {at}, cannot apply an action of step {step}")
+            raise ValueError(
+                f"agent {agent} is at step {at}, cannot apply an action of step {step}"
+            )
         self._states[agent].append(state)
         self._grid(step + 1).insert(agent, self._pos_of(state))
 

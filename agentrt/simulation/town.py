@@ -97,9 +97,7 @@ class TownWorld(World):
     def observe(self, agent: int, step: int) -> Observation:
         me = self.history.get(agent, step)
         seen = tuple(
-            Neighbor(
-                j, self.residents[j].name, st.pos, d, st.activity, st.cooldown == 0, st.said
-            )
+            Neighbor(j, self.residents[j].name, st.pos, d, st.activity, st.cooldown == 0, st.said)
             for d, j, st in self.history.neighbors(agent, step)
         )
         return Observation(agent, step, me.pos, me.place, self.clock(step), seen)
@@ -117,8 +115,7 @@ class TownWorld(World):
         calls = [
             LLMCall(
                 "perceive",
-                f"It is {obs.clock}. You are at {where}. You see: {seen}. "
-                "What do you notice?",
+                f"It is {obs.clock}. You are at {where}. You see: {seen}. What do you notice?",
                 PERCEIVE_TOKENS,
             ),
             LLMCall(
@@ -147,9 +144,11 @@ class TownWorld(World):
         decided = _first_line(outputs[1]) if outputs and len(outputs) > 1 else ""
         partner = self._partner(obs)
         if partner is not None:
-            said = _first_line(outputs[2], 200) if outputs and len(outputs) > 2 else (
-                f"Hello {partner.name.split()[0]}, nice to see you at {obs.place or 'the street'}."
-            )
+            if outputs and len(outputs) > 2:
+                said = _first_line(outputs[2], 200)
+            else:
+                where = obs.place or "the street"
+                said = f"Hello {partner.name.split()[0]}, nice to see you at {where}."
             activity = decided or f"talking with {partner.name}"
             return Action(me.pos, activity, partner.agent, said, obs.neighbor_ids)
         target = r.target(self.hour(obs.step))
@@ -173,7 +172,12 @@ class TownWorld(World):
         talk_to = -1 if action.talk_to is None else action.talk_to
         memory = _digest(me.memory, step, action.perceived, talk_to, action.said, action.activity)
         new = TownState(
-            pos, self._place_at.get(pos, ""), action.activity, cooldown, talk_to, action.said,
+            pos,
+            self._place_at.get(pos, ""),
+            action.activity,
+            cooldown,
+            talk_to,
+            action.said,
             memory,
         )
         self.history.append(agent, step, new)
@@ -190,7 +194,7 @@ class TownWorld(World):
 
     def clock(self, step: int) -> str:
         sc = self.scenario
-        minutes = int(round((sc.start_hour * 60 + step * 1440 / sc.steps_per_day)))
+        minutes = int(round(sc.start_hour * 60 + step * 1440 / sc.steps_per_day))
         day, m = divmod(minutes, 1440)
         return f"day {day + 1} {m // 60:02d}:{m % 60:02d}"
 

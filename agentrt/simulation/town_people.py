@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 from agentrt.simulation.town_scenario import PlaceSpec, TownScenario
 
-FIRST = (
+FIRST = tuple(
     "Ada Ben Cleo Dev Elif Femi Gus Hana Ivo Jun Kira Leo Mara Nils Omar Pia Quin Rosa "
     "Sami Tess Umar Vera Wes Xia Yara Zed Alma Bruno Cyra Dario Esme Finn Gaia Hugo Iris "
     "Jonas Kai Lena Milo Nora"
 ).split()
-LAST = (
+LAST = tuple(
     "Moreno Li Okafor Novak Berg Silva Tanaka Duval Rossi Kowal Haddad Lund Reyes Ivanov "
     "Costa Meyer Sato Nair Quinn Walsh Baptiste Ortiz Park Holm Amari Fischer Lopez Varga "
     "Engel Dahl Kaur Mbeki Russo Adler Jensen Cruz Wolfe Abara Vance Ueda"
 ).split()
-TRAITS = (
+TRAITS = tuple(
     "curious warm punctual shy talkative patient stubborn cheerful thoughtful generous "
     "anxious witty calm ambitious gentle blunt dreamy practical"
 ).split()
@@ -87,6 +87,10 @@ def tiled_places(sc: TownScenario) -> list[PlaceSpec]:
     return out
 
 
+def _in_tile(place: str, tile: int, sc: TownScenario) -> str:
+    return place if sc.num_tiles == 1 else f"{place}#{tile}"
+
+
 def make_residents(sc: TownScenario) -> list[Resident]:
     rng = random.Random(sc.seed)
     names = [f"{f} {last}" for f in FIRST for last in LAST]
@@ -119,13 +123,22 @@ def make_residents(sc: TownScenario) -> list[Resident]:
         h = by_name[home]
         sx, sy = spec.start if spec and spec.start else (h.x + k % h.w, h.y + (k // h.w) % h.h)
         routine = _routine(rng, work, job, [n for n in LEISURE if n in kinds], kinds)
-        suffix = (lambda n: n) if sc.num_tiles == 1 else (lambda n: f"{n}#{t}")
-        routine = tuple(sorted((hr, suffix(home if p == "@home" else p)) for hr, p in routine))
+        routine = tuple(
+            sorted((hr, _in_tile(home if p == "@home" else p, t, sc)) for hr, p in routine)
+        )
         persona = _persona(rng, name, job, traits, home, work, sc.persona_words)
         out.append(
             Resident(
-                agent, t, name, job, traits, suffix(home), work and suffix(work),
-                (sx + ox, sy + oy), routine, persona,
+                agent,
+                t,
+                name,
+                job,
+                traits,
+                _in_tile(home, t, sc),
+                work and _in_tile(work, t, sc),
+                (sx + ox, sy + oy),
+                routine,
+                persona,
             )
         )
     return out
@@ -157,8 +170,13 @@ def _routine(
 
 
 def _persona(
-    rng: random.Random, name: str, job: str, traits: tuple[str, ...], home: str,
-    work: str | None, words: int,
+    rng: random.Random,
+    name: str,
+    job: str,
+    traits: tuple[str, ...],
+    home: str,
+    work: str | None,
+    words: int,
 ) -> str:
     at = f" and work at the {work}" if work else ""
     text = (
