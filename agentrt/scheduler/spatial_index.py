@@ -24,8 +24,7 @@ def chebyshev(p: Pos, q: Pos) -> float:
 class GridIndex:
     """Points keyed by id in square cells of side ``cell_size``.
 
-    Each id is at one position at a time; `remove` must be given the position it was
-    inserted at (callers keep positions anyway, so the index does not duplicate them).
+    Each id is at one position at a time.
     """
 
     def __init__(self, cell_size: float) -> None:
@@ -33,31 +32,35 @@ class GridIndex:
             raise ValueError(f"cell_size must be > 0, got {cell_size}")
         self.cell_size = float(cell_size)
         self._cells: dict[tuple[int, int], dict[Hashable, Pos]] = {}
-        self._n = 0
+        self._where: dict[Hashable, Pos] = {}
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._where)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
 
     def _cell(self, pos: Pos) -> tuple[int, int]:
         cs = self.cell_size
         return (math.floor(pos[0] / cs), math.floor(pos[1] / cs))
 
     def insert(self, key: Hashable, pos: Pos) -> None:
-        cell = self._cells.setdefault(self._cell(pos), {})
-        if key in cell:
-            raise KeyError(f"{key!r} is already in the index at {cell[key]}")
-        cell[key] = pos
-        self._n += 1
+        if key in self._where:
+            raise KeyError(f"{key!r} is already in the index at {self._where[key]}")
+        self._where[key] = pos
+        self._cells.setdefault(self._cell(pos), {})[key] = pos
 
-    def remove(self, key: Hashable, pos: Pos) -> None:
+    def remove(self, key: Hashable) -> Pos:
+        """Remove ``key``; returns where it was."""
+        pos = self._where.pop(key, None)
+        if pos is None:
+            raise KeyError(f"{key!r} is not in the index")
         c = self._cell(pos)
-        cell = self._cells.get(c)
-        if cell is None or key not in cell:
-            raise KeyError(f"{key!r} is not in the index at {pos}")
+        cell = self._cells[c]
         del cell[key]
         if not cell:
             del self._cells[c]
-        self._n -= 1
+        return pos
 
     def query(self, pos: Pos, radius: float) -> Iterator[tuple[Hashable, Pos]]:
         """Every ``(key, position)`` with ``chebyshev(position, pos) <= radius``."""

@@ -129,7 +129,7 @@ class SpatialTracker:
                     f"agent {i} moved {chebyshev(old, new)} > speed {self.speed} at step {s}"
                 )
             grid = self._grids[s]
-            grid.remove(i, old)
+            grid.remove(i)
             if not len(grid):
                 del self._grids[s]
             self._running[i] = False

@@ -12,20 +12,25 @@ from dataclasses import dataclass
 
 from agentrt.simulation.town_scenario import PlaceSpec, TownScenario
 
-FIRST = tuple(
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST = _words(
     "Ada Ben Cleo Dev Elif Femi Gus Hana Ivo Jun Kira Leo Mara Nils Omar Pia Quin Rosa "
     "Sami Tess Umar Vera Wes Xia Yara Zed Alma Bruno Cyra Dario Esme Finn Gaia Hugo Iris "
     "Jonas Kai Lena Milo Nora"
-).split()
-LAST = tuple(
+)
+LAST = _words(
     "Moreno Li Okafor Novak Berg Silva Tanaka Duval Rossi Kowal Haddad Lund Reyes Ivanov "
     "Costa Meyer Sato Nair Quinn Walsh Baptiste Ortiz Park Holm Amari Fischer Lopez Varga "
     "Engel Dahl Kaur Mbeki Russo Adler Jensen Cruz Wolfe Abara Vance Ueda"
-).split()
-TRAITS = tuple(
+)
+TRAITS = _words(
     "curious warm punctual shy talkative patient stubborn cheerful thoughtful generous "
     "anxious witty calm ambitious gentle blunt dreamy practical"
-).split()
+)
 # job -> kind of workplace (None: no workplace)
 JOBS: dict[str, str | None] = {
     "barista": "cafe",
