@@ -44,8 +44,12 @@ def test_yaml_with_explicit_residents(tmp_path):
         ({"agents": 0}, "agents: Input should be greater than or equal to 1"),
         ({"agnets": 5}, "agnets: Extra inputs are not permitted"),
         (
-            {"width": 10, "height": 10, "places": PLACES,
-             "residents": [{"home": "home-a", "work": "gym"}]},
+            {
+                "width": 10,
+                "height": 10,
+                "places": PLACES,
+                "residents": [{"home": "home-a", "work": "gym"}],
+            },
             "unknown work place 'gym'",
         ),
         (
@@ -53,8 +57,12 @@ def test_yaml_with_explicit_residents(tmp_path):
             "home 'cafe' is a cafe, not a home",
         ),
         (
-            {"width": 10, "height": 10, "places": PLACES,
-             "residents": [{"home": "home-a", "start": [10, 3]}]},
+            {
+                "width": 10,
+                "height": 10,
+                "places": PLACES,
+                "residents": [{"home": "home-a", "start": [10, 3]}],
+            },
             "start (10, 3) is outside the 10x10 grid",
         ),
         (
