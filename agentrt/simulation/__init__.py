@@ -1,5 +1,6 @@
 """Multi-agent simulations: the world interface, a Smallville-like town, a virtual-time driver."""
 
+from agentrt.simulation.async_driver import AsyncStepExecutor, simulate_async
 from agentrt.simulation.driver import SimResult, VirtualExecutor, run_modes, simulate, world_hash
 from agentrt.simulation.town import TownState, TownWorld
 from agentrt.simulation.town_scenario import (
@@ -22,6 +23,7 @@ from agentrt.simulation.world import (
 
 __all__ = [
     "Action",
+    "AsyncStepExecutor",
     "AgentStepPlan",
     "CausalityError",
     "LLMCall",
@@ -40,5 +42,6 @@ __all__ = [
     "run_modes",
     "scenario_from_dict",
     "simulate",
+    "simulate_async",
     "world_hash",
 ]
