@@ -89,6 +89,8 @@ def test_errors():
     t = SpatialTracker([(0, 0), (1, 0), (10, 0)], R, V, max_step=3)
     with pytest.raises(ValueError, match="not a ready unit"):
         t.start([0])  # half of a coupled cluster
+    with pytest.raises(ValueError, match="not a ready unit"):
+        t.start([0, 0])
     with pytest.raises(ValueError, match="not running"):
         t.finish([2], [(10, 0)])
     t.start([2])

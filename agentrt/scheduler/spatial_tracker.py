@@ -105,9 +105,7 @@ class SpatialTracker:
     def start(self, unit: Sequence[int]) -> None:
         """Start a unit returned by `ready_units`: its agents are running their step."""
         c = self._cluster[unit[0]] if unit else None
-        if c is None or id(c) not in self._ready or len(unit) != len(c.members):
-            raise ValueError(f"{list(unit)} is not a ready unit")
-        if any(self._cluster[i] is not c for i in unit):
+        if c is None or id(c) not in self._ready or sorted(unit) != sorted(c.members):
             raise ValueError(f"{list(unit)} is not a ready unit")
         del self._ready[id(c)]
         c.alive = False
