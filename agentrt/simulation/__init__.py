@@ -1,0 +1,47 @@
+"""Multi-agent simulations: the world interface, a Smallville-like town, a virtual-time driver."""
+
+from agentrt.simulation.async_driver import AsyncStepExecutor, simulate_async
+from agentrt.simulation.driver import SimResult, VirtualExecutor, run_modes, simulate, world_hash
+from agentrt.simulation.town import TownState, TownWorld
+from agentrt.simulation.town_scenario import (
+    PlaceSpec,
+    ResidentSpec,
+    ScenarioError,
+    TownScenario,
+    load_scenario,
+    scenario_from_dict,
+)
+from agentrt.simulation.world import (
+    Action,
+    AgentStepPlan,
+    CausalityError,
+    LLMCall,
+    Neighbor,
+    Observation,
+    World,
+)
+
+__all__ = [
+    "Action",
+    "AsyncStepExecutor",
+    "AgentStepPlan",
+    "CausalityError",
+    "LLMCall",
+    "Neighbor",
+    "Observation",
+    "PlaceSpec",
+    "ResidentSpec",
+    "ScenarioError",
+    "SimResult",
+    "TownScenario",
+    "TownState",
+    "TownWorld",
+    "VirtualExecutor",
+    "World",
+    "load_scenario",
+    "run_modes",
+    "scenario_from_dict",
+    "simulate",
+    "simulate_async",
+    "world_hash",
+]
