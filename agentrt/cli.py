@@ -57,6 +57,41 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentrt.engine.cost_model.calibrate import calibrate, summary_rows
+
+    profile, fit, samples = calibrate(args.model, args.device, args.repeats, args.name)
+    print(
+        format_table(
+            f"Calibration: {len(samples)} engine steps, measured vs fitted",
+            ["workload: steps", "steps", "measured ms", "fitted ms", "error"],
+            summary_rows(samples, fit),
+        )
+    )
+    coef = [(k, v * 1e6) for k, v in fit.coef.items()]
+    print(format_table("Fitted coefficients (microseconds per unit)", ["term", "us"], coef))
+    print(
+        f"per-step relative error: mean {100 * fit.mean_abs_relative_error:.1f}%, "
+        f"max {100 * fit.max_abs_relative_error:.1f}%"
+    )
+    Path(args.out).write_text(profile.to_json())
+    print(f"wrote {args.out}")
+    write_json(
+        args.json,
+        {
+            "profile": profile.model_dump(),
+            "samples": [
+                {"label": s.label, "features": s.features._asdict(), "measured_s": s.seconds,
+                 "fitted_s": p}
+                for s, p in zip(samples, fit.predicted_s, strict=True)
+            ],
+        },
+    )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from agentrt.run_file import run_workflow_file
 
@@ -171,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     workflows.add_argument("--instances", type=int, default=16, help="concurrent workflows (16)")
     workflows.add_argument("--max-tokens", type=int, default=32, help="tokens per call (32)")
     workflows.set_defaults(func=_cmd_bench_workflows)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="measure the built-in engine and fit a cost profile for the sim backend",
+        description="Times prefill chunks and decode steps of the built-in engine on this "
+        "machine, fits the cost profile by least squares, prints measured vs fitted and "
+        "writes the profile (load it with EngineConfig(backend='sim', profile=PATH)).",
+    )
+    _add_common(cal)
+    cal.add_argument("--out", default="cpu-profile.json", help="profile file (cpu-profile.json)")
+    cal.add_argument("--name", default="calibrated", help="profile name stored in the file")
+    cal.add_argument("--repeats", type=int, default=2, help="runs per workload, min kept (2)")
+    cal.set_defaults(func=_cmd_calibrate)
 
     run = sub.add_parser(
         "run",
