@@ -92,6 +92,36 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from agentrt.bench.sim_speed import sim_speed
+    from agentrt.bench.sim_validation import validate
+
+    result: dict = {}
+    if not args.speed_only:
+        result = validate(args.profile, args.model)
+        rows = [
+            (w["workload"], w["steps"], w["real_s"], w["sim_s"], f"{100 * w['error']:+.1f}%",
+             w["same_schedule"])
+            for w in result["workloads"]
+        ]
+        print(
+            format_table(
+                f"Sim ({args.profile}) vs built-in engine, end-to-end",
+                ["workload", "steps", "real s", "sim s", "error", "same schedule"],
+                rows,
+            )
+        )
+    speed = sim_speed(args.calls)
+    result["speed"] = speed
+    print(
+        f"sim speed: {speed['calls']:,} calls ({speed['steps']} steps, mean batch "
+        f"{speed['mean_batch']:.0f}) in {speed['wall_s']:.2f} s wall = "
+        f"{speed['calls_per_wall_s']:,.0f} simulated LLM calls per wall second"
+    )
+    write_json(args.json, result)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from agentrt.run_file import run_workflow_file
 
@@ -219,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--name", default="calibrated", help="profile name stored in the file")
     cal.add_argument("--repeats", type=int, default=2, help="runs per workload, min kept (2)")
     cal.set_defaults(func=_cmd_calibrate)
+
+    sim = bench_sub.add_parser(
+        "sim",
+        help="sim backend vs built-in engine (end-to-end time) and sim speed",
+        description="Runs the engine bench's mixed batch and a sequential shared-prefix "
+        "chain on the built-in engine and on the sim backend with a calibrated profile, "
+        "prints real vs predicted time and whether both made the same schedule; then "
+        "measures simulated LLM calls per wall second.",
+    )
+    _add_common(sim)
+    sim.add_argument("--profile", default="cpu-smollm2-135m", help="profile name or JSON path")
+    sim.add_argument("--calls", type=int, default=20_000, help="calls for the speed run")
+    sim.add_argument("--speed-only", action="store_true", help="skip the real-engine runs")
+    sim.set_defaults(func=_cmd_bench_sim)
 
     run = sub.add_parser(
         "run",
