@@ -35,21 +35,22 @@ class RunResult:
     preemptions: int
 
 
-def _tokens(n: int, rng: random.Random) -> list[int]:
-    return [rng.randrange(100, 30_000) for _ in range(n)]
+def _tokens(n: int, rng: random.Random, vocab: int = 30_000) -> list[int]:
+    return [rng.randrange(3, min(vocab, 30_000)) for _ in range(n)]
 
 
-def default_workloads(scale: float = 1.0, seed: int = 0) -> list[Workload]:
+def default_workloads(scale: float = 1.0, seed: int = 0, vocab: int = 30_000) -> list[Workload]:
     """The engine bench's mixed batch of 16, and a sequential shared-prefix chain."""
     rng = random.Random(seed)
+    tokens = lambda n: _tokens(n, rng, vocab)
     top = max(64, int(1024 * scale))
     mixed = [32 + round(i * (top - 32) / 15) for i in range(16)]
-    prefix = _tokens(max(32, int(1024 * scale)), rng)
+    prefix = tokens(max(32, int(1024 * scale)))
     return [
         Workload("batch 16 mixed (32-1024 prompt, 64 new)",
-                 [_tokens(n, rng) for n in mixed], max(4, int(64 * scale))),
+                 [tokens(n) for n in mixed], max(4, int(64 * scale))),
         Workload("sequential: 8 calls, shared 1024 prefix + 32, 16 new",
-                 [prefix + _tokens(32, rng) for _ in range(8)], max(4, int(16 * scale)),
+                 [prefix + tokens(32) for _ in range(8)], max(4, int(16 * scale)),
                  sequential=True),
     ]
 
@@ -95,10 +96,10 @@ def validate(
                                              **settings))
     real.runner = RecordingRunner(real.runner)
     sim.runner = RecordingRunner(sim.runner)
-    warm = Workload("warm-up", [_tokens(64, random.Random(1))], 4)
-    run_workload(real, warm)
+    vocab = real.vocab_size or 30_000
+    run_workload(real, Workload("warm-up", [_tokens(64, random.Random(1), vocab)], 4))
     rows = []
-    for w in workloads or default_workloads():
+    for w in workloads or default_workloads(vocab=vocab):
         r = min((run_workload(real, w) for _ in range(repeats)), key=lambda x: x.seconds)
         s = run_workload(sim, w)
         rows.append({

@@ -10,6 +10,7 @@ per-step minimum over repeats is kept (it filters out interference from other pr
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def _workloads(seed: int) -> list[tuple[str, list[list[int]], list[list[int]], i
     rng = random.Random(seed)
     out = [(f"prefill {n}", [], [_tokens(n, rng)], 1) for n in (16, 64, 256, 1024)]
     out.append(("prefill 3072 (3 chunks)", [], [_tokens(3072, rng)], 1))
+    # Steps that mix prefill chunks of several sequences with decodes.
+    mixed = [_tokens(48 + 84 * i, rng) for i in range(8)]
+    out.append(("mixed 8 (48-636 prompt, 16 new)", [], mixed, 16))
     for context, batches in DECODE_GRID:
         prefix = _tokens(context - 16, rng)
         for batch in batches:
@@ -154,6 +158,7 @@ def calibrate(
             "mean_abs_relative_error": fit.mean_abs_relative_error,
             "max_abs_relative_error": fit.max_abs_relative_error,
             "engine_config": CALIBRATION_CONFIG,
+            "load_average_1min": os.getloadavg()[0],  # > torch threads: others competed
         },
     )
     return profile, fit, samples
