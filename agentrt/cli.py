@@ -57,6 +57,71 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentrt.engine.cost_model.calibrate import calibrate, summary_rows
+
+    profile, fit, samples = calibrate(args.model, args.device, args.repeats, args.name)
+    print(
+        format_table(
+            f"Calibration: {len(samples)} engine steps, measured vs fitted",
+            ["workload: steps", "steps", "measured ms", "fitted ms", "error"],
+            summary_rows(samples, fit),
+        )
+    )
+    coef = [(k, v * 1e6) for k, v in fit.coef.items()]
+    print(format_table("Fitted coefficients (microseconds per unit)", ["term", "us"], coef))
+    print(
+        f"per-step relative error: mean {100 * fit.mean_abs_relative_error:.1f}%, "
+        f"max {100 * fit.max_abs_relative_error:.1f}%"
+    )
+    Path(args.out).write_text(profile.to_json())
+    print(f"wrote {args.out}")
+    write_json(
+        args.json,
+        {
+            "profile": profile.model_dump(),
+            "samples": [
+                {"label": s.label, "features": s.features._asdict(), "measured_s": s.seconds,
+                 "fitted_s": p}
+                for s, p in zip(samples, fit.predicted_s, strict=True)
+            ],
+        },
+    )
+    return 0
+
+
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from agentrt.bench.sim_speed import sim_speed
+    from agentrt.bench.sim_validation import validate
+
+    result: dict = {}
+    if not args.speed_only:
+        result = validate(args.profile, args.model)
+        rows = [
+            (w["workload"], w["steps"], w["real_s"], w["sim_s"], f"{100 * w['error']:+.1f}%",
+             w["same_schedule"])
+            for w in result["workloads"]
+        ]
+        print(
+            format_table(
+                f"Sim ({args.profile}) vs built-in engine, end-to-end",
+                ["workload", "steps", "real s", "sim s", "error", "same schedule"],
+                rows,
+            )
+        )
+    speed = sim_speed(args.calls)
+    result["speed"] = speed
+    print(
+        f"sim speed: {speed['calls']:,} calls ({speed['steps']} steps, mean batch "
+        f"{speed['mean_batch']:.0f}) in {speed['wall_s']:.2f} s wall = "
+        f"{speed['calls_per_wall_s']:,.0f} simulated LLM calls per wall second"
+    )
+    write_json(args.json, result)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from agentrt.run_file import run_workflow_file
 
@@ -175,6 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
     workflows.add_argument("--min-tokens", type=int, default=8, help="fewest tokens per call (8)")
     workflows.add_argument("--max-tokens", type=int, default=64, help="most tokens per call (64)")
     workflows.set_defaults(func=_cmd_bench_workflows)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="measure the built-in engine and fit a cost profile for the sim backend",
+        description="Times prefill chunks and decode steps of the built-in engine on this "
+        "machine, fits the cost profile by least squares, prints measured vs fitted and "
+        "writes the profile (load it with EngineConfig(backend='sim', profile=PATH)).",
+    )
+    _add_common(cal)
+    cal.add_argument("--out", default="cpu-profile.json", help="profile file (cpu-profile.json)")
+    cal.add_argument("--name", default="calibrated", help="profile name stored in the file")
+    cal.add_argument("--repeats", type=int, default=2, help="runs per workload, min kept (2)")
+    cal.set_defaults(func=_cmd_calibrate)
+
+    sim = bench_sub.add_parser(
+        "sim",
+        help="sim backend vs built-in engine (end-to-end time) and sim speed",
+        description="Runs the engine bench's mixed batch and a sequential shared-prefix "
+        "chain on the built-in engine and on the sim backend with a calibrated profile, "
+        "prints real vs predicted time and whether both made the same schedule; then "
+        "measures simulated LLM calls per wall second.",
+    )
+    _add_common(sim)
+    sim.add_argument("--profile", default="cpu-smollm2-135m", help="profile name or JSON path")
+    sim.add_argument("--calls", type=int, default=20_000, help="calls for the speed run")
+    sim.add_argument("--speed-only", action="store_true", help="skip the real-engine runs")
+    sim.set_defaults(func=_cmd_bench_sim)
 
     run = sub.add_parser(
         "run",

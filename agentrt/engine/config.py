@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+BACKENDS = ("builtin", "sim")
+
 
 @dataclass
 class EngineConfig:
@@ -12,6 +14,8 @@ class EngineConfig:
     `num_pages` sizes the device KV pool; when None it is derived from `kv_cache_tokens`.
     `max_num_batched_tokens` is the per-step token budget shared by decodes and prefill
     chunks (chunked prefill); `max_num_seqs` caps the running batch.
+    `backend` is `builtin` (the torch model) or `sim` (the cost model: same batcher and
+    KV manager, a virtual clock advanced by `profile`, a profile name or JSON path).
     """
 
     model: str | None = None
@@ -25,8 +29,12 @@ class EngineConfig:
     enable_prefix_cache: bool = True
     eviction_policy: str = "lru"
     seed: int = 0
+    backend: str = "builtin"
+    profile: str = "h100-llama3-8b"
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; use one of {BACKENDS}")
         if self.page_size <= 0:
             raise ValueError(f"page_size must be positive, got {self.page_size}")
         if self.num_pages is None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence as Seq
 
 import torch
 
 from agentrt.engine.batcher import Batcher, ScheduledBatch
+from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
@@ -51,8 +51,10 @@ class LLMEngine:
         eos_token_ids: Seq[int] = (),
         max_model_len: int | None = None,
         vocab_size: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock: Clock = clock or WallClock()
         self.runner = runner
         self.tokenizer = tokenizer
         self.eos_token_ids = frozenset(eos_token_ids)
@@ -72,10 +74,15 @@ class LLMEngine:
 
     @classmethod
     def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:
-        """Load the model named in the config (default: the embedded SmolLM2-135M)."""
+        """Load the model named in the config (default: the embedded SmolLM2-135M), or
+        with `backend="sim"` build a cost-model engine (no weights, virtual clock)."""
         from agentrt.engine import loader
 
         config = config or EngineConfig(**overrides)
+        if config.backend == "sim":
+            from agentrt.engine.cost_model.engine import build_sim_engine
+
+            return build_sim_engine(config)
         device = torch.device(config.device)
         dtype = resolve_dtype(config.dtype, device)
         model_dir = loader.resolve_model_dir(config.model)
@@ -122,7 +129,7 @@ class LLMEngine:
             )
         if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
-        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=time.perf_counter())
+        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=self.clock.now())
         if request_id is not None:
             seq.request_id = request_id
         with self._lock:
@@ -148,9 +155,9 @@ class LLMEngine:
         self.stats.preemptions += len(batch.preempted)
         if not batch:
             return outputs
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         sampled = self.runner.execute(batch)
-        self.stats.forward_seconds += time.perf_counter() - t0
+        self.stats.forward_seconds += self.clock.now() - t0
         self.stats.steps += 1
         self.stats.batch_sizes.append(len(batch.items))
         return outputs + self._apply(batch, sampled)
@@ -190,7 +197,7 @@ class LLMEngine:
             seq.token_ids.append(token)
             self.stats.generated_tokens += 1
             if seq.first_token_time is None:
-                seq.first_token_time = time.perf_counter()
+                seq.first_token_time = self.clock.now()
                 self.stats.prompt_tokens += seq.num_prompt_tokens
             reason = self._check_stop(seq, token)
             if reason is not None:
@@ -215,7 +222,7 @@ class LLMEngine:
         self.batcher.remove(seq)
         seq.status = SequenceStatus.FINISHED
         seq.finish_reason = reason
-        seq.finish_time = time.perf_counter()
+        seq.finish_time = self.clock.now()
         self.requests.pop(seq.request_id, None)
         self._detok.pop(seq.request_id, None)
         self.runner.forget(seq.request_id)

@@ -1,0 +1,36 @@
+"""The `sim` backend: an `LLMEngine` whose runner is the cost model.
+
+No weights are loaded and no KV tensors exist, so a pool of millions of virtual pages
+costs only the allocator's free list. The tokenizer (of `config.model`, default the
+embedded SmolLM2) is loaded the first time a text prompt needs it; token-id prompts never
+load it.
+"""
+
+from __future__ import annotations
+
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.cost_model.profile import load_profile
+from agentrt.engine.cost_model.runner import CostModelRunner
+from agentrt.engine.llm_engine import LLMEngine, Prompt
+
+
+class SimLLMEngine(LLMEngine):
+    """`LLMEngine` on a `CostModelRunner`: `clock.now()` is virtual seconds."""
+
+    runner: CostModelRunner
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        if isinstance(prompt, str) and self.tokenizer is None:
+            from agentrt.engine import loader
+
+            self.tokenizer = loader.load_tokenizer(loader.resolve_model_dir(self.config.model))
+        return super().tokenize(prompt)
+
+
+def build_sim_engine(config: EngineConfig) -> SimLLMEngine:
+    """A cost-model engine for `config` with the profile `config.profile`."""
+    profile = load_profile(config.profile)
+    runner = CostModelRunner(profile, vocab_size=profile.vocab_size)
+    return SimLLMEngine(
+        config, runner, tokenizer=None, vocab_size=profile.vocab_size, clock=runner.clock
+    )

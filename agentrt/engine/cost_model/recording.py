@@ -1,0 +1,43 @@
+"""A runner wrapper that records what every step executed, for calibration and for
+checking that two engines made the same scheduling decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.cost_model.model import StepFeatures
+from agentrt.engine.runner import ModelRunner
+
+# One item as (request id, tokens computed before, tokens in this step).
+ItemShape = tuple[str, int, int]
+
+
+@dataclass
+class StepRecord:
+    features: StepFeatures
+    items: tuple[ItemShape, ...]
+
+
+@dataclass
+class RecordingRunner(ModelRunner):
+    """Delegates to `inner`; appends a `StepRecord` per executed batch to `steps`."""
+
+    inner: ModelRunner
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def execute(self, batch: ScheduledBatch) -> list[int]:
+        items = tuple(
+            (i.seq.request_id, i.seq.num_computed_tokens, i.num_new_tokens) for i in batch.items
+        )
+        self.steps.append(StepRecord(StepFeatures.of(batch), items))
+        return self.inner.execute(batch)
+
+    def forget(self, request_id: str) -> None:
+        self.inner.forget(request_id)
+
+    def __getattr__(self, name: str):
+        # Runner-specific extras (clock, kv_bytes_per_token, model, ...) pass through.
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)

@@ -1,0 +1,69 @@
+"""`CostModelRunner`: executes a batch by advancing a virtual clock, no tensors."""
+
+from __future__ import annotations
+
+import zlib
+
+from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.clock import VirtualClock
+from agentrt.engine.cost_model.model import CostModel
+from agentrt.engine.cost_model.profile import CostProfile
+from agentrt.engine.runner import ModelRunner
+
+FIRST_TOKEN = 100  # synthetic tokens stay clear of the special tokens at the low ids
+MAX_TOKEN = 32_000  # and inside any modern vocabulary, so a real tokenizer decodes them
+
+
+class CostModelRunner(ModelRunner):
+    """Same contract as the torch runner; time is modelled, tokens are synthetic.
+
+    Each step advances `clock` by the profile's cost of the batch. A sampled token is a
+    deterministic function of the request id and position, never an EOS token (the sim
+    engine has none), so `max_tokens` governs output length. Host<->device copies are
+    modelled on one link: `start_transfer` queues a copy behind earlier ones and returns
+    when it completes, in virtual seconds; the caller decides whether to wait for it.
+    """
+
+    def __init__(
+        self,
+        profile: CostProfile,
+        clock: VirtualClock | None = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        self.cost = CostModel(profile)
+        self.clock = clock or VirtualClock()
+        top = min(vocab_size or MAX_TOKEN, MAX_TOKEN)
+        self._span = max(1, top - FIRST_TOKEN)
+        self._first = FIRST_TOKEN if top > FIRST_TOKEN else 0
+        self._link_free_at = 0.0
+        self.busy_seconds = 0.0
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return self.cost.profile.kv_bytes_per_token
+
+    def execute(self, batch: ScheduledBatch) -> list[int]:
+        seconds = self.cost.batch_seconds(batch)
+        self.clock.advance(seconds)
+        self.busy_seconds += seconds
+        return [self.token_for(item.seq.request_id, item.seq.num_tokens) for item in batch.items
+                if item.samples]
+
+    def token_for(self, request_id: str, position: int) -> int:
+        """The synthetic token sampled at `position` of request `request_id`."""
+        h = zlib.crc32(request_id.encode())
+        return self._first + (h + 7919 * position) % self._span
+
+    def transfer_seconds(self, num_bytes: int) -> float:
+        """Modelled duration of one host<->device copy of `num_bytes`."""
+        return self.cost.transfer_seconds(num_bytes)
+
+    def start_transfer(self, num_bytes: int) -> float:
+        """Queue a copy on the host<->device link now; returns its virtual finish time."""
+        start = max(self.clock.now(), self._link_free_at)
+        self._link_free_at = start + self.cost.transfer_seconds(num_bytes)
+        return self._link_free_at
+
+    def wait_until(self, t: float) -> None:
+        """Block the engine (advance the clock) until virtual time `t`, e.g. a load."""
+        self.clock.advance_to(t)
