@@ -13,6 +13,7 @@ from agentrt.engine.batcher import Batcher, ScheduledBatch
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
+from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.model import CausalLM
 from agentrt.engine.outputs import EngineStats, RequestOutput
 from agentrt.engine.runner import ModelRunner
@@ -58,7 +59,11 @@ class LLMEngine:
         self.eos_token_ids = frozenset(eos_token_ids)
         self.vocab_size = vocab_size
         self.kv = KVCacheManager(
-            config.num_pages, config.page_size, config.eviction_policy, config.enable_prefix_cache
+            config.num_pages,
+            config.page_size,
+            config.eviction_policy,
+            config.enable_prefix_cache,
+            **kv_tier_options(config, runner),
         )
         self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
         capacity = config.kv_capacity_tokens
@@ -86,7 +91,14 @@ class LLMEngine:
         model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
         model.to(device=device, dtype=dtype)
         model.optimize_for_device()
-        runner = TorchModelRunner(model, config.num_pages, config.page_size, device, dtype)
+        runner = TorchModelRunner(
+            model,
+            config.num_pages,
+            config.page_size,
+            device,
+            dtype,
+            num_host_pages=config.num_host_pages or 0,
+        )
         tokenizer = loader.load_tokenizer(model_dir)
         eos = hf_config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
@@ -107,9 +119,11 @@ class LLMEngine:
         params: SamplingParams | None = None,
         request_id: str | None = None,
         agent_id: str | None = None,
+        prefix_len: int | None = None,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
-        engine untouched."""
+        engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
+        prefix (tags the cached prefix with the agent for workflow-aware eviction)."""
         params = params or SamplingParams()
         token_ids = self.tokenize(prompt)
         if not token_ids:
@@ -122,7 +136,13 @@ class LLMEngine:
             )
         if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
-        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=time.perf_counter())
+        seq = Sequence(
+            token_ids,
+            params,
+            agent_id=agent_id,
+            prefix_len=prefix_len,
+            arrival_time=time.perf_counter(),
+        )
         if request_id is not None:
             seq.request_id = request_id
         with self._lock:
@@ -147,6 +167,8 @@ class LLMEngine:
         batch = self.batcher.schedule()
         self.stats.preemptions += len(batch.preempted)
         if not batch:
+            if self.kv.loads_in_flight:
+                self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
             return outputs
         t0 = time.perf_counter()
         sampled = self.runner.execute(batch)

@@ -9,11 +9,27 @@ from agentrt.kvmanager.policy import (
     get_policy,
     register_policy,
 )
-from agentrt.kvmanager.radix_tree import InsertResult, MatchResult, RadixNode, RadixTree
+from agentrt.kvmanager.radix_tree import (
+    HostMatch,
+    InsertResult,
+    MatchResult,
+    RadixNode,
+    RadixTree,
+)
+from agentrt.kvmanager.stats import KVStats
+from agentrt.kvmanager.tiering import PendingLoad
+from agentrt.kvmanager.transfer import KVTransfer, ManualTransfer, NullTransfer, TransferOp
 
 __all__ = [
     "EvictionPolicy",
+    "HostMatch",
     "InsertResult",
+    "KVStats",
+    "KVTransfer",
+    "ManualTransfer",
+    "NullTransfer",
+    "PendingLoad",
+    "TransferOp",
     "MatchResult",
     "OutOfPagesError",
     "PageAllocator",
