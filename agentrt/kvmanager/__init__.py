@@ -2,6 +2,7 @@
 
 from agentrt.kvmanager import policies as _policies  # noqa: F401  (registers built-ins)
 from agentrt.kvmanager.errors import OutOfPagesError
+from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import (
     EvictionPolicy,
@@ -24,6 +25,7 @@ __all__ = [
     "EvictionPolicy",
     "HostMatch",
     "InsertResult",
+    "KVCacheManager",
     "KVStats",
     "KVTransfer",
     "ManualTransfer",

@@ -107,14 +107,18 @@ class KVCacheManager:
 
     def poll(self) -> None:
         """Apply finished loads, then new hints (policy + prefetch plan)."""
-        for pending in [p for p in self.tree.inflight if p.future.done()]:
-            self._complete(pending)
+        self._complete_done()
         with self._hints_lock:
             hints, self._hints = self._hints, None
         if hints is not None:
             self.tree.policy.update_hints(hints)
             if self.prefetcher is not None:
                 self.prefetcher.plan(hints)
+                self._complete_done()
+
+    def _complete_done(self) -> None:
+        for pending in [p for p in self.tree.inflight if p.future.done()]:
+            self._complete(pending)
 
     def wait_for_loads(self, timeout: float | None = None) -> None:
         """Block until some in-flight load finishes (the batcher has nothing else to run)."""
