@@ -211,3 +211,18 @@ def test_request_waits_on_in_flight_load_and_counts_late() -> None:
 def test_device_only_policies_have_no_host_tier(policy: str) -> None:
     kv = KVCacheManager(8, 2, policy, num_host_pages=16)
     assert kv.host_allocator is None and kv.prefetcher is None
+
+
+def test_load_never_evicts_the_parent_it_hangs_below() -> None:
+    tree = _tree("hicache", device=4, host=8)
+    _insert(tree, [1, 1, 2, 2])
+    tree.evict(2)  # whole node to host
+    upper = _insert(tree, [1, 1])  # recomputed first page: split, upper on both tiers
+    (lower,) = upper.children.values()
+    assert upper.tier == "both" and lower.tier == "host"
+    other = _insert(tree, [3, 3, 4, 4, 7, 7])  # device full; upper is the LRU device leaf
+    assert tree.allocator.num_free == 0
+    pending = tree.start_load([lower])
+    assert pending is not None
+    assert upper.on_device and lower.tier == "loading" and not other.on_device
+    tree.check_integrity()
