@@ -62,6 +62,7 @@ class Batcher:
             self.kv.release(seq)
         elif seq in self.waiting:
             self.waiting.remove(seq)
+            self.kv.forget(seq)
 
     def schedule(self) -> ScheduledBatch:
         self.kv.poll()  # finished host->device loads, new hints / prefetch

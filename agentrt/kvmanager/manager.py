@@ -195,6 +195,13 @@ class KVCacheManager:
         self._count(seq, result.num_tokens)
         self.tree.policy.on_request(seq.agent_id)
 
+    def forget(self, seq: PagedSequence) -> None:
+        """A waiting sequence left (aborted) before admission: drop its lookup state."""
+        rid = seq.request_id
+        self._first_look.pop(rid, None)
+        self._late.discard(rid)
+        self._no_load.discard(rid)
+
     def _count(self, seq: PagedSequence, matched: int) -> None:
         rid = seq.request_id
         first = self._first_look.pop(rid, matched)

@@ -40,6 +40,7 @@ class TieringMixin:
 
     def _init_tiering(self: RadixTree) -> None:
         self.inflight: list[PendingLoad] = []
+        self._host_pinned: set[int] = set()  # nodes a load is about to read: keep on host
         self.offloaded_pages = 0
 
     @property
@@ -131,7 +132,13 @@ class TieringMixin:
     # ---- host eviction -------------------------------------------------------------
 
     def _host_candidate(self: RadixTree, node: RadixNode) -> bool:
-        return node is not self.root and node.is_leaf and not node.pages and node.on_host
+        return (
+            node is not self.root
+            and node.is_leaf
+            and not node.pages
+            and node.on_host
+            and node.id not in self._host_pinned
+        )
 
     def evict_host(self: RadixTree, num_pages: int) -> int:
         """Drop host-only leaves in policy order until ``num_pages`` host pages are free'd."""
@@ -181,12 +188,15 @@ class TieringMixin:
         if need > self.allocator.num_pages:
             return None
         if self.allocator.num_free < need:
+            # Device eviction may offload, and making host room must not drop the chain.
             guard = first_parent is not self.root
             if guard:
                 self.lock(first_parent)
+            self._host_pinned = {n.id for n in nodes}
             try:
                 self.evict(need - self.allocator.num_free, bound)
             finally:
+                self._host_pinned = set()
                 if guard:
                     self.unlock(first_parent)
             if self.allocator.num_free < need:
