@@ -45,8 +45,15 @@ def graphs(draw: st.DrawFn, max_agents: int = 7) -> StepGraph:
     n = draw(st.integers(1, max_agents))
     names = [f"a{i}" for i in range(n)]  # a0..an-1 is a topological order
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    forward = [p for p, keep in zip(pairs, draw(st.lists(
-        st.booleans(), min_size=len(pairs), max_size=len(pairs))), strict=True) if keep]
+    forward = [
+        p
+        for p, keep in zip(
+            pairs,
+            draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs))),
+            strict=True,
+        )
+        if keep
+    ]
     dag = nx.DiGraph(forward)
     dag.add_nodes_from(range(n))
     loopable = [(i, j) for i in range(n) for j in range(i + 1) if nx.has_path(dag, j, i)]
@@ -98,7 +105,8 @@ def walk(data: st.DataObject, graph: StepGraph) -> Iterator[WorkflowState]:
 def key(state: WorkflowState) -> tuple:
     g = state.graph
     return (
-        state.ready, state.running,
+        state.ready,
+        state.running,
         tuple(state.activations(a) for a in g.agents if g.spec(a).max_visits),
         tuple(state.inbox(a) for a in g.agents),
         tuple(state.loops_taken(e.src, e.dst) for e in g.back_edges),
@@ -114,7 +122,8 @@ def sync_step(state: WorkflowState) -> list[WorkflowState]:
     layer = [base]
     for agent in sorted(base.running):
         options = state.graph.successors(agent) + [
-            e.dst for e in state.graph.back_edges_from(agent)]
+            e.dst for e in state.graph.back_edges_from(agent)
+        ]
         out: dict[tuple, WorkflowState] = {}
         for s in layer:
             for r in range(len(options) + 1):

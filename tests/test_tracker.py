@@ -39,8 +39,15 @@ def _checked(name: str):
     return method
 
 
-for _name in ("add", "pop_ready", "complete", "fail", "cancel_workflow", "forget",
-              "forget_workflow"):
+for _name in (
+    "add",
+    "pop_ready",
+    "complete",
+    "fail",
+    "cancel_workflow",
+    "forget",
+    "forget_workflow",
+):
     setattr(CheckedTracker, _name, _checked(_name))
 
 

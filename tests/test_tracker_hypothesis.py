@@ -111,7 +111,10 @@ def drive(data, priority: str, prune: bool) -> None:
             assert t.get(cid).cancel_requested == (cid in m.cancel_requested)
         live = [m.state[c] for c in m.live()]
         assert (t.pending_count, t.ready_count, t.running_count) == (
-            live.count(PENDING), live.count(READY), live.count(RUNNING))
+            live.count(PENDING),
+            live.count(READY),
+            live.count(RUNNING),
+        )
         # Released iff all deps are done: no pending call has all deps done.
         for cid in m.live():
             if m.state[cid] is PENDING:
@@ -135,7 +138,8 @@ def drive(data, priority: str, prune: bool) -> None:
         m.finish(cid, ok)
         if not ok:
             assert set(failed) == {c for c in m.state if m.state[c] is not before[c]} - (
-                {cid} if failed == [] else set())
+                {cid} if failed == [] else set()
+            )
 
     for _ in range(data.draw(st.integers(5, 60), label="num_ops")):
         op = data.draw(OPS)

@@ -28,7 +28,9 @@ class _Done:
 class InstantClient:
     """Answers every completion immediately with one token (a measurement harness)."""
 
-    async def complete(self, prompt: list[int], params: SamplingParams, *, agent_id: str):
+    async def complete(
+        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int = 0
+    ):
         return _Done([prompt[-1]])
 
 

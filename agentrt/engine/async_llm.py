@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,6 +23,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 from agentrt.engine.llm_engine import LLMEngine, Prompt
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
+
+if TYPE_CHECKING:
+    from agentrt.scheduler.hints import HintBoard
 
 
 class EngineDeadError(RuntimeError):
@@ -35,6 +39,7 @@ class AsyncLLM:
         self._wakeup = anyio.Event()
         self._task_group: TaskGroup | None = None
         self._error: BaseException | None = None
+        self._hints_pending = False
 
     async def __aenter__(self) -> AsyncLLM:
         self._task_group = anyio.create_task_group()
@@ -47,8 +52,23 @@ class AsyncLLM:
         self._task_group.cancel_scope.cancel()
         return await self._task_group.__aexit__(*exc_info)
 
+    def attach_hints(self, board: HintBoard) -> None:
+        """Feed the board's STE to the KV manager on every update (eviction + prefetch);
+        an idle engine steps once so the prefetch plan runs before the next request."""
+
+        def on_update(b: HintBoard) -> None:
+            self.engine.kv.update_hints(b.agent_ste())
+            self._hints_pending = True
+            self._wakeup.set()
+
+        board.subscribe(on_update)
+
     async def _run(self) -> None:
         while True:
+            if self._hints_pending and not self.engine.has_unfinished_requests():
+                self._hints_pending = False
+                await anyio.to_thread.run_sync(self.engine.step)
+                continue
             if not self.engine.has_unfinished_requests():
                 await self._wakeup.wait()
                 self._wakeup = anyio.Event()
@@ -77,6 +97,7 @@ class AsyncLLM:
         *,
         request_id: str | None = None,
         agent_id: str | None = None,
+        prefix_len: int | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it."""
         if self._task_group is None:
@@ -84,7 +105,9 @@ class AsyncLLM:
         if self._error is not None:
             raise EngineDeadError("the engine loop failed earlier") from self._error
         send, receive = anyio.create_memory_object_stream[RequestOutput](math.inf)
-        rid = self.engine.add_request(prompt, params, request_id=request_id, agent_id=agent_id)
+        rid = self.engine.add_request(
+            prompt, params, request_id=request_id, agent_id=agent_id, prefix_len=prefix_len
+        )
         self._streams[rid] = send
         self._wakeup.set()
         finished = False
@@ -107,10 +130,11 @@ class AsyncLLM:
         params: SamplingParams | None = None,
         *,
         agent_id: str | None = None,
+        prefix_len: int | None = None,
     ) -> RequestOutput:
         """Submit a request and return its final output."""
         last: RequestOutput | None = None
-        async for out in self.generate(prompt, params, agent_id=agent_id):
+        async for out in self.generate(prompt, params, agent_id=agent_id, prefix_len=prefix_len):
             last = out
         assert last is not None and last.finished
         return last

@@ -62,8 +62,10 @@ class Batcher:
             self.kv.release(seq)
         elif seq in self.waiting:
             self.waiting.remove(seq)
+            self.kv.forget(seq)
 
     def schedule(self) -> ScheduledBatch:
+        self.kv.poll()  # finished host->device loads, new hints / prefetch
         batch = ScheduledBatch()
         budget = self.max_num_batched_tokens
         scheduled: set[int] = set()
@@ -110,6 +112,9 @@ class Batcher:
         deferred: list[Sequence] = []
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
             seq = self.waiting.popleft()
+            if not self.kv.prepare(seq):
+                deferred.append(seq)  # its prefix is still loading from host: run others
+                continue
             self.kv.match(seq)
             if self._shares_inflight_prefix(seq):
                 # Another sequence is computing this prefix right now: wait one step and

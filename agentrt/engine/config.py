@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agentrt.kvmanager.policy import get_policy
+
 BACKENDS = ("builtin", "sim")
 
 
@@ -12,6 +14,10 @@ class EngineConfig:
     """Settings of one engine instance.
 
     `num_pages` sizes the device KV pool; when None it is derived from `kv_cache_tokens`.
+    `host_kv_cache_tokens` (or `num_host_pages`) sizes the host KV tier used by policies
+    with a host tier (`hicache`, `kvflow`, `belady`); `ideal` instead adds those pages to
+    the device pool. `write_through` copies new cache pages to host at insert;
+    `prefetch_k`: prefetch prefixes of agents at most this many steps from running.
     `max_num_batched_tokens` is the per-step token budget shared by decodes and prefill
     chunks (chunked prefill); `max_num_seqs` caps the running batch.
     `backend` is `builtin` (the torch model) or `sim` (the cost model: same batcher and
@@ -28,6 +34,10 @@ class EngineConfig:
     max_num_seqs: int = 64
     enable_prefix_cache: bool = True
     eviction_policy: str = "lru"
+    host_kv_cache_tokens: int = 0
+    num_host_pages: int | None = None
+    write_through: bool = False
+    prefetch_k: int = 1
     seed: int = 0
     backend: str = "builtin"
     profile: str = "h100-llama3-8b"
@@ -41,6 +51,11 @@ class EngineConfig:
             self.num_pages = max(1, -(-self.kv_cache_tokens // self.page_size))
         if self.num_pages <= 0:
             raise ValueError(f"num_pages must be positive, got {self.num_pages}")
+        if self.num_host_pages is None:
+            self.num_host_pages = max(0, -(-self.host_kv_cache_tokens // self.page_size))
+        if get_policy(self.eviction_policy).device_pool_includes_host:
+            self.num_pages += self.num_host_pages
+            self.num_host_pages = 0
         if self.max_num_batched_tokens <= 0:
             raise ValueError("max_num_batched_tokens must be positive")
         if self.max_num_seqs <= 0:

@@ -13,6 +13,7 @@ from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
+from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.model import CausalLM
 from agentrt.engine.outputs import EngineStats, RequestOutput
 from agentrt.engine.runner import ModelRunner
@@ -60,7 +61,11 @@ class LLMEngine:
         self.eos_token_ids = frozenset(eos_token_ids)
         self.vocab_size = vocab_size
         self.kv = KVCacheManager(
-            config.num_pages, config.page_size, config.eviction_policy, config.enable_prefix_cache
+            config.num_pages,
+            config.page_size,
+            config.eviction_policy,
+            config.enable_prefix_cache,
+            **kv_tier_options(config, runner),
         )
         self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
         capacity = config.kv_capacity_tokens
@@ -93,7 +98,14 @@ class LLMEngine:
         model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
         model.to(device=device, dtype=dtype)
         model.optimize_for_device()
-        runner = TorchModelRunner(model, config.num_pages, config.page_size, device, dtype)
+        runner = TorchModelRunner(
+            model,
+            config.num_pages,
+            config.page_size,
+            device,
+            dtype,
+            num_host_pages=config.num_host_pages or 0,
+        )
         tokenizer = loader.load_tokenizer(model_dir)
         eos = hf_config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
@@ -114,9 +126,11 @@ class LLMEngine:
         params: SamplingParams | None = None,
         request_id: str | None = None,
         agent_id: str | None = None,
+        prefix_len: int | None = None,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
-        engine untouched."""
+        engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
+        prefix (tags the cached prefix with the agent for workflow-aware eviction)."""
         params = params or SamplingParams()
         token_ids = self.tokenize(prompt)
         if not token_ids:
@@ -129,7 +143,13 @@ class LLMEngine:
             )
         if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
-        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=self.clock.now())
+        seq = Sequence(
+            token_ids,
+            params,
+            agent_id=agent_id,
+            prefix_len=prefix_len,
+            arrival_time=self.clock.now(),
+        )
         if request_id is not None:
             seq.request_id = request_id
         with self._lock:
@@ -154,6 +174,8 @@ class LLMEngine:
         batch = self.batcher.schedule()
         self.stats.preemptions += len(batch.preempted)
         if not batch:
+            if self.kv.loads_in_flight:
+                self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
             return outputs
         t0 = self.clock.now()
         sampled = self.runner.execute(batch)

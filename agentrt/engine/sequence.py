@@ -36,6 +36,7 @@ class Sequence:
     params: SamplingParams
     request_id: str = field(default_factory=lambda: f"req-{next(_ids)}")
     agent_id: str | None = None
+    prefix_len: int | None = None  # tokens of the agent's fixed prefix (the cacheable part)
     token_ids: list[int] = field(init=False)
     status: SequenceStatus = SequenceStatus.WAITING
     finish_reason: FinishReason | None = None

@@ -6,6 +6,7 @@ import torch
 
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.cpu_memory import keep_freed_memory
+from agentrt.engine.kv_transfer import TorchKVTransfer, allocate_host_caches
 from agentrt.engine.model import CausalLM, build_attention_metadata
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampler import Sampler
@@ -20,6 +21,7 @@ class TorchModelRunner(ModelRunner):
         device: torch.device,
         dtype: torch.dtype,
         seed: int = 0,
+        num_host_pages: int = 0,
     ) -> None:
         if device.type == "cpu":
             keep_freed_memory()
@@ -36,6 +38,11 @@ class TorchModelRunner(ModelRunner):
             for _ in range(model.num_layers)
         ]
         self.sampler = Sampler(seed)
+        self.host_kv_caches: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.kv_transfer: TorchKVTransfer | None = None
+        if num_host_pages > 0:
+            self.host_kv_caches = allocate_host_caches(self.kv_caches, num_host_pages, page_size)
+            self.kv_transfer = TorchKVTransfer(self.kv_caches, self.host_kv_caches, page_size)
 
     @property
     def kv_bytes_per_token(self) -> int:

@@ -1,23 +1,37 @@
-"""The facade the batcher uses: prefix matching, page allocation, caching, release.
+"""The facade the batcher uses: prefix matching, page allocation, caching, release, tiers.
 
 A sequence's `block_table` starts with `num_tree_pages` pages borrowed from the radix
 tree (kept alive by locking `tree_node`); the rest are its own. Caching a sequence hands
 its full, computed pages to the tree; releasing frees what is still its own.
+
+With a host tier (policies with `uses_host_tier` and `num_host_pages > 0`) the batcher
+calls `prepare(seq)` before `match(seq)`: it starts loading the part of the prompt's
+prefix that is only on host and returns False while a load the sequence needs is in
+flight (the batcher then runs other work). `poll()` applies finished loads and new hints;
+every bookkeeping change happens on the engine thread, in these calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from agentrt.kvmanager.manager_loads import HostLoadsMixin
 from agentrt.kvmanager.page_allocator import PageAllocator
-from agentrt.kvmanager.policy import EvictionPolicy
+from agentrt.kvmanager.policy import EvictionPolicy, get_policy
+from agentrt.kvmanager.prefetcher import Prefetcher
 from agentrt.kvmanager.radix_tree import RadixTree
+from agentrt.kvmanager.stats import KVStats
+from agentrt.kvmanager.transfer import KVTransfer
 
 
 class PagedSequence(Protocol):
     """What the manager needs from a sequence (the engine's `Sequence` fits)."""
 
+    request_id: str
+    agent_id: str | None
+    prefix_len: int | None
     token_ids: list[int]
     num_computed_tokens: int
     num_cached_tokens: int
@@ -26,40 +40,97 @@ class PagedSequence(Protocol):
     tree_node: object
 
 
-class KVCacheManager:
+class KVCacheManager(HostLoadsMixin):
     def __init__(
         self,
         num_pages: int,
         page_size: int,
         policy: str | EvictionPolicy = "lru",
         enable_prefix_cache: bool = True,
+        *,
+        num_host_pages: int = 0,
+        transfer: KVTransfer | None = None,
+        write_through: bool = False,
+        prefetch_k: float = 1,
+        page_bytes: int = 0,
     ) -> None:
         self.page_size = page_size
+        self.page_bytes = page_bytes
         self.allocator = PageAllocator(num_pages)
-        self.tree = RadixTree(page_size, self.allocator, policy)
+        policy = get_policy(policy)
+        tiered = policy.uses_host_tier and num_host_pages > 0 and enable_prefix_cache
+        self.host_allocator = PageAllocator(num_host_pages) if tiered else None
+        self.tree = RadixTree(
+            page_size, self.allocator, policy, self.host_allocator, transfer, write_through
+        )
         self.enable_prefix_cache = enable_prefix_cache
+        self._stats = KVStats()
+        self.agent_prefixes: dict[str, tuple[int, ...]] = {}
+        self.prefetcher = (
+            Prefetcher(self.tree, self.agent_prefixes, self._submit, self._stats, prefetch_k)
+            if tiered and policy.prefetch
+            else None
+        )
+        self._first_look: dict[str, int] = {}
+        self._late: set[str] = set()
+        self._no_load: set[str] = set()
+        self._hints: Mapping[str, float] | None = None
+        self._hints_lock = threading.Lock()
 
     @property
     def num_pages(self) -> int:
         return self.allocator.num_pages
 
+    @property
+    def policy(self) -> EvictionPolicy:
+        return self.tree.policy
+
+    @property
+    def stats(self) -> KVStats:
+        self._stats.offloaded_pages = self.tree.offloaded_pages
+        return self._stats
+
+    @property
+    def loads_in_flight(self) -> int:
+        return len(self.tree.inflight)
+
     def pages_for(self, num_tokens: int) -> int:
         return -(-num_tokens // self.page_size)
 
+    # ---- the sequence lifecycle -------------------------------------------------------
+
+    def _match_limit(self, seq: PagedSequence) -> int:
+        return (len(seq.token_ids) - 1) // self.page_size * self.page_size
+
     def match(self, seq: PagedSequence) -> None:
-        """Give a waiting sequence the longest cached prefix of its tokens, locked.
+        """Give a waiting sequence the longest cached device prefix of its tokens, locked.
         At least one token is always left to compute, so the model yields logits."""
         assert not seq.block_table and seq.tree_node is None, "sequence already holds KV"
         seq.num_computed_tokens = seq.num_cached_tokens = 0
         if not self.enable_prefix_cache:
+            self._count(seq, 0)
             return
-        limit = (len(seq.token_ids) - 1) // self.page_size * self.page_size
-        result = self.tree.match_prefix(seq.token_ids[:limit])
+        result = self.tree.match_prefix(seq.token_ids[: self._match_limit(seq)])
         self.tree.lock(result.node)
         seq.tree_node = result.node
         seq.block_table = list(result.pages)
         seq.num_tree_pages = len(result.pages)
         seq.num_computed_tokens = seq.num_cached_tokens = result.num_tokens
+        self._count(seq, result.num_tokens)
+        if not getattr(seq, "num_preemptions", 0):  # a re-admission is not a new call
+            self.tree.policy.on_request(seq.agent_id)
+
+    def _count(self, seq: PagedSequence, matched: int) -> None:
+        rid = seq.request_id
+        first = self._first_look.pop(rid, matched)
+        self._late.discard(rid)
+        self._no_load.discard(rid)
+        st = self._stats
+        st.requests += 1
+        st.prompt_tokens += len(seq.token_ids)
+        st.device_hit_tokens += min(first, matched)
+        st.host_hit_tokens += max(0, matched - first)
+        st.recomputed_tokens += len(seq.token_ids) - matched
 
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
@@ -76,7 +147,8 @@ class KVCacheManager:
         return True
 
     def cache(self, seq: PagedSequence) -> None:
-        """Hand the sequence's full computed pages to the tree so others can reuse them."""
+        """Hand the sequence's full computed pages to the tree so others can reuse them,
+        and tag the nodes of its agent's fixed prefix with the agent."""
         if not self.enable_prefix_cache:
             return
         full_pages = seq.num_computed_tokens // self.page_size
@@ -84,8 +156,9 @@ class KVCacheManager:
             return
         tokens = seq.token_ids[: full_pages * self.page_size]
         result = self.tree.insert(tokens, seq.block_table[:full_pages])
+        kept = len(result.pages)  # shorter than full_pages if it ran into a loading node
         duplicates = []
-        for i in range(seq.num_tree_pages, full_pages):
+        for i in range(seq.num_tree_pages, kept):
             if result.pages[i] != seq.block_table[i]:
                 duplicates.append(seq.block_table[i])
                 seq.block_table[i] = result.pages[i]
@@ -94,7 +167,22 @@ class KVCacheManager:
         if seq.tree_node is not None:
             self.tree.unlock(seq.tree_node)
         seq.tree_node = result.node
-        seq.num_tree_pages = full_pages
+        seq.num_tree_pages = kept
+        self._tag(seq, tokens[: kept * self.page_size])
+
+    def _tag(self, seq: PagedSequence, cached: list[int]) -> None:
+        agent, prefix_len = seq.agent_id, seq.prefix_len
+        if agent is None or not prefix_len:
+            return
+        n = min(prefix_len, len(cached)) // self.page_size * self.page_size
+        if n == 0:
+            return
+        node = self.tree.match_prefix(cached[:n]).node
+        while node is not self.tree.root and agent not in node.agents:
+            node.agents.add(agent)
+            node = node.parent
+        if n == prefix_len // self.page_size * self.page_size:
+            self.agent_prefixes[agent] = tuple(cached[:n])
 
     def release(self, seq: PagedSequence) -> None:
         """Drop the sequence's hold on KV: unlock tree pages, free its own pages."""
@@ -106,7 +194,8 @@ class KVCacheManager:
         seq.num_tree_pages = 0
 
     def check_integrity(self, live: Iterable[PagedSequence] = ()) -> None:
-        """Every page is exactly one of: free, held by the tree, owned by a live sequence."""
+        """Every device page is exactly one of: free, held by the tree (resident or
+        loading), owned by a live sequence; every host page free or held by the tree."""
         self.tree.check_integrity()
         self.allocator.check_integrity()
         owned = [p for s in live for p in s.block_table[s.num_tree_pages :]]
@@ -116,3 +205,10 @@ class KVCacheManager:
             f"page leak: free {self.allocator.num_free} + tree {self.tree.cached_pages} "
             f"+ sequences {len(owned)} != {self.num_pages}"
         )
+        host = self.host_allocator
+        if host is not None:
+            host.check_integrity()
+            assert host.num_free + self.tree.host_cached_pages == host.num_pages, (
+                f"host page leak: free {host.num_free} + tree {self.tree.host_cached_pages} "
+                f"!= {host.num_pages}"
+            )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
@@ -23,15 +23,39 @@ class EvictionPolicy(ABC):
       must not mutate the node or the tree.
     - ``name`` is the registry name (set by ``register_policy``).
 
-    Policies are instantiated with no arguments by ``get_policy(name)``; one that needs
-    runtime hints (e.g. STE per agent) takes them through its own methods.
+    Policies are instantiated with no arguments by ``get_policy(name)``; runtime hints
+    arrive through ``update_hints`` (STE per agent) and ``on_request`` (an agent's call
+    was admitted), both no-ops by default.
+
+    Class flags tell the manager how to run the policy: ``uses_host_tier`` (keep a host
+    copy of evicted pages and load them back; False means a miss recomputes),
+    ``prefetch`` (load due agents' prefixes before their requests arrive) and
+    ``device_pool_includes_host`` (``ideal``: the host pool's pages are added to the
+    device pool instead, so nothing ever leaves the device).
     """
 
     name: ClassVar[str] = ""
+    uses_host_tier: ClassVar[bool] = False
+    prefetch: ClassVar[bool] = False
+    device_pool_includes_host: ClassVar[bool] = False
 
     @abstractmethod
     def key(self, node: RadixNode) -> Any:
         """Sort key of an evictable leaf: lower evicts first."""
+
+    def wants_host_copy(self, node: RadixNode) -> bool:
+        """Whether an evicted device node is worth writing back to host."""
+        return True
+
+    def prefetch_bound(self, node: RadixNode) -> Any:
+        """Prefetching ``node`` may evict only device nodes whose key is below this."""
+        return self.key(node)
+
+    def update_hints(self, agent_ste: Mapping[str, float]) -> None:  # noqa: B027
+        """New steps-to-execution per agent (a snapshot; unknown agents are not due)."""
+
+    def on_request(self, agent_id: str | None) -> None:  # noqa: B027
+        """A request of ``agent_id`` was admitted (lets an oracle advance its future)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

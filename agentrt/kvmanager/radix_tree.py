@@ -2,84 +2,31 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
+from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
+from agentrt.kvmanager.tiering import TieringMixin
+from agentrt.kvmanager.transfer import KVTransfer, NullTransfer
+from agentrt.kvmanager.tree_integrity import check_tree
+
+__all__ = ["HostMatch", "InsertResult", "MatchResult", "RadixNode", "RadixTree"]
 
 
-class RadixNode:
-    """One edge of the tree: ``key`` tokens whose KV lives in ``pages``.
-
-    ``len(key) == len(pages) * page_size``; ``children`` maps each child's first page of
-    tokens to the child. ``lock_ref`` counts the locks taken on this node or on any node
-    below it. ``agents`` names the agents whose fixed prefix passes through the node.
-    """
-
-    __slots__ = ("id", "key", "pages", "parent", "children", "lock_ref", "last_access", "agents")
-
-    def __init__(
-        self,
-        node_id: int,
-        key: tuple[int, ...] = (),
-        pages: list[int] | None = None,
-        parent: RadixNode | None = None,
-    ) -> None:
-        self.id = node_id
-        self.key = key
-        self.pages: list[int] = pages if pages is not None else []
-        self.parent = parent
-        self.children: dict[tuple[int, ...], RadixNode] = {}
-        self.lock_ref = 0
-        self.last_access = 0
-        self.agents: set[str] = set()
-
-    @property
-    def is_leaf(self) -> bool:
-        return not self.children
-
-    def __repr__(self) -> str:
-        key = self.key if len(self.key) <= 8 else (*self.key[:8], "...")
-        return (
-            f"RadixNode(id={self.id}, key={key}, pages={self.pages}, "
-            f"lock_ref={self.lock_ref}, last_access={self.last_access})"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    """Pages of the longest cached prefix; ``node`` ends exactly at ``num_tokens``."""
-
-    pages: list[int]
-    num_tokens: int
-    node: RadixNode
-
-
-@dataclass(frozen=True, slots=True)
-class InsertResult:
-    """The tree's pages for the inserted tokens; ``node`` ends exactly at their end.
-
-    Where ``pages[i]`` differs from the page the caller passed, the tree already held that
-    position and the caller still owns (and must free) its own page.
-    """
-
-    pages: list[int]
-    num_existing: int
-    node: RadixNode
-
-
-class RadixTree:
-    """Prefix cache of KV pages over a ``PageAllocator``.
+class RadixTree(TieringMixin):
+    """Prefix cache of KV pages over a device ``PageAllocator`` (and optionally a host one).
 
     Locks cover a node and all its ancestors *excluding the root*: the root is never
     evicted, holds no pages and its ``lock_ref`` stays 0. Every public operation advances a
     logical clock by one; the nodes it touches get that value as ``last_access``.
 
-    The tree owns the pages it adopted (via ``insert``) and frees them to the allocator
-    only on ``evict`` / ``reset``. It never frees a page it did not adopt.
+    The tree owns the pages it adopted (via ``insert``) or allocated (host copies, loads)
+    and frees them only on eviction, failed loads or ``reset``.
+
+    Tiers (when ``host_allocator`` is given): device-resident nodes form a subtree that
+    contains the root; everything else is host-only or loading. See ``TieringMixin``.
     """
 
     def __init__(
@@ -87,27 +34,39 @@ class RadixTree:
         page_size: int,
         allocator: PageAllocator,
         policy: str | EvictionPolicy = "lru",
+        host_allocator: PageAllocator | None = None,
+        transfer: KVTransfer | None = None,
+        write_through: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         self.page_size = page_size
         self.allocator = allocator
+        self.host_allocator = host_allocator
+        self.transfer: KVTransfer = transfer or NullTransfer()
+        self.write_through = write_through and host_allocator is not None
         self.policy = get_policy(policy)
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
         self._clock = 0
         self._cached_pages = 0
         self._evictable_pages = 0
+        self._host_cached_pages = 0
+        self._init_tiering()
 
     @property
     def cached_pages(self) -> int:
-        """Pages held by the tree."""
+        """Device pages held by the tree (loading nodes included)."""
         return self._cached_pages
 
     @property
     def evictable_pages(self) -> int:
-        """Pages held by unlocked nodes (all of them can be freed by ``evict``)."""
+        """Device pages held by unlocked, resident nodes."""
         return self._evictable_pages
+
+    @property
+    def host_cached_pages(self) -> int:
+        return self._host_cached_pages
 
     @property
     def clock(self) -> int:
@@ -116,7 +75,7 @@ class RadixTree:
     # ---- lookup and insertion ---------------------------------------------------------
 
     def match_prefix(self, tokens: Sequence[int]) -> MatchResult:
-        """Longest cached prefix of ``tokens`` in whole pages (a partial tail is ignored).
+        """Longest *device-resident* prefix of ``tokens`` in whole pages.
 
         Splits a node if the match ends inside it, and touches every node on the path.
         """
@@ -126,10 +85,10 @@ class RadixTree:
         node, pos, pages = self.root, 0, []
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
-            if child is None:
+            if child is None or not child.on_device:
                 break
             n = self._common_pages(child, tokens, pos)
-            partial = n < len(child.pages)
+            partial = n < child.num_pages
             if partial:
                 child = self._split(child, n)
             child.last_access = now
@@ -140,11 +99,37 @@ class RadixTree:
                 break
         return MatchResult(pages=pages, num_tokens=pos, node=node)
 
+    def match_host(self, tokens: Sequence[int]) -> HostMatch:
+        """Read-only probe: the device prefix of ``tokens``, then the non-device nodes
+        (host-only or loading) that extend it. Nodes are reported whole even when the
+        tokens diverge inside the last one."""
+        ps = self.page_size
+        tokens = tuple(tokens[: len(tokens) // ps * ps])
+        node, pos = self.root, 0
+        device_tokens = 0
+        nodes: list[RadixNode] = []
+        while pos < len(tokens):
+            child = node.children.get(tokens[pos : pos + ps])
+            if child is None:
+                break
+            n = self._common_pages(child, tokens, pos)
+            if child.on_device:
+                assert not nodes, "device node below a non-device node"
+                device_tokens += n * ps
+            else:
+                nodes.append(child)
+            pos += n * ps
+            if n < child.num_pages:
+                break
+            node = child
+        return HostMatch(device_tokens, nodes, pos - device_tokens)
+
     def insert(self, tokens: Sequence[int], pages: Sequence[int]) -> InsertResult:
         """Cache ``tokens`` whose KV is in ``pages`` (one page per ``page_size`` tokens).
 
-        The tree keeps its own page wherever it already has one and adopts the caller's
-        pages for the remaining positions; see ``InsertResult``.
+        The tree keeps its own device page wherever it already has one and adopts the
+        caller's pages for the remaining positions (host-only nodes on the path get the
+        caller's pages as their device copy); see ``InsertResult``.
         """
         ps = self.page_size
         if len(tokens) != len(pages) * ps:
@@ -155,22 +140,32 @@ class RadixTree:
         tokens = tuple(tokens)
         now = self._tick()
         node, pos, out = self.root, 0, []
+        num_existing = None
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
             if child is None:
                 break
+            if child.loading:
+                return InsertResult(out, pos if num_existing is None else num_existing, node)
             n = self._common_pages(child, tokens, pos)
-            if n < len(child.pages):
+            if n < child.num_pages:
                 child = self._split(child, n)
+            if not child.on_device:
+                if num_existing is None:
+                    num_existing = pos
+                self._adopt(child, list(pages[pos // ps : pos // ps + n]))
             child.last_access = now
             out.extend(child.pages)
             pos += len(child.key)
             node = child
-        num_existing = pos
+        if num_existing is None:
+            num_existing = pos
         if pos < len(tokens):
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
             out.extend(node.pages)
+            if self.write_through:
+                self._write_through(node)
         return InsertResult(pages=out, num_existing=num_existing, node=node)
 
     # ---- locking ----------------------------------------------------------------------
@@ -178,7 +173,7 @@ class RadixTree:
     def lock(self, node: RadixNode) -> None:
         """Protect ``node`` and its ancestors from eviction (reference counted)."""
         for n in self._path_to_root(node):
-            if n.lock_ref == 0:
+            if n.lock_ref == 0 and not n.loading:
                 self._evictable_pages -= len(n.pages)
             n.lock_ref += 1
 
@@ -190,102 +185,39 @@ class RadixTree:
                 raise ValueError(f"unlock of a node that is not locked: {n!r}")
         for n in path:
             n.lock_ref -= 1
-            if n.lock_ref == 0:
+            if n.lock_ref == 0 and not n.loading:
                 self._evictable_pages += len(n.pages)
 
-    # ---- eviction ---------------------------------------------------------------------
-
-    def evict(self, num_pages: int) -> int:
-        """Free whole unlocked leaves in policy order until ``num_pages`` pages are freed.
-
-        A parent left as an unlocked leaf becomes a candidate too. Returns the number of
-        pages freed, which is less than asked only when nothing evictable is left.
-        """
-        if num_pages <= 0:
-            return 0
-        heap: list[tuple[object, int, RadixNode]] = []
-        for node in self._nodes():
-            if node is not self.root and node.is_leaf and node.lock_ref == 0:
-                heap.append((self.policy.key(node), node.id, node))
-        heapq.heapify(heap)
-        freed = 0
-        while heap and freed < num_pages:
-            _, _, node = heapq.heappop(heap)
-            parent = node.parent
-            assert parent is not None
-            freed += self._remove_leaf(node)
-            if parent is not self.root and parent.is_leaf and parent.lock_ref == 0:
-                heapq.heappush(heap, (self.policy.key(parent), parent.id, parent))
-        return freed
+    # ---- reset and checking -------------------------------------------------------------
 
     def reset(self) -> None:
-        """Free everything the tree holds; raise ``RuntimeError`` if anything is locked."""
-        locked = [c for c in self.root.children.values() if c.lock_ref > 0]
-        if locked:
-            raise RuntimeError(f"cannot reset a radix tree with locked nodes: {locked}")
-        pages = [p for node in self._nodes() for p in node.pages]
-        for node in self._nodes():
+        """Free everything the tree holds; raise ``RuntimeError`` if anything is locked
+        or loading."""
+        busy = [n for n in self._nodes() if n.lock_ref > 0 or n.loading]
+        if busy:
+            raise RuntimeError(f"cannot reset a radix tree with locked or loading nodes: {busy}")
+        nodes = self._nodes()
+        pages = [p for node in nodes for p in node.pages]
+        host = [p for node in nodes for p in node.host_pages]
+        for node in nodes:
             if node is not self.root:
                 node.parent = None
         self.root.children.clear()
         self.allocator.free(pages)
-        self._cached_pages = 0
-        self._evictable_pages = 0
-
-    # ---- checking and debugging -------------------------------------------------------
+        if self.host_allocator is not None:
+            self.host_allocator.free(host)
+        self._cached_pages = self._evictable_pages = self._host_cached_pages = 0
 
     def check_integrity(self) -> None:
-        """Raise ``AssertionError`` naming the first broken invariant."""
-        ps = self.page_size
-        root = self.root
-        assert root.parent is None and root.key == () and root.pages == [], (
-            f"root must have no parent, key or pages: {root!r}"
-        )
-        assert root.lock_ref == 0, f"root lock_ref must stay 0, got {root.lock_ref}"
-        seen: dict[int, RadixNode] = {}
-        cached = evictable = 0
-        for node in self._nodes():
-            assert node.lock_ref >= 0, f"negative lock_ref on {node!r}"
-            if node is not root:
-                assert node.pages, f"non-root node without pages: {node!r}"
-                assert len(node.key) == len(node.pages) * ps, (
-                    f"key length {len(node.key)} != {len(node.pages)} pages * {ps} on {node!r}"
-                )
-                parent = node.parent
-                assert parent is not None, f"non-root node without parent: {node!r}"
-                assert parent.children.get(node.key[:ps]) is node, (
-                    f"{node!r} is not its parent's child under its first page {node.key[:ps]}"
-                )
-            for first, child in node.children.items():
-                assert child.parent is node, f"{child!r} has parent {child.parent!r}, not {node!r}"
-                assert child.key[:ps] == first, (
-                    f"{child!r} stored under key {first} but starts with {child.key[:ps]}"
-                )
-            if node is not root:
-                below = sum(c.lock_ref for c in node.children.values())
-                assert node.lock_ref >= below, (
-                    f"lock_ref {node.lock_ref} < children's sum {below} on {node!r}"
-                )
-            for page in node.pages:
-                assert page not in seen, f"page {page} held by both {seen[page]!r} and {node!r}"
-                seen[page] = node
-                assert 0 <= page < self.allocator.num_pages, f"page {page} out of range"
-                assert not self.allocator.is_free(page), (
-                    f"page {page} of {node!r} is free in the allocator"
-                )
-            cached += len(node.pages)
-            if node.lock_ref == 0:
-                evictable += len(node.pages)
-        assert cached == self._cached_pages, (
-            f"cached_pages counter {self._cached_pages} != recount {cached}"
-        )
-        assert evictable == self._evictable_pages, (
-            f"evictable_pages counter {self._evictable_pages} != recount {evictable}"
-        )
+        """Raise ``AssertionError`` naming the first broken invariant (both tiers)."""
+        check_tree(self)
 
     def pretty(self) -> str:
         """Indented dump of the tree, one node per line."""
-        lines = [f"root  cached={self._cached_pages} evictable={self._evictable_pages}"]
+        lines = [
+            f"root  cached={self._cached_pages} evictable={self._evictable_pages} "
+            f"host={self._host_cached_pages}"
+        ]
 
         def walk(node: RadixNode, depth: int) -> None:
             for child in node.children.values():
@@ -298,7 +230,8 @@ class RadixTree:
     def __repr__(self) -> str:
         return (
             f"RadixTree(page_size={self.page_size}, policy={self.policy.name!r}, "
-            f"cached_pages={self._cached_pages}, evictable_pages={self._evictable_pages})"
+            f"cached_pages={self._cached_pages}, evictable_pages={self._evictable_pages}, "
+            f"host_cached_pages={self._host_cached_pages})"
         )
 
     # ---- internals --------------------------------------------------------------------
@@ -311,7 +244,7 @@ class RadixTree:
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""
         ps = self.page_size
         n = 0
-        for i in range(len(node.pages)):
+        for i in range(node.num_pages):
             start = i * ps
             if node.key[start : start + ps] != tokens[pos + start : pos + start + ps]:
                 break
@@ -326,37 +259,40 @@ class RadixTree:
         """
         ps = self.page_size
         parent = node.parent
-        assert parent is not None and 0 < n < len(node.pages)
+        assert parent is not None and 0 < n < node.num_pages and not node.loading
         upper = RadixNode(next(self._ids), node.key[: n * ps], node.pages[:n], parent)
+        upper.host_pages = node.host_pages[:n]
         upper.lock_ref = node.lock_ref
         upper.last_access = node.last_access
         upper.agents = set(node.agents)
         parent.children[upper.key[:ps]] = upper
         node.key = node.key[n * ps :]
         node.pages = node.pages[n:]
+        node.host_pages = node.host_pages[n:]
         node.parent = upper
         upper.children[node.key[:ps]] = node
         return upper
 
-    def _add_leaf(self, parent: RadixNode, key: tuple[int, ...], pages: list[int]) -> RadixNode:
+    def _check_allocated(self, pages: list[int]) -> None:
         for page in pages:
             if not 0 <= page < self.allocator.num_pages or self.allocator.is_free(page):
                 raise ValueError(f"insert of page {page}, which is not allocated")
+
+    def _add_leaf(self, parent: RadixNode, key: tuple[int, ...], pages: list[int]) -> RadixNode:
+        self._check_allocated(pages)
         node = RadixNode(next(self._ids), key, pages, parent)
         parent.children[key[: self.page_size]] = node
         self._cached_pages += len(pages)
         self._evictable_pages += len(pages)
         return node
 
-    def _remove_leaf(self, node: RadixNode) -> int:
-        parent = node.parent
-        assert parent is not None and node.is_leaf and node.lock_ref == 0
-        del parent.children[node.key[: self.page_size]]
-        node.parent = None
-        self.allocator.free(node.pages)
-        self._cached_pages -= len(node.pages)
-        self._evictable_pages -= len(node.pages)
-        return len(node.pages)
+    def _adopt(self, node: RadixNode, pages: list[int]) -> None:
+        """Give a host-only node the caller's (recomputed) device pages."""
+        self._check_allocated(pages)
+        assert node.lock_ref == 0 and len(pages) == len(node.host_pages)
+        node.pages = pages
+        self._cached_pages += len(pages)
+        self._evictable_pages += len(pages)
 
     def _path_to_root(self, node: RadixNode) -> list[RadixNode]:
         """``node`` and its ancestors, root excluded; raise if ``node`` is not in this tree."""

@@ -35,7 +35,9 @@ from agentrt.trace.schema import CallRecord
 class CompletionClient(Protocol):
     """What the runtime needs from a model backend (`AsyncLLM` fits)."""
 
-    async def complete(self, prompt: list[int], params: SamplingParams, *, agent_id: str): ...
+    async def complete(
+        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+    ): ...
 
 
 class WorkflowCancelledError(Exception):
@@ -102,6 +104,9 @@ class Runtime:
         self.barrier = barrier
         self.max_running_agents = max_running_agents
         self.hints = hints or HintBoard()
+        attach = getattr(llm, "attach_hints", None)
+        if attach is not None:
+            attach(self.hints)  # STE reaches the KV manager (eviction order, prefetch)
         self.tracker = DependencyTracker(priority)
         self.trace = TraceRecorder(trace) if isinstance(trace, (str, Path)) else trace
         self._runs: dict[str, WorkflowRun] = {}
@@ -308,7 +313,7 @@ class Runtime:
         arrival = time.perf_counter()
         ready_since = max((run.finish_times.get(p, 0.0) for p in parents), default=0.0)
         think = max(0.0, arrival - max(ready_since, ctx.started_at if not parents else 0.0))
-        out = await self.llm.complete(prompt, params, agent_id=ctx.agent_id)
+        out = await self.llm.complete(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
         finish = time.perf_counter()
         run.finish_times[call_id] = finish
         ctx.frontier = (ctx.frontier - set(parents)) | {call_id}

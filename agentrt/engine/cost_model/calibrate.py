@@ -24,8 +24,7 @@ from agentrt.engine.cost_model.recording import RecordingRunner
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 
-CALIBRATION_CONFIG = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024,
-                      "max_num_seqs": 64}
+CALIBRATION_CONFIG = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
 
 # (context, batch sizes) of the decode workloads. Total decode context stays <= ~9k
 # tokens: beyond that the CPU engine falls off a cliff (~30x slower decode steps at
@@ -87,8 +86,11 @@ def measure(engine: LLMEngine, repeats: int = 2, seed: int = 0) -> list[Sample]:
             engine.reset_prefix_cache()
             timed_steps(engine, priming, 1)
             run = timed_steps(engine, prompts, max_tokens)
-            best = run if best is None else [min(a, b, key=lambda s: s.seconds)
-                                             for a, b in zip(best, run, strict=True)]
+            best = (
+                run
+                if best is None
+                else [min(a, b, key=lambda s: s.seconds) for a, b in zip(best, run, strict=True)]
+            )
         assert best is not None
         for s in best:
             kind = "decode" if s.features.prefill_tokens == 0 else "prefill/mixed"
@@ -117,8 +119,7 @@ def calibrate(
 
     from agentrt.bench.engine_bench import copy_bandwidth_gbs
 
-    engine = LLMEngine.from_config(EngineConfig(model=model, device=device,
-                                                **CALIBRATION_CONFIG))
+    engine = LLMEngine.from_config(EngineConfig(model=model, device=device, **CALIBRATION_CONFIG))
     engine.runner = RecordingRunner(engine.runner)
     timed_steps(engine, [_tokens(64, random.Random(99))], 4)  # warm-up
     samples = measure(engine, repeats)
@@ -136,11 +137,14 @@ def calibrate(
         hardware=f"{cpu_name()}, {threads} torch threads",
         dtype=str(next(torch_model.parameters()).dtype).removeprefix("torch."),
         step_overhead_s=constant - weights_read,
-        prefill=PrefillCost(per_token_s=fit.coef["prefill_per_token_s"],
-                            per_pair_s=fit.coef["prefill_per_pair_s"]),
-        decode=DecodeCost(weights_read_s=weights_read,
-                          per_seq_s=fit.coef["decode_per_seq_s"],
-                          per_context_token_s=fit.coef["decode_per_context_token_s"]),
+        prefill=PrefillCost(
+            per_token_s=fit.coef["prefill_per_token_s"], per_pair_s=fit.coef["prefill_per_pair_s"]
+        ),
+        decode=DecodeCost(
+            weights_read_s=weights_read,
+            per_seq_s=fit.coef["decode_per_seq_s"],
+            per_context_token_s=fit.coef["decode_per_context_token_s"],
+        ),
         overlap_weights_and_compute=False,
         host_device_bytes_per_s=copy_bytes_s,
         kv_bytes_per_token=engine.runner.kv_bytes_per_token,
@@ -173,6 +177,13 @@ def summary_rows(samples: list[Sample], fit: StepFit) -> list[tuple]:
     for label, idx in groups.items():
         measured = sum(samples[i].seconds for i in idx)
         fitted = sum(fit.predicted_s[i] for i in idx)
-        rows.append((label, len(idx), measured * 1e3, fitted * 1e3,
-                     f"{100 * (fitted - measured) / measured:+.1f}%"))
+        rows.append(
+            (
+                label,
+                len(idx),
+                measured * 1e3,
+                fitted * 1e3,
+                f"{100 * (fitted - measured) / measured:+.1f}%",
+            )
+        )
     return rows

@@ -9,6 +9,7 @@ load it.
 from __future__ import annotations
 
 from agentrt.engine.config import EngineConfig
+from agentrt.engine.cost_model.kv_transfer import SimKVTransfer
 from agentrt.engine.cost_model.profile import load_profile
 from agentrt.engine.cost_model.runner import CostModelRunner
 from agentrt.engine.llm_engine import LLMEngine, Prompt
@@ -31,6 +32,7 @@ def build_sim_engine(config: EngineConfig) -> SimLLMEngine:
     """A cost-model engine for `config` with the profile `config.profile`."""
     profile = load_profile(config.profile)
     runner = CostModelRunner(profile, vocab_size=profile.vocab_size)
+    runner.kv_transfer = SimKVTransfer(runner, profile.kv_bytes_per_token * config.page_size)
     return SimLLMEngine(
         config, runner, tokenizer=None, vocab_size=profile.vocab_size, clock=runner.clock
     )

@@ -17,13 +17,23 @@ import numpy as np
 
 from agentrt.engine.cost_model.model import StepFeatures
 
-COLUMNS = ("constant_s", "prefill_per_token_s", "decode_per_seq_s", "prefill_per_pair_s",
-           "decode_per_context_token_s")
+COLUMNS = (
+    "constant_s",
+    "prefill_per_token_s",
+    "decode_per_seq_s",
+    "prefill_per_pair_s",
+    "decode_per_context_token_s",
+)
 
 
 def design_row(f: StepFeatures) -> list[float]:
-    return [1.0, float(f.prefill_tokens), float(f.decodes), float(f.prefill_pairs),
-            float(f.decode_context)]
+    return [
+        1.0,
+        float(f.prefill_tokens),
+        float(f.decodes),
+        float(f.prefill_pairs),
+        float(f.decode_context),
+    ]
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:

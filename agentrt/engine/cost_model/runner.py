@@ -37,6 +37,7 @@ class CostModelRunner(ModelRunner):
         self._first = FIRST_TOKEN if top > FIRST_TOKEN else 0
         self._link_free_at = 0.0
         self.busy_seconds = 0.0
+        self.kv_transfer = None  # set by build_sim_engine: a SimKVTransfer
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -46,8 +47,11 @@ class CostModelRunner(ModelRunner):
         seconds = self.cost.batch_seconds(batch)
         self.clock.advance(seconds)
         self.busy_seconds += seconds
-        return [self.token_for(item.seq.request_id, item.seq.num_tokens) for item in batch.items
-                if item.samples]
+        return [
+            self.token_for(item.seq.request_id, item.seq.num_tokens)
+            for item in batch.items
+            if item.samples
+        ]
 
     def token_for(self, request_id: str, position: int) -> int:
         """The synthetic token sampled at `position` of request `request_id`."""

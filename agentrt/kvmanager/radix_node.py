@@ -1,0 +1,128 @@
+"""Radix-tree nodes and the results of lookups, with the two-tier residency states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RadixNode:
+    """One edge of the tree: ``key`` tokens whose KV lives in ``pages`` and/or ``host_pages``.
+
+    ``pages`` are device pages (``[]`` when the node is not on device), ``host_pages`` host
+    pages (``[]`` when it has no host copy); whichever is non-empty has
+    ``len(key) // page_size`` entries. ``loading`` means ``pages`` are allocated but a
+    host->device copy into them is still in flight; ``offloading`` is set only while a
+    device->host copy of the node runs. ``children`` maps each child's first page of tokens
+    to the child. ``lock_ref`` counts the locks taken on this node or on any node below it.
+    ``agents`` names the agents whose fixed prefix passes through the node.
+    """
+
+    __slots__ = (
+        "id",
+        "key",
+        "pages",
+        "host_pages",
+        "parent",
+        "children",
+        "lock_ref",
+        "last_access",
+        "agents",
+        "loading",
+        "offloading",
+    )
+
+    def __init__(
+        self,
+        node_id: int,
+        key: tuple[int, ...] = (),
+        pages: list[int] | None = None,
+        parent: RadixNode | None = None,
+    ) -> None:
+        self.id = node_id
+        self.key = key
+        self.pages: list[int] = pages if pages is not None else []
+        self.host_pages: list[int] = []
+        self.parent = parent
+        self.children: dict[tuple[int, ...], RadixNode] = {}
+        self.lock_ref = 0
+        self.last_access = 0
+        self.agents: set[str] = set()
+        self.loading = False
+        self.offloading = False
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    @property
+    def on_device(self) -> bool:
+        """Device pages hold valid KV (allocated and not still loading)."""
+        return bool(self.pages) and not self.loading
+
+    @property
+    def on_host(self) -> bool:
+        return bool(self.host_pages)
+
+    @property
+    def tier(self) -> str:
+        """One of ``device``, ``host``, ``both``, ``loading``, ``offloading`` (``root``)."""
+        if self.loading:
+            return "loading"
+        if self.offloading:
+            return "offloading"
+        if self.pages and self.host_pages:
+            return "both"
+        if self.pages:
+            return "device"
+        if self.host_pages:
+            return "host"
+        return "root"
+
+    @property
+    def num_pages(self) -> int:
+        return max(len(self.pages), len(self.host_pages))
+
+    def __repr__(self) -> str:
+        key = self.key if len(self.key) <= 8 else (*self.key[:8], "...")
+        return (
+            f"RadixNode(id={self.id}, key={key}, pages={self.pages}, host={self.host_pages}, "
+            f"tier={self.tier}, lock_ref={self.lock_ref}, last_access={self.last_access})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Device pages of the longest cached prefix; ``node`` ends exactly at ``num_tokens``."""
+
+    pages: list[int]
+    num_tokens: int
+    node: RadixNode
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """The tree's pages for the inserted tokens; ``node`` ends exactly at their end.
+
+    Where ``pages[i]`` differs from the page the caller passed, the tree already held that
+    position and the caller still owns (and must free) its own page. ``pages`` can be
+    shorter than the input when the path runs into a node whose load is in flight: the
+    caller keeps (and owns) its pages for the rest.
+    """
+
+    pages: list[int]
+    num_existing: int
+    node: RadixNode
+
+
+@dataclass(frozen=True, slots=True)
+class HostMatch:
+    """What lies beyond the device prefix: ``nodes`` not on device along the tokens (in
+    path order, host-only or loading), covering ``num_tokens`` more tokens."""
+
+    device_tokens: int
+    nodes: list[RadixNode]
+    num_tokens: int
+
+    @property
+    def loading(self) -> bool:
+        return any(n.loading for n in self.nodes)

@@ -1,0 +1,83 @@
+"""Transfer orders between the device and host page pools, and the backend protocol.
+
+The radix tree decides *what* moves (``TransferOp``); a ``KVTransfer`` backend moves the
+bytes. Contract:
+
+- ``offload(op)`` copies ``op.device_pages`` -> ``op.host_pages`` and returns only when
+  the copy is done (the tree frees the device pages right after).
+- ``load(op)`` starts copying ``op.host_pages`` -> ``op.device_pages`` and returns a
+  ``Future``; the manager marks the node resident once the future has succeeded (polled
+  from the engine thread). A failed future means the KV was not loaded; a future that
+  can still be cancelled (``cancel()`` returns True) has not touched the device pages.
+- Backends never touch bookkeeping; bookkeeping is only mutated on the engine thread.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOp:
+    kind: Literal["offload", "load"]
+    device_pages: tuple[int, ...]
+    host_pages: tuple[int, ...]
+
+    @property
+    def num_pages(self) -> int:
+        return len(self.device_pages)
+
+
+class KVTransfer(Protocol):
+    def offload(self, op: TransferOp) -> None: ...
+
+    def load(self, op: TransferOp) -> Future[None]: ...
+
+
+def done_future(error: BaseException | None = None) -> Future[None]:
+    fut: Future[None] = Future()
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+    return fut
+
+
+class NullTransfer:
+    """Bookkeeping only (tests, cost model): offloads are no-ops, loads finish at once."""
+
+    def __init__(self) -> None:
+        self.ops: list[TransferOp] = []
+
+    def offload(self, op: TransferOp) -> None:
+        self.ops.append(op)
+
+    def load(self, op: TransferOp) -> Future[None]:
+        self.ops.append(op)
+        return done_future()
+
+
+class ManualTransfer(NullTransfer):
+    """Loads stay pending until the caller resolves them (tests drive in-flight loads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[TransferOp, Future[None]]] = []
+
+    def load(self, op: TransferOp) -> Future[None]:
+        self.ops.append(op)
+        fut: Future[None] = Future()
+        self.pending.append((op, fut))
+        return fut
+
+    def finish(self, index: int = 0, error: BaseException | None = None) -> TransferOp:
+        """Complete the ``index``-th pending load (successfully unless ``error``)."""
+        op, fut = self.pending.pop(index)
+        if fut.set_running_or_notify_cancel():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+        return op
