@@ -136,13 +136,8 @@ class LLMEngine:
             )
         if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
-        seq = Sequence(
-            token_ids,
-            params,
-            agent_id=agent_id,
-            prefix_len=prefix_len,
-            arrival_time=time.perf_counter(),
-        )
+        seq = Sequence(token_ids, params, agent_id=agent_id, arrival_time=time.perf_counter())
+        seq.prefix_len = prefix_len
         if request_id is not None:
             seq.request_id = request_id
         with self._lock:
@@ -262,6 +257,8 @@ class LLMEngine:
         """Drop every cached prefix (only between runs: no request may be in flight)."""
         if self.has_unfinished_requests():
             raise RuntimeError("cannot reset the prefix cache while requests are in flight")
+        while self.kv.loads_in_flight:  # prefetches may still be copying
+            self.kv.wait_for_loads()
         self.kv.tree.reset()
 
     def check_integrity(self) -> None:
