@@ -226,3 +226,27 @@ def test_load_never_evicts_the_parent_it_hangs_below() -> None:
     assert pending is not None
     assert upper.on_device and lower.tier == "loading" and not other.on_device
     tree.check_integrity()
+
+
+def test_reset_stats_and_reset_after_loads() -> None:
+    transfer = ManualTransfer()
+    kv = KVCacheManager(8, 2, "kvflow", num_host_pages=16, transfer=transfer)
+    _serve(kv, _Seq([1, 1, 1, 1, 7], "a", 4, "r1"))
+    _serve(kv, _Seq([2] * 15, "b", 14, "r2"))
+    kv.update_hints({"a": 0})
+    kv.poll()
+    with pytest.raises(RuntimeError, match="loading"):
+        kv.tree.reset()
+    transfer.finish()
+    kv.poll()
+    assert kv.stats.requests == 2 and kv.stats.prefetch_loads == 1
+    kv.reset_stats()
+    assert kv.stats.requests == 0 and kv.stats.offloaded_pages == 0
+    kv.update_hints({"b": 0})  # loading a's prefix pushed part of b's to host
+    kv.poll()
+    assert kv.stats.prefetch_loads == 1 and kv.loads_in_flight == 1  # counted afresh
+    transfer.finish()
+    kv.poll()
+    kv.tree.reset()
+    kv.check_integrity()
+    assert kv.tree.cached_pages == 0 and kv.tree.host_cached_pages == 0

@@ -270,6 +270,8 @@ class LLMEngine:
         """Drop every cached prefix (only between runs: no request may be in flight)."""
         if self.has_unfinished_requests():
             raise RuntimeError("cannot reset the prefix cache while requests are in flight")
+        while self.kv.loads_in_flight:  # prefetches may still be copying
+            self.kv.wait_for_loads()
         self.kv.tree.reset()
 
     def check_integrity(self) -> None:

@@ -90,6 +90,13 @@ class KVCacheManager(HostLoadsMixin):
         self._stats.offloaded_pages = self.tree.offloaded_pages
         return self._stats
 
+    def reset_stats(self) -> None:
+        """Start a new measurement (counters only; the cache is kept)."""
+        self._stats = KVStats()
+        self.tree.offloaded_pages = 0
+        if self.prefetcher is not None:
+            self.prefetcher.stats = self._stats
+
     @property
     def loads_in_flight(self) -> int:
         return len(self.tree.inflight)
