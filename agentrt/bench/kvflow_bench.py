@@ -25,7 +25,6 @@ from agentrt.kvmanager.stats import KVStats
 from agentrt.scheduler.runtime import Runtime
 
 POLICIES = ("lru", "hicache", "kvflow", "belady", "ideal")
-PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru": 2.91}
 
 
 class RecordingClient:
