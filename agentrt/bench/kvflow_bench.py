@@ -3,7 +3,8 @@
 For each policy a fresh engine (same model or profile, same device pool, same host pool
 and link) runs the workload through the real `Runtime` (token-id prefixes, STE published
 on its HintBoard and fed to the engine's KV manager, prefetch for kvflow). One untimed
-warm-up pass of the workflow (suffixes of its own) fills the caches first, so the timed
+warm-up pass of the workflow (one round, suffixes of its own, one output token per call)
+fills the caches first, so the timed
 pass measures the steady state of a long-lived workflow; its KV stats are subtracted.
 `e2e_s` is the timed pass's end-to-end time by the engine's clock: wall seconds on
 `builtin`, virtual seconds on `sim`. `ideal` gets a device pool of device + host pages.
@@ -56,12 +57,14 @@ def pool_sizes(workload: KVFlowWorkload, device_prefixes: int, page_size: int) -
     return {"num_pages": device, "num_host_pages": host}
 
 
-async def _pass(engine: LLMEngine, workload: KVFlowWorkload, salt: int, rounds: int):
+async def _pass(
+    engine: LLMEngine, workload: KVFlowWorkload, salt: int, rounds: int, output: int | None
+):
     async with AsyncLLM(engine) as llm:
         client = RecordingClient(llm)
         runtime = Runtime(client, PromptBuilder(IdsTokenizer()))
         start = engine.clock.now()
-        results = await runtime.run(workload.workflow(rounds), workload.inputs(salt))
+        results = await runtime.run(workload.workflow(rounds, output), workload.inputs(salt))
         seconds = engine.clock.now() - start
     failed = [r.error for r in results if not r.ok]
     if failed:
@@ -79,12 +82,12 @@ def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = Tr
     """One policy: optional warm-up pass, then the timed pass. Returns metrics + outputs."""
     engine = LLMEngine.from_config(config)
     if warmup:
-        anyio.run(_pass, engine, workload, 1, 1)
+        anyio.run(_pass, engine, workload, 1, 1, 1)  # fills the caches; 1 token per call
     policy = engine.kv.policy
     if hasattr(policy, "set_future"):
         policy.set_future(workload.future_calls())
     before = engine.kv.stats.as_dict()
-    seconds, outputs = anyio.run(_pass, engine, workload, 0, workload.rounds)
+    seconds, outputs = anyio.run(_pass, engine, workload, 0, workload.rounds, None)
     stats = _delta(engine.kv.stats, before)
     engine.check_integrity()
     return {

@@ -74,8 +74,9 @@ class KVFlowWorkload:
         order = self.agent_ids() * self.rounds
         return [a for a in order for _ in range(self.instances)]
 
-    def workflow(self, rounds: int | None = None) -> Workflow:
-        """The chain a1 -> ... -> aN with the back edge aN -> a1 taken ``rounds - 1`` times."""
+    def workflow(self, rounds: int | None = None, output: int | None = None) -> Workflow:
+        """The chain a1 -> ... -> aN with the back edge aN -> a1 taken ``rounds - 1`` times;
+        each call generates ``output`` tokens (default: the workload's)."""
         rounds = self.rounds if rounds is None else rounds
         wf = Workflow(self.name)
         previous = None
@@ -89,7 +90,7 @@ class KVFlowWorkload:
                 self._agent_fn(index, rounds if last else 0),
                 name=f"a{index + 1}",
                 prefix=self.prefixes[index],
-                max_tokens=self.output,
+                max_tokens=self.output if output is None else output,
                 ignore_eos=True,
                 **options,
             )
