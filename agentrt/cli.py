@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     workflows.add_argument("--max-tokens", type=int, default=64, help="most tokens per call (64)")
     workflows.set_defaults(func=_cmd_bench_workflows)
 
+    from agentrt.bench.kvflow_cli import add_parser as add_kvflow_parser
+
+    add_kvflow_parser(bench_sub, _add_common)
+
     cal = sub.add_parser(
         "calibrate",
         help="measure the built-in engine and fit a cost profile for the sim backend",

@@ -65,14 +65,13 @@ class AsyncLLM:
 
     async def _run(self) -> None:
         while True:
-            if self._hints_pending and not self.engine.has_unfinished_requests():
-                self._hints_pending = False
-                await anyio.to_thread.run_sync(self.engine.step)
-                continue
-            if not self.engine.has_unfinished_requests():
+            idle = not self.engine.has_unfinished_requests()
+            if idle and not self._hints_pending:
                 await self._wakeup.wait()
                 self._wakeup = anyio.Event()
                 continue
+            if idle:  # a step for the prefetch plan; a request added meanwhile may run in it
+                self._hints_pending = False
             try:
                 outputs = await anyio.to_thread.run_sync(self.engine.step)
             except Exception as exc:  # the engine is broken: fail every waiter, loudly

@@ -1,0 +1,169 @@
+"""`agentrt bench kvflow`: every eviction policy on the same KVFlow-shaped workload.
+
+For each policy a fresh engine (same model or profile, same device pool, same host pool
+and link) runs the workload through the real `Runtime` (token-id prefixes, STE published
+on its HintBoard and fed to the engine's KV manager, prefetch for kvflow). One untimed
+warm-up pass of the workflow (one round, suffixes of its own, one output token per call)
+fills the caches first, so the timed
+pass measures the steady state of a long-lived workflow; its KV stats are subtracted.
+`e2e_s` is the timed pass's end-to-end time by the engine's clock: wall seconds on
+`builtin`, virtual seconds on `sim`. `ideal` gets a device pool of device + host pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+
+from agentrt.bench.kvflow_workloads import IdsTokenizer, KVFlowWorkload
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.prompt import PromptBuilder
+from agentrt.kvmanager.stats import KVStats
+from agentrt.scheduler.runtime import Runtime
+
+POLICIES = ("lru", "hicache", "kvflow", "belady", "ideal")
+
+
+class RecordingClient:
+    """The runtime's completion client: forwards to `AsyncLLM`, keeps each call's output
+    token ids by prompt (so runs under different policies can be compared)."""
+
+    def __init__(self, llm: AsyncLLM) -> None:
+        self.llm = llm
+        self.outputs: dict[tuple[int, ...], list[int]] = {}
+
+    def attach_hints(self, board) -> None:
+        self.llm.attach_hints(board)
+
+    async def complete(self, prompt, params, *, agent_id: str, prefix_len: int):
+        out = await self.llm.complete(prompt, params, agent_id=agent_id, prefix_len=prefix_len)
+        self.outputs[tuple(prompt)] = list(out.token_ids)
+        return out
+
+
+def pool_sizes(workload: KVFlowWorkload, device_prefixes: int, page_size: int) -> dict:
+    """Device pool: ``device_prefixes`` agents' prefixes plus room for every instance's
+    running request (its dynamic part and output, two pages of slack); host pool: every
+    prefix plus every call's suffix (so ``ideal``'s device pool holds everything)."""
+    pages = lambda n: -(-n // page_size)  # noqa: E731
+    own = pages(workload.dynamic + workload.output) + 2
+    device = device_prefixes * pages(workload.prefix) + workload.instances * own
+    calls = workload.agents * workload.rounds * workload.instances * 2  # warm-up + timed
+    host = workload.agents * pages(workload.prefix) + calls * own
+    return {"num_pages": device, "num_host_pages": host}
+
+
+async def _pass(
+    engine: LLMEngine, workload: KVFlowWorkload, salt: int, rounds: int, output: int | None
+):
+    async with AsyncLLM(engine) as llm:
+        client = RecordingClient(llm)
+        runtime = Runtime(client, PromptBuilder(IdsTokenizer()))
+        start = engine.clock.now()
+        results = await runtime.run(workload.workflow(rounds, output), workload.inputs(salt))
+        seconds = engine.clock.now() - start
+    failed = [r.error for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"workflow failed: {failed[0]!r}")
+    return seconds, client.outputs
+
+
+def _delta(after: KVStats, before: dict[str, float]) -> KVStats:
+    now = after.as_dict()
+    fields = KVStats.__dataclass_fields__
+    return KVStats(**{k: now[k] - before[k] for k in fields})  # type: ignore[arg-type]
+
+
+def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = True) -> dict:
+    """One policy: optional warm-up pass, then the timed pass. Returns metrics + outputs."""
+    engine = LLMEngine.from_config(config)
+    if warmup:
+        anyio.run(_pass, engine, workload, 1, 1, 1)  # fills the caches; 1 token per call
+    policy = engine.kv.policy
+    if hasattr(policy, "set_future"):
+        policy.set_future(workload.future_calls())
+    before = engine.kv.stats.as_dict()
+    seconds, outputs = anyio.run(_pass, engine, workload, 0, workload.rounds, None)
+    stats = _delta(engine.kv.stats, before)
+    engine.check_integrity()
+    return {
+        "e2e_s": seconds,
+        "device_hit_rate": stats.device_hit_rate,
+        "host_hit_rate": stats.host_hit_rate,
+        "recomputed_tokens": stats.recomputed_tokens,
+        "loaded_bytes": stats.loaded_bytes,
+        "prefetch_late": stats.prefetch_late,
+        "outputs": outputs,
+    }
+
+
+def _ratio(result: dict, other: str) -> float | None:
+    policies = result["policies"]
+    if other not in policies or "kvflow" not in policies:
+        return None
+    return policies[other]["e2e_s"] / policies["kvflow"]["e2e_s"]
+
+
+def run_kvflow_bench(
+    workload: KVFlowWorkload,
+    backend: str = "sim",
+    profile: str = "h100-llama3-8b",
+    policies: Sequence[str] = POLICIES,
+    device_prefixes: int = 3,
+    warmup: bool = True,
+    progress: Callable[[str], None] | None = None,
+    **config: Any,
+) -> dict:
+    """Run every policy in ``policies`` on ``workload``; the JSON-ready result."""
+    settings: dict[str, Any] = {"page_size": 16, "max_num_batched_tokens": 2048,
+                                "max_num_seqs": max(8, workload.instances)}
+    settings.update(pool_sizes(workload, device_prefixes, settings["page_size"]))
+    settings.update(config)
+    sizes = {"agents": workload.agents, "instances": workload.instances,
+             "rounds": workload.rounds, "prefix": workload.prefix,
+             "dynamic": workload.dynamic, "output": workload.output,
+             "device_pool_tokens": settings["num_pages"] * settings["page_size"],
+             "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
+             "device_prefixes": device_prefixes, "warmup_pass": warmup}
+    result: dict[str, Any] = {"scenario": workload.scenario, "backend": backend,
+                              "profile": profile if backend == "sim" else None,
+                              "sizes": sizes, "policies": {}}
+    outputs = {}
+    for name in policies:
+        cfg = EngineConfig(backend=backend, profile=profile, eviction_policy=name, **settings)
+        row = run_policy(cfg, workload, warmup)
+        outputs[name] = row.pop("outputs")
+        result["policies"][name] = row
+        if progress:
+            progress(f"{name}: {row['e2e_s']:.3f}s device hit {row['device_hit_rate']:.3f}")
+    result["kvflow_over_lru"] = _ratio(result, "lru")
+    result["kvflow_over_hicache"] = _ratio(result, "hicache")
+    ideal = _ratio(result, "ideal")
+    result["kvflow_vs_ideal"] = None if ideal is None else 1 / ideal  # kvflow e2e / ideal e2e
+    p = result["policies"]
+    result["kvflow_minus_belady_hit_rate_pp"] = (
+        100 * (p["kvflow"]["device_hit_rate"] - p["belady"]["device_hit_rate"])
+        if "kvflow" in p and "belady" in p else None
+    )
+    result["identical_outputs"] = _identical(outputs, exact=backend != "sim")
+    return result
+
+
+def _identical(outputs: dict[str, dict], exact: bool) -> bool:
+    """Same prompts under every policy and, per prompt, the same output token ids
+    (``exact``) or at least the same number of tokens (sim tokens are synthetic)."""
+    runs = list(outputs.values())
+    if not runs:
+        return True
+    first = runs[0]
+    for other in runs[1:]:
+        if other.keys() != first.keys():
+            return False
+        for prompt, tokens in first.items():
+            if (other[prompt] != tokens) if exact else (len(other[prompt]) != len(tokens)):
+                return False
+    return True

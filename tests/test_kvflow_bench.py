@@ -1,0 +1,71 @@
+"""`agentrt bench kvflow` end to end on small sizes: every key, every policy, same outputs."""
+
+from __future__ import annotations
+
+import orjson
+
+from agentrt.bench.kvflow_bench import POLICIES, pool_sizes, run_kvflow_bench
+from agentrt.bench.kvflow_workloads import concurrent, single
+from agentrt.cli import main
+
+POLICY_KEYS = {"e2e_s", "device_hit_rate", "host_hit_rate", "recomputed_tokens",
+               "loaded_bytes", "prefetch_late"}
+TOP_KEYS = {"scenario", "backend", "profile", "sizes", "policies", "kvflow_over_lru",
+            "kvflow_over_hicache", "kvflow_vs_ideal", "kvflow_minus_belady_hit_rate_pp",
+            "identical_outputs"}
+
+
+def test_workflow_loops_and_future_matches_calls():
+    w = single(prefix=32, dynamic=4, output=2, rounds=3, agents=4)
+    graph = w.workflow().graph
+    assert graph.agents == ["a1", "a2", "a3", "a4"]
+    assert w.future_calls() == w.agent_ids() * 3
+    c = concurrent(prefix=32, dynamic=4, output=2, rounds=1, instances=3)
+    assert c.future_calls()[:3] == ["kvflow-concurrent/a1"] * 3
+    assert c.dynamic_ids(0, 1, 0) != c.dynamic_ids(1, 1, 0)
+
+
+def test_device_pool_holds_the_named_prefixes_plus_running_requests():
+    w = single(prefix=64, dynamic=8, output=8, rounds=2, agents=10)
+    sizes = pool_sizes(w, device_prefixes=3, page_size=16)
+    assert sizes["num_pages"] == 3 * 4 + (1 + 2)
+    assert sizes["num_host_pages"] >= 10 * 4
+
+
+def test_sim_single_runs_every_policy_and_kvflow_hits_on_device():
+    w = single(prefix=256, dynamic=16, output=4, rounds=2, agents=6)
+    result = run_kvflow_bench(w, "sim", "h100-llama3-8b")
+    assert result.keys() >= TOP_KEYS
+    assert list(result["policies"]) == list(POLICIES)
+    for row in result["policies"].values():
+        assert row.keys() >= POLICY_KEYS
+        assert row["e2e_s"] > 0
+    p = result["policies"]
+    assert result["identical_outputs"] is True
+    assert p["lru"]["recomputed_tokens"] > p["kvflow"]["recomputed_tokens"]
+    assert p["lru"]["loaded_bytes"] == 0 and p["hicache"]["loaded_bytes"] > 0
+    # a 6-agent cycle over a 3-prefix pool: LRU always evicts the next agent, STE does not
+    assert p["kvflow"]["device_hit_rate"] > p["hicache"]["device_hit_rate"]
+    assert result["kvflow_over_lru"] > 1
+
+
+def test_sim_concurrent_runs(tmp_path):
+    out = tmp_path / "c.json"
+    assert main(["bench", "kvflow", "--scenario", "concurrent", "--backend", "sim",
+                 "--policies", "lru,kvflow,ideal", "--prefix", "64", "--dynamic", "16",
+                 "--output", "4", "--instances", "4", "--rounds", "2",
+                 "--json", str(out)]) == 0
+    result = orjson.loads(out.read_bytes())
+    assert result["scenario"] == "concurrent" and result["sizes"]["instances"] == 4
+    assert set(result["policies"]) == {"lru", "kvflow", "ideal"}
+    assert result["kvflow_over_hicache"] is None
+    assert result["identical_outputs"] is True
+
+
+def test_builtin_outputs_identical_across_policies(tiny_models):
+    w = single(prefix=48, dynamic=8, output=4, rounds=2, agents=5, vocab=256)
+    result = run_kvflow_bench(w, "builtin", model=str(tiny_models["llama"]), dtype="float32")
+    assert result["identical_outputs"] is True
+    p = result["policies"]
+    assert p["lru"]["recomputed_tokens"] > p["kvflow"]["recomputed_tokens"]
+    assert p["kvflow"]["host_hit_rate"] + p["kvflow"]["device_hit_rate"] > 0.5
