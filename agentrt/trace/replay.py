@@ -6,15 +6,20 @@ Dispatch modes:
   recorded think time (divided by `speed`), so a slower system does not squeeze the
   think time out; calls without parents keep their arrival time.
 
-Both come down to an *eligible time* per call, kept in a heap. The engine's own clock
-(wall time for `builtin`, virtual time for `sim`) decides when a call is due; an idle
-simulated engine jumps its clock to the next eligible call.
+Both come down to an *eligible time* per call, kept in a heap. Arrived calls are handed
+to the engine in arrival order while fewer than `max_waiting` wait there; the rest wait,
+in the same order and with their arrival times kept, in the replay's own queue. The
+engine admits strictly in order from the head of its queue, so this only bounds memory
+(an overloaded replay of a long trace would otherwise hold every prompt at once).
+The engine's own clock (wall time for `builtin`, virtual time for `sim`) decides when a
+call is due; an idle simulated engine jumps its clock to the next eligible call.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +44,7 @@ class ReplayOptions:
     per_call: bool = False  # also return {call_id: prompt/output/cached tokens, times}
     label: str = "replay"  # the progress bar's description
     position: int = 0  # the progress bar's line (several replays side by side)
+    max_waiting: int = 256  # requests queued in the engine at once; later ones queue here
 
     def __post_init__(self) -> None:
         if self.dispatch not in DISPATCH_MODES:
@@ -61,14 +67,17 @@ def replay(
     children: dict[str, list[str]] = {}
     waiting_on: dict[str, int] = {}
     heap: list[tuple[float, int, str]] = []
+    first_arrival = min((r.arrival_s for r in records), default=0.0)
     for order, r in enumerate(records):
         parents = [p for p in r.parents if p in by_id] if options.dispatch == "dependency" else []
         waiting_on[r.call_id] = len(parents)
         for p in parents:
             children.setdefault(p, []).append(r.call_id)
         if not parents:
-            heapq.heappush(heap, (r.arrival_s / options.speed, order, r.call_id))
+            due = (r.arrival_s - first_arrival) / options.speed
+            heapq.heappush(heap, (due, order, r.call_id))
     order_of = {r.call_id: i for i, r in enumerate(records)}
+    backlog: deque[tuple[float, str]] = deque()  # arrived, not yet handed to the engine
     timings: dict[str, RequestTiming] = {}
     request_to_call: dict[str, str] = {}
     start = clock.now()
@@ -110,11 +119,16 @@ def replay(
                 due = now - start + by_id[child].think_time_s / options.speed
                 heapq.heappush(heap, (due, order_of[child], child))
 
-    while heap or engine.has_unfinished_requests():
+    def engine_waiting() -> int:
+        return len(engine.requests) - len(engine.batcher.running)
+
+    while heap or backlog or engine.has_unfinished_requests():
         now = clock.now()
         while heap and heap[0][0] <= now - start:
             due, _, call_id = heapq.heappop(heap)
-            submit(call_id, start + due)  # arrived at `due`, even if a step ran past it
+            backlog.append((start + due, call_id))  # arrived at `due`, even mid-step
+        while backlog and engine_waiting() < options.max_waiting:
+            submit(backlog[0][1], backlog.popleft()[0])
         if not engine.has_unfinished_requests():
             if heap:
                 _wait_until(clock, start + heap[0][0])
