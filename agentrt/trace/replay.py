@@ -88,6 +88,7 @@ def replay(
         disable=not options.progress,
     )
     cached: dict[str, int] = {}
+    prompt_lens: dict[str, int] = {}
     loaded_pages = engine.kv.stats.loaded_pages
 
     def submit(call_id: str, due: float) -> None:
@@ -97,6 +98,7 @@ def replay(
             ignore_eos=True,
         )
         tokens = prompt_tokens(r, vocab, options.scale_tokens)
+        prompt_lens[call_id] = len(tokens)
         prefix_len = r.prefix_len
         if prefix_len and r.prompt_token_ids is None:
             prefix_len = min(len(tokens), scaled_len(prefix_len, options.scale_tokens))
@@ -185,6 +187,9 @@ def replay(
     if options.per_call:
         result["calls"] = {
             call_id: {
+                "arrival_s": t.arrival - start,
+                "finish_s": t.token_times[-1] - start if t.token_times else None,
+                "prompt_tokens": prompt_lens[call_id],
                 "output_tokens": t.output_tokens,
                 "cached_tokens": cached.get(call_id, 0),
                 "failed": t.failed,
