@@ -100,7 +100,7 @@ def test_kv_stats_count_a_deferred_request_once():
         _call("a", 0.0, prompt=4096, hash_ids=list(range(8)), block_size=512),
         _call("b", 0.0, prompt=4096, hash_ids=[*range(7), 99], block_size=512),
     ]
-    engine = _sim(max_num_batched_tokens=512)
+    engine = _sim(max_num_batched_tokens=1500)  # a's last chunk leaves room for b
     result = _run(records, engine=engine)
     kv = result["kv"]
     assert kv["requests"] == 2 and kv["prompt_tokens"] == 8192
