@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--trace", metavar="PATH", default=None, help="record calls as JSONL")
     run.set_defaults(func=_cmd_run)
+
+    from agentrt.trace.replay_cli import add_replay_parser
+
+    add_replay_parser(sub)
     return parser
 
 

@@ -119,12 +119,12 @@ class Batcher:
             if self._shares_inflight_prefix(seq):
                 # Another sequence is computing this prefix right now: wait one step and
                 # reuse it from the cache instead of computing it twice.
-                self.kv.release(seq)
+                self.kv.unmatch(seq)
                 deferred.append(seq)
                 continue
             n = min(seq.num_tokens - seq.num_computed_tokens, budget)
             if not self.kv.allocate(seq, n):
-                self.kv.release(seq)
+                self.kv.unmatch(seq)
                 self.waiting.appendleft(seq)
                 break
             seq.status = SequenceStatus.RUNNING

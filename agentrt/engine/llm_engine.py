@@ -118,7 +118,7 @@ class LLMEngine:
             if self.tokenizer is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
-        return [int(t) for t in prompt]
+        return list(map(int, prompt))
 
     def add_request(
         self,
@@ -141,7 +141,8 @@ class LLMEngine:
                 f"{self.max_model_len - 1} prompt tokens (model context / KV capacity "
                 f"{self.max_model_len} tokens)"
             )
-        if self.vocab_size is not None and not all(0 <= t < self.vocab_size for t in token_ids):
+        vocab = self.vocab_size
+        if vocab is not None and not (min(token_ids) >= 0 and max(token_ids) < vocab):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
         seq = Sequence(
             token_ids,

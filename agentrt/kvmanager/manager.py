@@ -74,6 +74,8 @@ class KVCacheManager(HostLoadsMixin):
         self._first_look: dict[str, int] = {}
         self._late: set[str] = set()
         self._no_load: set[str] = set()
+        self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
+        self._unmatched: set[str] = set()  # deferred after a match: not a new call
         self._hints: Mapping[str, float] | None = None
         self._hints_lock = threading.Lock()
 
@@ -124,8 +126,27 @@ class KVCacheManager(HostLoadsMixin):
         seq.num_tree_pages = len(result.pages)
         seq.num_computed_tokens = seq.num_cached_tokens = result.num_tokens
         self._count(seq, result.num_tokens)
-        if not getattr(seq, "num_preemptions", 0):  # a re-admission is not a new call
+        retry = seq.request_id in self._unmatched
+        self._unmatched.discard(seq.request_id)
+        if not getattr(seq, "num_preemptions", 0) and not retry:  # not a new call
             self.tree.policy.on_request(seq.agent_id)
+
+    def unmatch(self, seq: PagedSequence) -> None:
+        """Undo `match` for a sequence that is not admitted after all (it waits for
+        another step): release its hold and take back what `match` counted, so that a
+        request counts once per admission however many steps it was deferred."""
+        counted = self._counted.pop(seq.request_id, None)
+        self.release(seq)
+        if counted is None:
+            return
+        first, matched = counted
+        st = self._stats
+        st.requests -= 1
+        st.prompt_tokens -= len(seq.token_ids)
+        st.device_hit_tokens -= min(first, matched)
+        st.host_hit_tokens -= max(0, matched - first)
+        st.recomputed_tokens -= len(seq.token_ids) - matched
+        self._unmatched.add(seq.request_id)
 
     def _count(self, seq: PagedSequence, matched: int) -> None:
         rid = seq.request_id
@@ -138,6 +159,7 @@ class KVCacheManager(HostLoadsMixin):
         st.device_hit_tokens += min(first, matched)
         st.host_hit_tokens += max(0, matched - first)
         st.recomputed_tokens += len(seq.token_ids) - matched
+        self._counted[rid] = (first, matched)
 
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
@@ -193,6 +215,7 @@ class KVCacheManager(HostLoadsMixin):
 
     def release(self, seq: PagedSequence) -> None:
         """Drop the sequence's hold on KV: unlock tree pages, free its own pages."""
+        self._counted.pop(seq.request_id, None)
         self.allocator.free(seq.block_table[seq.num_tree_pages :])
         if seq.tree_node is not None:
             self.tree.unlock(seq.tree_node)

@@ -102,3 +102,4 @@ class HostLoadsMixin:
         self._first_look.pop(rid, None)
         self._late.discard(rid)
         self._no_load.discard(rid)
+        self._unmatched.discard(rid)

@@ -242,6 +242,9 @@ class RadixTree(TieringMixin):
 
     def _common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""
+        key = node.key
+        if tokens[pos : pos + len(key)] == key:  # the common case, compared in C
+            return node.num_pages
         ps = self.page_size
         n = 0
         for i in range(node.num_pages):

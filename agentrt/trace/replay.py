@@ -6,15 +6,20 @@ Dispatch modes:
   recorded think time (divided by `speed`), so a slower system does not squeeze the
   think time out; calls without parents keep their arrival time.
 
-Both come down to an *eligible time* per call, kept in a heap. The engine's own clock
-(wall time for `builtin`, virtual time for `sim`) decides when a call is due; an idle
-simulated engine jumps its clock to the next eligible call.
+Both come down to an *eligible time* per call, kept in a heap. Arrived calls are handed
+to the engine in arrival order while fewer than `max_waiting` wait there; the rest wait,
+in the same order and with their arrival times kept, in the replay's own queue. The
+engine admits strictly in order from the head of its queue, so this only bounds memory
+(an overloaded replay of a long trace would otherwise hold every prompt at once).
+The engine's own clock (wall time for `builtin`, virtual time for `sim`) decides when a
+call is due; an idle simulated engine jumps its clock to the next eligible call.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +41,10 @@ class ReplayOptions:
     speed: float = 1.0
     scale_tokens: float = 1.0
     progress: bool = True
+    per_call: bool = False  # also return {call_id: prompt/output/cached tokens, times}
+    label: str = "replay"  # the progress bar's description
+    position: int = 0  # the progress bar's line (several replays side by side)
+    max_waiting: int = 256  # requests queued in the engine at once; later ones queue here
 
     def __post_init__(self) -> None:
         if self.dispatch not in DISPATCH_MODES:
@@ -58,34 +67,51 @@ def replay(
     children: dict[str, list[str]] = {}
     waiting_on: dict[str, int] = {}
     heap: list[tuple[float, int, str]] = []
+    first_arrival = min((r.arrival_s for r in records), default=0.0)
     for order, r in enumerate(records):
         parents = [p for p in r.parents if p in by_id] if options.dispatch == "dependency" else []
         waiting_on[r.call_id] = len(parents)
         for p in parents:
             children.setdefault(p, []).append(r.call_id)
         if not parents:
-            heapq.heappush(heap, (r.arrival_s / options.speed, order, r.call_id))
+            due = (r.arrival_s - first_arrival) / options.speed
+            heapq.heappush(heap, (due, order, r.call_id))
     order_of = {r.call_id: i for i, r in enumerate(records)}
+    backlog: deque[tuple[float, str]] = deque()  # arrived, not yet handed to the engine
     timings: dict[str, RequestTiming] = {}
     request_to_call: dict[str, str] = {}
     start = clock.now()
-    bar = tqdm(total=len(records), desc="replay", disable=not options.progress)
+    bar = tqdm(
+        total=len(records),
+        desc=options.label,
+        position=options.position,
+        disable=not options.progress,
+    )
+    cached: dict[str, int] = {}
+    prompt_lens: dict[str, int] = {}
+    loaded_pages = engine.kv.stats.loaded_pages
 
-    def submit(call_id: str, now: float) -> None:
+    def submit(call_id: str, due: float) -> None:
         r = by_id[call_id]
         params = SamplingParams(
             max_tokens=scaled_len(r.output_len, options.scale_tokens) if r.output_len else 1,
             ignore_eos=True,
         )
         tokens = prompt_tokens(r, vocab, options.scale_tokens)
+        prompt_lens[call_id] = len(tokens)
+        prefix_len = r.prefix_len
+        if prefix_len and r.prompt_token_ids is None:
+            prefix_len = min(len(tokens), scaled_len(prefix_len, options.scale_tokens))
         try:
-            rid = engine.add_request(tokens, params, agent_id=r.agent_id)
-        except ValueError:
-            timings[call_id] = RequestTiming(arrival=now, failed=True)
-            finish(call_id, now)
+            rid = engine.add_request(
+                tokens, params, agent_id=r.agent_id, prefix_len=prefix_len or None
+            )
+        except ValueError:  # e.g. a prompt longer than the KV pool: counted as failed
+            timings[call_id] = RequestTiming(arrival=due, failed=True)
+            finish(call_id, due)
             return
         request_to_call[rid] = call_id
-        timings[call_id] = RequestTiming(arrival=now)
+        timings[call_id] = RequestTiming(arrival=due)
 
     def finish(call_id: str, now: float) -> None:
         bar.update(1)
@@ -95,11 +121,16 @@ def replay(
                 due = now - start + by_id[child].think_time_s / options.speed
                 heapq.heappush(heap, (due, order_of[child], child))
 
-    while heap or engine.has_unfinished_requests():
+    def engine_waiting() -> int:
+        return len(engine.requests) - len(engine.batcher.running)
+
+    while heap or backlog or engine.has_unfinished_requests():
         now = clock.now()
         while heap and heap[0][0] <= now - start:
-            _, _, call_id = heapq.heappop(heap)
-            submit(call_id, now)
+            due, _, call_id = heapq.heappop(heap)
+            backlog.append((start + due, call_id))  # arrived at `due`, even mid-step
+        while backlog and engine_waiting() < options.max_waiting:
+            submit(backlog[0][1], backlog.popleft()[0])
         if not engine.has_unfinished_requests():
             if heap:
                 _wait_until(clock, start + heap[0][0])
@@ -115,6 +146,12 @@ def replay(
                 now - start,
                 requests=len(engine.batcher.running),
             )
+            if engine.kv.stats.loaded_pages != loaded_pages:
+                pages = engine.kv.stats.loaded_pages - loaded_pages
+                loaded_pages = engine.kv.stats.loaded_pages
+                timeline.span(
+                    "kv loads", "host->device", step_start - start, now - start, pages=pages
+                )
         for out in outputs:
             call_id = request_to_call.get(out.request_id)
             if call_id is None:
@@ -124,6 +161,7 @@ def replay(
             timing.output_tokens += len(out.new_token_ids)
             if out.finished:
                 timing.failed = out.finish_reason in ("abort", "error")
+                cached[call_id] = out.num_cached_tokens
                 finish(call_id, now)
                 if timeline is not None:
                     record = by_id[call_id]
@@ -140,7 +178,26 @@ def replay(
             on_step(engine)
     bar.close()
     result = serving_metrics(list(timings.values()), clock.now() - start)
+    kv = engine.kv.stats
+    result["device_hit_rate"] = kv.device_hit_rate
+    result["host_hit_rate"] = kv.host_hit_rate
+    result["recomputed_tokens"] = kv.recomputed_tokens
+    result["kv"] = kv.as_dict()
     result["engine"] = engine.stats.as_dict()
+    if options.per_call:
+        result["calls"] = {
+            call_id: {
+                "arrival_s": t.arrival - start,
+                "finish_s": t.token_times[-1] - start if t.token_times else None,
+                "prompt_tokens": prompt_lens[call_id],
+                "output_tokens": t.output_tokens,
+                "cached_tokens": cached.get(call_id, 0),
+                "failed": t.failed,
+                "ttft_s": t.ttft if t.token_times else None,
+                "e2e_s": t.e2e if t.token_times else None,
+            }
+            for call_id, t in timings.items()
+        }
     return result
 
 

@@ -47,3 +47,10 @@ class Timeline:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps({"traceEvents": self.events, "displayTimeUnit": "ms"}))
+
+    def merge(self, events: list[dict[str, Any]], pid: int, name: str) -> None:
+        """Add another timeline's events as process `pid` named `name` (one per policy)."""
+        self.events.append(
+            {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": name}}
+        )
+        self.events.extend({**event, "pid": pid} for event in events)

@@ -1,0 +1,104 @@
+"""The `agentrt replay` subcommand: arguments, the run, the printed block, JSON/plot/timeline."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from agentrt.bench.report import write_json
+from agentrt.trace.importers import FORMATS
+from agentrt.trace.metrics import format_serving
+from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
+from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
+
+
+def add_replay_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay a call trace under one or more KV policies",
+        description="Replay a trace (ours, Mooncake JSONL or BurstGPT CSV) on the built-in "
+        "engine or the sim backend, once per KV policy on a fresh engine, and print the "
+        "serving metrics side by side with ratios over the first policy.",
+    )
+    p.add_argument("trace", help="trace file (.jsonl or .csv)")
+    p.add_argument("--backend", choices=("builtin", "sim"), default="sim", help="(sim)")
+    p.add_argument("--profile", default=None, help="sim cost profile (h100-llama3-8b)")
+    p.add_argument("--model", default=None, help="builtin: model (default: SmolLM2-135M)")
+    p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
+    p.add_argument("--policy", default="lru", help="comma-separated: lru,hicache,kvflow,...")
+    p.add_argument("--dispatch", choices=DISPATCH_MODES, default="timestamp", help="(timestamp)")
+    p.add_argument("--speed", type=float, default=1.0, help="divide arrival/think times by X")
+    p.add_argument("--scale-tokens", type=float, default=1.0, help="scale prompt/output lengths")
+    p.add_argument("--max-requests", type=int, default=None, help="replay the first N records")
+    p.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines")
+    p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="(auto)")
+    p.add_argument("--kv-cache-tokens", type=int, default=None, help="device KV pool (tokens)")
+    p.add_argument("--host-kv-cache-tokens", type=int, default=None, help="host tier (tokens)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (sim: one per policy up to the CPU count; builtin: 1)",
+    )
+    p.add_argument("--plot", metavar="PATH.png", default=None, help="latency CDFs, hit rates")
+    p.add_argument("--timeline", metavar="PATH.json", default=None, help="Perfetto trace")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    p.set_defaults(func=cmd_replay)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    policies = [p.strip() for p in args.policy.split(",") if p.strip()]
+    if args.max_requests is not None and args.max_requests <= 0:
+        raise ValueError("--max-requests must be positive")
+    base = ReplayJob(
+        trace=args.trace,
+        backend=args.backend,
+        policy=policies[0] if policies else "lru",
+        fmt=args.format,
+        skip_bad=args.skip_bad,
+        max_requests=args.max_requests,
+        profile=args.profile,
+        model=args.model,
+        device=args.device,
+        kv_cache_tokens=args.kv_cache_tokens,
+        host_kv_cache_tokens=args.host_kv_cache_tokens,
+        options=ReplayOptions(
+            dispatch=args.dispatch,
+            speed=args.speed,
+            scale_tokens=args.scale_tokens,
+            progress=not args.no_progress,
+            per_call=args.plot is not None,
+        ),
+        timeline=args.timeline is not None,
+    )
+    for policy in policies:  # fail fast on a bad policy or size, before any worker starts
+        engine_config(ReplayJob(**{**base.__dict__, "policy": policy}))
+    records, skipped = read_records(base)  # fail fast (file:line) on a bad trace
+    config = engine_config(base)
+    print(
+        f"trace {args.trace}: {len(records):,} requests"
+        + (f" ({skipped} bad lines skipped)" if skipped else "")
+        + f"; backend {config.backend}"
+        + (f" ({config.profile})" if config.backend == "sim" else "")
+        + f"; device KV {config.kv_capacity_tokens:,} tokens"
+        + f"; dispatch {args.dispatch}, speed {args.speed}, scale {args.scale_tokens}"
+    )
+    jobs = args.jobs if args.jobs is not None else (None if args.backend == "sim" else 1)
+    wall = time.perf_counter()
+    results, timeline = run_policies(base, policies, jobs)
+    wall = time.perf_counter() - wall
+    print(format_serving(results, baseline=policies[0]))
+    print(f"replayed {len(policies)} policies in {wall:.1f} s wall")
+    if args.plot:
+        from agentrt.trace.plot import plot_replay
+
+        plot_replay(results, args.plot, title=f"{args.trace} ({args.backend})")
+        print(f"wrote {args.plot}")
+    if timeline is not None:
+        timeline.write(args.timeline)
+        print(f"wrote {args.timeline}")
+    for result in results.values():
+        result.pop("calls", None)
+    write_json(args.json, results)
+    return 0

@@ -1,0 +1,139 @@
+"""`agentrt replay`: one trace, one fresh engine per KV policy, results side by side.
+
+Default engine sizes per backend (`engine_config`):
+
+- `sim` (default profile `h100-llama3-8b`, Llama-3-8B on one H100 80 GB, 128 KiB of KV per
+  token): device pool 450,000 tokens = 59 GB of KV, what is left of 80 GB at 95 %
+  utilisation after 16 GB of weights and ~1 GB of activations; host tier 4x that,
+  1,800,000 tokens = 236 GB, about a quarter of a 1 TB host shared by 8 GPUs (HiCache's
+  default host pool is also a small multiple of the device pool). Steps of up to 8,192
+  tokens (chunked prefill, vLLM's default on H100) and at most 64 running requests.
+- `builtin` (the default model on this CPU): the engine's own defaults, a 32,768-token
+  device pool and 512-token steps, with a host tier of 4x the device pool (131,072).
+
+Several policies run in parallel worker processes (`jobs`); each reads the trace itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from agentrt.engine.config import EngineConfig
+from agentrt.trace.importers import TraceReader
+from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.schema import CallRecord
+from agentrt.trace.timeline import Timeline
+
+SIM_DEFAULTS = {
+    "kv_cache_tokens": 450_000,
+    "host_kv_cache_tokens": 1_800_000,
+    "max_num_batched_tokens": 8192,
+    "max_num_seqs": 64,
+}
+BUILTIN_DEFAULTS = {"kv_cache_tokens": 32_768, "host_kv_cache_tokens": 131_072}
+
+
+@dataclass
+class ReplayJob:
+    """Everything one policy's replay needs (picklable: it crosses to a worker)."""
+
+    trace: str
+    backend: str = "sim"
+    policy: str = "lru"
+    fmt: str = "auto"
+    skip_bad: bool = False
+    max_requests: int | None = None
+    profile: str | None = None
+    model: str | None = None
+    device: str = "cpu"
+    kv_cache_tokens: int | None = None
+    host_kv_cache_tokens: int | None = None
+    options: ReplayOptions = field(default_factory=ReplayOptions)
+    timeline: bool = False
+
+
+def engine_config(job: ReplayJob) -> EngineConfig:
+    """The engine for `job`: backend defaults, then the job's explicit sizes."""
+    sizes = dict(SIM_DEFAULTS if job.backend == "sim" else BUILTIN_DEFAULTS)
+    if job.kv_cache_tokens is not None:
+        sizes["kv_cache_tokens"] = job.kv_cache_tokens
+        if job.host_kv_cache_tokens is None:
+            sizes["host_kv_cache_tokens"] = 4 * job.kv_cache_tokens
+    if job.host_kv_cache_tokens is not None:
+        sizes["host_kv_cache_tokens"] = job.host_kv_cache_tokens
+    extra = {"profile": job.profile} if job.profile else {}
+    return EngineConfig(
+        backend=job.backend,
+        eviction_policy=job.policy,
+        model=job.model,
+        device=job.device,
+        **sizes,
+        **extra,
+    )
+
+
+def read_records(job: ReplayJob) -> tuple[list[CallRecord], int]:
+    """The first `max_requests` records of the trace, and how many bad lines were skipped."""
+    reader = TraceReader(job.trace, job.fmt, job.skip_bad)
+    records: list[CallRecord] = []
+    for record in reader:
+        if job.max_requests is not None and len(records) >= job.max_requests:
+            break
+        records.append(record)
+    return records, reader.skipped
+
+
+def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
+    """Replay `job` on a fresh engine: (result, timeline events or None)."""
+    from agentrt.engine.llm_engine import LLMEngine
+
+    records, skipped = read_records(job)
+    config = engine_config(job)
+    engine = LLMEngine.from_config(config)
+    timeline = Timeline() if job.timeline else None
+    wall = time.perf_counter()
+    result = replay(engine, records, job.options, timeline=timeline)
+    result["wall_s"] = time.perf_counter() - wall
+    result["skipped_lines"] = skipped
+    result["config"] = {
+        "backend": config.backend,
+        "policy": config.eviction_policy,
+        "profile": config.profile if config.backend == "sim" else None,
+        "kv_cache_tokens": config.kv_capacity_tokens,
+        "host_kv_cache_tokens": (config.num_host_pages or 0) * config.page_size,
+        "max_num_batched_tokens": config.max_num_batched_tokens,
+        "max_num_seqs": config.max_num_seqs,
+        "dispatch": job.options.dispatch,
+        "speed": job.options.speed,
+        "scale_tokens": job.options.scale_tokens,
+        "requests": len(records),
+    }
+    return result, (timeline.events if timeline is not None else None)
+
+
+def run_policies(
+    base: ReplayJob, policies: list[str], jobs: int | None = None
+) -> tuple[dict[str, dict], Timeline | None]:
+    """Replay `base` once per policy (in up to `jobs` worker processes; 1 = in this one).
+    Returns {policy: result} in the order given, and a merged timeline (one process per
+    policy) when `base.timeline` is set."""
+    if not policies or len(set(policies)) != len(policies):
+        raise ValueError(f"policies must be distinct and non-empty, got {policies}")
+    work = [
+        replace(base, policy=p, options=replace(base.options, label=p, position=i))
+        for i, p in enumerate(policies)
+    ]
+    jobs = jobs or min(len(work), os.cpu_count() or 1)
+    if jobs <= 1 or len(work) == 1:
+        outcomes = [run_job(job) for job in work]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(run_job, work))
+    timeline = Timeline() if base.timeline else None
+    if timeline is not None:
+        for pid, (policy, (_, events)) in enumerate(zip(policies, outcomes, strict=True), 1):
+            timeline.merge(events or [], pid=pid, name=policy)
+    return {p: result for p, (result, _) in zip(policies, outcomes, strict=True)}, timeline
