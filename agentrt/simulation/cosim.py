@@ -44,7 +44,8 @@ class CosimConfig:
     """Replicas and engine limits of a co-simulation (one `EngineConfig` per replica).
 
     ``policy`` None: ``kvflow`` with a host tier (``host_kv_cache_tokens > 0``), else
-    ``lru``. ``move_factor``: see `Router` (None: sticky only).
+    ``lru``. ``move_factor``: see `Router` (None: sticky only). ``max_tokens`` caps
+    every call's output length (None: the plan's).
     """
 
     profile: str = "l4-llama3-8b"
@@ -56,6 +57,7 @@ class CosimConfig:
     max_num_batched_tokens: int = 8192
     prefetch_k: int = 1
     move_factor: float | None = None
+    max_tokens: int | None = None  # cap on every call's max_tokens
 
     @property
     def eviction_policy(self) -> str:
@@ -89,6 +91,7 @@ class _Cosim:
     def __init__(self, world: World, sched: StepScheduler, steps: int, cfg: CosimConfig) -> None:
         self.world = world
         self.steps = steps
+        self.max_tokens = cfg.max_tokens
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
         for eng in self.engines:  # amortise eviction's tree scan: free 1/64 of the pool
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
@@ -129,9 +132,12 @@ class _Cosim:
         r = self.router.route(self.keys[i])
         ids, prefix_len = self.prompts.build(st.plan.prefix, call.text)
         rid = f"{i}/{st.step}/{st.next_call}"
+        limit = call.max_tokens
+        if self.max_tokens is not None:
+            limit = min(limit, self.max_tokens)
         self.engines[r].add_request(
             ids,
-            SamplingParams(max_tokens=call.max_tokens, ignore_eos=True),
+            SamplingParams(max_tokens=limit, ignore_eos=True),
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,

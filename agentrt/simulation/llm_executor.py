@@ -30,7 +30,9 @@ class LLMStepExecutor:
         *,
         router: Router | None = None,
         builders: Sequence[PromptBuilder] | None = None,
+        max_tokens: int | None = None,
     ) -> None:
+        """``max_tokens``: cap on every call's ``max_tokens`` (None: the plan's)."""
         if not llms:
             raise ValueError("need at least one AsyncLLM")
         self.llms = list(llms)
@@ -38,6 +40,7 @@ class LLMStepExecutor:
         if self.router.replicas != len(self.llms):
             raise ValueError("the router's replica count must match the engines")
         self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
+        self.max_tokens = max_tokens
         self.calls = 0
         self.prompt_tokens = 0
         self.cached_tokens = 0
@@ -50,7 +53,10 @@ class LLMStepExecutor:
             r = self.router.route(agent)
             try:
                 ids, prefix_len = self.builders[r].build(plan.prefix, call.text)
-                params = SamplingParams(max_tokens=call.max_tokens)  # temperature 0: greedy
+                limit = call.max_tokens
+                if self.max_tokens is not None:
+                    limit = min(limit, self.max_tokens)
+                params = SamplingParams(max_tokens=limit)  # temperature 0: greedy
                 out = await self.llms[r].complete(
                     ids, params, agent_id=agent, prefix_len=prefix_len
                 )
