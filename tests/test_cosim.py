@@ -116,3 +116,15 @@ def test_ste_sync_and_finished_agents():
     s2.start([0])
     s2.finish([0], [(0, 0)])
     assert steps_to_execution(s2, [0, 1], running=set(), max_step=3) == {0: 1.0, 1: 0.0}
+
+
+@pytest.mark.parametrize("mode", ["sync", "ooo"])
+def test_fast_forward_keeps_the_timeline(mode):
+    sc = TownScenario(agents=30, seed=2)
+    slow = cosimulate(TownWorld(sc), mode, 4, CosimConfig(replicas=2, fast_forward=False))
+    fast = cosimulate(TownWorld(sc), mode, 4, CosimConfig(replicas=2, fast_forward=True))
+    assert slow.extra["fast_forward_steps"] == 0 < fast.extra["fast_forward_steps"]
+    assert fast.makespan == slow.makespan  # identical float operations, not approximately
+    assert fast.busy == slow.busy and fast.world_hash == slow.world_hash
+    assert fast.extra["engine_steps"] == slow.extra["engine_steps"]
+    assert fast.extra["prefix_hit_rate"] == slow.extra["prefix_hit_rate"]

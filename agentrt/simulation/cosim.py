@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from agentrt.engine.config import EngineConfig
+from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -45,7 +46,8 @@ class CosimConfig:
 
     ``policy`` None: ``kvflow`` with a host tier (``host_kv_cache_tokens > 0``), else
     ``lru``. ``move_factor``: see `Router` (None: sticky only). ``max_tokens`` caps
-    every call's output length (None: the plan's).
+    every call's output length (None: the plan's). ``fast_forward``: run stretches of
+    pure-decode steps without the batcher (same timeline; see `fast_forward_decodes`).
     """
 
     profile: str = "l4-llama3-8b"
@@ -58,6 +60,7 @@ class CosimConfig:
     prefetch_k: int = 1
     move_factor: float | None = None
     max_tokens: int | None = None  # cap on every call's max_tokens
+    fast_forward: bool = True  # skip through pure-decode steps (`fast_forward_decodes`)
 
     @property
     def eviction_policy(self) -> str:
@@ -92,6 +95,8 @@ class _Cosim:
         self.world = world
         self.steps = steps
         self.max_tokens = cfg.max_tokens
+        self.fast_forward = cfg.fast_forward
+        self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
         for eng in self.engines:  # amortise eviction's tree scan: free 1/64 of the pool
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
@@ -176,13 +181,25 @@ class _Cosim:
         self.agent_steps += len(unit)
         self.sched.finish(unit, positions)
 
-    def _kick(self, r: int) -> None:
+    def _kick(self, r: int, fast: bool = False) -> None:
+        """Start replica ``r``'s next step if it is idle with work. ``fast``: it may
+        fast-forward decode steps that start before the next pending event (callers kick
+        every other replica first, so all pending events are in the heap)."""
         eng = self.engines[r]
         if self.in_step[r] or not eng.has_unfinished_requests():
             return
         if self.dirty[r]:
             self._publish(r)
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
+        if fast and self.fast_forward:
+            until = self.heap[0][0] if self.heap else float("inf")
+            n = fast_forward_decodes(eng, until)  # type: ignore[arg-type]
+            if n:
+                self.fast_steps += n
+                self.in_step[r] = True
+                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, []))
+                self.seq += 1
+                return
         for _ in range(1000):
             before = (eng.stats.steps, eng.clock.now())
             outs = eng.step()
@@ -220,7 +237,9 @@ class _Cosim:
             if finished_unit:
                 self._release()
             for q in range(len(self.engines)):
-                self._kick(q)
+                if q != r:
+                    self._kick(q)
+            self._kick(r, fast=True)
         if not self.sched.done():
             raise RuntimeError(f"mode {self.sched.name!r} stalled before {self.steps} steps")
 
@@ -275,6 +294,7 @@ def cosimulate(
         "calls_per_replica": list(sim.router.calls),
         "router_moves": sim.router.moves,
         "hint_updates": sim.hint_updates,
+        "fast_forward_steps": sim.fast_steps,
     }
     return SimResult(
         sched.name,
