@@ -98,9 +98,9 @@ class _Cosim:
         self.fast_forward = cfg.fast_forward
         self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
-        for eng in self.engines:  # amortise eviction's tree scan: free 1/64 of the pool
+        for eng in self.engines:  # amortise eviction's tree scan: free 1/16 of the pool
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
-            eng.kv.min_evict_pages = max(1, pages // 64)
+            eng.kv.min_evict_pages = max(1, pages // 16)
         self.router = Router(cfg.replicas, move_factor=cfg.move_factor)
         n = world.num_agents
         self.keys = [agent_key(i) for i in range(n)]

@@ -66,12 +66,11 @@ def fast_forward_decodes(engine: SimLLMEngine, until: float) -> int:
         if not kv.allocate(seq, n):
             return 0  # pages already given to earlier sequences are theirs to use anyway
     runner, clock, stats = engine.runner, engine.clock, engine.stats
+    for seq in running:
+        seq.token_ids.extend(runner.tokens_for(seq.request_id, seq.num_tokens, n))
+        seq.num_computed_tokens += n
     for s in seconds:
         t0 = clock.now()
-        for seq in running:
-            token = runner.token_for(seq.request_id, seq.num_tokens)
-            seq.num_computed_tokens += 1
-            seq.token_ids.append(token)
         clock.advance(s)  # type: ignore[attr-defined]
         runner.busy_seconds += s
         stats.forward_seconds += clock.now() - t0
