@@ -64,6 +64,10 @@ class KVCacheManager(HostLoadsMixin):
             page_size, self.allocator, policy, self.host_allocator, transfer, write_through
         )
         self.enable_prefix_cache = enable_prefix_cache
+        # Evict at least this many pages when eviction is needed (0: exactly the
+        # shortfall). Batching amortises the tree scan of each eviction; simulations at
+        # scale set it (`agentrt.simulation.cosim`).
+        self.min_evict_pages = 0
         self._stats = KVStats()
         self.agent_prefixes: dict[str, tuple[int, ...]] = {}
         self.prefetcher = (
@@ -169,7 +173,7 @@ class KVCacheManager(HostLoadsMixin):
             return True
         short = need - self.allocator.num_free
         if short > 0:
-            self.tree.evict(short)
+            self.tree.evict(max(short, self.min_evict_pages))
             if self.allocator.num_free < need:
                 return False
         seq.block_table.extend(self.allocator.alloc(need))

@@ -57,6 +57,7 @@ class SimResult:
     world_hash: str
     wall_s: float
     true_deps: dict[tuple[int, int], tuple[int, ...]] | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # runner-specific stats
 
     @property
     def parallelism(self) -> float:
@@ -74,6 +75,7 @@ class SimResult:
             "parallelism": self.parallelism,
             "world_hash": self.world_hash,
             "wall_s": self.wall_s,
+            **self.extra,
         }
 
 

@@ -58,6 +58,12 @@ class CostModelRunner(ModelRunner):
         h = zlib.crc32(request_id.encode())
         return self._first + (h + 7919 * position) % self._span
 
+    def tokens_for(self, request_id: str, start: int, n: int) -> list[int]:
+        """`token_for` at positions ``start .. start + n - 1``."""
+        h = zlib.crc32(request_id.encode())
+        first, span = self._first, self._span
+        return [first + (h + 7919 * p) % span for p in range(start, start + n)]
+
     def transfer_seconds(self, num_bytes: int) -> float:
         """Modelled duration of one host<->device copy of `num_bytes`."""
         return self.cost.transfer_seconds(num_bytes)

@@ -1,0 +1,77 @@
+"""`LLMStepExecutor`: runs an agent step's LLM calls on real engines (`AsyncLLM`s).
+
+For an `AgentStepPlan` the calls run in order (perceive, decide, converse): each prompt
+is ``PromptBuilder.build(plan.prefix, call.text)`` (the persona is the fixed prefix,
+``prefix_len`` tells the KV manager where it ends), sampled greedily with
+``max_tokens=call.max_tokens`` under ``agent_id="town/<agent>"``. With several engines
+the `Router` keeps each agent on one replica (its prefix cache) and balances new agents.
+``publish_hints`` pushes steps-to-execution from a `HintedScheduler` to each replica's
+KV manager (only the agents that replica owns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.prompt import PromptBuilder
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.simulation.router import Router
+from agentrt.simulation.ste import HintedScheduler, agent_key
+from agentrt.simulation.world import AgentStepPlan
+
+
+class LLMStepExecutor:
+    """An `AsyncStepExecutor` over one or more `AsyncLLM` replicas."""
+
+    def __init__(
+        self,
+        llms: Sequence[AsyncLLM],
+        *,
+        router: Router | None = None,
+        builders: Sequence[PromptBuilder] | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        """``max_tokens``: cap on every call's ``max_tokens`` (None: the plan's)."""
+        if not llms:
+            raise ValueError("need at least one AsyncLLM")
+        self.llms = list(llms)
+        self.router = router or Router(len(self.llms))
+        if self.router.replicas != len(self.llms):
+            raise ValueError("the router's replica count must match the engines")
+        self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
+        self.max_tokens = max_tokens
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.cached_tokens = 0
+
+    async def run(self, plan: AgentStepPlan) -> list[str]:
+        """One completion text per ``plan.calls`` entry, in order."""
+        agent = agent_key(plan.agent)
+        texts: list[str] = []
+        for call in plan.calls:
+            r = self.router.route(agent)
+            try:
+                ids, prefix_len = self.builders[r].build(plan.prefix, call.text)
+                limit = call.max_tokens
+                if self.max_tokens is not None:
+                    limit = min(limit, self.max_tokens)
+                params = SamplingParams(max_tokens=limit)  # temperature 0: greedy
+                out = await self.llms[r].complete(
+                    ids, params, agent_id=agent, prefix_len=prefix_len
+                )
+            finally:
+                self.router.done(r)
+            self.calls += 1
+            self.prompt_tokens += len(ids)
+            self.cached_tokens += out.num_cached_tokens
+            texts.append(out.text)
+        return texts
+
+    def publish_hints(self, sched: HintedScheduler) -> None:
+        """Send each replica the STE of the agents it owns (`agentrt.simulation.ste`)."""
+        for r, llm in enumerate(self.llms):
+            owned = [int(a.split("/", 1)[1]) for a in self.router.agents_of(r)]
+            if owned:
+                ste = sched.ste(owned)
+                llm.engine.kv.update_hints({agent_key(i): v for i, v in ste.items()})

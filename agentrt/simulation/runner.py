@@ -1,0 +1,151 @@
+"""`run_simulation`: a town under several modes on a backend, compared (`agentrt simulate`).
+
+- ``backend="sim"``: `cosimulate` on R cost-model replicas (virtual seconds).
+- ``backend="builtin"``: real engines (R replicas of the model, loaded once and reused
+  across modes with the prefix cache reset between modes) driven by `simulate_async`
+  and `LLMStepExecutor` (wall seconds); model outputs enter the world state.
+
+``oracle`` needs the true dependencies of a finished run: a ``sync`` run is made first
+(recording them) whenever ``oracle`` is asked for. The summary adds, per mode, ``% of
+oracle`` (oracle makespan / mode makespan) and the ``ooo``/``sync`` speedup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.scheduler.sim_modes import MODES, TrueDeps, make_scheduler
+from agentrt.simulation.async_driver import simulate_async
+from agentrt.simulation.cosim import CosimConfig, cosimulate
+from agentrt.simulation.driver import SimResult
+from agentrt.simulation.llm_executor import LLMStepExecutor
+from agentrt.simulation.router import Router
+from agentrt.simulation.ste import HintedScheduler, agent_key
+from agentrt.simulation.world import World
+
+ALL_MODES = ("sync", "ooo", "oracle")
+
+
+def expand_modes(mode: str) -> list[str]:
+    """``all`` -> sync, ooo, oracle; otherwise the one mode (validated)."""
+    if mode == "all":
+        return list(ALL_MODES)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)} or all")
+    return [mode]
+
+
+@dataclass
+class BuiltinConfig:
+    """Real-engine settings: one `EngineConfig` per replica, ``max_tokens`` caps calls."""
+
+    engine: EngineConfig
+    replicas: int = 1
+    max_tokens: int | None = None
+
+
+async def _run_builtin(
+    world: World,
+    mode: str,
+    steps: int,
+    engines: Sequence[LLMEngine],
+    max_tokens: int | None,
+    true_deps: TrueDeps | None,
+    record_deps: bool,
+) -> SimResult:
+    router = Router(len(engines))
+    for i in range(world.num_agents):
+        router.assign(agent_key(i))
+    async with AsyncExitStack() as stack:
+        llms = [await stack.enter_async_context(AsyncLLM(e)) for e in engines]
+        executor = LLMStepExecutor(llms, router=router, max_tokens=max_tokens)
+        inner = make_scheduler(
+            mode,
+            world.positions(0),
+            radius=world.radius,
+            speed=world.speed,
+            max_step=steps,
+            true_deps=true_deps,
+        )
+        sched = HintedScheduler(inner, steps, executor.publish_hints)
+        res = await simulate_async(
+            world, sched, steps, executor, true_deps=true_deps, record_deps=record_deps
+        )
+    stats = [e.stats for e in engines]
+    reused = sum(s.prefill_tokens_reused for s in stats)
+    computed = sum(s.prefill_tokens_computed for s in stats)
+    res.extra = {
+        "backend": "builtin",
+        "replicas": len(engines),
+        "policy": engines[0].config.eviction_policy,
+        "dtype": engines[0].config.dtype,
+        "prefix_hit_rate": reused / (reused + computed) if reused + computed else 0.0,
+        "calls_per_replica": list(router.calls),
+    }
+    return res
+
+
+def run_simulation(
+    make_world: Callable[[], World],
+    steps: int,
+    modes: Sequence[str],
+    *,
+    backend: str = "sim",
+    cosim: CosimConfig | None = None,
+    builtin: BuiltinConfig | None = None,
+) -> dict[str, SimResult]:
+    """Run each of ``modes`` on a fresh world; results keyed by mode, in ``modes`` order."""
+    modes = [m for m in dict.fromkeys(modes)]
+    for m in modes:
+        expand_modes(m)
+    engines: list[LLMEngine] = []
+    if backend == "builtin":
+        builtin = builtin or BuiltinConfig(EngineConfig())
+        engines = [LLMEngine.from_config(builtin.engine) for _ in range(builtin.replicas)]
+    elif backend != "sim":
+        raise ValueError(f"unknown backend {backend!r}; use builtin or sim")
+
+    def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
+        if backend == "sim":
+            return cosimulate(
+                make_world(), mode, steps, cosim, true_deps=deps, record_deps=record
+            )
+        assert builtin is not None
+        for e in engines:
+            e.reset_prefix_cache()
+        return anyio.run(
+            _run_builtin, make_world(), mode, steps, engines, builtin.max_tokens, deps, record
+        )
+
+    out: dict[str, SimResult] = {}
+    if "oracle" in modes or "sync" in modes:
+        out["sync"] = one("sync", None, "oracle" in modes)
+    for m in modes:
+        if m != "sync":
+            out[m] = one(m, out["sync"].true_deps if m == "oracle" else None, False)
+    return {m: out[m] for m in modes}
+
+
+def summarize(results: dict[str, SimResult]) -> dict[str, Any]:
+    """JSON-ready summary: per-mode results plus % of oracle and ooo/sync speedup."""
+    oracle = results.get("oracle")
+    modes = {}
+    for m, r in results.items():
+        d = r.as_dict()
+        d["pct_of_oracle"] = 100 * oracle.makespan / r.makespan if oracle and r.makespan else None
+        modes[m] = d
+    sync, ooo = results.get("sync"), results.get("ooo")
+    hashes = {r.world_hash for r in results.values()}
+    return {
+        "modes": modes,
+        "ooo_over_sync": sync.makespan / ooo.makespan if sync and ooo and ooo.makespan else None,
+        "hashes_agree": len(hashes) == 1,
+    }
