@@ -21,8 +21,8 @@ from typing import Protocol
 
 import anyio
 
-from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps, make_scheduler
-from agentrt.simulation.driver import SimResult, world_hash
+from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
+from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
 from agentrt.simulation.world import AgentStepPlan, World
 
 
@@ -46,18 +46,7 @@ async def simulate_async(
     """
     t0 = time.perf_counter()
     n = world.num_agents
-    sched = (
-        make_scheduler(
-            mode,
-            world.positions(0),
-            radius=world.radius,
-            speed=world.speed,
-            max_step=steps,
-            true_deps=true_deps,
-        )
-        if isinstance(mode, str)
-        else mode
-    )
+    sched = scheduler_for(world, mode, steps, true_deps)
     hashes: list[list[str]] = [[""] * n for _ in range(steps)]
     deps: dict[tuple[int, int], tuple[int, ...]] | None = {} if record_deps else None
     stats = {"calls": 0, "agent_steps": 0, "busy": 0.0}

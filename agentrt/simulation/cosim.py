@@ -29,8 +29,8 @@ from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps, make_scheduler
-from agentrt.simulation.driver import SimResult, world_hash
+from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
+from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.synthetic_prompts import SyntheticPrompts
@@ -261,18 +261,7 @@ def cosimulate(
     """
     t0 = time.perf_counter()
     cfg = config or CosimConfig()
-    sched = (
-        make_scheduler(
-            mode,
-            world.positions(0),
-            radius=world.radius,
-            speed=world.speed,
-            max_step=steps,
-            true_deps=true_deps,
-        )
-        if isinstance(mode, str)
-        else mode
-    )
+    sched = scheduler_for(world, mode, steps, true_deps)
     sim = _Cosim(world, sched, steps, cfg)
     if record_deps:
         sim.deps = {}

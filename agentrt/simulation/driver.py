@@ -88,6 +88,22 @@ def world_hash(step_hashes: list[list[str]]) -> str:
     return h.hexdigest()
 
 
+def scheduler_for(
+    world: World, mode: str | StepScheduler, steps: int, true_deps: TrueDeps | None = None
+) -> StepScheduler:
+    """`mode` as a scheduler over `world`'s starting positions (a scheduler passes through)."""
+    if not isinstance(mode, str):
+        return mode
+    return make_scheduler(
+        mode,
+        world.positions(0),
+        radius=world.radius,
+        speed=world.speed,
+        max_step=steps,
+        true_deps=true_deps,
+    )
+
+
 def simulate(
     world: World,
     mode: str | StepScheduler,
@@ -106,18 +122,7 @@ def simulate(
     t0 = time.perf_counter()
     executor = executor or VirtualExecutor()
     n = world.num_agents
-    sched = (
-        make_scheduler(
-            mode,
-            world.positions(0),
-            radius=world.radius,
-            speed=world.speed,
-            max_step=steps,
-            true_deps=true_deps,
-        )
-        if isinstance(mode, str)
-        else mode
-    )
+    sched = scheduler_for(world, mode, steps, true_deps)
     hashes: list[list[str]] = [[""] * n for _ in range(steps)]
     deps: dict[tuple[int, int], tuple[int, ...]] | None = {} if record_deps else None
     heap: list[tuple[float, int, list[int], list[tuple[int, int, Observation]]]] = []

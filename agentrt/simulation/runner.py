@@ -115,9 +115,7 @@ def run_simulation(
 
     def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
         if backend == "sim":
-            return cosimulate(
-                make_world(), mode, steps, cosim, true_deps=deps, record_deps=record
-            )
+            return cosimulate(make_world(), mode, steps, cosim, true_deps=deps, record_deps=record)
         assert builtin is not None
         for e in engines:
             e.reset_prefix_cache()
