@@ -26,9 +26,10 @@ from agentrt.engine.sampling_params import SamplingParams
 
 CALIBRATION_CONFIG = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
 
-# (context, batch sizes) of the decode workloads. Total decode context stays <= ~9k
-# tokens: beyond that the CPU engine falls off a cliff (~30x slower decode steps at
-# 32 x 1,024 context, seen in calibration runs) that no linear model describes.
+# (context, batch sizes) of the decode workloads; each primes a shared prefix, so the
+# first step of every workload is a short chunk over a long cached context. Total decode
+# context stays <= ~9k tokens to keep calibration short. (A "30x cliff" at 32 x 1,024
+# context seen during calibration was machine load: idle, that step takes ~140 ms.)
 DECODE_GRID = ((128, (1, 8, 32, 64)), (512, (4, 16)), (1024, (1, 8)))
 
 
