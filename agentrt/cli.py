@@ -203,112 +203,6 @@ def _cmd_bench_workflows(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from agentrt.engine.config import EngineConfig
-    from agentrt.simulation import TownScenario, TownWorld, load_scenario
-    from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import (
-        BuiltinConfig,
-        expand_modes,
-        run_simulation,
-        summarize,
-    )
-
-    modes = expand_modes(args.mode)
-    if args.replicas < 1:
-        raise ValueError(f"--replicas must be >= 1, got {args.replicas}")
-    scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
-    overrides = {k: v for k, v in (("agents", args.agents), ("seed", args.seed)) if v is not None}
-    if overrides:
-        scenario = scenario.model_copy(update=overrides)
-    steps = args.steps if args.steps is not None else scenario.steps
-    if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
-    host = args.host_kv_tokens
-    policy = args.policy or ("kvflow" if host > 0 else "lru")
-    cosim = CosimConfig(
-        profile=args.profile,
-        replicas=args.replicas,
-        host_kv_cache_tokens=host,
-        policy=policy,
-        max_tokens=args.max_tokens,
-    )
-    builtin = BuiltinConfig(
-        EngineConfig(
-            model=args.model,
-            device=args.device,
-            dtype=args.dtype,
-            eviction_policy=policy,
-            host_kv_cache_tokens=host,
-        ),
-        replicas=args.replicas,
-        max_tokens=args.max_tokens,
-    )
-    results = run_simulation(
-        lambda: TownWorld(scenario),
-        steps,
-        modes,
-        backend=args.backend,
-        cosim=cosim,
-        builtin=builtin,
-    )
-    summary = summarize(results)
-    unit = "virtual s" if args.backend == "sim" else "wall s"
-    rows = []
-    for m, d in summary["modes"].items():
-        pct = d["pct_of_oracle"]
-        rows.append(
-            (
-                m,
-                d["makespan"],
-                d["calls"],
-                d["parallelism"],
-                "-" if pct is None else f"{pct:.1f}%",
-                d["world_hash"],
-                d["wall_s"],
-            )
-        )
-    where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
-    print(
-        format_table(
-            f"Town simulation: {scenario.agents} agents, {steps} steps ({where}, "
-            f"{args.replicas} replica(s), policy {policy})",
-            [
-                "mode",
-                f"time ({unit})",
-                "LLM calls",
-                "mean calls in flight",
-                "% of oracle",
-                "world hash",
-                "wall s",
-            ],
-            rows,
-        )
-    )
-    if summary["ooo_over_sync"] is not None:
-        print(f"ooo/sync speedup: {summary['ooo_over_sync']:.2f}x")
-    if args.backend == "sim":
-        for m, d in summary["modes"].items():
-            print(f"{m}: {d['calls_per_wall_s']:,.0f} simulated LLM calls per wall second")
-    print("world hashes: " + ("all equal" if summary["hashes_agree"] else "DIFFER"))
-    write_json(
-        args.json,
-        {
-            "command": "simulate",
-            "world": args.world,
-            "agents": scenario.agents,
-            "steps": steps,
-            "seed": scenario.seed,
-            "backend": args.backend,
-            "replicas": args.replicas,
-            "profile": args.profile if args.backend == "sim" else None,
-            "policy": policy,
-            **summary,
-        },
-    )
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentrt",
@@ -418,49 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_parser(sub)
 
-    simulate = sub.add_parser(
-        "simulate",
-        help="run a multi-agent town under execution modes and compare them",
-        description="Runs a Smallville-like town under sync / ooo / oracle / single on the "
-        "built-in engine (wall time, real model outputs) or the sim backend (cost model, "
-        "virtual time), and prints time, LLM calls, mean calls in flight, %% of oracle and "
-        "the world hash per mode. `--mode all` = sync, ooo, oracle (oracle replays the "
-        "dependencies sync recorded).",
-    )
-    _add_common(simulate)
-    simulate.add_argument("--world", default="town", choices=["town"], help="world (town)")
-    simulate.add_argument("--agents", type=int, default=None, help="agents (default 25)")
-    simulate.add_argument("--steps", type=int, default=None, help="steps (default 96)")
-    simulate.add_argument("--mode", default="all", help="single, sync, ooo, oracle or all (all)")
-    simulate.add_argument(
-        "--backend",
-        default="sim",
-        choices=["builtin", "sim"],
-        help="builtin (real engine) or sim (cost model) (sim)",
-    )
-    simulate.add_argument(
-        "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
-    )
-    simulate.add_argument("--replicas", type=int, default=1, help="engine replicas (1)")
-    simulate.add_argument("--seed", type=int, default=None, help="world seed (0)")
-    simulate.add_argument("--scenario", default=None, help="scenario file (.json/.yaml)")
-    simulate.add_argument(
-        "--policy", default=None, help="KV eviction policy (kvflow with a host tier, else lru)"
-    )
-    simulate.add_argument(
-        "--host-kv-tokens",
-        type=int,
-        default=0,
-        help="host KV tier size per replica, tokens (0: none)",
-    )
-    simulate.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        help="cap on every LLM call's output tokens (default: the world's)",
-    )
-    simulate.add_argument("--dtype", default="auto", help="builtin engine dtype (auto)")
-    simulate.set_defaults(func=_cmd_simulate)
+    from agentrt.simulation.simulate_cli import add_parser as add_simulate_parser
+
+    add_simulate_parser(sub, _add_common)
     return parser
 
 
