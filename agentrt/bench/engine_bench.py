@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
+from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine, resolve_dtype
 from agentrt.engine.outputs import RequestOutput
@@ -77,6 +78,10 @@ def _ours_seconds(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) 
 
 def copy_bandwidth_gbs(num_bytes: int = 256 * 1024 * 1024, device: str = "cpu") -> float:
     """Memory traffic (read + write) of a large tensor copy, in GB/s."""
+    return on_compute_thread(_copy_bandwidth_gbs, num_bytes, device)
+
+
+def _copy_bandwidth_gbs(num_bytes: int, device: str) -> float:
     src = torch.empty(num_bytes // 4, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
@@ -99,6 +104,20 @@ def run_engine_bench(
     repeats: int = 2,
     max_num_batched_tokens: int = 1024,
     progress: bool = True,
+) -> dict:
+    """Both engines run on the compute thread (one OpenMP team: see compute_thread.py)."""
+    return on_compute_thread(
+        _run_engine_bench, model, device, dtype, repeats, max_num_batched_tokens, progress
+    )
+
+
+def _run_engine_bench(
+    model: str | None,
+    device: str,
+    dtype: str,
+    repeats: int,
+    max_num_batched_tokens: int,
+    progress: bool,
 ) -> dict:
     engine = LLMEngine.from_config(
         EngineConfig(

@@ -10,6 +10,7 @@ import torch
 
 from agentrt.engine.batcher import Batcher, ScheduledBatch
 from agentrt.engine.clock import Clock, WallClock
+from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
@@ -81,13 +82,17 @@ class LLMEngine:
     def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:
         """Load the model named in the config (default: the embedded SmolLM2-135M), or
         with `backend="sim"` build a cost-model engine (no weights, virtual clock)."""
-        from agentrt.engine import loader
-
         config = config or EngineConfig(**overrides)
         if config.backend == "sim":
             from agentrt.engine.cost_model.engine import build_sim_engine
 
             return build_sim_engine(config)
+        return on_compute_thread(cls._build_torch_engine, config)
+
+    @classmethod
+    def _build_torch_engine(cls, config: EngineConfig) -> LLMEngine:
+        from agentrt.engine import loader
+
         device = torch.device(config.device)
         dtype = resolve_dtype(config.dtype, device)
         model_dir = loader.resolve_model_dir(config.model)
@@ -171,6 +176,11 @@ class LLMEngine:
 
     def step(self) -> list[RequestOutput]:
         """Run one batch. Returns an output for every request that changed."""
+        if self.runner.uses_compute_thread:
+            return on_compute_thread(self._step)
+        return self._step()
+
+    def _step(self) -> list[RequestOutput]:
         outputs = self._drain_inbox()
         batch = self.batcher.schedule()
         self.stats.preemptions += len(batch.preempted)

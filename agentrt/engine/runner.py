@@ -11,7 +11,11 @@ class ModelRunner(ABC):
     """Executes one step. Contract: for every item of `batch` whose chunk reaches the
     sequence's last token (`item.samples`), return one sampled token id, in item order.
     The runner writes KV for all scheduled tokens into the pages in each sequence's
-    `block_table`; it never changes bookkeeping (the engine does that afterwards)."""
+    `block_table`; it never changes bookkeeping (the engine does that afterwards).
+    A runner with `uses_compute_thread` has its steps run on the process's single
+    compute thread (see compute_thread.py)."""
+
+    uses_compute_thread: bool = False
 
     @abstractmethod
     def execute(self, batch: ScheduledBatch) -> list[int]: ...

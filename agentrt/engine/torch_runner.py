@@ -13,6 +13,8 @@ from agentrt.engine.sampler import Sampler
 
 
 class TorchModelRunner(ModelRunner):
+    uses_compute_thread = True
+
     def __init__(
         self,
         model: CausalLM,

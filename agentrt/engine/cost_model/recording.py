@@ -36,6 +36,10 @@ class RecordingRunner(ModelRunner):
     def forget(self, request_id: str) -> None:
         self.inner.forget(request_id)
 
+    @property
+    def uses_compute_thread(self) -> bool:  # type: ignore[override]
+        return self.inner.uses_compute_thread
+
     def __getattr__(self, name: str):
         # Runner-specific extras (clock, kv_bytes_per_token, model, ...) pass through.
         if name == "inner":

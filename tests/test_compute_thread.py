@@ -1,0 +1,62 @@
+"""Every tensor operation of the built-in engine runs on one thread, whoever calls."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio
+import pytest
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.compute_thread import is_compute_thread, on_compute_thread
+from agentrt.engine.sampling_params import SamplingParams
+from tests.engine_helpers import make_engine, run_to_completion
+
+
+class ThreadRecorder:
+    """Wraps a runner; remembers the thread of every `execute`."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.uses_compute_thread = inner.uses_compute_thread
+        self.threads: set[str] = set()
+
+    def execute(self, batch):
+        self.threads.add(threading.current_thread().name)
+        return self.inner.execute(batch)
+
+    def forget(self, request_id: str) -> None:
+        self.inner.forget(request_id)
+
+
+def test_on_compute_thread_runs_inline_there_and_propagates_errors() -> None:
+    name = on_compute_thread(lambda: threading.current_thread().name)
+    assert name.startswith("agentrt-compute")
+    assert on_compute_thread(lambda: on_compute_thread(is_compute_thread))  # no deadlock
+    assert not is_compute_thread()
+
+    def boom() -> None:
+        raise ValueError("from the compute thread")
+
+    with pytest.raises(ValueError, match="from the compute thread"):
+        on_compute_thread(boom)
+
+
+def test_steps_from_main_worker_and_event_loop_share_one_thread(tiny_models) -> None:
+    engine = make_engine(tiny_models["llama"])
+    recorder = ThreadRecorder(engine.runner)
+    engine.runner = recorder
+    params = SamplingParams(max_tokens=3, ignore_eos=True)
+    first = run_to_completion(engine, [[5, 6, 7]], params)
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(run_to_completion, engine, [[5, 6, 7]], params).result()
+
+    async def via_async_llm() -> list[int]:
+        async with AsyncLLM(engine) as llm:
+            return (await llm.complete([5, 6, 7], params)).token_ids
+
+    third = anyio.run(via_async_llm)
+    assert first[0].token_ids == second[0].token_ids == third
+    assert len(recorder.threads) == 1
+    assert next(iter(recorder.threads)).startswith("agentrt-compute")
