@@ -148,8 +148,11 @@ def test_fit_recovers_known_coefficients():
     feats = [
         StepFeatures(int(t), int(b), int(p), int(c))
         for t, b, p, c in zip(
-            rng.integers(0, 1024, 40), rng.integers(0, 64, 40),
-            rng.integers(0, 10**6, 40), rng.integers(0, 10**5, 40), strict=True,
+            rng.integers(0, 1024, 40),
+            rng.integers(0, 64, 40),
+            rng.integers(0, 10**6, 40),
+            rng.integers(0, 10**5, 40),
+            strict=True,
         )
     ]
     secs = [float(np.dot(list(true.values()), [1, *f])) for f in feats]

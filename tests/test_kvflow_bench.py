@@ -8,11 +8,26 @@ from agentrt.bench.kvflow_bench import POLICIES, pool_sizes, run_kvflow_bench
 from agentrt.bench.kvflow_workloads import concurrent, single
 from agentrt.cli import main
 
-POLICY_KEYS = {"e2e_s", "device_hit_rate", "host_hit_rate", "recomputed_tokens",
-               "loaded_bytes", "prefetch_late"}
-TOP_KEYS = {"scenario", "backend", "profile", "sizes", "policies", "kvflow_over_lru",
-            "kvflow_over_hicache", "kvflow_vs_ideal", "kvflow_minus_belady_hit_rate_pp",
-            "identical_outputs"}
+POLICY_KEYS = {
+    "e2e_s",
+    "device_hit_rate",
+    "host_hit_rate",
+    "recomputed_tokens",
+    "loaded_bytes",
+    "prefetch_late",
+}
+TOP_KEYS = {
+    "scenario",
+    "backend",
+    "profile",
+    "sizes",
+    "policies",
+    "kvflow_over_lru",
+    "kvflow_over_hicache",
+    "kvflow_vs_ideal",
+    "kvflow_minus_belady_hit_rate_pp",
+    "identical_outputs",
+}
 
 
 def test_workflow_loops_and_future_matches_calls():
@@ -51,10 +66,33 @@ def test_sim_single_runs_every_policy_and_kvflow_hits_on_device():
 
 def test_sim_concurrent_runs(tmp_path):
     out = tmp_path / "c.json"
-    assert main(["bench", "kvflow", "--scenario", "concurrent", "--backend", "sim",
-                 "--policies", "lru,kvflow,ideal", "--prefix", "64", "--dynamic", "16",
-                 "--output", "4", "--instances", "4", "--rounds", "2",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "kvflow",
+                "--scenario",
+                "concurrent",
+                "--backend",
+                "sim",
+                "--policies",
+                "lru,kvflow,ideal",
+                "--prefix",
+                "64",
+                "--dynamic",
+                "16",
+                "--output",
+                "4",
+                "--instances",
+                "4",
+                "--rounds",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = orjson.loads(out.read_bytes())
     assert result["scenario"] == "concurrent" and result["sizes"]["instances"] == 4
     assert set(result["policies"]) == {"lru", "kvflow", "ideal"}

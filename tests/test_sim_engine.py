@@ -107,8 +107,9 @@ def test_validation_workloads_schedule_identically(tiny_models):
 
 
 def test_a_thousand_requests_simulate_with_consistent_bookkeeping():
-    engine = sim_engine(page_size=16, kv_cache_tokens=1 << 16, max_num_seqs=256,
-                        max_num_batched_tokens=4096)
+    engine = sim_engine(
+        page_size=16, kv_cache_tokens=1 << 16, max_num_seqs=256, max_num_batched_tokens=4096
+    )
     engine.runner = RecordingRunner(engine.runner)
     prefix = list(range(100, 164))
     prompts = [prefix + [1000 + i, 2000 + i] for i in range(1000)]

@@ -119,19 +119,32 @@ def run_kvflow_bench(
     **config: Any,
 ) -> dict:
     """Run every policy in ``policies`` on ``workload``; the JSON-ready result."""
-    settings: dict[str, Any] = {"page_size": 16, "max_num_batched_tokens": 2048,
-                                "max_num_seqs": max(8, workload.instances)}
+    settings: dict[str, Any] = {
+        "page_size": 16,
+        "max_num_batched_tokens": 2048,
+        "max_num_seqs": max(8, workload.instances),
+    }
     settings.update(pool_sizes(workload, device_prefixes, settings["page_size"]))
     settings.update(config)
-    sizes = {"agents": workload.agents, "instances": workload.instances,
-             "rounds": workload.rounds, "prefix": workload.prefix,
-             "dynamic": workload.dynamic, "output": workload.output,
-             "device_pool_tokens": settings["num_pages"] * settings["page_size"],
-             "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
-             "device_prefixes": device_prefixes, "warmup_pass": warmup}
-    result: dict[str, Any] = {"scenario": workload.scenario, "backend": backend,
-                              "profile": profile if backend == "sim" else None,
-                              "sizes": sizes, "policies": {}}
+    sizes = {
+        "agents": workload.agents,
+        "instances": workload.instances,
+        "rounds": workload.rounds,
+        "prefix": workload.prefix,
+        "dynamic": workload.dynamic,
+        "output": workload.output,
+        "device_pool_tokens": settings["num_pages"] * settings["page_size"],
+        "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
+        "device_prefixes": device_prefixes,
+        "warmup_pass": warmup,
+    }
+    result: dict[str, Any] = {
+        "scenario": workload.scenario,
+        "backend": backend,
+        "profile": profile if backend == "sim" else None,
+        "sizes": sizes,
+        "policies": {},
+    }
     outputs = {}
     for name in policies:
         cfg = EngineConfig(backend=backend, profile=profile, eviction_policy=name, **settings)
@@ -147,7 +160,8 @@ def run_kvflow_bench(
     p = result["policies"]
     result["kvflow_minus_belady_hit_rate_pp"] = (
         100 * (p["kvflow"]["device_hit_rate"] - p["belady"]["device_hit_rate"])
-        if "kvflow" in p and "belady" in p else None
+        if "kvflow" in p and "belady" in p
+        else None
     )
     result["identical_outputs"] = _identical(outputs, exact=backend != "sim")
     return result

@@ -15,14 +15,18 @@ PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru
 
 # (scenario, backend) -> prefix, dynamic, output, rounds, instances, device_prefixes
 DEFAULTS: dict[tuple[str, str], dict[str, int]] = {
-    ("single", "sim"): dict(prefix=8192, dynamic=32, output=32, rounds=3, instances=1,
-                            device_prefixes=3),
-    ("single", "builtin"): dict(prefix=2048, dynamic=32, output=32, rounds=2, instances=1,
-                                device_prefixes=3),
-    ("concurrent", "sim"): dict(prefix=1024, dynamic=256, output=256, rounds=3, instances=64,
-                                device_prefixes=2),
-    ("concurrent", "builtin"): dict(prefix=512, dynamic=32, output=16, rounds=2, instances=8,
-                                    device_prefixes=2),
+    ("single", "sim"): dict(
+        prefix=8192, dynamic=32, output=32, rounds=3, instances=1, device_prefixes=3
+    ),
+    ("single", "builtin"): dict(
+        prefix=2048, dynamic=32, output=32, rounds=2, instances=1, device_prefixes=3
+    ),
+    ("concurrent", "sim"): dict(
+        prefix=1024, dynamic=256, output=256, rounds=3, instances=64, device_prefixes=2
+    ),
+    ("concurrent", "builtin"): dict(
+        prefix=512, dynamic=32, output=16, rounds=2, instances=8, device_prefixes=2
+    ),
 }
 
 
@@ -30,10 +34,17 @@ def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> 
     from agentrt.bench.kvflow_workloads import concurrent, single
 
     if scenario == "single":
-        return single(sizes["prefix"], sizes["dynamic"], sizes["output"], sizes["rounds"],
-                      vocab=vocab)
-    return concurrent(sizes["prefix"], sizes["dynamic"], sizes["output"], sizes["rounds"],
-                      sizes["instances"], vocab=vocab)
+        return single(
+            sizes["prefix"], sizes["dynamic"], sizes["output"], sizes["rounds"], vocab=vocab
+        )
+    return concurrent(
+        sizes["prefix"],
+        sizes["dynamic"],
+        sizes["output"],
+        sizes["rounds"],
+        sizes["instances"],
+        vocab=vocab,
+    )
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:
@@ -47,15 +58,37 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
 
 def _print(result: dict[str, Any]) -> None:
     rows = [
-        (name, r["e2e_s"], r["device_hit_rate"], r["host_hit_rate"], r["recomputed_tokens"],
-         r["loaded_bytes"] / 1e6, r["prefetch_late"])
+        (
+            name,
+            r["e2e_s"],
+            r["device_hit_rate"],
+            r["host_hit_rate"],
+            r["recomputed_tokens"],
+            r["loaded_bytes"] / 1e6,
+            r["prefetch_late"],
+        )
         for name, r in result["policies"].items()
     ]
     clock = "virtual" if result["backend"] == "sim" else "wall"
-    title = (f"KVFlow {result['scenario']} on {result['backend']}"
-             f"{' / ' + result['profile'] if result['profile'] else ''}")
-    print(format_table(title, ["policy", f"e2e s ({clock})", "device hit", "host hit",
-                               "recomputed", "loaded MB", "prefetch late"], rows))
+    title = (
+        f"KVFlow {result['scenario']} on {result['backend']}"
+        f"{' / ' + result['profile'] if result['profile'] else ''}"
+    )
+    print(
+        format_table(
+            title,
+            [
+                "policy",
+                f"e2e s ({clock})",
+                "device hit",
+                "host hit",
+                "recomputed",
+                "loaded MB",
+                "prefetch late",
+            ],
+            rows,
+        )
+    )
     paper_hicache = PAPER[f"{result['scenario']}_over_hicache"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
     ratios = [
@@ -63,11 +96,12 @@ def _print(result: dict[str, Any]) -> None:
         ("kvflow over hicache", fmt(result["kvflow_over_hicache"]), f"{paper_hicache}x"),
         ("kvflow e2e / ideal e2e", fmt(result["kvflow_vs_ideal"]), "-"),
     ]
-    print(format_table("Speedups (other e2e / kvflow e2e)", ["ratio", "measured", "paper"],
-                       ratios))
+    print(format_table("Speedups (other e2e / kvflow e2e)", ["ratio", "measured", "paper"], ratios))
     pp = result["kvflow_minus_belady_hit_rate_pp"]
-    print(f"kvflow - belady device hit rate: {'n/a' if pp is None else f'{pp:+.1f}'} pp; "
-          f"identical outputs under every policy: {result['identical_outputs']}")
+    print(
+        f"kvflow - belady device hit rate: {'n/a' if pp is None else f'{pp:+.1f}'} pp; "
+        f"identical outputs under every policy: {result['identical_outputs']}"
+    )
 
 
 def _compare_sim(args: argparse.Namespace, sizes: dict[str, int], result: dict) -> dict:
@@ -75,17 +109,32 @@ def _compare_sim(args: argparse.Namespace, sizes: dict[str, int], result: dict) 
     from agentrt.bench.kvflow_bench import run_kvflow_bench
 
     policies = list(result["policies"])
-    sim = run_kvflow_bench(make_workload(args.scenario, sizes), "sim", args.sim_profile,
-                           policies, sizes["device_prefixes"], warmup=not args.no_warmup)
+    sim = run_kvflow_bench(
+        make_workload(args.scenario, sizes),
+        "sim",
+        args.sim_profile,
+        policies,
+        sizes["device_prefixes"],
+        warmup=not args.no_warmup,
+    )
     rows, errors = [], {}
     for name in policies:
         real, pred = result["policies"][name]["e2e_s"], sim["policies"][name]["e2e_s"]
         errors[name] = (pred - real) / real
         rows.append((name, real, pred, f"{100 * errors[name]:+.1f}%"))
-    print(format_table(f"sim ({args.sim_profile}) vs builtin e2e", ["policy", "builtin s",
-                                                                     "sim s", "error"], rows))
-    return {"profile": args.sim_profile, "sim": sim, "error": errors,
-            "max_abs_error": max(abs(e) for e in errors.values())}
+    print(
+        format_table(
+            f"sim ({args.sim_profile}) vs builtin e2e",
+            ["policy", "builtin s", "sim s", "error"],
+            rows,
+        )
+    )
+    return {
+        "profile": args.sim_profile,
+        "sim": sim,
+        "error": errors,
+        "max_abs_error": max(abs(e) for e in errors.values()),
+    }
 
 
 def cmd_bench_kvflow(args: argparse.Namespace) -> int:
@@ -97,9 +146,14 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     if args.backend == "builtin":
         config.update(model=args.model, device=args.device)
     result = run_kvflow_bench(
-        make_workload(args.scenario, sizes), args.backend, args.profile, policies,
-        sizes["device_prefixes"], warmup=not args.no_warmup,
-        progress=lambda line: print(line, flush=True), **config,
+        make_workload(args.scenario, sizes),
+        args.backend,
+        args.profile,
+        policies,
+        sizes["device_prefixes"],
+        warmup=not args.no_warmup,
+        progress=lambda line: print(line, flush=True),
+        **config,
     )
     _print(result)
     if args.compare_sim:
@@ -126,10 +180,17 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile")
     p.add_argument("--policies", default=POLICIES, help="comma-separated")
     for key in ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes"):
-        p.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
-                       help="override the scenario's default size")
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=int,
+            default=None,
+            help="override the scenario's default size",
+        )
     p.add_argument("--no-warmup", action="store_true", help="time the cold first pass too")
-    p.add_argument("--compare-sim", action="store_true",
-                   help="builtin only: also run the sim backend and report its e2e error")
+    p.add_argument(
+        "--compare-sim",
+        action="store_true",
+        help="builtin only: also run the sim backend and report its e2e error",
+    )
     p.add_argument("--sim-profile", default="cpu-smollm2-135m", help="for --compare-sim")
     p.set_defaults(func=cmd_bench_kvflow)

@@ -111,12 +111,19 @@ class KVFlowWorkload:
         return call
 
 
-def single(prefix: int, dynamic: int, output: int, rounds: int, agents: int = 10,
-           vocab: int = 30_000) -> KVFlowWorkload:
+def single(
+    prefix: int, dynamic: int, output: int, rounds: int, agents: int = 10, vocab: int = 30_000
+) -> KVFlowWorkload:
     return KVFlowWorkload("single", agents, 1, rounds, prefix, dynamic, output, vocab)
 
 
-def concurrent(prefix: int, dynamic: int, output: int, rounds: int, instances: int,
-               agents: int = 4, vocab: int = 30_000) -> KVFlowWorkload:
-    return KVFlowWorkload("concurrent", agents, instances, rounds, prefix, dynamic, output,
-                          vocab)
+def concurrent(
+    prefix: int,
+    dynamic: int,
+    output: int,
+    rounds: int,
+    instances: int,
+    agents: int = 4,
+    vocab: int = 30_000,
+) -> KVFlowWorkload:
+    return KVFlowWorkload("concurrent", agents, instances, rounds, prefix, dynamic, output, vocab)

@@ -23,14 +23,21 @@ def sim_speed(
     profile: str = "h100-llama3-8b",
 ) -> dict:
     """Submit `num_calls` calls at once and step the sim engine until all finish."""
-    engine = LLMEngine.from_config(EngineConfig(
-        backend="sim", profile=profile, kv_cache_tokens=1 << 20,
-        max_num_batched_tokens=8192, max_num_seqs=max_num_seqs,
-    ))
+    engine = LLMEngine.from_config(
+        EngineConfig(
+            backend="sim",
+            profile=profile,
+            kv_cache_tokens=1 << 20,
+            max_num_batched_tokens=8192,
+            max_num_seqs=max_num_seqs,
+        )
+    )
     rng = random.Random(0)
     prefix = [rng.randrange(100, 30_000) for _ in range(shared_prefix)]
-    prompts = [prefix + [rng.randrange(100, 30_000) for _ in range(prompt_tokens - shared_prefix)]
-               for _ in range(num_calls)]
+    prompts = [
+        prefix + [rng.randrange(100, 30_000) for _ in range(prompt_tokens - shared_prefix)]
+        for _ in range(num_calls)
+    ]
     params = SamplingParams(max_tokens=max_tokens, ignore_eos=True)
     start = time.perf_counter()
     for p in prompts:

@@ -48,11 +48,17 @@ def default_workloads(scale: float = 1.0, seed: int = 0, vocab: int = 30_000) ->
     mixed = [32 + round(i * (top - 32) / 15) for i in range(16)]
     prefix = tokens(max(32, int(1024 * scale)))
     return [
-        Workload("batch 16 mixed (32-1024 prompt, 64 new)",
-                 [tokens(n) for n in mixed], max(4, int(64 * scale))),
-        Workload("sequential: 8 calls, shared 1024 prefix + 32, 16 new",
-                 [prefix + tokens(32) for _ in range(8)], max(4, int(16 * scale)),
-                 sequential=True),
+        Workload(
+            "batch 16 mixed (32-1024 prompt, 64 new)",
+            [tokens(n) for n in mixed],
+            max(4, int(64 * scale)),
+        ),
+        Workload(
+            "sequential: 8 calls, shared 1024 prefix + 32, 16 new",
+            [prefix + tokens(32) for _ in range(8)],
+            max(4, int(16 * scale)),
+            sequential=True,
+        ),
     ]
 
 
@@ -102,8 +108,9 @@ def validate(
     settings = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
     settings.update(config)
     real = LLMEngine.from_config(EngineConfig(model=model, **settings))
-    sim = LLMEngine.from_config(EngineConfig(model=model, backend="sim", profile=profile,
-                                             **settings))
+    sim = LLMEngine.from_config(
+        EngineConfig(model=model, backend="sim", profile=profile, **settings)
+    )
     real.runner = RecordingRunner(real.runner)
     sim.runner = RecordingRunner(sim.runner)
     vocab = real.vocab_size or 30_000
@@ -114,16 +121,21 @@ def validate(
         r = min(runs, key=lambda x: x.seconds)
         step_best = sum(min(t) for t in zip(*(x.step_seconds for x in runs), strict=True))
         s = run_workload(sim, w)
-        rows.append({
-            "workload": w.name,
-            "real_best_total_s": r.seconds,
-            "real_s": step_best,
-            "sim_s": s.seconds,
-            "error": (s.seconds - step_best) / step_best,
-            "error_vs_best_total": (s.seconds - r.seconds) / r.seconds,
-            "steps": len(r.steps),
-            "same_schedule": [x.items for x in r.steps] == [x.items for x in s.steps],
-            "prefix_tokens_reused": r.prefix_tokens_reused,
-        })
-    return {"profile": profile, "workloads": rows,
-            "max_abs_error": max(abs(row["error"]) for row in rows)}
+        rows.append(
+            {
+                "workload": w.name,
+                "real_best_total_s": r.seconds,
+                "real_s": step_best,
+                "sim_s": s.seconds,
+                "error": (s.seconds - step_best) / step_best,
+                "error_vs_best_total": (s.seconds - r.seconds) / r.seconds,
+                "steps": len(r.steps),
+                "same_schedule": [x.items for x in r.steps] == [x.items for x in s.steps],
+                "prefix_tokens_reused": r.prefix_tokens_reused,
+            }
+        )
+    return {
+        "profile": profile,
+        "workloads": rows,
+        "max_abs_error": max(abs(row["error"]) for row in rows),
+    }
