@@ -4,6 +4,10 @@ Caches are per layer `(k, v)` tensors `[num_kv_heads, num_slots, head_dim]`, pag
 owning slots `p * page_size .. (p + 1) * page_size - 1`. Offloads run synchronously on
 the engine thread; loads run on one worker thread (on CUDA inside their own stream, so
 they overlap compute) and complete a `Future` the KV manager polls.
+
+Pages are copied as slices over runs of consecutive pages (no gather). On CPU the load
+thread copies in pieces below ATen's parallel grain, so it never starts an OpenMP team of
+its own: a second team would throttle the compute thread's (see compute_thread.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,44 @@ import torch
 from agentrt.kvmanager.transfer import TransferOp
 
 KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
+ATEN_GRAIN = 32_768  # elements: ATen runs smaller element-wise ops without OpenMP
+
+
+def page_runs(dst_pages: tuple[int, ...], src_pages: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """`(dst_first, src_first, count)` for each maximal run where both page lists
+    continue consecutively, in order."""
+    runs: list[tuple[int, int, int]] = []
+    for dst, src in zip(dst_pages, src_pages, strict=True):
+        if runs:
+            d0, s0, n = runs[-1]
+            if dst == d0 + n and src == s0 + n:
+                runs[-1] = (d0, s0, n + 1)
+                continue
+        runs.append((dst, src, 1))
+    return runs
+
+
+def copy_pages(
+    dst_caches: KVCaches,
+    src_caches: KVCaches,
+    dst_pages: tuple[int, ...],
+    src_pages: tuple[int, ...],
+    page_size: int,
+    max_slots: int | None = None,
+    non_blocking: bool = False,
+) -> None:
+    """Copy pages `src_pages` of `src_caches` into `dst_pages` of `dst_caches`, slicing
+    at most `max_slots` slots per copy."""
+    for dst, src, count in page_runs(dst_pages, src_pages):
+        d, s, n = dst * page_size, src * page_size, count * page_size
+        step = n if max_slots is None else max_slots
+        for off in range(0, n, step):
+            m = min(step, n - off)
+            for pair_dst, pair_src in zip(dst_caches, src_caches, strict=True):
+                for t_dst, t_src in zip(pair_dst, pair_src, strict=True):
+                    t_dst[:, d + off : d + off + m].copy_(
+                        t_src[:, s + off : s + off + m], non_blocking=non_blocking
+                    )
 
 
 def allocate_host_caches(like: KVCaches, num_host_pages: int, page_size: int) -> KVCaches:
@@ -38,18 +80,11 @@ class TorchKVTransfer:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="kv-load")
         self.fail_next_loads = 0  # tests: make the next N loads raise
 
-    def _slots(self, pages: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        ps = self.page_size
-        base = torch.tensor(pages, dtype=torch.long).unsqueeze(1) * ps
-        return (base + torch.arange(ps)).reshape(-1).to(device)
-
     @torch.no_grad()
     def offload(self, op: TransferOp) -> None:
-        dev = self._slots(op.device_pages, self.device)
-        host = self._slots(op.host_pages, torch.device("cpu"))
-        for (dk, dv), (hk, hv) in zip(self.device_caches, self.host_caches, strict=True):
-            hk.index_copy_(1, host, dk.index_select(1, dev).to("cpu"))
-            hv.index_copy_(1, host, dv.index_select(1, dev).to("cpu"))
+        copy_pages(
+            self.host_caches, self.device_caches, op.host_pages, op.device_pages, self.page_size
+        )
 
     def load(self, op: TransferOp) -> Future[None]:
         if self.fail_next_loads > 0:
@@ -59,23 +94,22 @@ class TorchKVTransfer:
 
     @torch.no_grad()
     def _load(self, op: TransferOp) -> None:
-        dev = self._slots(op.device_pages, self.device)
-        host = self._slots(op.host_pages, torch.device("cpu"))
+        args = (self.device_caches, self.host_caches, op.device_pages, op.host_pages)
         if self.stream is None:
-            self._copy_in(dev, host)
+            k = self.device_caches[0][0]
+            copy_pages(*args, self.page_size, max_slots=_serial_slots(k))
             return
-        with torch.cuda.stream(self.stream):  # untested here: no CUDA in CI
-            self._copy_in(dev, host)
+        with torch.cuda.stream(self.stream):  # pinned host -> device, async on its stream
+            copy_pages(*args, self.page_size, non_blocking=True)
         self.stream.synchronize()
-
-    def _copy_in(self, dev: torch.Tensor, host: torch.Tensor) -> None:
-        nb = self.stream is not None
-        for (dk, dv), (hk, hv) in zip(self.device_caches, self.host_caches, strict=True):
-            dk.index_copy_(1, dev, hk.index_select(1, host).to(self.device, non_blocking=nb))
-            dv.index_copy_(1, dev, hv.index_select(1, host).to(self.device, non_blocking=nb))
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _serial_slots(cache: torch.Tensor) -> int:
+    """Slots per copy that keep one copy under ATen's parallel grain."""
+    return max(1, (ATEN_GRAIN - 1) // (cache.shape[0] * cache.shape[2]))
 
 
 def _fail(op: TransferOp) -> None:
