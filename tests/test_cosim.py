@@ -11,7 +11,7 @@ from agentrt.simulation import TownScenario, TownWorld, simulate
 from agentrt.simulation.cosim import CosimConfig, cosimulate
 from agentrt.simulation.ste import steps_to_execution
 
-SC = TownScenario(agents=12, seed=1, agents_per_tile=6)
+SC = TownScenario(agents=12, seed=1, agents_per_tile=6, dynamics="dense")  # calls every step
 STEPS = 5
 
 

@@ -33,6 +33,8 @@ def test_simulate_sim_backend_json(tmp_path, capsys):
         "2",
         "--seed",
         "2",
+        "--dynamics",
+        "dense",
         "--json",
         str(path),
     ]

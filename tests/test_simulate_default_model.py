@@ -13,7 +13,7 @@ from agentrt.simulation.runner import BuiltinConfig, run_simulation
 
 
 def test_sync_and_ooo_same_world_on_default_model():
-    sc = TownScenario(agents=4, seed=0, agents_per_tile=4)
+    sc = TownScenario(agents=4, seed=0, agents_per_tile=4, dynamics="dense")
     steps = 3
     res = run_simulation(
         lambda: TownWorld(sc),

@@ -1,4 +1,5 @@
-"""The town world: determinism, tiling, routines, the talk/walk rules and their plans."""
+"""The town world: determinism, tiling, routines; the dense dynamics' talk/walk rules and
+their plans (the generative dynamics: ``test_town_generative.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ def small_town(**kw) -> TownScenario:
         {"name": "Bo Diaz", "home": "home-a", "work": "cafe", "start": (2, 0)},
         {"name": "Cy Park", "home": "home-b", "work": None, "start": (19, 0)},
     ]
-    args = dict(width=20, height=20, places=PLACES, residents=residents, radius=3, agents=3)
+    args = dict(
+        width=20,
+        height=20,
+        places=PLACES,
+        residents=residents,
+        radius=3,
+        agents=3,
+        dynamics="dense",
+    )
     return TownScenario(**(args | kw))
 
 
@@ -35,12 +44,13 @@ def test_same_seed_same_town_and_history():
     )
 
 
-def test_tiling_to_a_thousand_agents():
-    sc = TownScenario(agents=1000, seed=1)
+@pytest.mark.parametrize("layout, size", [("compact", (280, 240)), ("smallville", (980, 600))])
+def test_tiling_to_a_thousand_agents(layout, size):
+    sc = TownScenario(agents=1000, seed=1, layout=layout)
     world = TownWorld(sc)
     assert sc.num_tiles == 40 and sc.tile_columns == 7
-    assert (world.width, world.height) == (280, 240)
-    assert len(world.places) == 40 * len(sc.places)
+    assert (world.width, world.height) == size
+    assert len(world.places) == 40 * len(sc.place_specs)
     assert len({r.name for r in world.residents}) == 1000
     by_name = {p.name: p for p in world.places}
     for r in world.residents:
@@ -51,7 +61,8 @@ def test_tiling_to_a_thousand_agents():
         for _, place in r.routine:
             assert place.endswith(f"#{r.tile}")  # residents live their day in their own tile
     # density: same agents per cell as the base town
-    assert 1000 / (world.width * world.height) == pytest.approx(25 / 1600, rel=0.2)
+    tile = sc.tile_width * sc.tile_height
+    assert 1000 / (world.width * world.height) == pytest.approx(25 / tile, rel=0.2)
 
 
 def test_personas_are_fixed_prefixes_and_can_be_padded():
@@ -114,7 +125,7 @@ def test_apply_rejects_illegal_actions():
 
 def test_town_has_real_interactions():
     """The equivalence tests would be vacuous without conversations and meetings."""
-    world = TownWorld(TownScenario(agents=50, seed=2))
+    world = TownWorld(TownScenario(agents=50, seed=2, dynamics="dense"))
     result = simulate(world, "sync", 60, record_deps=True)
     talks = sum(world.state(i, s).talk_to >= 0 for i in range(50) for s in range(1, 61))
     assert talks >= 20

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
@@ -88,6 +88,7 @@ class _AgentStep:
     plan: AgentStepPlan
     unit: list[int]
     next_call: int = 0
+    said: list[int] = field(default_factory=list)  # output ids of finished history calls
 
 
 class _Cosim:
@@ -136,6 +137,8 @@ class _Cosim:
         call = st.plan.calls[st.next_call]
         r = self.router.route(self.keys[i])
         ids, prefix_len = self.prompts.build(st.plan.prefix, call.text)
+        if call.history:  # the conversation so far follows the question
+            ids = ids + st.said
         rid = f"{i}/{st.step}/{st.next_call}"
         limit = call.max_tokens
         if self.max_tokens is not None:
@@ -150,7 +153,11 @@ class _Cosim:
         self.requests[rid] = (i, r, self.now)
 
     def _release(self) -> None:
-        for unit in self.sched.ready_units():
+        while units := self.sched.ready_units():  # units without calls finish at once
+            self._start(units)
+
+    def _start(self, units: list[list[int]]) -> None:
+        for unit in units:
             self.sched.start(unit)
             self.left[id(unit)] = len(unit)
             for i in unit:
@@ -227,6 +234,8 @@ class _Cosim:
                 self.busy += self.now - t0
                 self.calls += 1
                 st = self.active[i]
+                if st.plan.calls[st.next_call].history:
+                    st.said += out.token_ids
                 st.next_call += 1
                 if st.next_call < len(st.plan.calls):
                     self._submit(i)

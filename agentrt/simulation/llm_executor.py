@@ -1,8 +1,9 @@
 """`LLMStepExecutor`: runs an agent step's LLM calls on real engines (`AsyncLLM`s).
 
 For an `AgentStepPlan` the calls run in order (perceive, decide, converse): each prompt
-is ``PromptBuilder.build(plan.prefix, call.text)`` (the persona is the fixed prefix,
-``prefix_len`` tells the KV manager where it ends), sampled greedily with
+is ``PromptBuilder.build(plan.prefix, text)``, ``text = call_text(...)`` (the call's text,
+followed for ``history`` calls by the earlier history outputs; the persona is the fixed
+prefix, ``prefix_len`` tells the KV manager where it ends), sampled greedily with
 ``max_tokens=call.max_tokens`` under ``agent_id="town/<agent>"``. With several engines
 the `Router` keeps each agent on one replica (its prefix cache) and balances new agents.
 ``publish_hints`` pushes steps-to-execution from a `HintedScheduler` to each replica's
@@ -18,7 +19,7 @@ from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
-from agentrt.simulation.world import AgentStepPlan
+from agentrt.simulation.world import AgentStepPlan, call_text
 
 
 class LLMStepExecutor:
@@ -49,10 +50,11 @@ class LLMStepExecutor:
         """One completion text per ``plan.calls`` entry, in order."""
         agent = agent_key(plan.agent)
         texts: list[str] = []
-        for call in plan.calls:
+        for k, call in enumerate(plan.calls):
             r = self.router.route(agent)
             try:
-                ids, prefix_len = self.builders[r].build(plan.prefix, call.text)
+                text = call_text(plan.calls, k, texts)
+                ids, prefix_len = self.builders[r].build(plan.prefix, text)
                 limit = call.max_tokens
                 if self.max_tokens is not None:
                     limit = min(limit, self.max_tokens)

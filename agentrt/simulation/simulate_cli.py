@@ -38,6 +38,24 @@ def add_parser(
     simulate.add_argument("--seed", type=int, default=None, help="world seed (0)")
     simulate.add_argument("--scenario", default=None, help="scenario file (.json/.yaml)")
     simulate.add_argument(
+        "--dynamics",
+        default=None,
+        choices=["generative", "dense"],
+        help="what agents do: generative (Generative Agents loop: sleep, long actions, "
+        "multi-turn conversations) or dense (every agent calls the model every step) "
+        "(the scenario's: generative)",
+    )
+    simulate.add_argument(
+        "--layout",
+        default=None,
+        choices=["smallville", "compact"],
+        help="base tile: smallville (140x100 cells per 25 agents) or compact (40x40) "
+        "(default: smallville for generative, compact for dense)",
+    )
+    simulate.add_argument(
+        "--start-hour", type=float, default=None, help="time of day at step 0 (7.0)"
+    )
+    simulate.add_argument(
         "--policy", default=None, help="KV eviction policy (kvflow with a host tier, else lru)"
     )
     simulate.add_argument(
@@ -58,7 +76,7 @@ def add_parser(
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
-    from agentrt.simulation import TownScenario, TownWorld, load_scenario
+    from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
     from agentrt.simulation.runner import (
         BuiltinConfig,
@@ -71,9 +89,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.replicas < 1:
         raise ValueError(f"--replicas must be >= 1, got {args.replicas}")
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
-    overrides = {k: v for k, v in (("agents", args.agents), ("seed", args.seed)) if v is not None}
-    if overrides:
-        scenario = scenario.model_copy(update=overrides)
+    given = {
+        "agents": args.agents,
+        "seed": args.seed,
+        "dynamics": args.dynamics,
+        "layout": args.layout,
+        "start_hour": args.start_hour,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if overrides:  # validated like a scenario file
+        scenario = scenario_from_dict(
+            scenario.model_dump(exclude_unset=True) | overrides, "command line"
+        )
     steps = args.steps if args.steps is not None else scenario.steps
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
@@ -124,7 +151,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
     print(
         format_table(
-            f"Town simulation: {scenario.agents} agents, {steps} steps ({where}, "
+            f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
+            f"dynamics, {scenario.base_layout} layout ({where}, "
             f"{args.replicas} replica(s), policy {policy})",
             [
                 "mode",
@@ -152,6 +180,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             "agents": scenario.agents,
             "steps": steps,
             "seed": scenario.seed,
+            "dynamics": scenario.dynamics,
+            "layout": scenario.base_layout,
+            "start_hour": scenario.start_hour,
             "backend": args.backend,
             "replicas": args.replicas,
             "profile": args.profile if args.backend == "sim" else None,

@@ -85,8 +85,8 @@ def tiled_places(sc: TownScenario) -> list[PlaceSpec]:
     cols, tiles = sc.tile_columns, sc.num_tiles
     out = []
     for t in range(tiles):
-        ox, oy = (t % cols) * sc.width, (t // cols) * sc.height
-        for p in sc.places:
+        ox, oy = (t % cols) * sc.tile_width, (t // cols) * sc.tile_height
+        for p in sc.place_specs:
             name = p.name if tiles == 1 else f"{p.name}#{t}"
             out.append(p.model_copy(update={"name": name, "x": p.x + ox, "y": p.y + oy}))
     return out
@@ -100,16 +100,16 @@ def make_residents(sc: TownScenario) -> list[Resident]:
     rng = random.Random(sc.seed)
     names = [f"{f} {last}" for f in FIRST for last in LAST]
     rng.shuffle(names)
-    by_name = {p.name: p for p in sc.places}
+    by_name = {p.name: p for p in sc.place_specs}
     kinds: dict[str, list[str]] = {}
-    for p in sc.places:
+    for p in sc.place_specs:
         kinds.setdefault(p.kind, []).append(p.name)
     homes = kinds["home"]
     cols, per_tile = sc.tile_columns, sc.per_tile
     out = []
     for agent in range(sc.agents):
         t, k = divmod(agent, per_tile)
-        ox, oy = (t % cols) * sc.width, (t // cols) * sc.height
+        ox, oy = (t % cols) * sc.tile_width, (t // cols) * sc.tile_height
         spec = sc.residents[k % len(sc.residents)] if sc.residents else None
         job = rng.choice(sorted(JOBS))
         traits = tuple(rng.sample(TRAITS, 3))

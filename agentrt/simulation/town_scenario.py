@@ -44,58 +44,93 @@ class ResidentSpec(BaseModel):
     start: tuple[int, int] | None = None  # default: a cell of the home
 
 
-def _default_places() -> list[PlaceSpec]:
+def _default_places(sx: float = 1.0, sy: float = 1.0) -> list[PlaceSpec]:
+    """The base town plan on a 40 x 40 grid, every coordinate and size scaled by
+    (``sx``, ``sy``)."""
     homes = [
-        PlaceSpec(name=f"home-{k + 1 + 5 * row}", kind="home", x=2 + 7 * k, y=y, w=3, h=3)
+        ("home-" + str(k + 1 + 5 * row), "home", 2 + 7 * k, y, 3, 3)
         for row, y in enumerate((1, 36))
         for k in range(5)
     ]
-    return homes + [
-        PlaceSpec(name="cafe", kind="cafe", x=4, y=10, w=6, h=5),
-        PlaceSpec(name="library", kind="library", x=16, y=10, w=6, h=5),
-        PlaceSpec(name="school", kind="school", x=28, y=10, w=7, h=6),
-        PlaceSpec(name="park", kind="park", x=14, y=18, w=10, h=8),
-        PlaceSpec(name="market", kind="market", x=3, y=27, w=7, h=5),
-        PlaceSpec(name="office", kind="office", x=28, y=24, w=7, h=5),
-        PlaceSpec(name="bar", kind="bar", x=17, y=29, w=4, h=4),
+    others = [
+        ("cafe", "cafe", 4, 10, 6, 5),
+        ("library", "library", 16, 10, 6, 5),
+        ("school", "school", 28, 10, 7, 6),
+        ("park", "park", 14, 18, 10, 8),
+        ("market", "market", 3, 27, 7, 5),
+        ("office", "office", 28, 24, 7, 5),
+        ("bar", "bar", 17, 29, 4, 4),
+    ]
+    return [
+        PlaceSpec(name=n, kind=k, x=int(x * sx), y=int(y * sy), w=int(w * sx), h=int(h * sy))
+        for n, k, x, y, w, h in homes + others
     ]
 
 
+Layout = Literal["smallville", "compact"]
+
+#: Base tiles: ``compact`` is the town's first 40 x 40 plan (25 residents: 1 per 64
+#: cells); ``smallville`` stretches the same plan to the 140 x 100 tiles of Generative
+#: Agents' "the Ville" map, which holds its 25 agents (1 per 560 cells).
+LAYOUTS: dict[str, tuple[int, int, float, float]] = {
+    "compact": (40, 40, 1.0, 1.0),
+    "smallville": (140, 100, 3.5, 2.5),
+}
+
+
+Dynamics = Literal["generative", "dense"]
+
+#: Steps per simulated day when ``steps_per_day`` is not given: Generative Agents runs
+#: 10 game seconds per step (8,640 a day); the dense town used 5-minute steps.
+DEFAULT_STEPS_PER_DAY: dict[str, int] = {"generative": 8640, "dense": 288}
+
+
 class TownScenario(BaseModel):
-    """A town and how to run it. Distances in cells (Chebyshev), time in steps."""
+    """A town and how to run it. Distances in cells (Chebyshev), time in steps.
+
+    ``dynamics`` picks what agents do at a step (`agentrt.simulation.town`):
+    ``generative`` (default; the Generative Agents loop: sleep, long actions, multi-turn
+    conversations) or ``dense`` (every agent calls the model at every step).
+    ``talk_probability`` (generative): chance that an agent who newly perceives a free
+    agent decides to start a conversation (the model's yes/no, drawn from the seed).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "town"
+    dynamics: Dynamics = "generative"
+    talk_probability: float = Field(0.5, ge=0, le=1)
     agents: int = Field(25, ge=1, le=100_000)
     seed: int = 0
     radius: float = Field(4.0, ge=0)
     speed: int = Field(1, ge=1)
     steps: int = Field(96, ge=1)
-    steps_per_day: int = Field(288, ge=1)
+    steps_per_day: int | None = Field(None, ge=1)  # None: DEFAULT_STEPS_PER_DAY[dynamics]
     start_hour: float = Field(7.0, ge=0, lt=24)
     persona_words: int = Field(0, ge=0, le=20_000)  # pad personas with a generated bio
-    width: int = Field(40, ge=1)
-    height: int = Field(40, ge=1)
-    places: list[PlaceSpec] = Field(default_factory=_default_places)
+    layout: Layout | None = None  # None: smallville (generative) or compact (dense)
+    width: int | None = Field(None, ge=1)  # None: the layout's
+    height: int | None = Field(None, ge=1)
+    places: list[PlaceSpec] | None = None  # None: the layout's plan
     residents: list[ResidentSpec] | None = None
     agents_per_tile: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> TownScenario:
         names: set[str] = set()
-        for p in self.places:
+        width, height = self.tile_width, self.tile_height
+        for p in self.place_specs:
             if p.name in names:
                 raise ValueError(f"duplicate place name {p.name!r}")
             names.add(p.name)
-            if p.x + p.w > self.width or p.y + p.h > self.height:
+            if p.x + p.w > width or p.y + p.h > height:
                 raise ValueError(
                     f"place {p.name!r} ({p.x},{p.y} size {p.w}x{p.h}) does not fit the "
-                    f"{self.width}x{self.height} grid"
+                    f"{width}x{height} grid"
                 )
-        if not any(p.kind == "home" for p in self.places):
+        if not any(p.kind == "home" for p in self.place_specs):
             raise ValueError("the town needs at least one place of kind 'home'")
-        kinds = {p.name: p.kind for p in self.places}
+        kinds = {p.name: p.kind for p in self.place_specs}
         for k, r in enumerate(self.residents or ()):
             for what, place in (("home", r.home), ("work", r.work)):
                 if place is not None and place not in kinds:
@@ -107,14 +142,39 @@ class TownScenario(BaseModel):
                 raise ValueError(f"resident {k}: home {r.home!r} is a {kinds[r.home]}, not a home")
             if r.start is not None:
                 x, y = r.start
-                if not (0 <= x < self.width and 0 <= y < self.height):
+                if not (0 <= x < width and 0 <= y < height):
                     raise ValueError(
-                        f"resident {k}: start {r.start} is outside the "
-                        f"{self.width}x{self.height} grid"
+                        f"resident {k}: start {r.start} is outside the {width}x{height} grid"
                     )
         if self.residents is not None and not self.residents:
             raise ValueError("residents, when given, must not be empty")
         return self
+
+    @property
+    def base_layout(self) -> str:
+        """The layout in use: ``layout`` or the dynamics' default."""
+        return self.layout or ("smallville" if self.dynamics == "generative" else "compact")
+
+    @property
+    def tile_width(self) -> int:
+        return self.width or LAYOUTS[self.base_layout][0]
+
+    @property
+    def tile_height(self) -> int:
+        return self.height or LAYOUTS[self.base_layout][1]
+
+    @property
+    def place_specs(self) -> list[PlaceSpec]:
+        """The places of one tile (``places`` or the layout's plan)."""
+        if self.places is not None:
+            return self.places
+        _, _, sx, sy = LAYOUTS[self.base_layout]
+        return _default_places(sx, sy)
+
+    @property
+    def day_steps(self) -> int:
+        """Steps per simulated day (``steps_per_day`` or the dynamics' default)."""
+        return self.steps_per_day or DEFAULT_STEPS_PER_DAY[self.dynamics]
 
     @property
     def per_tile(self) -> int:

@@ -40,11 +40,23 @@ class CausalityError(RuntimeError):
 @dataclass(frozen=True)
 class LLMCall:
     """One LLM call of an agent step: its kind, the dynamic text after the persona prefix,
-    and the most tokens it may generate."""
+    and the most tokens it may generate. With ``history`` the prompt continues with the
+    outputs of the plan's earlier ``history`` calls, one per line (a conversation so far:
+    such a call cannot start before those calls finished)."""
 
     kind: str
     text: str
     max_tokens: int
+    history: bool = False
+
+
+def call_text(calls: Sequence[LLMCall], index: int, outputs: Sequence[str]) -> str:
+    """The dynamic text of ``calls[index]`` given the outputs of the calls before it."""
+    call = calls[index]
+    if not call.history:
+        return call.text
+    said = [out.strip() for c, out in zip(calls[:index], outputs, strict=False) if c.history]
+    return "\n".join([call.text, *said]) if said else call.text
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class Action:
     talk_to: int | None = None
     said: str = ""
     perceived: tuple[int, ...] = ()
+    detail: object = None  # world-specific, for `World.apply` (runners never look inside)
 
 
 class World(ABC):
