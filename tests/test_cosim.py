@@ -120,7 +120,7 @@ def test_ste_sync_and_finished_agents():
 
 @pytest.mark.parametrize("mode", ["sync", "ooo"])
 def test_fast_forward_keeps_the_timeline(mode):
-    sc = TownScenario(agents=30, seed=2)
+    sc = TownScenario(agents=30, seed=2, dynamics="dense")
     slow = cosimulate(TownWorld(sc), mode, 4, CosimConfig(replicas=2, fast_forward=False))
     fast = cosimulate(TownWorld(sc), mode, 4, CosimConfig(replicas=2, fast_forward=True))
     assert slow.extra["fast_forward_steps"] == 0 < fast.extra["fast_forward_steps"]

@@ -24,8 +24,10 @@ def hashes_agree(sc: TownScenario, steps: int, modes=("sync", "ooo", "oracle")) 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("agents", [3, 25, 60])
-def test_modes_agree_on_small_towns(agents, seed):
-    res = hashes_agree(TownScenario(agents=agents, seed=seed), 40, MODES_ALL)
+@pytest.mark.parametrize("dynamics", ["generative", "dense"])
+def test_modes_agree_on_small_towns(agents, seed, dynamics):
+    sc = TownScenario(agents=agents, seed=seed, dynamics=dynamics, layout="compact")
+    res = hashes_agree(sc, 40, MODES_ALL)
     assert len(res) == len(MODES_ALL)
     eps = 1e-9
     sync, ooo, oracle, single = (res[m].makespan for m in MODES_ALL)
@@ -37,8 +39,9 @@ MODES_ALL = ("sync", "ooo", "oracle", "single")
 
 
 @pytest.mark.parametrize("seed", [0, 7])
-def test_modes_agree_on_a_medium_town(seed):
-    sc = TownScenario(agents=250, seed=seed, agents_per_tile=40, start_hour=8.0)
+@pytest.mark.parametrize("dynamics", ["generative", "dense"])
+def test_modes_agree_on_a_medium_town(seed, dynamics):
+    sc = TownScenario(agents=250, seed=seed, agents_per_tile=40, start_hour=8.0, dynamics=dynamics)
     res = run_modes(lambda: TownWorld(sc), 30)
     assert res["sync"].world_hash == res["ooo"].world_hash == res["oracle"].world_hash
     # and the order really differed: ooo started steps before the barrier would have
@@ -52,11 +55,19 @@ def test_modes_agree_on_a_medium_town(seed):
     radius=st.sampled_from([0.0, 1.0, 2.0, 4.0, 6.0]),
     speed=st.integers(1, 3),
     seed=st.integers(0, 10_000),
-    start_hour=st.sampled_from([6.0, 8.5, 12.0, 17.0]),
+    start_hour=st.sampled_from([6.0, 8.5, 12.0, 17.0, 23.0]),
     steps=st.integers(1, 25),
+    dynamics=st.sampled_from(["generative", "dense"]),
+    talk=st.sampled_from([0.5, 1.0]),
+    per_day=st.sampled_from([288, 8640]),  # coarse steps cross wake-ups and actions
 )
-def test_modes_agree_on_random_towns(agents, per_tile, radius, speed, seed, start_hour, steps):
+def test_modes_agree_on_random_towns(
+    agents, per_tile, radius, speed, seed, start_hour, steps, dynamics, talk, per_day
+):
     sc = TownScenario(
+        dynamics=dynamics,
+        talk_probability=talk,
+        steps_per_day=per_day,
         agents=agents,
         agents_per_tile=per_tile,
         radius=radius,
@@ -75,7 +86,7 @@ def test_modes_agree_on_random_towns(agents, per_tile, radius, speed, seed, star
 
 
 def test_tracker_integrity_holds_through_a_town_run():
-    sc = TownScenario(agents=30, seed=4, agents_per_tile=15)
+    sc = TownScenario(agents=30, seed=4, agents_per_tile=15, layout="compact", start_hour=12.0)
     simulate(TownWorld(sc), "ooo", 25, check=lambda sched: sched.check_integrity())
 
 

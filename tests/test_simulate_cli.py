@@ -99,6 +99,27 @@ def test_bad_scenario_file_is_a_clear_error(tmp_path, capsys, content, suffix, n
     assert err.startswith("agentrt: error:") and needle in err and str(path) in err
 
 
+def test_dynamics_and_layout_flags(tmp_path):
+    path = tmp_path / "out.json"
+    argv = ["simulate", "--agents", "6", "--steps", "2", "--mode", "sync", "--json", str(path)]
+    assert main([*argv, "--dynamics", "dense", "--start-hour", "9"]) == 0
+    data = orjson.loads(path.read_bytes())
+    assert (data["dynamics"], data["layout"], data["start_hour"]) == ("dense", "compact", 9.0)
+    assert data["modes"]["sync"]["calls"] >= 2 * 6 * 2  # perceive + decide every step
+    assert main([*argv, "--layout", "compact"]) == 0
+    data = orjson.loads(path.read_bytes())
+    assert (data["dynamics"], data["layout"]) == ("generative", "compact")
+
+
+def test_bad_flags_are_clear_errors(capsys):
+    assert main(["simulate", "--start-hour", "25", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "command line: invalid scenario" in err and "start_hour" in err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--dynamics", "busy"])
+    assert "invalid choice: 'busy'" in capsys.readouterr().err
+
+
 def test_bad_mode_and_replicas(capsys):
     assert main(["simulate", "--mode", "fast", "--steps", "1"]) == 2
     assert "unknown mode" in capsys.readouterr().err

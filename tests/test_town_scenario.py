@@ -72,6 +72,14 @@ def test_yaml_with_explicit_residents(tmp_path):
         ({"places": PLACES[1:]}, "at least one place of kind 'home'"),
         ({"places": PLACES + PLACES[:1]}, "duplicate place name 'home-a'"),
         ({"places": [{"name": "x", "kind": "zoo", "x": 0, "y": 0}]}, "places.0.kind"),
+        ({"dynamics": "busy"}, "dynamics: Input should be 'generative' or 'dense'"),
+        ({"talk_probability": 1.5}, "talk_probability: Input should be less than or equal to 1"),
+        ({"layout": "huge"}, "layout: Input should be 'smallville' or 'compact'"),
+        ({"steps_per_day": 0}, "steps_per_day: Input should be greater than or equal to 1"),
+        (
+            {"width": 40, "height": 40},
+            "does not fit the 40x40 grid (a place of the smallville layout",
+        ),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, data, message):
@@ -93,6 +101,15 @@ def test_unreadable_and_malformed_files(tmp_path):
         load_scenario(bad)
     with pytest.raises(ScenarioError, match="mapping of fields"):
         load_scenario(write(tmp_path, "- 1\n- 2\n", "list.yaml"))
+
+
+def test_dynamics_pick_their_defaults():
+    gen, dense = TownScenario(), TownScenario(dynamics="dense")
+    assert (gen.dynamics, gen.base_layout, gen.day_steps) == ("generative", "smallville", 8640)
+    assert (gen.tile_width, gen.tile_height) == (140, 100)
+    assert (dense.base_layout, dense.day_steps, dense.tile_width) == ("compact", 288, 40)
+    custom = TownScenario(dynamics="dense", layout="smallville", steps_per_day=96)
+    assert (custom.tile_width, custom.day_steps) == (140, 96)
 
 
 def test_scenario_object_validates_too():

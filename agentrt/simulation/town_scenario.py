@@ -124,9 +124,12 @@ class TownScenario(BaseModel):
                 raise ValueError(f"duplicate place name {p.name!r}")
             names.add(p.name)
             if p.x + p.w > width or p.y + p.h > height:
+                hint = ""
+                if self.places is None:
+                    hint = f" (a place of the {self.base_layout} layout: give places or a layout)"
                 raise ValueError(
                     f"place {p.name!r} ({p.x},{p.y} size {p.w}x{p.h}) does not fit the "
-                    f"{width}x{height} grid"
+                    f"{width}x{height} grid{hint}"
                 )
         if not any(p.kind == "home" for p in self.place_specs):
             raise ValueError("the town needs at least one place of kind 'home'")
