@@ -7,8 +7,10 @@ replicas: the paper's setup) and records virtual makespans, the ooo/sync speedup
 hashes agree, and simulated calls per wall second. Writes JSON and a plot (matplotlib).
 
     python -m simulations.metropolis_scaling [--steps 40] [--replicas 8]
-        [--profile l4-llama3-8b] [--sizes 25 100 250 500 1000]
+        [--profile l4-llama3-8b] [--sizes 25 100 250 500 1000] [--dynamics generative]
         [--json out/metropolis_scaling.json] [--plot out/metropolis_scaling.png]
+
+``--dynamics dense`` reproduces the figures of the town's first (dense) model.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from agentrt.simulation.runner import run_simulation
 SIZES = (25, 100, 250, 500, 1000)
 
 
-def run_size(n: int, steps: int, seed: int, cfg: CosimConfig) -> dict[str, Any]:
-    sc = TownScenario(agents=n, seed=seed)
+def run_size(
+    n: int, steps: int, seed: int, cfg: CosimConfig, dynamics: str = "generative"
+) -> dict[str, Any]:
+    sc = TownScenario(agents=n, seed=seed, dynamics=dynamics)
     t0 = time.perf_counter()
     res = run_simulation(lambda: TownWorld(sc), steps, ["sync", "ooo", "oracle"], cosim=cfg)
     wall = time.perf_counter() - t0
@@ -82,6 +86,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     ap.add_argument("--json", default="out/metropolis_scaling.json")
     ap.add_argument("--plot", default="out/metropolis_scaling.png")
+    ap.add_argument("--dynamics", default="generative", choices=["generative", "dense"])
     args = ap.parse_args()
 
     cfg = CosimConfig(profile=args.profile, replicas=args.replicas)
@@ -91,7 +96,7 @@ def main() -> None:
         f"{'% oracle':>8} {'par ooo':>8} {'calls':>7} {'calls/s':>8}  hash"
     )
     for n in args.sizes:
-        row = run_size(n, args.steps, args.seed, cfg)
+        row = run_size(n, args.steps, args.seed, cfg, args.dynamics)
         rows.append(row)
         mk = row["makespan"]
         print(
@@ -109,10 +114,15 @@ def main() -> None:
             "profile": args.profile,
             "replicas": args.replicas,
             "seed": args.seed,
+            "dynamics": args.dynamics,
+            "layout": TownScenario(dynamics=args.dynamics).base_layout,
             "rows": rows,
         },
     )
-    title = f"AI Metropolis scaling ({args.profile}, {args.replicas} replicas, {args.steps} steps)"
+    title = (
+        f"AI Metropolis scaling ({args.dynamics} town, {args.profile}, "
+        f"{args.replicas} replicas, {args.steps} steps)"
+    )
     plot(rows, args.plot, title)
     print(f"wrote {args.json} and {args.plot}")
 
