@@ -35,7 +35,7 @@ def test_sync_and_ooo_same_world_on_default_model():
 @pytest.mark.slow
 def test_generative_conversation_same_world_on_default_model():
     """Two residents walk to the cafe, meet and talk: the utterance prompts carry the
-    model's earlier lines (history), and sync and ooo still give one world (~1 min)."""
+    model's earlier lines (history), and sync and ooo still give one world (~20 s)."""
     places = [
         {"name": "home-a", "kind": "home", "x": 0, "y": 0, "w": 2, "h": 2},
         {"name": "home-b", "kind": "home", "x": 18, "y": 0, "w": 2, "h": 2},
