@@ -81,11 +81,11 @@ def _delta(after: KVStats, before: dict[str, float]) -> KVStats:
 def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = True) -> dict:
     """One policy: optional warm-up pass, then the timed pass. Returns metrics + outputs."""
     engine = LLMEngine.from_config(config)
+    policy = engine.kv.policy
+    if hasattr(policy, "set_future"):  # belady: the calls of both passes, in order
+        policy.set_future(workload.future_calls(1 if warmup else 0) + workload.future_calls())
     if warmup:
         anyio.run(_pass, engine, workload, 1, 1, 1)  # fills the caches; 1 token per call
-    policy = engine.kv.policy
-    if hasattr(policy, "set_future"):
-        policy.set_future(workload.future_calls())
     before = engine.kv.stats.as_dict()
     seconds, outputs = anyio.run(_pass, engine, workload, 0, workload.rounds, None)
     stats = _delta(engine.kv.stats, before)

@@ -68,10 +68,10 @@ class KVFlowWorkload:
         """One input per instance; ``salt`` gives a warm-up pass suffixes of its own."""
         return [{"instance": i, "salt": salt} for i in range(self.instances)]
 
-    def future_calls(self) -> list[str]:
+    def future_calls(self, rounds: int | None = None) -> list[str]:
         """The order of agent calls (for ``belady``): the instances advance together, so
         call k of the chain is made by every instance before call k + 1 starts."""
-        order = self.agent_ids() * self.rounds
+        order = self.agent_ids() * (self.rounds if rounds is None else rounds)
         return [a for a in order for _ in range(self.instances)]
 
     def workflow(self, rounds: int | None = None, output: int | None = None) -> Workflow:
