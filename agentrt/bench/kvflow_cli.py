@@ -171,8 +171,9 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
         description="The KVFlow paper's two shapes through the real runtime: 'single' (one "
         "10-agent chain looping for several rounds, device pool = 3 prefixes + the running "
         "request) and 'concurrent' (many instances of a 4-agent looping chain). Every policy "
-        "runs on the same inputs after one untimed warm-up pass; e2e is wall time on "
-        "builtin and virtual time on sim.",
+        "runs on the same inputs; the workflow runs one extra warm-up round first and the "
+        "measurement window opens when every instance has started its second round. e2e is "
+        "wall time on builtin and virtual time on sim.",
     )
     add_common(p)
     p.add_argument("--scenario", choices=("single", "concurrent"), default="single")
@@ -186,7 +187,9 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
             default=None,
             help="override the scenario's default size",
         )
-    p.add_argument("--no-warmup", action="store_true", help="time the cold first pass too")
+    p.add_argument(
+        "--no-warmup", action="store_true", help="no warm-up round: measure from the cold start"
+    )
     p.add_argument(
         "--compare-sim",
         action="store_true",
