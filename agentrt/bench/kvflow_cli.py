@@ -144,7 +144,7 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     config: dict[str, Any] = {}
     if args.backend == "builtin":
-        config.update(model=args.model, device=args.device)
+        config.update(model=args.model, device=args.device, dtype=args.dtype)
     result = run_kvflow_bench(
         make_workload(args.scenario, sizes),
         args.backend,
@@ -177,6 +177,12 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     )
     add_common(p)
     p.add_argument("--scenario", choices=("single", "concurrent"), default="single")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="builtin: auto (bfloat16) or float32; bf16 logits depend on the batch's "
+        "makeup, so concurrent runs can differ in tokens between policies, fp32 do not",
+    )
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim")
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile")
     p.add_argument("--policies", default=POLICIES, help="comma-separated")
