@@ -104,6 +104,12 @@ class KVCacheManager(HostLoadsMixin):
             self.prefetcher.stats = self._stats
 
     @property
+    def epoch(self) -> tuple[int, int]:
+        """Equal epochs mean no lookup, eviction or page release happened in between
+        (only allocations from the free list): a failed admission would fail again."""
+        return (self.tree.version, self.allocator.frees)
+
+    @property
     def loads_in_flight(self) -> int:
         return len(self.tree.inflight)
 

@@ -21,6 +21,7 @@ class PageAllocator:
         self._num_pages = num_pages
         self._free_heap: list[int] = list(range(num_pages))
         self._is_free = bytearray(b"\x01") * num_pages
+        self.frees = 0  # calls of `free` that returned pages (a change counter)
 
     @property
     def num_pages(self) -> int:
@@ -64,6 +65,8 @@ class PageAllocator:
         for page in pages:
             self._is_free[page] = 1
             heapq.heappush(self._free_heap, page)
+        if pages:
+            self.frees += 1
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` if the free list and the free flags disagree."""

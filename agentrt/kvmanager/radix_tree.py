@@ -49,6 +49,9 @@ class RadixTree(TieringMixin):
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
         self._clock = 0
+        # Bumped by every change that can alter a lookup or an eviction: ticks (match,
+        # insert), unlocks to zero, evictions, loads, reset. Equal versions => same tree.
+        self.version = 0
         self._cached_pages = 0
         self._evictable_pages = 0
         self._host_cached_pages = 0
@@ -177,16 +180,22 @@ class RadixTree(TieringMixin):
                 self._evictable_pages -= len(n.pages)
             n.lock_ref += 1
 
-    def unlock(self, node: RadixNode) -> None:
-        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked."""
+    def unlock(self, node: RadixNode, *, quiet: bool = False) -> None:
+        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked.
+        ``quiet``: the lock being undone was taken within the same operation (no
+        ``version`` bump: the pair changed nothing)."""
         path = self._path_to_root(node)
         for n in path:
             if n.lock_ref <= 0:
                 raise ValueError(f"unlock of a node that is not locked: {n!r}")
+        freed = False
         for n in path:
             n.lock_ref -= 1
             if n.lock_ref == 0 and not n.loading:
                 self._evictable_pages += len(n.pages)
+                freed = True
+        if freed and not quiet:
+            self.version += 1
 
     # ---- reset and checking -------------------------------------------------------------
 
@@ -207,6 +216,7 @@ class RadixTree(TieringMixin):
         if self.host_allocator is not None:
             self.host_allocator.free(host)
         self._cached_pages = self._evictable_pages = self._host_cached_pages = 0
+        self.version += 1
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` naming the first broken invariant (both tiers)."""
@@ -238,6 +248,7 @@ class RadixTree(TieringMixin):
 
     def _tick(self) -> int:
         self._clock += 1
+        self.version += 1
         return self._clock
 
     def _common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:

@@ -82,6 +82,7 @@ class TieringMixin:
 
     def _evict_device(self: RadixTree, node: RadixNode) -> int:
         n = len(node.pages)
+        self.version += 1
         if self.has_host_tier and not node.on_host and self.policy.wants_host_copy(node):
             self._offload(node)
         self.allocator.free(node.pages)
@@ -115,6 +116,7 @@ class TieringMixin:
         """Remove ``node`` (no device pages left) and its host-only descendants."""
         parent = node.parent
         assert parent is not None and not node.pages and node.lock_ref == 0
+        self.version += 1
         del parent.children[node.key[: self.page_size]]
         stack = [node]
         while stack:
@@ -198,7 +200,7 @@ class TieringMixin:
             finally:
                 self._host_pinned = set()
                 if guard:
-                    self.unlock(first_parent)
+                    self.unlock(first_parent, quiet=True)
             if self.allocator.num_free < need:
                 return None
         pages = self.allocator.alloc(need)
@@ -210,6 +212,7 @@ class TieringMixin:
             host.extend(n.host_pages)
             n.loading = True
         self._cached_pages += need
+        self.version += 1
         pending = PendingLoad(TransferOp("load", tuple(pages), tuple(host)), list(nodes))
         self.inflight.append(pending)
         return pending
@@ -218,6 +221,7 @@ class TieringMixin:
         """Mark a load done: its nodes become resident (``ok``) or go back to host-only,
         freeing the device pages (failed or cancelled before it started)."""
         self.inflight.remove(pending)
+        self.version += 1
         for n in pending.nodes:
             assert n.loading and n.lock_ref == 0
             n.loading = False
