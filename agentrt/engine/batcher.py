@@ -157,6 +157,15 @@ class Batcher:
         self.waiting.extendleft(reversed(deferred))
         return budget
 
+    def admission_blocked(self, budget_used: int) -> bool:
+        """Whether `schedule` would admit nothing, with no side effect, after the running
+        batch took ``budget_used`` tokens: no waiting request, a full batch, no budget
+        left, or an attempt that `_admit` would skip."""
+        budget = self.max_num_batched_tokens - budget_used
+        if not self.waiting or budget <= 0 or len(self.running) >= self.max_num_seqs:
+            return True
+        return self._blocked is not None and self._blocked == self._admit_state(budget)
+
     def _admit_state(self, budget: int) -> tuple:
         """What the outcome of an admission attempt that admits nothing depends on: the
         head of the queue, the budget, the batch size and the KV epoch (no lookup,

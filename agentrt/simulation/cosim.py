@@ -193,7 +193,7 @@ class _Cosim:
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            n = fast_forward_decodes(eng, until)  # type: ignore[arg-type]
+            n = len(fast_forward_decodes(eng, until))  # type: ignore[arg-type]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True
