@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from agentrt.kvmanager.candidates import EvictionCandidates
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
@@ -55,6 +56,7 @@ class RadixTree(TieringMixin):
         self._cached_pages = 0
         self._evictable_pages = 0
         self._host_cached_pages = 0
+        self._cands = EvictionCandidates(self)
         self._init_tiering()
 
     @property
@@ -175,9 +177,12 @@ class RadixTree(TieringMixin):
 
     def lock(self, node: RadixNode) -> None:
         """Protect ``node`` and its ancestors from eviction (reference counted)."""
+        mark = self._cands.mark
         for n in self._path_to_root(node):
-            if n.lock_ref == 0 and not n.loading:
-                self._evictable_pages -= len(n.pages)
+            if n.lock_ref == 0:
+                mark(n)
+                if not n.loading:
+                    self._evictable_pages -= len(n.pages)
             n.lock_ref += 1
 
     def unlock(self, node: RadixNode, *, quiet: bool = False) -> None:
@@ -191,9 +196,11 @@ class RadixTree(TieringMixin):
         freed = False
         for n in path:
             n.lock_ref -= 1
-            if n.lock_ref == 0 and not n.loading:
-                self._evictable_pages += len(n.pages)
-                freed = True
+            if n.lock_ref == 0:
+                self._cands.mark(n)
+                if not n.loading:
+                    self._evictable_pages += len(n.pages)
+                    freed = True
         if freed and not quiet:
             self.version += 1
 
@@ -212,6 +219,7 @@ class RadixTree(TieringMixin):
             if node is not self.root:
                 node.parent = None
         self.root.children.clear()
+        self._cands.clear()
         self.allocator.free(pages)
         if self.host_allocator is not None:
             self.host_allocator.free(host)
@@ -221,6 +229,7 @@ class RadixTree(TieringMixin):
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` naming the first broken invariant (both tiers)."""
         check_tree(self)
+        self._cands.check()
 
     def pretty(self) -> str:
         """Indented dump of the tree, one node per line."""
@@ -285,6 +294,8 @@ class RadixTree(TieringMixin):
         node.host_pages = node.host_pages[n:]
         node.parent = upper
         upper.children[node.key[:ps]] = node
+        self._cands.mark(upper)
+        self._cands.mark(node)
         return upper
 
     def _check_allocated(self, pages: list[int]) -> None:
@@ -296,6 +307,8 @@ class RadixTree(TieringMixin):
         self._check_allocated(pages)
         node = RadixNode(next(self._ids), key, pages, parent)
         parent.children[key[: self.page_size]] = node
+        self._cands.mark(node)
+        self._cands.mark(parent)
         self._cached_pages += len(pages)
         self._evictable_pages += len(pages)
         return node
@@ -305,6 +318,8 @@ class RadixTree(TieringMixin):
         self._check_allocated(pages)
         assert node.lock_ref == 0 and len(pages) == len(node.host_pages)
         node.pages = pages
+        self._cands.mark(node)
+        self._cands.mark(node.parent)
         self._cached_pages += len(pages)
         self._evictable_pages += len(pages)
 
