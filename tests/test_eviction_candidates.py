@@ -1,6 +1,8 @@
 """The tree's incremental eviction candidates evict in exactly the order of the full scan
 they replaced, for every policy, under random inserts, matches, locks, hint changes,
-device and host evictions and loads (`agentrt.kvmanager.candidates`)."""
+device and host evictions and loads (`agentrt.kvmanager.candidates`). The path shortcuts
+(`insert(..., start=node)`, `touch_prefix`) leave the tree exactly as `insert` from the
+root and `match_prefix` do."""
 
 from __future__ import annotations
 
@@ -60,7 +62,9 @@ def build(cls: type[RadixTree], policy: str, ps: int, device: int, host: int) ->
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["insert", "match", "unlock", "evict", "evict_host", "hints", "load"]),
+        st.sampled_from(
+            ["insert", "match", "unlock", "evict", "evict_host", "hints", "load", "extend", "touch"]
+        ),
         st.lists(st.integers(0, 2), min_size=1, max_size=6),
         st.sampled_from([None, "a", "b"]),
         st.integers(0, 6),
@@ -69,10 +73,37 @@ OPS = st.lists(
 )
 
 
-def apply(tree: RadixTree, locked: list[RadixNode], op: tuple) -> object:
-    """One operation; returns what it observed (compared between the two trees)."""
+def path_tokens(node: RadixNode) -> list[int]:
+    parts = []
+    while node.parent is not None:
+        parts.append(node.key)
+        node = node.parent
+    return [t for key in reversed(parts) for t in key]
+
+
+def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> object:
+    """One operation; returns what it observed (compared between the two trees).
+    ``fast``: use the path shortcuts (the other tree uses the plain operations)."""
     name, pages, agent, n = op
     tokens = [t for p in pages for t in (p,) * tree.page_size]
+    if name in ("extend", "touch"):
+        if not locked:
+            return None
+        held = locked[n % len(locked)]
+        path = path_tokens(held)
+        if name == "touch":
+            cut = (n % (len(path) // tree.page_size) + 1) * tree.page_size
+            node = tree.touch_prefix(held, cut) if fast else tree.match_prefix(path[:cut]).node
+            return node.id
+        need = len(pages)
+        if tree.allocator.num_free < need:
+            return None
+        mine = tree.allocator.alloc(need)
+        theirs = [0] * (len(path) // tree.page_size)  # the tree holds these positions
+        result = tree.insert(path + tokens, theirs + mine, held if fast else None)
+        kept = result.pages[len(theirs) :]
+        tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
+        return result.pages, result.num_existing, result.node.id
     if name == "insert":
         need = len(pages)
         if tree.allocator.num_free < need:
@@ -137,8 +168,8 @@ def test_incremental_candidates_evict_in_the_full_scan_order(policy, ps, device,
     locked_fast: list[RadixNode] = []
     locked_slow: list[RadixNode] = []
     for op in ops:
-        seen_fast = apply(fast, locked_fast, op)
-        seen_slow = apply(slow, locked_slow, op)
+        seen_fast = apply(fast, locked_fast, op, True)
+        seen_slow = apply(slow, locked_slow, op, False)
         assert seen_fast == seen_slow, op
         assert fast.pretty() == slow.pretty(), op
         assert fast.allocator._free_heap == slow.allocator._free_heap

@@ -77,6 +77,9 @@ class LLMEngine:
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
         self._lock = threading.Lock()
+        # False: `step` reports only requests that finished (callers that wait for
+        # completions, e.g. the co-simulation, skip a snapshot per token).
+        self.stream_outputs = True
 
     @classmethod
     def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:
@@ -175,7 +178,8 @@ class LLMEngine:
     # -- stepping -------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
-        """Run one batch. Returns an output for every request that changed."""
+        """Run one batch. Returns an output for every request that changed (only for
+        those that finished when `stream_outputs` is False)."""
         if self.runner.uses_compute_thread:
             return on_compute_thread(self._step)
         return self._step()
@@ -212,7 +216,8 @@ class LLMEngine:
     def _apply(self, batch: ScheduledBatch, sampled: list[int]) -> list[RequestOutput]:
         tokens = iter(sampled)
         outputs = []
-        stats, kv = self.stats, self.kv
+        stats, kv, stream = self.stats, self.kv, self.stream_outputs
+        plain = not self._detok and not self.eos_token_ids  # only max_tokens / length stop
         for item in batch.items:
             seq = item.seq
             n = item.num_new_tokens
@@ -236,9 +241,20 @@ class LLMEngine:
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
-            reason = self._check_stop(seq, token)
+            p = seq.params
+            if plain and not p.stop_token_ids:  # `_check_stop`, inlined for its common case
+                total += 1
+                reason = (
+                    FinishReason.LENGTH
+                    if total - prompt >= p.max_tokens or total >= self.max_model_len
+                    else None
+                )
+            else:
+                reason = self._check_stop(seq, token)
             if reason is not None:
                 self._finish(seq, reason)
+            elif not stream:
+                continue
             outputs.append(self._output(seq, [token]))
         return outputs
 

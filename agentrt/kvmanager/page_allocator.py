@@ -39,6 +39,19 @@ class PageAllocator:
         """Whether ``page`` is a valid id that is currently free."""
         return 0 <= page < self._num_pages and bool(self._is_free[page])
 
+    def first_unallocated(self, pages: list[int]) -> int | None:
+        """The first of ``pages`` that is out of range or free, None if all are in use."""
+        flags, n = self._is_free, self._num_pages
+        try:  # in C: an id >= n raises IndexError, a negative one fails the min check
+            if min(pages, default=0) >= 0 and not any(map(flags.__getitem__, pages)):
+                return None
+        except IndexError:
+            pass
+        for page in pages:
+            if not 0 <= page < n or flags[page]:
+                return page
+        return None
+
     def alloc(self, n: int) -> list[int]:
         """Return ``n`` free page ids (lowest first), or raise ``OutOfPagesError``."""
         if n < 0:

@@ -10,13 +10,14 @@ from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
 from agentrt.kvmanager.tiering import TieringMixin
+from agentrt.kvmanager.tree_paths import PathsMixin
 from agentrt.kvmanager.transfer import KVTransfer, NullTransfer
 from agentrt.kvmanager.tree_integrity import check_tree
 
 __all__ = ["HostMatch", "InsertResult", "MatchResult", "RadixNode", "RadixTree"]
 
 
-class RadixTree(TieringMixin):
+class RadixTree(TieringMixin, PathsMixin):
     """Prefix cache of KV pages over a device ``PageAllocator`` (and optionally a host one).
 
     Locks cover a node and all its ancestors *excluding the root*: the root is never
@@ -129,12 +130,18 @@ class RadixTree(TieringMixin):
             node = child
         return HostMatch(device_tokens, nodes, pos - device_tokens)
 
-    def insert(self, tokens: Sequence[int], pages: Sequence[int]) -> InsertResult:
+    def insert(
+        self, tokens: Sequence[int], pages: Sequence[int], start: RadixNode | None = None
+    ) -> InsertResult:
         """Cache ``tokens`` whose KV is in ``pages`` (one page per ``page_size`` tokens).
 
         The tree keeps its own device page wherever it already has one and adopts the
         caller's pages for the remaining positions (host-only nodes on the path get the
         caller's pages as their device copy); see ``InsertResult``.
+
+        ``start``: a locked node whose path from the root spells a prefix of ``tokens``
+        (e.g. the node a sequence holds); the walk resumes there instead of comparing
+        that prefix again. Same result and access times as without it.
         """
         ps = self.page_size
         if len(tokens) != len(pages) * ps:
@@ -142,16 +149,23 @@ class RadixTree(TieringMixin):
                 f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
                 f"tokens for {len(pages)} pages of size {ps}"
             )
-        tokens = tuple(tokens)
         now = self._tick()
         node, pos, out = self.root, 0, []
+        base = 0  # tokens[:base] are the path to `start`, not compared again
+        if start is not None and start is not self.root:
+            base, out = self._touch_path(start, now)
+            node = start
+            assert tuple(tokens[base - len(start.key) : base]) == start.key, "start off path"
+            pages = pages[base // ps :]
+        tokens = tuple(tokens[base:]) if base else tuple(tokens)
         num_existing = None
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
             if child is None:
                 break
             if child.loading:
-                return InsertResult(out, pos if num_existing is None else num_existing, node)
+                existing = pos if num_existing is None else num_existing
+                return InsertResult(out, base + existing, node)
             n = self._common_pages(child, tokens, pos)
             if n < child.num_pages:
                 child = self._split(child, n)
@@ -165,6 +179,7 @@ class RadixTree(TieringMixin):
             node = child
         if num_existing is None:
             num_existing = pos
+        num_existing += base
         if pos < len(tokens):
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
@@ -264,7 +279,7 @@ class RadixTree(TieringMixin):
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""
         key = node.key
         if tokens[pos : pos + len(key)] == key:  # the common case, compared in C
-            return node.num_pages
+            return len(key) // self.page_size
         ps = self.page_size
         n = 0
         for i in range(node.num_pages):
@@ -299,9 +314,9 @@ class RadixTree(TieringMixin):
         return upper
 
     def _check_allocated(self, pages: list[int]) -> None:
-        for page in pages:
-            if not 0 <= page < self.allocator.num_pages or self.allocator.is_free(page):
-                raise ValueError(f"insert of page {page}, which is not allocated")
+        page = self.allocator.first_unallocated(pages)
+        if page is not None:
+            raise ValueError(f"insert of page {page}, which is not allocated")
 
     def _add_leaf(self, parent: RadixNode, key: tuple[int, ...], pages: list[int]) -> RadixNode:
         self._check_allocated(pages)

@@ -101,6 +101,7 @@ class _Cosim:
         for eng in self.engines:  # amortise eviction's tree scan: free 1/16 of the pool
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
             eng.kv.min_evict_pages = max(1, pages // 16)
+            eng.stream_outputs = False  # only finished calls matter here
         self.router = Router(cfg.replicas, move_factor=cfg.move_factor)
         n = world.num_agents
         self.keys = [agent_key(i) for i in range(n)]

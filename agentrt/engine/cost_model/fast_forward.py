@@ -36,6 +36,8 @@ def fast_forward_decodes(
     batcher = engine.batcher
     if engine._inbox or engine._aborts or engine.tokenizer is not None:
         return []
+    if not engine.clock.now() - origin < until:
+        return []  # not even one step starts before `until`
     kv = engine.kv
     kv.poll()  # what the next step's schedule() would do first
     if kv.loads_in_flight:
@@ -47,7 +49,7 @@ def fast_forward_decodes(
         return []
     k = engine.max_model_len if max_steps is None else max_steps + 1
     eos = engine.eos_token_ids
-    for seq in running:
+    for seq in reversed(running):  # newly admitted (likely prefilling) ones are last
         total = len(seq.token_ids)
         p = seq.params
         if (
@@ -60,12 +62,14 @@ def fast_forward_decodes(
             or (eos and not p.ignore_eos)
         ):
             return []
-        left = p.max_tokens - (total - len(seq.prompt_token_ids))
-        k = min(k, left, engine.max_model_len - total)
+        k = min(k, p.max_tokens - (total - len(seq.prompt_token_ids)), engine.max_model_len - total)
+        if k <= 1:
+            return []  # a sequence finishes in the next step: it runs normally
     k -= 1  # the step where a sequence finishes runs normally
-    if k <= 0:
-        return []
-    k = min(k, _steps_with_free_pages(engine, k))
+    needs = _page_needs(engine, k)
+    free = engine.kv.allocator.num_free
+    if len(needs) > free:  # stop before the first step the free list cannot supply
+        k = needs[free][0]
     cost = engine.runner.cost
     batch = len(running)
     context = sum(seq.num_computed_tokens + 1 for seq in running)
@@ -78,7 +82,11 @@ def fast_forward_decodes(
     n = len(seconds)
     if n == 0:
         return []
-    _allocate_pages(engine, n)
+    alloc = engine.kv.allocator.alloc
+    for step, pos in needs:
+        if step >= n:
+            break
+        running[pos].block_table.extend(alloc(1))
     runner, clock, stats = engine.runner, engine.clock, engine.stats
     for seq in running:
         seq.token_ids.extend(runner.tokens_for(seq.request_id, len(seq.token_ids), n))
@@ -108,17 +116,3 @@ def _page_needs(engine: SimLLMEngine, k: int) -> list[tuple[int, int]]:
         needs.extend((i, pos) for i in range(first, k, ps))
     needs.sort()
     return needs
-
-
-def _steps_with_free_pages(engine: SimLLMEngine, k: int) -> int:
-    """How many of the next ``k`` steps can take their new pages from the free list."""
-    needs = _page_needs(engine, k)
-    free = engine.kv.allocator.num_free
-    return k if len(needs) <= free else needs[free][0]
-
-
-def _allocate_pages(engine: SimLLMEngine, n: int) -> None:
-    running = engine.batcher.running
-    alloc = engine.kv.allocator.alloc
-    for _, pos in _page_needs(engine, n):
-        running[pos].block_table.extend(alloc(1))

@@ -48,13 +48,16 @@ class CostModelRunner(ModelRunner):
         seconds = self.cost.batch_seconds(batch)
         self.clock.advance(seconds)
         self.busy_seconds += seconds
-        first, span, hash_of = self._first, self._span, self._hash
+        first, span, hashes = self._first, self._span, self._hashes
         out = []
         for item in batch.items:
             seq = item.seq
             total = len(seq.token_ids)
             if seq.num_computed_tokens + item.num_new_tokens == total:  # item.samples
-                out.append(first + (hash_of(seq.request_id) + 7919 * total) % span)
+                h = hashes.get(seq.request_id)
+                if h is None:
+                    h = self._hash(seq.request_id)
+                out.append(first + (h + 7919 * total) % span)
         return out
 
     def _hash(self, request_id: str) -> int:
