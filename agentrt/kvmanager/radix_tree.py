@@ -10,9 +10,9 @@ from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
 from agentrt.kvmanager.tiering import TieringMixin
-from agentrt.kvmanager.tree_paths import PathsMixin
 from agentrt.kvmanager.transfer import KVTransfer, NullTransfer
 from agentrt.kvmanager.tree_integrity import check_tree
+from agentrt.kvmanager.tree_paths import PathsMixin
 
 __all__ = ["HostMatch", "InsertResult", "MatchResult", "RadixNode", "RadixTree"]
 
