@@ -128,8 +128,11 @@ def replay(
     def engine_waiting() -> int:
         return len(engine.requests) - len(engine.batcher.running)
 
-    # Pure-decode stretches of a sim engine run in one call, with the same timeline.
+    # Pure-decode stretches of a sim engine run in one call, with the same timeline, and
+    # its steps report only finished requests (the others' tokens are read off the batch).
     fast = options.fast_forward and isinstance(engine, SimLLMEngine) and on_step is None
+    stream = engine.stream_outputs
+    engine.stream_outputs = not fast
 
     def decoded(ends: list[float], step_start: float) -> None:
         """Every running request got one token at the end of each of the steps `ends`."""
@@ -184,6 +187,16 @@ def replay(
                 timeline.span(
                     "kv loads", "host->device", step_start - start, now - start, pages=pages
                 )
+        if fast:  # no per-token snapshots: read new tokens off the running sequences
+            for seq in engine.batcher.running:
+                call_id = request_to_call.get(seq.request_id)
+                if call_id is None:
+                    continue
+                timing = timings[call_id]
+                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
+                if new:
+                    timing.token_times.extend([now] * new)
+                    timing.output_tokens += new
         for out in outputs:
             call_id = request_to_call.get(out.request_id)
             if call_id is None:
@@ -209,6 +222,7 @@ def replay(
         if on_step is not None:
             on_step(engine)
     bar.close()
+    engine.stream_outputs = stream
     result = serving_metrics(list(timings.values()), clock.now() - start)
     kv = engine.kv.stats
     result["device_hit_rate"] = kv.device_hit_rate
