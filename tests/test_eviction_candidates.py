@@ -140,7 +140,7 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
     if name == "hints":
         tree.policy.update_hints({"a": n % 3, "b": (n + 1) % 3})
         if tree.policy.name == "belady":
-            tree.policy.advance(n % 2)
+            tree.policy.on_request("ab"[n % 2])
         return None
     found = tree.match_host(tokens)  # load
     if not found.nodes or found.loading:
