@@ -21,7 +21,7 @@ from typing import Any
 
 from agentrt.bench.kvflow_bench import run_kvflow_bench
 from agentrt.bench.kvflow_cli import DEFAULTS, make_workload
-from agentrt.bench.report import write_json
+from agentrt.report import write_json
 
 PREFIXES = (1024, 2048, 4096, 8192, 16384)
 POLICIES = ("lru", "hicache", "kvflow", "belady", "ideal")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from agentrt.bench.report import format_table, write_json
+from agentrt.report import format_table, write_json
 
 if TYPE_CHECKING:
     from agentrt.bench.kvflow_workloads import KVFlowWorkload
