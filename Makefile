@@ -34,3 +34,4 @@ test-gpu: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentrt tests simulations examples
+	$(BIN)/ruff format --check agentrt tests simulations examples

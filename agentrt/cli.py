@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agentrt.bench.report import format_table, write_json
+from agentrt.report import format_table, write_json
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

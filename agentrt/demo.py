@@ -12,12 +12,12 @@ import time
 
 import anyio
 
-from agentrt.bench.report import format_table
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
+from agentrt.report import format_table
 from agentrt.scheduler.runtime import Runtime
 
 HANDBOOK = """You live in Willowbrook, a small river town of about two thousand people.

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 
 from agentrt.api import open_runtime
-from agentrt.bench.report import format_table
 from agentrt.graph.decorators import Workflow
+from agentrt.report import format_table
 
 
 def load_workflow_file(path: str | Path) -> Any:

@@ -19,7 +19,7 @@ import argparse
 import time
 from typing import Any
 
-from agentrt.bench.report import write_json
+from agentrt.report import write_json
 from agentrt.simulation import TownScenario, TownWorld
 from agentrt.simulation.cosim import CosimConfig
 from agentrt.simulation.runner import run_simulation

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentrt.bench.report import write_json
+from agentrt.report import write_json
 from agentrt.simulation import TownScenario, TownWorld
 from agentrt.simulation.cosim import CosimConfig
 from agentrt.simulation.runner import run_simulation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,3 +61,14 @@ def test_steps_from_main_worker_and_event_loop_share_one_thread(tiny_models) -> 
     assert first[0].token_ids == second[0].token_ids == third
     assert len(recorder.threads) == 1
     assert next(iter(recorder.threads)).startswith("agentrt-compute")
+
+
+def _name_on_compute_thread(_: int) -> str:
+    return on_compute_thread(lambda: threading.current_thread().name)
+
+
+def test_a_forked_child_gets_its_own_compute_thread() -> None:
+    on_compute_thread(lambda: None)  # the parent's thread exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        names = pool.map_async(_name_on_compute_thread, [0]).get(timeout=60)  # hangs if broken
+    assert names[0].startswith("agentrt-compute")

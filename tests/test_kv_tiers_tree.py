@@ -134,6 +134,19 @@ def test_belady_evicts_farthest_next_use() -> None:
     assert not c.on_device and a.on_device
 
 
+def test_belady_out_of_order_arrival_consumes_only_its_own_call() -> None:
+    """Two instances of a -> b: one instance's b arriving before the other's a must not
+    make a look unused (the remaining a is still the next call)."""
+    tree = _tree("belady")
+    a = _insert(tree, [1, 1], {"a"})
+    b = _insert(tree, [2, 2], {"b"})
+    tree.policy.set_future(["a", "a", "b", "b"])
+    tree.policy.on_request("a")
+    tree.policy.on_request("b")  # left: a (index 1), b (index 3)
+    tree.evict(1)
+    assert a.on_device and not b.on_device
+
+
 @dataclass
 class _Seq:
     token_ids: list[int]

@@ -107,3 +107,14 @@ def test_builtin_outputs_identical_across_policies(tiny_models):
     p = result["policies"]
     assert p["lru"]["recomputed_tokens"] > p["kvflow"]["recomputed_tokens"]
     assert p["kvflow"]["host_hit_rate"] + p["kvflow"]["device_hit_rate"] > 0.5
+
+
+def test_builtin_concurrent_outputs_identical_across_policies(tiny_models):
+    """Several instances share batches whose makeup differs between policies: in fp32
+    the greedy tokens must still match exactly."""
+    w = concurrent(prefix=48, dynamic=8, output=4, rounds=1, instances=3, vocab=256)
+    result = run_kvflow_bench(
+        w, "builtin", model=str(tiny_models["llama"]), dtype="float32", device_prefixes=2
+    )
+    assert result["identical_outputs"] is True
+    assert result["policies"]["kvflow"]["device_hit_rate"] > 0

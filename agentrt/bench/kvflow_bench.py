@@ -2,12 +2,15 @@
 
 For each policy a fresh engine (same model or profile, same device pool, same host pool
 and link) runs the workload through the real `Runtime` (token-id prefixes, STE published
-on its HintBoard and fed to the engine's KV manager, prefetch for kvflow). One untimed
-warm-up pass of the workflow (one round, suffixes of its own, one output token per call)
-fills the caches first, so the timed
-pass measures the steady state of a long-lived workflow; its KV stats are subtracted.
-`e2e_s` is the timed pass's end-to-end time by the engine's clock: wall seconds on
-`builtin`, virtual seconds on `sim`. `ideal` gets a device pool of device + host pages.
+on its HintBoard and fed to the engine's KV manager, prefetch for kvflow and belady).
+
+The workflow runs one extra round first, as warm-up, in the same run: the measurement
+window opens when every instance has started its second round, so it sees the steady
+state of a long-lived workflow (the STE of the loop's next agents is known across the
+round boundary, as it would be in an agent loop that keeps going). `e2e_s` is the
+window's length by the engine's clock (wall seconds on `builtin`, virtual seconds on
+`sim`) and the KV stats are those accrued inside it. `ideal` gets a device pool of
+device + host pages.
 """
 
 from __future__ import annotations
@@ -52,43 +55,70 @@ def pool_sizes(workload: KVFlowWorkload, device_prefixes: int, page_size: int) -
     pages = lambda n: -(-n // page_size)  # noqa: E731
     own = pages(workload.dynamic + workload.output) + 2
     device = device_prefixes * pages(workload.prefix) + workload.instances * own
-    calls = workload.agents * workload.rounds * workload.instances * 2  # warm-up + timed
+    calls = workload.agents * (workload.rounds + 1) * workload.instances  # warm-up + timed
     host = workload.agents * pages(workload.prefix) + calls * own
     return {"num_pages": device, "num_host_pages": host}
 
 
-async def _pass(
-    engine: LLMEngine, workload: KVFlowWorkload, salt: int, rounds: int, output: int | None
-):
+class MeasurementWindow:
+    """Opens (clock and KV stats snapshot) once every instance has started round
+    `from_round`; call `close` at the end."""
+
+    def __init__(self, engine: LLMEngine, instances: int, from_round: int) -> None:
+        self.engine = engine
+        self.instances = instances
+        self.from_round = from_round
+        self._started: set[int] = set()
+        self.start_s: float | None = None
+        self.stats_before: dict[str, float] | None = None
+        if from_round <= 1:
+            self._open()
+
+    def on_round_start(self, instance: int, round_: int) -> None:
+        if round_ == self.from_round and self.start_s is None:
+            self._started.add(instance)
+            if len(self._started) == self.instances:
+                self._open()
+
+    def _open(self) -> None:
+        self.start_s = self.engine.clock.now()
+        self.stats_before = self.engine.kv.stats.as_dict()
+
+    def close(self) -> tuple[float, KVStats]:
+        if self.start_s is None or self.stats_before is None:
+            raise RuntimeError("the measurement window never opened")
+        now = self.engine.kv.stats.as_dict()
+        fields = KVStats.__dataclass_fields__
+        delta = {k: now[k] - self.stats_before[k] for k in fields}
+        return self.engine.clock.now() - self.start_s, KVStats(**delta)  # type: ignore[arg-type]
+
+
+async def _run(engine: LLMEngine, workload: KVFlowWorkload, rounds: int) -> dict:
     async with AsyncLLM(engine) as llm:
         client = RecordingClient(llm)
         runtime = Runtime(client, PromptBuilder(IdsTokenizer()))
-        start = engine.clock.now()
-        results = await runtime.run(workload.workflow(rounds, output), workload.inputs(salt))
-        seconds = engine.clock.now() - start
+        results = await runtime.run(workload.workflow(rounds), workload.inputs())
     failed = [r.error for r in results if not r.ok]
     if failed:
         raise RuntimeError(f"workflow failed: {failed[0]!r}")
-    return seconds, client.outputs
-
-
-def _delta(after: KVStats, before: dict[str, float]) -> KVStats:
-    now = after.as_dict()
-    fields = KVStats.__dataclass_fields__
-    return KVStats(**{k: now[k] - before[k] for k in fields})  # type: ignore[arg-type]
+    return client.outputs
 
 
 def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = True) -> dict:
-    """One policy: optional warm-up pass, then the timed pass. Returns metrics + outputs."""
+    """One policy: the workflow with a warm-up round (optional) and the measured rounds.
+    Returns metrics + outputs."""
     engine = LLMEngine.from_config(config)
-    if warmup:
-        anyio.run(_pass, engine, workload, 1, 1, 1)  # fills the caches; 1 token per call
+    rounds = workload.rounds + (1 if warmup else 0)
     policy = engine.kv.policy
-    if hasattr(policy, "set_future"):
-        policy.set_future(workload.future_calls())
-    before = engine.kv.stats.as_dict()
-    seconds, outputs = anyio.run(_pass, engine, workload, 0, workload.rounds, None)
-    stats = _delta(engine.kv.stats, before)
+    if hasattr(policy, "set_future"):  # belady: every call of the run, in order
+        policy.set_future(workload.future_calls(rounds))
+    window = MeasurementWindow(engine, workload.instances, 2 if warmup else 1)
+    workload.on_round_start = window.on_round_start
+    try:
+        outputs = anyio.run(_run, engine, workload, rounds)
+    finally:
+        workload.on_round_start = None
+    seconds, stats = window.close()
     engine.check_integrity()
     return {
         "e2e_s": seconds,
@@ -136,7 +166,7 @@ def run_kvflow_bench(
         "device_pool_tokens": settings["num_pages"] * settings["page_size"],
         "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
         "device_prefixes": device_prefixes,
-        "warmup_pass": warmup,
+        "warmup_round": warmup,
     }
     result: dict[str, Any] = {
         "scenario": workload.scenario,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from agentrt.bench.report import format_table, write_json
+from agentrt.report import format_table, write_json
 
 if TYPE_CHECKING:
     from agentrt.bench.kvflow_workloads import KVFlowWorkload
@@ -144,7 +144,7 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     config: dict[str, Any] = {}
     if args.backend == "builtin":
-        config.update(model=args.model, device=args.device)
+        config.update(model=args.model, device=args.device, dtype=args.dtype)
     result = run_kvflow_bench(
         make_workload(args.scenario, sizes),
         args.backend,
@@ -171,11 +171,18 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
         description="The KVFlow paper's two shapes through the real runtime: 'single' (one "
         "10-agent chain looping for several rounds, device pool = 3 prefixes + the running "
         "request) and 'concurrent' (many instances of a 4-agent looping chain). Every policy "
-        "runs on the same inputs after one untimed warm-up pass; e2e is wall time on "
-        "builtin and virtual time on sim.",
+        "runs on the same inputs; the workflow runs one extra warm-up round first and the "
+        "measurement window opens when every instance has started its second round. e2e is "
+        "wall time on builtin and virtual time on sim.",
     )
     add_common(p)
     p.add_argument("--scenario", choices=("single", "concurrent"), default="single")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="builtin: auto (bfloat16) or float32; bf16 logits depend on the batch's "
+        "makeup, so concurrent runs can differ in tokens between policies, fp32 do not",
+    )
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim")
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile")
     p.add_argument("--policies", default=POLICIES, help="comma-separated")
@@ -186,7 +193,9 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
             default=None,
             help="override the scenario's default size",
         )
-    p.add_argument("--no-warmup", action="store_true", help="time the cold first pass too")
+    p.add_argument(
+        "--no-warmup", action="store_true", help="no warm-up round: measure from the cold start"
+    )
     p.add_argument(
         "--compare-sim",
         action="store_true",

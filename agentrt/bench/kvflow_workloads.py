@@ -15,6 +15,7 @@ agent passes to ``ctx.gen`` is a space-separated id list, turned back into ids b
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentrt.graph.decorators import Workflow
@@ -43,6 +44,7 @@ class KVFlowWorkload:
     vocab: int = 30_000
     seed: int = 0
     prefixes: list[tuple[int, ...]] = field(default_factory=list)
+    on_round_start: Callable[[int, int], None] | None = None  # (instance, round), 1-based
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
@@ -58,25 +60,25 @@ class KVFlowWorkload:
     def agent_ids(self) -> list[str]:
         return [f"{self.name}/a{i + 1}" for i in range(self.agents)]
 
-    def dynamic_ids(self, instance: int, visit: int, agent: int, salt: int = 0) -> list[int]:
+    def dynamic_ids(self, instance: int, visit: int, agent: int) -> list[int]:
         """The dynamic part of one call (deterministic, unique per call)."""
-        rng = random.Random(f"{self.seed}/{salt}/{instance}/{visit}/{agent}")
+        rng = random.Random(f"{self.seed}/{instance}/{visit}/{agent}")
         top = min(self.vocab, 30_000)
         return [rng.randrange(3, top) for _ in range(self.dynamic)]
 
-    def inputs(self, salt: int = 0) -> list[dict]:
-        """One input per instance; ``salt`` gives a warm-up pass suffixes of its own."""
-        return [{"instance": i, "salt": salt} for i in range(self.instances)]
+    def inputs(self) -> list[dict]:
+        """One input per instance."""
+        return [{"instance": i} for i in range(self.instances)]
 
-    def future_calls(self) -> list[str]:
+    def future_calls(self, rounds: int | None = None) -> list[str]:
         """The order of agent calls (for ``belady``): the instances advance together, so
         call k of the chain is made by every instance before call k + 1 starts."""
-        order = self.agent_ids() * self.rounds
+        order = self.agent_ids() * (self.rounds if rounds is None else rounds)
         return [a for a in order for _ in range(self.instances)]
 
-    def workflow(self, rounds: int | None = None, output: int | None = None) -> Workflow:
-        """The chain a1 -> ... -> aN with the back edge aN -> a1 taken ``rounds - 1`` times;
-        each call generates ``output`` tokens (default: the workload's)."""
+    def workflow(self, rounds: int | None = None) -> Workflow:
+        """The chain a1 -> ... -> aN with the back edge aN -> a1 taken ``rounds - 1`` times
+        (default: the workload's rounds); each call generates ``output`` tokens."""
         rounds = self.rounds if rounds is None else rounds
         wf = Workflow(self.name)
         previous = None
@@ -90,7 +92,7 @@ class KVFlowWorkload:
                 self._agent_fn(index, rounds if last else 0),
                 name=f"a{index + 1}",
                 prefix=self.prefixes[index],
-                max_tokens=self.output if output is None else output,
+                max_tokens=self.output,
                 ignore_eos=True,
                 **options,
             )
@@ -102,7 +104,9 @@ class KVFlowWorkload:
         workload = self
 
         async def call(ctx) -> str:
-            ids = workload.dynamic_ids(ctx.input["instance"], ctx.visit, index, ctx.input["salt"])
+            if index == 0 and workload.on_round_start is not None:
+                workload.on_round_start(ctx.input["instance"], ctx.visit)
+            ids = workload.dynamic_ids(ctx.input["instance"], ctx.visit, index)
             result = await ctx.gen(" ".join(map(str, ids)))
             if loop_rounds and ctx.visit < loop_rounds:
                 ctx.goto("a1")

@@ -15,7 +15,7 @@ from agentrt.engine.sequence import Sequence, SequenceStatus
 from agentrt.kvmanager.manager import KVCacheManager
 
 
-@dataclass
+@dataclass(slots=True)
 class ScheduledSeq:
     seq: Sequence
     num_new_tokens: int
@@ -39,6 +39,10 @@ class ScheduledBatch:
         return bool(self.items)
 
 
+def _is_chunk(item: ScheduledSeq) -> bool:
+    return item.num_new_tokens != 1
+
+
 class Batcher:
     def __init__(self, kv: KVCacheManager, max_num_batched_tokens: int, max_num_seqs: int):
         self.kv = kv
@@ -46,6 +50,10 @@ class Batcher:
         self.max_num_seqs = max_num_seqs
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
+        # Skip an admission attempt that cannot have a different outcome than the last
+        # one (`_admit_state`); False re-runs every attempt (the reference behaviour).
+        self.skip_blocked = True
+        self._blocked: tuple | None = None
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -67,24 +75,33 @@ class Batcher:
     def schedule(self) -> ScheduledBatch:
         self.kv.poll()  # finished host->device loads, new hints / prefetch
         batch = ScheduledBatch()
+        items = batch.items
         budget = self.max_num_batched_tokens
         scheduled: set[int] = set()
-        decodes = [s for s in self.running if not s.is_prefilling]
-        prefills = [s for s in self.running if s.is_prefilling]
+        page = self.kv.page_size
+        decodes: list[Sequence] = []
+        prefills: list[Sequence] = []
+        for s in self.running:
+            (prefills if s.num_computed_tokens < len(s.token_ids) - 1 else decodes).append(s)
+        running = SequenceStatus.RUNNING
         for seq in decodes + prefills:
             if budget == 0:
                 break
-            if seq.status is not SequenceStatus.RUNNING:
+            if seq.status is not running:
                 continue  # preempted earlier in this loop
-            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
-            if self._allocate_or_preempt(seq, n, scheduled, batch):
-                batch.items.append(ScheduledSeq(seq, n))
+            done = seq.num_computed_tokens
+            n = min(len(seq.token_ids) - done, budget)
+            # room left in its last page: `kv.allocate` would be a no-op
+            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
+                seq, n, scheduled, batch
+            ):
+                items.append(ScheduledSeq(seq, n))
                 scheduled.add(id(seq))
                 budget -= n
         if not batch.preempted:
             budget = self._admit(batch, budget)
         # Attention metadata wants decodes first, then prefill chunks.
-        batch.items.sort(key=lambda item: item.num_new_tokens != 1)
+        items.sort(key=_is_chunk)
         return batch
 
     def _allocate_or_preempt(
@@ -109,6 +126,10 @@ class Batcher:
         batch.preempted.append(seq)
 
     def _admit(self, batch: ScheduledBatch, budget: int) -> int:
+        if self._blocked is not None and self._blocked == self._admit_state(budget):
+            return budget  # the same attempt failed and nothing it depends on changed
+        self._blocked = None
+        entry_budget = budget
         deferred: list[Sequence] = []
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
             seq = self.waiting.popleft()
@@ -126,6 +147,8 @@ class Batcher:
             if not self.kv.allocate(seq, n):
                 self.kv.unmatch(seq)
                 self.waiting.appendleft(seq)
+                if not deferred and budget == entry_budget and self.skip_blocked:
+                    self._blocked = self._admit_state(budget)
                 break
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
@@ -133,6 +156,24 @@ class Batcher:
             budget -= n
         self.waiting.extendleft(reversed(deferred))
         return budget
+
+    def admission_blocked(self, budget_used: int) -> bool:
+        """Whether `schedule` would admit nothing, with no side effect, after the running
+        batch took ``budget_used`` tokens: no waiting request, a full batch, no budget
+        left, or an attempt that `_admit` would skip."""
+        budget = self.max_num_batched_tokens - budget_used
+        if not self.waiting or budget <= 0 or len(self.running) >= self.max_num_seqs:
+            return True
+        return self._blocked is not None and self._blocked == self._admit_state(budget)
+
+    def _admit_state(self, budget: int) -> tuple:
+        """What the outcome of an admission attempt that admits nothing depends on: the
+        head of the queue, the budget, the batch size and the KV epoch (no lookup,
+        eviction, release or load in between; see `KVCacheManager.epoch`). Retrying it
+        would redo the same lookup and fail the same way, so `_admit` skips it."""
+        kv = self.kv
+        head = self.waiting[0] if self.waiting else None
+        return (head, budget, len(self.running), kv.epoch, kv.loads_in_flight)
 
     def _shares_inflight_prefix(self, seq: Sequence) -> bool:
         if not self.kv.enable_prefix_cache:
@@ -143,6 +184,9 @@ class Batcher:
         if len(want) < page or seq.num_tokens - start <= page:
             return False
         for other in self.running:
-            if other.is_prefilling and other.token_ids[start : start + page] == want:
+            if (
+                other.num_computed_tokens < len(other.token_ids) - 1  # prefilling
+                and other.token_ids[start : start + page] == want
+            ):
                 return seq.token_ids[:start] == other.token_ids[:start]
         return False

@@ -10,6 +10,7 @@ thread keeps a single team, whichever thread (event loop, worker, main) asks.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,15 @@ def _get_executor() -> ThreadPoolExecutor:
                 1, thread_name_prefix="agentrt-compute", initializer=_remember_thread
             )
         return _executor
+
+
+def _forget_after_fork() -> None:
+    """A forked child has no compute thread: start its own on first use."""
+    global _executor, _thread, _lock
+    _executor, _thread, _lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def on_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

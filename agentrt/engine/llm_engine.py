@@ -77,6 +77,9 @@ class LLMEngine:
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
         self._lock = threading.Lock()
+        # False: `step` reports only requests that finished (callers that wait for
+        # completions, e.g. the co-simulation, skip a snapshot per token).
+        self.stream_outputs = True
 
     @classmethod
     def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:
@@ -175,7 +178,8 @@ class LLMEngine:
     # -- stepping -------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
-        """Run one batch. Returns an output for every request that changed."""
+        """Run one batch. Returns an output for every request that changed (only for
+        those that finished when `stream_outputs` is False)."""
         if self.runner.uses_compute_thread:
             return on_compute_thread(self._step)
         return self._step()
@@ -212,42 +216,62 @@ class LLMEngine:
     def _apply(self, batch: ScheduledBatch, sampled: list[int]) -> list[RequestOutput]:
         tokens = iter(sampled)
         outputs = []
+        stats, kv, stream = self.stats, self.kv, self.stream_outputs
+        plain = not self._detok and not self.eos_token_ids  # only max_tokens / length stop
         for item in batch.items:
             seq = item.seq
-            samples = item.samples
-            if seq.num_cached_tokens and seq.num_computed_tokens == seq.num_cached_tokens:
-                self.stats.prefill_tokens_reused += seq.num_cached_tokens
-            if seq.num_tokens - seq.num_computed_tokens > 1 or not seq.num_output_tokens:
-                self.stats.prefill_tokens_computed += item.num_new_tokens
+            n = item.num_new_tokens
+            done = seq.num_computed_tokens
+            total = len(seq.token_ids)
+            prompt = len(seq.prompt_token_ids)
+            if seq.num_cached_tokens and done == seq.num_cached_tokens:
+                stats.prefill_tokens_reused += seq.num_cached_tokens
+            if total - done > 1 or total == prompt:
+                stats.prefill_tokens_computed += n
             else:
-                self.stats.decode_tokens += 1
-            seq.num_computed_tokens += item.num_new_tokens
-            if item.num_new_tokens > 1:
-                self.kv.cache(seq)  # a computed prefill chunk is reusable by others right away
-            if not samples:
-                continue
+                stats.decode_tokens += 1
+            seq.num_computed_tokens = done + n
+            if n > 1:
+                kv.cache(seq)  # a computed prefill chunk is reusable by others right away
+            if done + n != total:
+                continue  # a prefill chunk that does not reach the last token
             token = next(tokens)
             seq.token_ids.append(token)
-            self.stats.generated_tokens += 1
+            stats.generated_tokens += 1
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
-                self.stats.prompt_tokens += seq.num_prompt_tokens
-            reason = self._check_stop(seq, token)
+                stats.prompt_tokens += prompt
+            p = seq.params
+            if plain and not p.stop_token_ids:  # `_check_stop`, inlined for its common case
+                total += 1
+                reason = (
+                    FinishReason.LENGTH
+                    if total - prompt >= p.max_tokens or total >= self.max_model_len
+                    else None
+                )
+            else:
+                reason = self._check_stop(seq, token)
             if reason is not None:
                 self._finish(seq, reason)
+            elif not stream:
+                continue
             outputs.append(self._output(seq, [token]))
         return outputs
 
     def _check_stop(self, seq: Sequence, token: int) -> FinishReason | None:
         p = seq.params
-        detok = self._detok.get(seq.request_id)
+        detok = self._detok.get(seq.request_id) if self._detok else None
         if detok is not None:
             seq.text = detok.append(token)
             if detok.stopped:
                 return FinishReason.STOP
         if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
             return FinishReason.STOP
-        if seq.num_output_tokens >= p.max_tokens or seq.num_tokens >= self.max_model_len:
+        num_tokens = len(seq.token_ids)
+        if (
+            num_tokens - len(seq.prompt_token_ids) >= p.max_tokens
+            or num_tokens >= self.max_model_len
+        ):
             return FinishReason.LENGTH
         return None
 
@@ -262,19 +286,20 @@ class LLMEngine:
         self.stats.finished_requests += 1
 
     def _output(self, seq: Sequence, new_tokens: list[int]) -> RequestOutput:
+        reason = seq.finish_reason
         return RequestOutput(
-            request_id=seq.request_id,
-            prompt_token_ids=seq.prompt_token_ids,
-            token_ids=seq.output_token_ids,
-            new_token_ids=new_tokens,
-            text=seq.text,
-            finished=seq.is_finished,
-            finish_reason=seq.finish_reason.value if seq.finish_reason else None,
-            error=seq.error,
-            num_cached_tokens=seq.num_cached_tokens,
-            arrival_time=seq.arrival_time,
-            first_token_time=seq.first_token_time,
-            finish_time=seq.finish_time,
+            seq.request_id,
+            seq.prompt_token_ids,
+            seq.token_ids[len(seq.prompt_token_ids) :],
+            new_tokens,
+            seq.text,
+            seq.status is SequenceStatus.FINISHED,
+            reason.value if reason else None,
+            seq.error,
+            seq.num_cached_tokens,
+            seq.arrival_time,
+            seq.first_token_time,
+            seq.finish_time,
         )
 
     def reset_prefix_cache(self) -> None:

@@ -104,6 +104,12 @@ class KVCacheManager(HostLoadsMixin):
             self.prefetcher.stats = self._stats
 
     @property
+    def epoch(self) -> tuple[int, int]:
+        """Equal epochs mean no lookup, eviction or page release happened in between
+        (only allocations from the free list): a failed admission would fail again."""
+        return (self.tree.version, self.allocator.frees)
+
+    @property
     def loads_in_flight(self) -> int:
         return len(self.tree.inflight)
 
@@ -188,7 +194,8 @@ class KVCacheManager(HostLoadsMixin):
         if full_pages <= seq.num_tree_pages:
             return
         tokens = seq.token_ids[: full_pages * self.page_size]
-        result = self.tree.insert(tokens, seq.block_table[:full_pages])
+        # the sequence's node spells its first num_tree_pages pages: resume there
+        result = self.tree.insert(tokens, seq.block_table[:full_pages], seq.tree_node)
         kept = len(result.pages)  # shorter than full_pages if it ran into a loading node
         duplicates = []
         for i in range(seq.num_tree_pages, kept):
@@ -201,21 +208,23 @@ class KVCacheManager(HostLoadsMixin):
             self.tree.unlock(seq.tree_node)
         seq.tree_node = result.node
         seq.num_tree_pages = kept
-        self._tag(seq, tokens[: kept * self.page_size])
+        self._tag(seq, tokens, result.node, kept * self.page_size)
 
-    def _tag(self, seq: PagedSequence, cached: list[int]) -> None:
+    def _tag(self, seq: PagedSequence, tokens: list[int], end: object, cached: int) -> None:
+        """Tag the nodes of the agent's fixed prefix among the first ``cached`` of
+        ``tokens`` (which the tree holds, ending at node ``end``) with the agent."""
         agent, prefix_len = seq.agent_id, seq.prefix_len
         if agent is None or not prefix_len:
             return
-        n = min(prefix_len, len(cached)) // self.page_size * self.page_size
+        n = min(prefix_len, cached) // self.page_size * self.page_size
         if n == 0:
             return
-        node = self.tree.match_prefix(cached[:n]).node
+        node = self.tree.touch_prefix(end, n)  # = match_prefix(tokens[:n]).node
         while node is not self.tree.root and agent not in node.agents:
             node.agents.add(agent)
             node = node.parent
         if n == prefix_len // self.page_size * self.page_size:
-            self.agent_prefixes[agent] = tuple(cached[:n])
+            self.agent_prefixes[agent] = tuple(tokens[:n])
 
     def release(self, seq: PagedSequence) -> None:
         """Drop the sequence's hold on KV: unlock tree pages, free its own pages."""

@@ -30,6 +30,7 @@ class HostLoadsMixin:
         with self._hints_lock:
             hints, self._hints = self._hints, None
         if hints is not None:
+            self.tree.version += 1  # eviction order may change
             self.tree.policy.update_hints(hints)
             if self.prefetcher is not None:
                 self.prefetcher.plan(hints)

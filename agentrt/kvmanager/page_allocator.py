@@ -21,6 +21,7 @@ class PageAllocator:
         self._num_pages = num_pages
         self._free_heap: list[int] = list(range(num_pages))
         self._is_free = bytearray(b"\x01") * num_pages
+        self.frees = 0  # calls of `free` that returned pages (a change counter)
 
     @property
     def num_pages(self) -> int:
@@ -37,6 +38,19 @@ class PageAllocator:
     def is_free(self, page: int) -> bool:
         """Whether ``page`` is a valid id that is currently free."""
         return 0 <= page < self._num_pages and bool(self._is_free[page])
+
+    def first_unallocated(self, pages: list[int]) -> int | None:
+        """The first of ``pages`` that is out of range or free, None if all are in use."""
+        flags, n = self._is_free, self._num_pages
+        try:  # in C: an id >= n raises IndexError, a negative one fails the min check
+            if min(pages, default=0) >= 0 and not any(map(flags.__getitem__, pages)):
+                return None
+        except IndexError:
+            pass
+        for page in pages:
+            if not 0 <= page < n or flags[page]:
+                return page
+        return None
 
     def alloc(self, n: int) -> list[int]:
         """Return ``n`` free page ids (lowest first), or raise ``OutOfPagesError``."""
@@ -64,6 +78,8 @@ class PageAllocator:
         for page in pages:
             self._is_free[page] = 1
             heapq.heappush(self._free_heap, page)
+        if pages:
+            self.frees += 1
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` if the free list and the free flags disagree."""

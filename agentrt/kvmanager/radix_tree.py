@@ -5,17 +5,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from agentrt.kvmanager.candidates import EvictionCandidates
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
 from agentrt.kvmanager.tiering import TieringMixin
 from agentrt.kvmanager.transfer import KVTransfer, NullTransfer
 from agentrt.kvmanager.tree_integrity import check_tree
+from agentrt.kvmanager.tree_paths import PathsMixin
 
 __all__ = ["HostMatch", "InsertResult", "MatchResult", "RadixNode", "RadixTree"]
 
 
-class RadixTree(TieringMixin):
+class RadixTree(TieringMixin, PathsMixin):
     """Prefix cache of KV pages over a device ``PageAllocator`` (and optionally a host one).
 
     Locks cover a node and all its ancestors *excluding the root*: the root is never
@@ -49,9 +51,13 @@ class RadixTree(TieringMixin):
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
         self._clock = 0
+        # Bumped by every change that can alter a lookup or an eviction: ticks (match,
+        # insert), unlocks to zero, evictions, loads, reset. Equal versions => same tree.
+        self.version = 0
         self._cached_pages = 0
         self._evictable_pages = 0
         self._host_cached_pages = 0
+        self._cands = EvictionCandidates(self)
         self._init_tiering()
 
     @property
@@ -124,12 +130,18 @@ class RadixTree(TieringMixin):
             node = child
         return HostMatch(device_tokens, nodes, pos - device_tokens)
 
-    def insert(self, tokens: Sequence[int], pages: Sequence[int]) -> InsertResult:
+    def insert(
+        self, tokens: Sequence[int], pages: Sequence[int], start: RadixNode | None = None
+    ) -> InsertResult:
         """Cache ``tokens`` whose KV is in ``pages`` (one page per ``page_size`` tokens).
 
         The tree keeps its own device page wherever it already has one and adopts the
         caller's pages for the remaining positions (host-only nodes on the path get the
         caller's pages as their device copy); see ``InsertResult``.
+
+        ``start``: a locked node whose path from the root spells a prefix of ``tokens``
+        (e.g. the node a sequence holds); the walk resumes there instead of comparing
+        that prefix again. Same result and access times as without it.
         """
         ps = self.page_size
         if len(tokens) != len(pages) * ps:
@@ -137,16 +149,23 @@ class RadixTree(TieringMixin):
                 f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
                 f"tokens for {len(pages)} pages of size {ps}"
             )
-        tokens = tuple(tokens)
         now = self._tick()
         node, pos, out = self.root, 0, []
+        base = 0  # tokens[:base] are the path to `start`, not compared again
+        if start is not None and start is not self.root:
+            base, out = self._touch_path(start, now)
+            node = start
+            assert tuple(tokens[base - len(start.key) : base]) == start.key, "start off path"
+            pages = pages[base // ps :]
+        tokens = tuple(tokens[base:]) if base else tuple(tokens)
         num_existing = None
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
             if child is None:
                 break
             if child.loading:
-                return InsertResult(out, pos if num_existing is None else num_existing, node)
+                existing = pos if num_existing is None else num_existing
+                return InsertResult(out, base + existing, node)
             n = self._common_pages(child, tokens, pos)
             if n < child.num_pages:
                 child = self._split(child, n)
@@ -160,6 +179,7 @@ class RadixTree(TieringMixin):
             node = child
         if num_existing is None:
             num_existing = pos
+        num_existing += base
         if pos < len(tokens):
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
@@ -172,21 +192,32 @@ class RadixTree(TieringMixin):
 
     def lock(self, node: RadixNode) -> None:
         """Protect ``node`` and its ancestors from eviction (reference counted)."""
+        mark = self._cands.mark
         for n in self._path_to_root(node):
-            if n.lock_ref == 0 and not n.loading:
-                self._evictable_pages -= len(n.pages)
+            if n.lock_ref == 0:
+                mark(n)
+                if not n.loading:
+                    self._evictable_pages -= len(n.pages)
             n.lock_ref += 1
 
-    def unlock(self, node: RadixNode) -> None:
-        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked."""
+    def unlock(self, node: RadixNode, *, quiet: bool = False) -> None:
+        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked.
+        ``quiet``: the lock being undone was taken within the same operation (no
+        ``version`` bump: the pair changed nothing)."""
         path = self._path_to_root(node)
         for n in path:
             if n.lock_ref <= 0:
                 raise ValueError(f"unlock of a node that is not locked: {n!r}")
+        freed = False
         for n in path:
             n.lock_ref -= 1
-            if n.lock_ref == 0 and not n.loading:
-                self._evictable_pages += len(n.pages)
+            if n.lock_ref == 0:
+                self._cands.mark(n)
+                if not n.loading:
+                    self._evictable_pages += len(n.pages)
+                    freed = True
+        if freed and not quiet:
+            self.version += 1
 
     # ---- reset and checking -------------------------------------------------------------
 
@@ -203,14 +234,17 @@ class RadixTree(TieringMixin):
             if node is not self.root:
                 node.parent = None
         self.root.children.clear()
+        self._cands.clear()
         self.allocator.free(pages)
         if self.host_allocator is not None:
             self.host_allocator.free(host)
         self._cached_pages = self._evictable_pages = self._host_cached_pages = 0
+        self.version += 1
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` naming the first broken invariant (both tiers)."""
         check_tree(self)
+        self._cands.check()
 
     def pretty(self) -> str:
         """Indented dump of the tree, one node per line."""
@@ -238,13 +272,14 @@ class RadixTree(TieringMixin):
 
     def _tick(self) -> int:
         self._clock += 1
+        self.version += 1
         return self._clock
 
     def _common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""
         key = node.key
         if tokens[pos : pos + len(key)] == key:  # the common case, compared in C
-            return node.num_pages
+            return len(key) // self.page_size
         ps = self.page_size
         n = 0
         for i in range(node.num_pages):
@@ -274,17 +309,21 @@ class RadixTree(TieringMixin):
         node.host_pages = node.host_pages[n:]
         node.parent = upper
         upper.children[node.key[:ps]] = node
+        self._cands.mark(upper)
+        self._cands.mark(node)
         return upper
 
     def _check_allocated(self, pages: list[int]) -> None:
-        for page in pages:
-            if not 0 <= page < self.allocator.num_pages or self.allocator.is_free(page):
-                raise ValueError(f"insert of page {page}, which is not allocated")
+        page = self.allocator.first_unallocated(pages)
+        if page is not None:
+            raise ValueError(f"insert of page {page}, which is not allocated")
 
     def _add_leaf(self, parent: RadixNode, key: tuple[int, ...], pages: list[int]) -> RadixNode:
         self._check_allocated(pages)
         node = RadixNode(next(self._ids), key, pages, parent)
         parent.children[key[: self.page_size]] = node
+        self._cands.mark(node)
+        self._cands.mark(parent)
         self._cached_pages += len(pages)
         self._evictable_pages += len(pages)
         return node
@@ -294,6 +333,8 @@ class RadixTree(TieringMixin):
         self._check_allocated(pages)
         assert node.lock_ref == 0 and len(pages) == len(node.host_pages)
         node.pages = pages
+        self._cands.mark(node)
+        self._cands.mark(node.parent)
         self._cached_pages += len(pages)
         self._evictable_pages += len(pages)
 

@@ -66,7 +66,7 @@ class TieringMixin:
         if num_pages <= 0:
             return 0
         key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._nodes() if self._device_candidate(n)]
+        heap = [(key(n), n.id, n) for n in self._cands.device()]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:
@@ -82,10 +82,13 @@ class TieringMixin:
 
     def _evict_device(self: RadixTree, node: RadixNode) -> int:
         n = len(node.pages)
+        self.version += 1
         if self.has_host_tier and not node.on_host and self.policy.wants_host_copy(node):
-            self._offload(node)
+            self._offload(node)  # may evict host leaves (and refresh the candidates)
         self.allocator.free(node.pages)
         node.pages = []
+        self._cands.mark(node)
+        self._cands.mark(node.parent)
         self._cached_pages -= n
         self._evictable_pages -= n
         if not node.on_host:
@@ -103,6 +106,7 @@ class TieringMixin:
         finally:
             node.offloading = False
         node.host_pages = host
+        self._cands.mark(node)
         self._host_cached_pages += len(host)
         self.offloaded_pages += len(host)
         return True
@@ -115,10 +119,13 @@ class TieringMixin:
         """Remove ``node`` (no device pages left) and its host-only descendants."""
         parent = node.parent
         assert parent is not None and not node.pages and node.lock_ref == 0
+        self.version += 1
         del parent.children[node.key[: self.page_size]]
+        self._cands.mark(parent)
         stack = [node]
         while stack:
             n = stack.pop()
+            self._cands.mark(n)
             assert not n.pages and n.lock_ref == 0, f"dropping a device node {n!r}"
             if n.host_pages:
                 assert self.host_allocator is not None
@@ -145,7 +152,8 @@ class TieringMixin:
         if num_pages <= 0 or self.host_allocator is None:
             return 0
         key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._nodes() if self._host_candidate(n)]
+        pinned = self._host_pinned
+        heap = [(key(n), n.id, n) for n in self._cands.host() if n.id not in pinned]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:
@@ -198,18 +206,21 @@ class TieringMixin:
             finally:
                 self._host_pinned = set()
                 if guard:
-                    self.unlock(first_parent)
+                    self.unlock(first_parent, quiet=True)
             if self.allocator.num_free < need:
                 return None
         pages = self.allocator.alloc(need)
         host: list[int] = []
         i = 0
+        self._cands.mark(first_parent)
         for n in nodes:
             n.pages = pages[i : i + len(n.host_pages)]
             i += len(n.host_pages)
             host.extend(n.host_pages)
             n.loading = True
+            self._cands.mark(n)
         self._cached_pages += need
+        self.version += 1
         pending = PendingLoad(TransferOp("load", tuple(pages), tuple(host)), list(nodes))
         self.inflight.append(pending)
         return pending
@@ -218,9 +229,12 @@ class TieringMixin:
         """Mark a load done: its nodes become resident (``ok``) or go back to host-only,
         freeing the device pages (failed or cancelled before it started)."""
         self.inflight.remove(pending)
+        self.version += 1
+        self._cands.mark(pending.nodes[0].parent)
         for n in pending.nodes:
             assert n.loading and n.lock_ref == 0
             n.loading = False
+            self._cands.mark(n)
             if ok:
                 self._evictable_pages += len(n.pages)
             else:

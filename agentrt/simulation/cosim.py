@@ -102,6 +102,7 @@ class _Cosim:
         for eng in self.engines:  # amortise eviction's tree scan: free 1/16 of the pool
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
             eng.kv.min_evict_pages = max(1, pages // 16)
+            eng.stream_outputs = False  # only finished calls matter here
         self.router = Router(cfg.replicas, move_factor=cfg.move_factor)
         n = world.num_agents
         self.keys = [agent_key(i) for i in range(n)]
@@ -200,7 +201,7 @@ class _Cosim:
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            n = fast_forward_decodes(eng, until)  # type: ignore[arg-type]
+            n = len(fast_forward_decodes(eng, until))  # type: ignore[arg-type]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True

@@ -36,13 +36,19 @@ class Router:
         self.calls = [0] * replicas  # calls routed per replica, in total
         self.moves = 0
         self._owner: dict[str, int] = {}
+        self._order: dict[str, int] = {}  # agent -> position of its first assignment
+        self._members: list[dict[str, None]] = [{} for _ in range(replicas)]
 
     def owner(self, agent: str) -> int | None:
         """The replica an agent is assigned to (None before its first call)."""
         return self._owner.get(agent)
 
     def agents_of(self, replica: int) -> list[str]:
-        return [a for a, r in self._owner.items() if r == replica]
+        """The replica's agents in the order they were first assigned."""
+        members = list(self._members[replica])
+        if self.moves:  # a moved agent joined its new replica's dict at the end
+            members.sort(key=self._order.__getitem__)
+        return members
 
     def _least_loaded(self, key: str) -> int:
         if key == "agents":
@@ -55,6 +61,8 @@ class Router:
         if r is None:
             r = self._least_loaded("agents")
             self._owner[agent] = r
+            self._order[agent] = len(self._order)
+            self._members[r][agent] = None
             self.assigned[r] += 1
         return r
 
@@ -67,6 +75,8 @@ class Router:
                 self.assigned[r] -= 1
                 self.assigned[best] += 1
                 self._owner[agent] = best
+                del self._members[r][agent]
+                self._members[best][agent] = None
                 self.moves += 1
                 r = best
         self.inflight[r] += 1

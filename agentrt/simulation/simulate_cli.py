@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from agentrt.bench.report import format_table, write_json
+from agentrt.report import format_table, write_json
 
 
 def add_parser(

@@ -26,6 +26,7 @@ class SyntheticPrompts:
     def __init__(self, template_tokens: int = 8) -> None:
         self.template_tokens = template_tokens
         self._prefix: dict[str, tuple[int, ...]] = {}
+        self._words: dict[str, tuple[int, ...]] = {}
         self._tail = [FIRST_ID + 1 + k for k in range(template_tokens)]
 
     def prefix_ids(self, prefix: str) -> tuple[int, ...]:
@@ -37,5 +38,12 @@ class SyntheticPrompts:
 
     def build(self, prefix: str, text: str) -> tuple[list[int], int]:
         head = self.prefix_ids(prefix)
-        body = [t for w in text.split() for t in _word_ids(w)]
-        return [*head, *body, *self._tail], len(head)
+        ids = list(head)
+        words = self._words
+        for w in text.split():
+            word = words.get(w)
+            if word is None:
+                word = words[w] = tuple(_word_ids(w))
+            ids.extend(word)
+        ids.extend(self._tail)
+        return ids, len(head)

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentrt.bench.report import format_table
+from agentrt.report import format_table
 
 
 @dataclass

@@ -18,6 +18,7 @@ call is due; an idle simulated engine jumps its clock to the next eligible call.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from agentrt.engine.cost_model.engine import SimLLMEngine
+from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
@@ -45,6 +48,7 @@ class ReplayOptions:
     label: str = "replay"  # the progress bar's description
     position: int = 0  # the progress bar's line (several replays side by side)
     max_waiting: int = 256  # requests queued in the engine at once; later ones queue here
+    fast_forward: bool = True  # sim engines: pure-decode stretches in one call (same results)
 
     def __post_init__(self) -> None:
         if self.dispatch not in DISPATCH_MODES:
@@ -124,6 +128,31 @@ def replay(
     def engine_waiting() -> int:
         return len(engine.requests) - len(engine.batcher.running)
 
+    # Pure-decode stretches of a sim engine run in one call, with the same timeline, and
+    # its steps report only finished requests (the others' tokens are read off the batch).
+    fast = options.fast_forward and isinstance(engine, SimLLMEngine) and on_step is None
+    stream = engine.stream_outputs
+    engine.stream_outputs = not fast
+
+    def decoded(ends: list[float], step_start: float) -> None:
+        """Every running request got one token at the end of each of the steps `ends`."""
+        for seq in engine.batcher.running:
+            call_id = request_to_call.get(seq.request_id)
+            if call_id is not None:
+                timing = timings[call_id]
+                timing.token_times.extend(ends)
+                timing.output_tokens += len(ends)
+        if timeline is not None:
+            for end in ends:
+                timeline.span(
+                    "engine steps",
+                    "step",
+                    step_start - start,
+                    end - start,
+                    requests=len(engine.batcher.running),
+                )
+                step_start = end
+
     while heap or backlog or engine.has_unfinished_requests():
         now = clock.now()
         while heap and heap[0][0] <= now - start:
@@ -136,6 +165,12 @@ def replay(
                 _wait_until(clock, start + heap[0][0])
             continue
         step_start = clock.now()
+        if fast:
+            waiting_ok = heap and engine_waiting() < options.max_waiting
+            ends = fast_forward_decodes(engine, heap[0][0] if waiting_ok else math.inf, None, start)
+            if ends:
+                decoded(ends, step_start)
+                continue
         outputs = engine.step()
         now = clock.now()
         if timeline is not None:
@@ -152,6 +187,16 @@ def replay(
                 timeline.span(
                     "kv loads", "host->device", step_start - start, now - start, pages=pages
                 )
+        if fast:  # no per-token snapshots: read new tokens off the running sequences
+            for seq in engine.batcher.running:
+                call_id = request_to_call.get(seq.request_id)
+                if call_id is None:
+                    continue
+                timing = timings[call_id]
+                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
+                if new:
+                    timing.token_times.extend([now] * new)
+                    timing.output_tokens += new
         for out in outputs:
             call_id = request_to_call.get(out.request_id)
             if call_id is None:
@@ -177,6 +222,7 @@ def replay(
         if on_step is not None:
             on_step(engine)
     bar.close()
+    engine.stream_outputs = stream
     result = serving_metrics(list(timings.values()), clock.now() - start)
     kv = engine.kv.stats
     result["device_hit_rate"] = kv.device_hit_rate

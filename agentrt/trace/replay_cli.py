@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from agentrt.bench.report import write_json
+from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
 from agentrt.trace.metrics import format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions

@@ -1,18 +1,22 @@
-"""Fast-forward a sim engine through pure-decode steps (opt-in; used by the co-simulation).
+"""Fast-forward a sim engine through pure-decode steps, exactly as `engine.step()` would.
 
-When nothing can change a sim engine's batch for a while (no waiting or new requests,
-no aborts, no loads in flight, every running sequence decoding one token per step, no
-stop strings or stop tokens, no tokenizer), each step is fully determined: the same
-sequences decode one token each, and the cost is the profile's decode cost at a context
-that grows by the batch size per step. `fast_forward_decodes` runs those steps without
-the batcher: same clock advances (identical float operations), same synthetic tokens,
-same stats. It stops one step before the first sequence would finish (that step runs
-normally and reports outputs) and before any step that would start at or after
-``until`` (when another event may submit a request that must join it).
+When nothing can change a sim engine's batch for a while, each step is fully determined:
+the same sequences decode one token each, and the cost is the profile's decode cost at a
+context that grows by the batch size per step. `fast_forward_decodes` runs those steps
+without the batcher: same clock advances (identical float operations), same synthetic
+tokens, same page allocations (step by step, in batch order, so the same page ids), same
+stats. The conditions (checked on entry, else it returns no steps):
 
-Difference to stepping one by one: each sequence's pages for all skipped steps are
-allocated up front, so an eviction may happen a few steps earlier. With no eviction
-the timeline is identical (tested).
+- no new requests, no aborts, no host->device loads in flight, no tokenizer;
+- every running sequence decodes (one token left to compute, at least one output token
+  already, no stop strings or stop tokens); waiting requests are allowed only when the
+  batcher would skip admission (queue head blocked, `Batcher.admission_blocked`) or
+  the batch is at `max_num_seqs`, so nothing is admitted.
+
+It stops before the step in which the first sequence would finish (that step runs
+normally and reports the outputs), before any step that starts at or after ``until``
+(when another event may submit a request that must join it) and before any step whose
+new pages the free list cannot supply (that step may evict or preempt: it runs normally).
 """
 
 from __future__ import annotations
@@ -22,60 +26,93 @@ from agentrt.engine.cost_model.model import StepFeatures
 from agentrt.engine.sequence import SequenceStatus
 
 
-def fast_forward_decodes(engine: SimLLMEngine, until: float) -> int:
-    """Run the pure-decode steps that start before ``until``; returns how many ran
-    (0 when the engine's state does not allow it: then call ``engine.step()``)."""
+def fast_forward_decodes(
+    engine: SimLLMEngine, until: float, max_steps: int | None = None, origin: float = 0.0
+) -> list[float]:
+    """Run the pure-decode steps that start at a time ``t`` with ``t - origin < until``
+    (at most ``max_steps``); returns the clock at the end of each step run (empty when
+    the engine's state does not allow it: then call ``engine.step()``). Every running
+    sequence got one token per returned step."""
     batcher = engine.batcher
-    if (
-        engine._inbox
-        or engine._aborts
-        or batcher.waiting
-        or engine.tokenizer is not None
-        or engine.kv.loads_in_flight
-    ):
-        return 0
+    if engine._inbox or engine._aborts or engine.tokenizer is not None:
+        return []
+    if not engine.clock.now() - origin < until:
+        return []  # not even one step starts before `until`
+    kv = engine.kv
+    kv.poll()  # what the next step's schedule() would do first
+    if kv.loads_in_flight:
+        return []
     running = batcher.running
     if not running or len(running) > batcher.max_num_batched_tokens:
-        return 0
-    k = engine.max_model_len
-    for seq in running:
+        return []
+    if batcher.waiting and not batcher.admission_blocked(len(running)):
+        return []
+    k = engine.max_model_len if max_steps is None else max_steps + 1
+    eos = engine.eos_token_ids
+    for seq in reversed(running):  # newly admitted (likely prefilling) ones are last
+        total = len(seq.token_ids)
+        p = seq.params
         if (
             seq.status is not SequenceStatus.RUNNING
-            or seq.num_tokens - seq.num_computed_tokens != 1
-            or seq.params.stop_token_ids
-            or seq.params.stop
+            or total - seq.num_computed_tokens != 1
+            or total == len(seq.prompt_token_ids)
+            or seq.num_computed_tokens == seq.num_cached_tokens
+            or p.stop_token_ids
+            or p.stop
+            or (eos and not p.ignore_eos)
         ):
-            return 0
-        left = seq.params.max_tokens - seq.num_output_tokens
-        k = min(k, left, engine.max_model_len - seq.num_tokens)
+            return []
+        k = min(k, p.max_tokens - (total - len(seq.prompt_token_ids)), engine.max_model_len - total)
+        if k <= 1:
+            return []  # a sequence finishes in the next step: it runs normally
     k -= 1  # the step where a sequence finishes runs normally
+    needs = _page_needs(engine, k)
+    free = engine.kv.allocator.num_free
+    if len(needs) > free:  # stop before the first step the free list cannot supply
+        k = needs[free][0]
     cost = engine.runner.cost
     batch = len(running)
     context = sum(seq.num_computed_tokens + 1 for seq in running)
     seconds: list[float] = []
     t = engine.clock.now()
-    while len(seconds) < k and t < until:
+    while len(seconds) < k and t - origin < until:
         s = cost.step_seconds(StepFeatures(0, batch, 0, context + len(seconds) * batch))
         seconds.append(s)
         t += s
     n = len(seconds)
     if n == 0:
-        return 0
-    kv = engine.kv
-    for seq in running:
-        if not kv.allocate(seq, n):
-            return 0  # pages already given to earlier sequences are theirs to use anyway
+        return []
+    alloc = engine.kv.allocator.alloc
+    for step, pos in needs:
+        if step >= n:
+            break
+        running[pos].block_table.extend(alloc(1))
     runner, clock, stats = engine.runner, engine.clock, engine.stats
     for seq in running:
-        seq.token_ids.extend(runner.tokens_for(seq.request_id, seq.num_tokens, n))
+        seq.token_ids.extend(runner.tokens_for(seq.request_id, len(seq.token_ids), n))
         seq.num_computed_tokens += n
+    ends: list[float] = []
     for s in seconds:
         t0 = clock.now()
         clock.advance(s)  # type: ignore[attr-defined]
         runner.busy_seconds += s
         stats.forward_seconds += clock.now() - t0
+        ends.append(clock.now())
     stats.steps += n
     stats.batch_sizes.extend([batch] * n)
     stats.decode_tokens += n * batch
     stats.generated_tokens += n * batch
-    return n
+    return ends
+
+
+def _page_needs(engine: SimLLMEngine, k: int) -> list[tuple[int, int]]:
+    """(step, batch position) of every new page the running sequences need in the next
+    ``k`` decode steps, in the order the batcher would allocate them."""
+    ps = engine.kv.page_size
+    needs = []
+    for pos, seq in enumerate(engine.batcher.running):
+        # step i computes token num_computed + i, which needs room for num_computed + i + 1
+        first = len(seq.block_table) * ps - seq.num_computed_tokens
+        needs.extend((i, pos) for i in range(first, k, ps))
+    needs.sort()
+    return needs

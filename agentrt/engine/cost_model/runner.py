@@ -36,6 +36,7 @@ class CostModelRunner(ModelRunner):
         self._span = max(1, top - FIRST_TOKEN)
         self._first = FIRST_TOKEN if top > FIRST_TOKEN else 0
         self._link_free_at = 0.0
+        self._hashes: dict[str, int] = {}  # request id -> crc32, until `forget`
         self.busy_seconds = 0.0
         self.kv_transfer = None  # set by build_sim_engine: a SimKVTransfer
 
@@ -47,20 +48,34 @@ class CostModelRunner(ModelRunner):
         seconds = self.cost.batch_seconds(batch)
         self.clock.advance(seconds)
         self.busy_seconds += seconds
-        return [
-            self.token_for(item.seq.request_id, item.seq.num_tokens)
-            for item in batch.items
-            if item.samples
-        ]
+        first, span, hashes = self._first, self._span, self._hashes
+        out = []
+        for item in batch.items:
+            seq = item.seq
+            total = len(seq.token_ids)
+            if seq.num_computed_tokens + item.num_new_tokens == total:  # item.samples
+                h = hashes.get(seq.request_id)
+                if h is None:
+                    h = self._hash(seq.request_id)
+                out.append(first + (h + 7919 * total) % span)
+        return out
+
+    def _hash(self, request_id: str) -> int:
+        h = self._hashes.get(request_id)
+        if h is None:
+            h = self._hashes[request_id] = zlib.crc32(request_id.encode())
+        return h
+
+    def forget(self, request_id: str) -> None:
+        self._hashes.pop(request_id, None)
 
     def token_for(self, request_id: str, position: int) -> int:
         """The synthetic token sampled at `position` of request `request_id`."""
-        h = zlib.crc32(request_id.encode())
-        return self._first + (h + 7919 * position) % self._span
+        return self._first + (self._hash(request_id) + 7919 * position) % self._span
 
     def tokens_for(self, request_id: str, start: int, n: int) -> list[int]:
         """`token_for` at positions ``start .. start + n - 1``."""
-        h = zlib.crc32(request_id.encode())
+        h = self._hash(request_id)
         first, span = self._first, self._span
         return [first + (h + 7919 * p) % span for p in range(start, start + n)]
 

@@ -1,0 +1,100 @@
+"""The radix tree's eviction candidates, kept up to date instead of found by a full scan.
+
+A device candidate is a non-root, resident (device pages, not loading), unlocked node
+with no child holding device pages; a host candidate is a non-root host-only leaf. Every
+tree operation that can change a node's candidacy (lock counts crossing zero, device or
+host pages gained or lost, children added or removed, loads) marks the node (and, where
+its parent's candidacy can change too, the parent) with `mark`, after the change (a
+refresh between a mark and its change would lose it). The sets are brought up
+to date lazily, when an eviction asks for them: each marked node is re-checked once.
+
+The candidates handed out are exactly those a scan over every node would find, so the
+eviction order (policy key, then node id) is unchanged; `check` verifies that.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentrt.kvmanager.radix_node import RadixNode
+    from agentrt.kvmanager.radix_tree import RadixTree
+
+
+def is_device_candidate(root: RadixNode, node: RadixNode) -> bool:
+    return (
+        node is not root
+        and node.parent is not None
+        and bool(node.pages)
+        and not node.loading
+        and node.lock_ref == 0
+        and not any(c.pages for c in node.children.values())
+    )
+
+
+def is_host_candidate(root: RadixNode, node: RadixNode) -> bool:
+    return (
+        node is not root
+        and node.parent is not None
+        and not node.children
+        and not node.pages
+        and bool(node.host_pages)
+    )
+
+
+class EvictionCandidates:
+    """Device and host eviction candidates of one tree, by node id."""
+
+    def __init__(self, tree: RadixTree) -> None:
+        self.tree = tree
+        self._device: dict[int, RadixNode] = {}
+        self._host: dict[int, RadixNode] = {}
+        self._marked: dict[int, RadixNode] = {}
+
+    def mark(self, node: RadixNode | None) -> None:
+        """``node``'s candidacy may have changed (None and the root are ignored)."""
+        if node is not None:
+            self._marked[node.id] = node
+
+    def clear(self) -> None:
+        self._device.clear()
+        self._host.clear()
+        self._marked.clear()
+
+    def _refresh(self) -> None:
+        root = self.tree.root
+        device, host = self._device, self._host
+        for nid, node in self._marked.items():
+            if is_device_candidate(root, node):
+                device[nid] = node
+            else:
+                device.pop(nid, None)
+            if is_host_candidate(root, node):
+                host[nid] = node
+            else:
+                host.pop(nid, None)
+        self._marked.clear()
+
+    def device(self) -> list[RadixNode]:
+        """Every device candidate now (any order)."""
+        self._refresh()
+        return list(self._device.values())
+
+    def host(self) -> list[RadixNode]:
+        """Every host candidate now (any order; pinning is the caller's filter)."""
+        self._refresh()
+        return list(self._host.values())
+
+    def check(self) -> None:
+        """Raise ``AssertionError`` unless the sets equal a full scan of the tree."""
+        tree = self.tree
+        self._refresh()
+        nodes = tree._nodes()
+        want_device = {n.id for n in nodes if is_device_candidate(tree.root, n)}
+        want_host = {n.id for n in nodes if is_host_candidate(tree.root, n)}
+        assert set(self._device) == want_device, (
+            f"device candidates {sorted(self._device)} != scan {sorted(want_device)}"
+        )
+        assert set(self._host) == want_host, (
+            f"host candidates {sorted(self._host)} != scan {sorted(want_host)}"
+        )

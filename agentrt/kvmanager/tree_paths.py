@@ -1,0 +1,50 @@
+"""Radix-tree operations along a known path (a node a sequence holds), without comparing
+the tokens again: what `match_prefix` / `insert` would do to that path, in O(depth)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentrt.kvmanager.radix_node import RadixNode
+    from agentrt.kvmanager.radix_tree import RadixTree
+
+
+class PathsMixin:
+    def _touch_path(self: RadixTree, node: RadixNode, now: int) -> tuple[int, list[int]]:
+        """Set ``last_access = now`` on ``node`` and its ancestors (root excluded);
+        returns the tokens the path spells and its device pages in root-to-node order."""
+        path = self._path_to_root(node)
+        pages: list[int] = []
+        depth = 0
+        for n in reversed(path):
+            n.last_access = now
+            pages.extend(n.pages)
+            depth += len(n.key)
+        return depth, pages
+
+    def touch_prefix(self: RadixTree, node: RadixNode, num_tokens: int) -> RadixNode:
+        """``match_prefix(tokens[:num_tokens]).node`` where ``tokens`` is the path from
+        the root to ``node`` (resident, locked or just inserted) and ``num_tokens`` a
+        positive whole number of pages within it: one tick, the node holding the boundary
+        split there, every node down to it touched. Returns the node ending at
+        ``num_tokens``."""
+        path = self._path_to_root(node)
+        ends = []
+        end = sum(len(n.key) for n in path)
+        for n in path:
+            ends.append(end)
+            end -= len(n.key)
+        assert 0 < num_tokens <= ends[0] and num_tokens % self.page_size == 0
+        now = self._tick()
+        target = self.root
+        for n, end in zip(reversed(path), reversed(ends), strict=True):
+            start = end - len(n.key)
+            assert n.on_device, "touch_prefix along a non-resident path"
+            if end > num_tokens:
+                n = self._split(n, (num_tokens - start) // self.page_size)
+            n.last_access = now
+            target = n
+            if end >= num_tokens:
+                break
+        return target

@@ -1,0 +1,176 @@
+"""The tree's incremental eviction candidates evict in exactly the order of the full scan
+they replaced, for every policy, under random inserts, matches, locks, hint changes,
+device and host evictions and loads (`agentrt.kvmanager.candidates`). The path shortcuts
+(`insert(..., start=node)`, `touch_prefix`) leave the tree exactly as `insert` from the
+root and `match_prefix` do."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree
+
+
+class ScanTree(RadixTree):
+    """The reference: candidates found by scanning every node at each eviction."""
+
+    def evict(self, num_pages: int, bound: Any = None) -> int:
+        if num_pages <= 0:
+            return 0
+        key = self.policy.key
+        heap = [(key(n), n.id, n) for n in self._nodes() if self._device_candidate(n)]
+        heapq.heapify(heap)
+        freed = 0
+        while heap and freed < num_pages:
+            k, _, node = heapq.heappop(heap)
+            if bound is not None and not k < bound:
+                break
+            parent = node.parent
+            freed += self._evict_device(node)
+            if self._device_candidate(parent):
+                heapq.heappush(heap, (key(parent), parent.id, parent))
+        return freed
+
+    def evict_host(self, num_pages: int) -> int:
+        if num_pages <= 0 or self.host_allocator is None:
+            return 0
+        key = self.policy.key
+        heap = [(key(n), n.id, n) for n in self._nodes() if self._host_candidate(n)]
+        heapq.heapify(heap)
+        freed = 0
+        while heap and freed < num_pages:
+            _, _, node = heapq.heappop(heap)
+            parent = node.parent
+            freed += len(node.host_pages)
+            self._drop_subtree(node)
+            if self._host_candidate(parent):
+                heapq.heappush(heap, (key(parent), parent.id, parent))
+        return freed
+
+
+def build(cls: type[RadixTree], policy: str, ps: int, device: int, host: int) -> RadixTree:
+    tree = cls(ps, PageAllocator(device), policy, PageAllocator(host) if host else None)
+    tree.transfer = ManualTransfer()
+    if policy == "belady":
+        tree.policy.set_future(["b", "a", "b", "a"])
+    return tree
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["insert", "match", "unlock", "evict", "evict_host", "hints", "load", "extend", "touch"]
+        ),
+        st.lists(st.integers(0, 2), min_size=1, max_size=6),
+        st.sampled_from([None, "a", "b"]),
+        st.integers(0, 6),
+    ),
+    max_size=40,
+)
+
+
+def path_tokens(node: RadixNode) -> list[int]:
+    parts = []
+    while node.parent is not None:
+        parts.append(node.key)
+        node = node.parent
+    return [t for key in reversed(parts) for t in key]
+
+
+def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> object:
+    """One operation; returns what it observed (compared between the two trees).
+    ``fast``: use the path shortcuts (the other tree uses the plain operations)."""
+    name, pages, agent, n = op
+    tokens = [t for p in pages for t in (p,) * tree.page_size]
+    if name in ("extend", "touch"):
+        if not locked:
+            return None
+        held = locked[n % len(locked)]
+        path = path_tokens(held)
+        if name == "touch":
+            cut = (n % (len(path) // tree.page_size) + 1) * tree.page_size
+            node = tree.touch_prefix(held, cut) if fast else tree.match_prefix(path[:cut]).node
+            return node.id
+        need = len(pages)
+        if tree.allocator.num_free < need:
+            return None
+        mine = tree.allocator.alloc(need)
+        theirs = [0] * (len(path) // tree.page_size)  # the tree holds these positions
+        result = tree.insert(path + tokens, theirs + mine, held if fast else None)
+        kept = result.pages[len(theirs) :]
+        tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
+        return result.pages, result.num_existing, result.node.id
+    if name == "insert":
+        need = len(pages)
+        if tree.allocator.num_free < need:
+            tree.evict(need - tree.allocator.num_free)
+        if tree.allocator.num_free < need:
+            return None
+        mine = tree.allocator.alloc(need)
+        result = tree.insert(tokens, mine)
+        tree.allocator.free(
+            [p for i, p in enumerate(mine) if i >= len(result.pages) or result.pages[i] != p]
+        )
+        node = result.node
+        while agent is not None and node is not tree.root:
+            node.agents.add(agent)
+            node = node.parent
+        if n % 2 and result.node is not tree.root:
+            tree.lock(result.node)
+            locked.append(result.node)
+        return result.pages
+    if name == "match":
+        result = tree.match_prefix(tokens)
+        if result.node is not tree.root:
+            tree.lock(result.node)
+            locked.append(result.node)
+        return result.pages
+    if name == "unlock":
+        if locked:
+            tree.unlock(locked.pop(n % len(locked)))
+        return None
+    if name == "evict":
+        return tree.evict(n)
+    if name == "evict_host":
+        return tree.evict_host(n)
+    if name == "hints":
+        tree.policy.update_hints({"a": n % 3, "b": (n + 1) % 3})
+        if tree.policy.name == "belady":
+            tree.policy.on_request("ab"[n % 2])
+        return None
+    found = tree.match_host(tokens)  # load
+    if not found.nodes or found.loading:
+        return None
+    pending = tree.start_load(found.nodes)
+    if pending is None:
+        return None
+    tree.finish_load(pending, ok=bool(n % 2))
+    return pending.op
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=st.sampled_from(["lru", "hicache", "kvflow", "belady"]),
+    ps=st.integers(1, 2),
+    device=st.integers(2, 14),
+    host=st.integers(0, 20),
+    ops=OPS,
+)
+def test_incremental_candidates_evict_in_the_full_scan_order(policy, ps, device, host, ops):
+    fast, slow = (
+        build(RadixTree, policy, ps, device, host),
+        build(ScanTree, policy, ps, device, host),
+    )
+    locked_fast: list[RadixNode] = []
+    locked_slow: list[RadixNode] = []
+    for op in ops:
+        seen_fast = apply(fast, locked_fast, op, True)
+        seen_slow = apply(slow, locked_slow, op, False)
+        assert seen_fast == seen_slow, op
+        assert fast.pretty() == slow.pretty(), op
+        assert fast.allocator._free_heap == slow.allocator._free_heap
+        fast.check_integrity()  # includes: candidates == a full scan
