@@ -216,7 +216,7 @@ class GenerativeDynamics:
         i, s = obs.agent, obs.step
         for n in obs.neighbors:
             st = states[n.agent]
-            if st.talk_to == i and st.chat_step == s - 1 and st.chat_left > 0:
+            if st.talk_to == i and st.chat_step == s - 1 and st.chat_left > 1:
                 out.talk_to, out.chat_left, out.chat_step = n.agent, st.chat_left - 1, s
                 out.activity = f"talking with {n.name}"
                 out.action_left = 0
