@@ -16,7 +16,7 @@ def add_parser(
         help="run a multi-agent town under execution modes and compare them",
         description="Runs a Smallville-like town under sync / ooo / oracle / single on the "
         "built-in engine (wall time, real model outputs) or the sim backend (cost model, "
-        "virtual time), and prints time, LLM calls, mean calls in flight, %% of oracle and "
+        "virtual time), and prints time, LLM calls, mean calls in flight, % of oracle and "
         "the world hash per mode. `--mode all` = sync, ooo, oracle (oracle replays the "
         "dependencies sync recorded).",
     )
