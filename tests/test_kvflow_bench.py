@@ -118,3 +118,19 @@ def test_builtin_concurrent_outputs_identical_across_policies(tiny_models):
     )
     assert result["identical_outputs"] is True
     assert result["policies"]["kvflow"]["device_hit_rate"] > 0
+
+
+def test_repeats_rotate_and_report_the_median():
+    w = single(prefix=64, dynamic=8, output=2, rounds=1, agents=4)
+    seen: list[str] = []
+    result = run_kvflow_bench(
+        w, "sim", policies=("lru", "kvflow"), repeats=3, progress=lambda line: seen.append(line)
+    )
+    assert [line.split(":")[0] for line in seen] == ["lru", "kvflow", "kvflow", "lru"] + [
+        "lru",
+        "kvflow",
+    ]
+    for row in result["policies"].values():
+        assert len(row["e2e_runs_s"]) == 3
+        assert row["e2e_s"] == sorted(row["e2e_runs_s"])[1]
+    assert list(result["policies"]) == ["lru", "kvflow"]

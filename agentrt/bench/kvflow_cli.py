@@ -153,6 +153,7 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
         sizes["device_prefixes"],
         warmup=not args.no_warmup,
         progress=lambda line: print(line, flush=True),
+        repeats=args.repeats or (3 if args.backend == "builtin" else 1),
         **config,
     )
     _print(result)

@@ -12,6 +12,9 @@ its own: a second team would throttle the compute thread's (see compute_thread.p
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
@@ -77,7 +80,11 @@ class TorchKVTransfer:
         self.page_size = page_size
         self.device = device_caches[0][0].device
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="kv-load")
+        self.executor = ThreadPoolExecutor(
+            1,
+            thread_name_prefix="kv-load",
+            initializer=None if self.stream is not None else _yield_to_compute,
+        )
         self.fail_next_loads = 0  # tests: make the next N loads raise
 
     @torch.no_grad()
@@ -105,6 +112,14 @@ class TorchKVTransfer:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _yield_to_compute() -> None:
+    """CPU loads share the cores with the compute thread's OpenMP team; a team thread
+    that loses its core to the copy stalls the whole step, so the copy runs at the
+    lowest priority and fills the gaps between steps instead (Linux: per-thread nice)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux / not allowed: as is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _serial_slots(cache: torch.Tensor) -> int:
