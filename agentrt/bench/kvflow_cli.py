@@ -195,6 +195,13 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
             help="override the scenario's default size",
         )
     p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per policy, order rotated each time; the table shows the median e2e "
+        "(default: 3 on builtin, whose wall time drifts, 1 on sim)",
+    )
+    p.add_argument(
         "--no-warmup", action="store_true", help="no warm-up round: measure from the cold start"
     )
     p.add_argument(
