@@ -87,6 +87,8 @@ def test_sim_concurrent_runs(tmp_path):
                 "4",
                 "--rounds",
                 "2",
+                "--repeats",
+                "2",
                 "--json",
                 str(out),
             ]
@@ -96,6 +98,7 @@ def test_sim_concurrent_runs(tmp_path):
     result = orjson.loads(out.read_bytes())
     assert result["scenario"] == "concurrent" and result["sizes"]["instances"] == 4
     assert set(result["policies"]) == {"lru", "kvflow", "ideal"}
+    assert all(len(row["e2e_runs_s"]) == 2 for row in result["policies"].values())
     assert result["kvflow_over_hicache"] is None
     assert result["identical_outputs"] is True
 
