@@ -14,9 +14,8 @@ from agentrt.simulation import TownScenario, TownWorld, simulate
 from agentrt.simulation.runner import BuiltinConfig, run_simulation
 
 
-def test_sync_and_ooo_same_world_on_default_model():
-    sc = TownScenario(agents=4, seed=0, agents_per_tile=4, dynamics="dense")
-    steps = 3
+def _sync_and_ooo(sc: TownScenario, steps: int):
+    """Both modes on the default model, float32, 8 output tokens per call."""
     res = run_simulation(
         lambda: TownWorld(sc),
         steps,
@@ -24,7 +23,13 @@ def test_sync_and_ooo_same_world_on_default_model():
         backend="builtin",
         builtin=BuiltinConfig(EngineConfig(dtype="float32"), max_tokens=8),
     )
-    sync, ooo = res["sync"], res["ooo"]
+    return res["sync"], res["ooo"]
+
+
+def test_sync_and_ooo_same_world_on_default_model():
+    sc = TownScenario(agents=4, seed=0, agents_per_tile=4, dynamics="dense")
+    steps = 3
+    sync, ooo = _sync_and_ooo(sc, steps)
     assert sync.world_hash == ooo.world_hash
     assert sync.calls == ooo.calls == 2 * sc.agents * steps  # perceive + decide each
     # the model's words are in the state: the no-LLM fallback gives another history
@@ -55,14 +60,7 @@ def test_generative_conversation_same_world_on_default_model():
         talk_probability=1.0,
     )
     steps = 10
-    res = run_simulation(
-        lambda: TownWorld(sc),
-        steps,
-        ["sync", "ooo"],
-        backend="builtin",
-        builtin=BuiltinConfig(EngineConfig(dtype="float32"), max_tokens=8),
-    )
-    sync, ooo = res["sync"], res["ooo"]
+    sync, ooo = _sync_and_ooo(sc, steps)
     assert sync.world_hash == ooo.world_hash and sync.calls == ooo.calls >= 20
     fallback = TownWorld(sc)
     assert sync.world_hash != simulate(fallback, "sync", steps).world_hash
