@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
+from engine_helpers import make_engine, run_to_completion
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.compute_thread import is_compute_thread, on_compute_thread
 from agentrt.engine.sampling_params import SamplingParams
-from tests.engine_helpers import make_engine, run_to_completion
 
 
 class ThreadRecorder:

@@ -190,13 +190,20 @@ def test_manager_tags_agents_and_prefetches_due_prefixes() -> None:
     kv.check_integrity()
 
 
-def test_prefetch_cancels_queued_loads_of_agents_no_longer_due() -> None:
-    transfer = ManualTransfer()
+def _prefetching_a(transfer: ManualTransfer, ste: int) -> KVCacheManager:
+    """A kvflow manager whose agent a's prefix was pushed to host by b, then hinted at
+    ``ste`` and polled (with STE <= 1 a prefetch load of it is in flight)."""
     kv = KVCacheManager(8, 2, "kvflow", num_host_pages=16, transfer=transfer)
     _serve(kv, _Seq([1, 1, 1, 1, 7], "a", 4, "r1"))
     _serve(kv, _Seq([2] * 15, "b", 14, "r2"))
-    kv.update_hints({"a": 1})
+    kv.update_hints({"a": ste})
     kv.poll()
+    return kv
+
+
+def test_prefetch_cancels_queued_loads_of_agents_no_longer_due() -> None:
+    transfer = ManualTransfer()
+    kv = _prefetching_a(transfer, ste=1)
     assert kv.loads_in_flight == 1
     kv.update_hints({"a": 4})
     kv.poll()
@@ -207,11 +214,7 @@ def test_prefetch_cancels_queued_loads_of_agents_no_longer_due() -> None:
 
 def test_request_waits_on_in_flight_load_and_counts_late() -> None:
     transfer = ManualTransfer()
-    kv = KVCacheManager(8, 2, "kvflow", num_host_pages=16, transfer=transfer)
-    _serve(kv, _Seq([1, 1, 1, 1, 7], "a", 4, "r1"))
-    _serve(kv, _Seq([2] * 15, "b", 14, "r2"))
-    kv.update_hints({"a": 1})
-    kv.poll()
+    kv = _prefetching_a(transfer, ste=1)
     seq = _Seq([1, 1, 1, 1, 8], "a", 4, "r3")
     assert not kv.prepare(seq) and kv.stats.prefetch_late == 1
     transfer.finish()
@@ -243,11 +246,7 @@ def test_load_never_evicts_the_parent_it_hangs_below() -> None:
 
 def test_reset_stats_and_reset_after_loads() -> None:
     transfer = ManualTransfer()
-    kv = KVCacheManager(8, 2, "kvflow", num_host_pages=16, transfer=transfer)
-    _serve(kv, _Seq([1, 1, 1, 1, 7], "a", 4, "r1"))
-    _serve(kv, _Seq([2] * 15, "b", 14, "r2"))
-    kv.update_hints({"a": 0})
-    kv.poll()
+    kv = _prefetching_a(transfer, ste=0)
     with pytest.raises(RuntimeError, match="loading"):
         kv.tree.reset()
     transfer.finish()

@@ -113,22 +113,10 @@ def test_a_thousand_requests_simulate_with_consistent_bookkeeping():
     engine.runner = RecordingRunner(engine.runner)
     prefix = list(range(100, 164))
     prompts = [prefix + [1000 + i, 2000 + i] for i in range(1000)]
-    outs = run_workload_outputs(engine, prompts)
+    outs = run_to_completion(engine, prompts, SamplingParams(max_tokens=4))
     assert len(outs) == 1000 and all(len(o.token_ids) == 4 for o in outs)
     assert max(len(s.items) for s in engine.runner.steps) == 256
     assert engine.stats.prefill_tokens_reused >= 999 * 64
-
-
-def run_workload_outputs(engine: LLMEngine, prompts):
-    params = SamplingParams(max_tokens=4)
-    ids = [engine.add_request(p, params) for p in prompts]
-    done = {}
-    while engine.has_unfinished_requests():
-        for out in engine.step():
-            if out.finished:
-                done[out.request_id] = out
-    engine.check_integrity()
-    return [done[i] for i in ids]
 
 
 def test_run_workload_requires_a_recording_runner():

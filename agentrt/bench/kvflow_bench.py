@@ -26,6 +26,7 @@ from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
+from agentrt.graph.decorators import Workflow
 from agentrt.kvmanager.stats import KVStats
 from agentrt.scheduler.runtime import Runtime
 
@@ -71,7 +72,7 @@ class MeasurementWindow:
         self.from_round = from_round
         self._started: set[int] = set()
         self.start_s: float | None = None
-        self.stats_before: dict[str, float] | None = None
+        self.stats_before: KVStats | None = None
         if from_round <= 1:
             self._open()
 
@@ -83,22 +84,19 @@ class MeasurementWindow:
 
     def _open(self) -> None:
         self.start_s = self.engine.clock.now()
-        self.stats_before = self.engine.kv.stats.as_dict()
+        self.stats_before = self.engine.kv.stats.snapshot()
 
     def close(self) -> tuple[float, KVStats]:
         if self.start_s is None or self.stats_before is None:
             raise RuntimeError("the measurement window never opened")
-        now = self.engine.kv.stats.as_dict()
-        fields = KVStats.__dataclass_fields__
-        delta = {k: now[k] - self.stats_before[k] for k in fields}
-        return self.engine.clock.now() - self.start_s, KVStats(**delta)  # type: ignore[arg-type]
+        return self.engine.clock.now() - self.start_s, self.engine.kv.stats - self.stats_before
 
 
-async def _run(engine: LLMEngine, workload: KVFlowWorkload, rounds: int) -> dict:
+async def _run(engine: LLMEngine, workflow: Workflow, workload: KVFlowWorkload) -> dict:
     async with AsyncLLM(engine) as llm:
         client = RecordingClient(llm)
         runtime = Runtime(client, PromptBuilder(IdsTokenizer()))
-        results = await runtime.run(workload.workflow(rounds), workload.inputs())
+        results = await runtime.run(workflow, workload.inputs())
     failed = [r.error for r in results if not r.ok]
     if failed:
         raise RuntimeError(f"workflow failed: {failed[0]!r}")
@@ -114,11 +112,7 @@ def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = Tr
     if hasattr(policy, "set_future"):  # belady: every call of the run, in order
         policy.set_future(workload.future_calls(rounds))
     window = MeasurementWindow(engine, workload.instances, 2 if warmup else 1)
-    workload.on_round_start = window.on_round_start
-    try:
-        outputs = anyio.run(_run, engine, workload, rounds)
-    finally:
-        workload.on_round_start = None
+    outputs = anyio.run(_run, engine, workload.workflow(rounds, window.on_round_start), workload)
     seconds, stats = window.close()
     engine.check_integrity()
     return {
@@ -188,7 +182,7 @@ def run_kvflow_bench(
         for name in list(policies[shift:]) + list(policies[:shift]):
             cfg = EngineConfig(backend=backend, profile=profile, eviction_policy=name, **settings)
             row = run_policy(cfg, workload, warmup)
-            outputs.setdefault(f"{name}/{rep}", row.pop("outputs"))
+            outputs[f"{name}/{rep}"] = row.pop("outputs")
             runs[name].append(row["e2e_s"])
             result["policies"].setdefault(name, row)
             if progress:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from agentrt.graph.decorators import Workflow
 
+RoundHook = Callable[[int, int], None]
+
 
 class IdsTokenizer:
     """`PromptBuilder` tokenizer for prompts that already are ids: "12 7 99" -> [12, 7, 99]."""
@@ -44,7 +46,6 @@ class KVFlowWorkload:
     vocab: int = 30_000
     seed: int = 0
     prefixes: list[tuple[int, ...]] = field(default_factory=list)
-    on_round_start: Callable[[int, int], None] | None = None  # (instance, round), 1-based
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
@@ -76,9 +77,12 @@ class KVFlowWorkload:
         order = self.agent_ids() * (self.rounds if rounds is None else rounds)
         return [a for a in order for _ in range(self.instances)]
 
-    def workflow(self, rounds: int | None = None) -> Workflow:
+    def workflow(
+        self, rounds: int | None = None, on_round_start: RoundHook | None = None
+    ) -> Workflow:
         """The chain a1 -> ... -> aN with the back edge aN -> a1 taken ``rounds - 1`` times
-        (default: the workload's rounds); each call generates ``output`` tokens."""
+        (default: the workload's rounds); each call generates ``output`` tokens.
+        ``on_round_start(instance, round)`` (1-based) runs as a1 starts each round."""
         rounds = self.rounds if rounds is None else rounds
         wf = Workflow(self.name)
         previous = None
@@ -89,7 +93,7 @@ class KVFlowWorkload:
             if last and rounds > 1:
                 options.update(loop_to=first, max_loops=rounds - 1)
             agent = wf.agent(
-                self._agent_fn(index, rounds if last else 0),
+                self._agent_fn(index, rounds if last else 0, on_round_start),
                 name=f"a{index + 1}",
                 prefix=self.prefixes[index],
                 max_tokens=self.output,
@@ -100,12 +104,12 @@ class KVFlowWorkload:
             previous = agent
         return wf
 
-    def _agent_fn(self, index: int, loop_rounds: int):
+    def _agent_fn(self, index: int, loop_rounds: int, on_round_start: RoundHook | None):
         workload = self
 
         async def call(ctx) -> str:
-            if index == 0 and workload.on_round_start is not None:
-                workload.on_round_start(ctx.input["instance"], ctx.visit)
+            if index == 0 and on_round_start is not None:
+                on_round_start(ctx.input["instance"], ctx.visit)
             ids = workload.dynamic_ids(ctx.input["instance"], ctx.visit, index)
             result = await ctx.gen(" ".join(map(str, ids)))
             if loop_rounds and ctx.visit < loop_rounds:

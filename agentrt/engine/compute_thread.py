@@ -51,7 +51,7 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 def on_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call `fn` on the compute thread and return its result (exceptions propagate).
     Called from the compute thread itself, it runs inline."""
-    if threading.current_thread() is _thread:
+    if is_compute_thread():
         return fn(*args, **kwargs)
     return _get_executor().submit(fn, *args, **kwargs).result()
 

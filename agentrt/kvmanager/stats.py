@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 
 @dataclass
@@ -36,6 +36,15 @@ class KVStats:
     @property
     def host_hit_rate(self) -> float:
         return self.host_hit_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    def snapshot(self) -> KVStats:
+        """A copy, to subtract from later counts."""
+        return replace(self)
+
+    def __sub__(self, before: KVStats) -> KVStats:
+        """The counts accrued since ``before`` (a `snapshot`)."""
+        names = [f.name for f in fields(self)]
+        return KVStats(**{n: getattr(self, n) - getattr(before, n) for n in names})
 
     def as_dict(self) -> dict[str, float]:
         out: dict[str, float] = dict(asdict(self))

@@ -25,10 +25,10 @@ import anyio
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
-from agentrt.scheduler.sim_modes import MODES, TrueDeps, make_scheduler
+from agentrt.scheduler.sim_modes import MODES, TrueDeps
 from agentrt.simulation.async_driver import simulate_async
 from agentrt.simulation.cosim import CosimConfig, cosimulate
-from agentrt.simulation.driver import SimResult
+from agentrt.simulation.driver import SimResult, scheduler_for
 from agentrt.simulation.llm_executor import LLMStepExecutor
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
@@ -71,14 +71,7 @@ async def _run_builtin(
     async with AsyncExitStack() as stack:
         llms = [await stack.enter_async_context(AsyncLLM(e)) for e in engines]
         executor = LLMStepExecutor(llms, router=router, max_tokens=max_tokens)
-        inner = make_scheduler(
-            mode,
-            world.positions(0),
-            radius=world.radius,
-            speed=world.speed,
-            max_step=steps,
-            true_deps=true_deps,
-        )
+        inner = scheduler_for(world, mode, steps, true_deps)
         sched = HintedScheduler(inner, steps, executor.publish_hints)
         res = await simulate_async(
             world, sched, steps, executor, true_deps=true_deps, record_deps=record_deps
