@@ -242,13 +242,8 @@ class LLMEngine:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
             p = seq.params
-            if plain and not p.stop_token_ids:  # `_check_stop`, inlined for its common case
-                total += 1
-                reason = (
-                    FinishReason.LENGTH
-                    if total - prompt >= p.max_tokens or total >= self.max_model_len
-                    else None
-                )
+            if plain and not p.stop_token_ids:  # no text or stop ids to look at
+                reason = self._length_stop(total + 1, prompt, p.max_tokens)
             else:
                 reason = self._check_stop(seq, token)
             if reason is not None:
@@ -267,11 +262,10 @@ class LLMEngine:
                 return FinishReason.STOP
         if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
             return FinishReason.STOP
-        num_tokens = len(seq.token_ids)
-        if (
-            num_tokens - len(seq.prompt_token_ids) >= p.max_tokens
-            or num_tokens >= self.max_model_len
-        ):
+        return self._length_stop(len(seq.token_ids), len(seq.prompt_token_ids), p.max_tokens)
+
+    def _length_stop(self, num_tokens: int, num_prompt: int, limit: int) -> FinishReason | None:
+        if num_tokens - num_prompt >= limit or num_tokens >= self.max_model_len:
             return FinishReason.LENGTH
         return None
 
