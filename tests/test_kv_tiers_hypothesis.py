@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from radix_helpers import path_tokens
 
 from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree, TransferOp
 
@@ -32,14 +33,6 @@ class ContentTransfer(ManualTransfer):
             for d, h in zip(op.device_pages, op.host_pages, strict=True):
                 self.device[d] = self.host[h]
         return super().finish(index, error)
-
-
-def path_tokens(node: RadixNode) -> tuple[int, ...]:
-    parts = []
-    while node.parent is not None:
-        parts.append(node.key)
-        node = node.parent
-    return tuple(t for key in reversed(parts) for t in key)
 
 
 class TwoTierMachine(RuleBasedStateMachine):

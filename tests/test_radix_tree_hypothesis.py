@@ -17,6 +17,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from radix_helpers import path_tokens
 
 from agentrt.kvmanager import OutOfPagesError, PageAllocator, RadixNode, RadixTree
 
@@ -28,14 +29,6 @@ class FakeSeq:
     own_pages: list[int]  # pages the sequence owns, for the remaining tokens
     node: RadixNode
     locked_tokens: tuple[int, ...] = field(default=())
-
-
-def path_tokens(node: RadixNode) -> tuple[int, ...]:
-    parts = []
-    while node.parent is not None:
-        parts.append(node.key)
-        node = node.parent
-    return tuple(t for key in reversed(parts) for t in key)
 
 
 class RadixTreeMachine(RuleBasedStateMachine):
