@@ -20,6 +20,9 @@ class EngineConfig:
     `prefetch_k`: prefetch prefixes of agents at most this many steps from running.
     `max_num_batched_tokens` is the per-step token budget shared by decodes and prefill
     chunks (chunked prefill); `max_num_seqs` caps the running batch.
+    `batch_invariant` makes a sequence's tokens independent of what it is batched with
+    (fixed-shape attention reductions, `model/invariant_attention.py`), so greedy runs
+    that batch differently agree bit for bit; it costs some speed.
     `backend` is `builtin` (the torch model) or `sim` (the cost model: same batcher and
     KV manager, a virtual clock advanced by `profile`, a profile name or JSON path).
     """
@@ -39,6 +42,7 @@ class EngineConfig:
     write_through: bool = False
     prefetch_k: int = 1
     seed: int = 0
+    batch_invariant: bool = False
     backend: str = "builtin"
     profile: str = "h100-llama3-8b"
 

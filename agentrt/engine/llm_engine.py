@@ -106,6 +106,8 @@ class LLMEngine:
         model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
         model.to(device=device, dtype=dtype)
         model.optimize_for_device()
+        if config.batch_invariant:
+            model.make_batch_invariant()
         runner = TorchModelRunner(
             model,
             config.num_pages,
@@ -113,6 +115,7 @@ class LLMEngine:
             device,
             dtype,
             num_host_pages=config.num_host_pages or 0,
+            batch_invariant=config.batch_invariant,
         )
         tokenizer = loader.load_tokenizer(model_dir)
         eos = hf_config.eos_token_id

@@ -24,12 +24,14 @@ class TorchModelRunner(ModelRunner):
         dtype: torch.dtype,
         seed: int = 0,
         num_host_pages: int = 0,
+        batch_invariant: bool = False,
     ) -> None:
         if device.type == "cpu":
             keep_freed_memory()
         self.model = model
         self.page_size = page_size
         self.device = device
+        self.batch_invariant = batch_invariant
         slots = num_pages * page_size
         shape = (model.num_kv_heads, slots, model.head_dim)  # head-major, see attention.py
         self.kv_caches = [
@@ -69,6 +71,7 @@ class TorchModelRunner(ModelRunner):
             [item.num_new_tokens for item in batch.items],
             self.page_size,
             self.device,
+            self.batch_invariant,
         )
         logits = self.model(
             torch.tensor(ids, device=self.device),

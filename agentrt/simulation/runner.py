@@ -84,6 +84,7 @@ async def _run_builtin(
         "replicas": len(engines),
         "policy": engines[0].config.eviction_policy,
         "dtype": engines[0].config.dtype,
+        "batch_invariant": engines[0].config.batch_invariant,
         "prefix_hit_rate": reused / (reused + computed) if reused + computed else 0.0,
         "calls_per_replica": list(router.calls),
     }
@@ -105,7 +106,7 @@ def run_simulation(
         expand_modes(m)
     engines: list[LLMEngine] = []
     if backend == "builtin":
-        builtin = builtin or BuiltinConfig(EngineConfig())
+        builtin = builtin or BuiltinConfig(EngineConfig(batch_invariant=True))
         engines = [LLMEngine.from_config(builtin.engine) for _ in range(builtin.replicas)]
     elif backend != "sim":
         raise ValueError(f"unknown backend {backend!r}; use builtin or sim")

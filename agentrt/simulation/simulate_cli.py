@@ -72,6 +72,12 @@ def add_parser(
     )
     simulate.add_argument("--dtype", default="auto", help="builtin engine dtype (auto)")
     simulate.add_argument(
+        "--no-batch-invariant",
+        action="store_true",
+        help="builtin: use the faster attention whose low bits depend on the batch (in "
+        "bf16, modes that batch differently then generate different text and world hashes)",
+    )
+    simulate.add_argument(
         "--no-warmup",
         action="store_true",
         help="builtin: skip the unmeasured warm-up run of the first mode (a cold process "
@@ -126,6 +132,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             eviction_policy=policy,
             host_kv_cache_tokens=host,
+            batch_invariant=not args.no_batch_invariant,
         ),
         replicas=args.replicas,
         max_tokens=args.max_tokens,

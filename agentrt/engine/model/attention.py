@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from agentrt.engine.model.attention_metadata import AttentionMetadata
+from agentrt.engine.model.invariant_attention import invariant_decode, invariant_prefill
 
 
 def paged_attention(
@@ -27,14 +28,18 @@ def paged_attention(
     k_cache.index_copy_(1, meta.slot_mapping, k.transpose(0, 1))
     v_cache.index_copy_(1, meta.slot_mapping, v.transpose(0, 1))
     nd = meta.num_decodes
+    decode = invariant_decode if meta.batch_invariant else _decode
     if nd == q.shape[0]:  # decode-only step: no scatter into an output buffer
-        return _decode(q, k_cache, v_cache, meta, scale)
+        return decode(q, k_cache, v_cache, meta, scale)
     out = torch.empty_like(q)
     if nd:
-        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale)
+        out[:nd] = decode(q[:nd], k_cache, v_cache, meta, scale)
     gqa = q.shape[1] != k.shape[1]
     for chunk in meta.prefills:
         rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
+        if meta.batch_invariant:
+            out[rows] = invariant_prefill(q[rows], k_cache, v_cache, chunk, scale)
+            continue
         if chunk.kv_slots is None:
             kp, vp = k[rows].transpose(0, 1), v[rows].transpose(0, 1)
         else:

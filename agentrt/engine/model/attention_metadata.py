@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
+# Context positions per fixed-shape reduction in batch-invariant attention
+# (`invariant_attention.py`): batch-invariant metadata pads every context to whole blocks.
+INVARIANT_BLOCK = 256
+
 
 @dataclass
 class PrefillChunk:
@@ -26,6 +30,7 @@ class AttentionMetadata:
     decode_slots: torch.Tensor | None  # [B, Lmax] cache slots, padded with slot 0
     decode_mask: torch.Tensor | None  # [B, Lmax] bool, None when no padding
     prefills: list[PrefillChunk]
+    batch_invariant: bool = False
 
 
 def _slots(block_table: list[int], start: int, end: int, page_size: int) -> torch.Tensor:
@@ -41,9 +46,12 @@ def build_attention_metadata(
     query_lens: list[int],
     page_size: int,
     device: torch.device,
+    batch_invariant: bool = False,
 ) -> AttentionMetadata:
     """Sequences must be ordered decodes (query_len 1) first. `context_starts[i]` is the
-    number of tokens of sequence i whose KV is already cached."""
+    number of tokens of sequence i whose KV is already cached. With `batch_invariant`,
+    every context is padded to whole `INVARIANT_BLOCK`s and every prefill chunk reads its
+    context from the cache through a mask."""
     write_slots: list[torch.Tensor] = []
     decode_full: list[torch.Tensor] = []
     prefills: list[PrefillChunk] = []
@@ -56,17 +64,21 @@ def build_attention_metadata(
         if q_len == 1 and not prefills:
             num_decodes += 1
             decode_full.append(slots)
-        elif start == 0:
+        elif start == 0 and not batch_invariant:
             prefills.append(PrefillChunk(q_offset, q_len, None, None))
         else:
-            causal = torch.ones(q_len, end, dtype=torch.bool).tril(diagonal=start)
+            width = _padded(end) if batch_invariant else end
+            causal = torch.ones(q_len, width, dtype=torch.bool).tril(diagonal=start)
+            if width != end:
+                causal[:, end:] = False
+                slots = torch.cat([slots, torch.zeros(width - end, dtype=torch.long)])
             prefills.append(PrefillChunk(q_offset, q_len, slots.to(device), causal.to(device)))
         q_offset += q_len
 
     decode_slots = decode_mask = None
     if decode_full:
         lengths = [len(s) for s in decode_full]
-        longest = max(lengths)
+        longest = _padded(max(lengths)) if batch_invariant else max(lengths)
         decode_slots = torch.zeros(len(decode_full), longest, dtype=torch.long)
         for row, slots in enumerate(decode_full):
             decode_slots[row, : len(slots)] = slots
@@ -81,4 +93,9 @@ def build_attention_metadata(
         decode_slots=decode_slots,
         decode_mask=decode_mask,
         prefills=prefills,
+        batch_invariant=batch_invariant,
     )
+
+
+def _padded(length: int) -> int:
+    return -(-length // INVARIANT_BLOCK) * INVARIANT_BLOCK

@@ -14,7 +14,7 @@ from torch import nn
 from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
 from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding, apply_rope
-from agentrt.engine.model.linear import Linear, pack_linears
+from agentrt.engine.model.linear import Linear, pack_linears, split_long_reductions
 
 
 class DecoderLayer(nn.Module):
@@ -111,6 +111,11 @@ class CausalLM(nn.Module):
     def optimize_for_device(self) -> None:
         """Device-specific fast paths once weights are in place (CPU: packed linears)."""
         pack_linears(self)
+
+    def make_batch_invariant(self) -> None:
+        """Give every token the same bits whatever it is batched with: matmuls reduce over
+        at most `linear.MAX_INVARIANT_K`; attention is switched by the metadata."""
+        split_long_reductions(self)
 
     def load_hf_weights(self, weights: dict[str, torch.Tensor]) -> None:
         """Copy Hugging Face-named tensors into our (partly fused) parameters."""

@@ -3,6 +3,12 @@
 For the small matrices of a decoder step the prepacked kernel reads weights about twice
 as fast as `F.linear`, with bit-identical results (checked when packing). Anywhere else
 (CUDA, float32, no oneDNN) the plain kernel runs.
+
+Batch invariance: on CPU a bf16 matmul gives a row the same bits whatever the number of
+rows, as long as the reduction is at most `MAX_INVARIANT_K` long; beyond that the kernel
+blocks the reduction by row count (for K = 1536, rows of 8+ row batches differ from a
+single row). `split_reduction` cuts such a layer into equal slices of at most that
+length, summed left to right in float32.
 """
 
 from __future__ import annotations
@@ -12,35 +18,74 @@ import torch.nn.functional as F
 from torch import nn
 
 _PACKABLE = (torch.bfloat16, torch.float16)
+MAX_INVARIANT_K = 1024
+
+
+def _pack(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """oneDNN's prepacked `weight`, or None where unavailable or not bit-identical."""
+    if weight.device.type != "cpu" or weight.dtype not in _PACKABLE:
+        return None
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+        probe = torch.randn(3, weight.shape[1], dtype=weight.dtype)
+        got = torch.ops.mkldnn._linear_pointwise(probe, packed, bias, "none", [], "")
+    except (RuntimeError, AttributeError):
+        return None
+    return packed if torch.equal(got, F.linear(probe, weight, bias)) else None
+
+
+def _matmul(
+    x: torch.Tensor, weight: torch.Tensor, packed: torch.Tensor | None, bias: torch.Tensor | None
+) -> torch.Tensor:
+    if packed is not None:
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    return F.linear(x, weight, bias)
 
 
 class Linear(nn.Linear):
     packed: torch.Tensor | None = None
+    # (input columns, weight slice, packed slice) when the reduction is split
+    slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.packed is not None:
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
-        return F.linear(x, self.weight, self.bias)
+        if self.slices is None:
+            return _matmul(x, self.weight, self.packed, self.bias)
+        total = None
+        for cols, weight, packed in self.slices:
+            part = _matmul(x[..., cols].contiguous(), weight, packed, None).float()
+            total = part if total is None else total.add_(part)
+        if self.bias is not None:
+            total += self.bias
+        return total.to(x.dtype)
 
     def pack(self) -> bool:
         """Switch to prepacked weights if that is available here and exact."""
-        w = self.weight
-        if w.device.type != "cpu" or w.dtype not in _PACKABLE:
+        self.packed = _pack(self.weight, self.bias)
+        return self.packed is not None
+
+    def split_reduction(self) -> bool:
+        """Cut a reduction longer than `MAX_INVARIANT_K` into equal slices (see above)."""
+        k = self.in_features
+        if k <= MAX_INVARIANT_K:
             return False
-        if not torch.backends.mkldnn.is_available():
-            return False
-        try:
-            packed = torch.ops.mkldnn._reorder_linear_weight(w, 1)
-            probe = torch.randn(3, w.shape[1], dtype=w.dtype)
-            got = torch.ops.mkldnn._linear_pointwise(probe, packed, self.bias, "none", [], "")
-        except (RuntimeError, AttributeError):
-            return False
-        if not torch.equal(got, F.linear(probe, w, self.bias)):
-            return False
-        self.packed = packed
+        count = -(-k // MAX_INVARIANT_K)
+        width = -(-k // count)
+        self.slices = []
+        for start in range(0, k, width):
+            cols = slice(start, min(k, start + width))
+            weight = self.weight[:, cols].contiguous()
+            packed = _pack(weight, None) if self.packed is not None else None
+            self.slices.append((cols, weight, packed))
         return True
 
 
 def pack_linears(module: nn.Module) -> int:
     """Pack every `Linear` under `module`; returns how many were packed."""
     return sum(m.pack() for m in module.modules() if isinstance(m, Linear))
+
+
+def split_long_reductions(module: nn.Module) -> int:
+    """`split_reduction` on every `Linear` under `module`; returns how many were split."""
+    return sum(m.split_reduction() for m in module.modules() if isinstance(m, Linear))

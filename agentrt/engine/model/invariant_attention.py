@@ -1,0 +1,102 @@
+"""Batch-invariant attention: a token's output does not depend on what it is batched with.
+
+The fast paths are not: the decode matmuls reduce over the batch's longest context, so
+one more padded position can reorder a float sum, and SDPA picks its blocking from the
+chunk's query and context lengths, so the same prompt prefilled alone, in chunks or
+after a cached prefix gives different low bits. In bf16 those bits flip greedy tokens,
+and a simulation run in two modes (different batches) writes two different histories.
+
+Here every reduction has a fixed shape. Contexts are padded to whole blocks of
+`BLOCK` positions (padding masked out); the weights of each block meet their values in
+one matmul with K = `BLOCK` (CPU bf16/fp16 matmuls give each output row the same bits
+whatever the other rows and batch entries are, checked in the tests); blocks are summed
+one after another, so an extra all-padding block adds exact zeros. Decodes and prefill
+rows go through the same function, so a position's KV comes out the same whether it was
+prefilled, decoded, chunked or cached. Scores are bf16 matmul outputs as in the decode
+fast path; the softmax runs in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agentrt.engine.model.attention_metadata import (
+    INVARIANT_BLOCK as BLOCK,
+)
+from agentrt.engine.model.attention_metadata import (
+    AttentionMetadata,
+    PrefillChunk,
+)
+
+
+def attend_in_blocks(
+    qg: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    valid: torch.Tensor | None,
+    scale: float,
+) -> torch.Tensor:
+    """qg: [N, M, D] queries (M rows share the context of entry n); k, v: [N, L, D] with
+    L a multiple of `BLOCK`; valid: bool, broadcastable to [N, M, L]. Returns [N, M, D]."""
+    n, m, dim = qg.shape
+    blocks = k.shape[1] // BLOCK
+    scores = torch.bmm(qg, k.transpose(1, 2)).float()
+    scores *= scale
+    if valid is not None:
+        scores.masked_fill_(~valid, float("-inf"))
+    scores -= scores.amax(-1, keepdim=True)
+    weights = scores.exp_().to(v.dtype).view(n, m, blocks, BLOCK)
+    denominator = weights.float().sum(-1)  # [N, M, blocks]
+    per_block = weights.transpose(1, 2).reshape(n * blocks, m, BLOCK)
+    numerator = torch.bmm(per_block, v.view(n * blocks, BLOCK, dim)).view(n, blocks, m, dim)
+    if blocks > 1:  # cumsum adds the blocks strictly left to right
+        numerator = numerator.float().cumsum(1)[:, -1]
+        denominator = denominator.cumsum(-1)[..., -1:]
+    else:
+        numerator = numerator[:, 0].float()
+    return (numerator / denominator).to(v.dtype)
+
+
+def invariant_decode(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    meta: AttentionMetadata,
+    scale: float,
+) -> torch.Tensor:
+    """Single-token queries of B sequences: [B, H, D] -> [B, H, D]."""
+    batch, heads, dim = q.shape
+    kv_heads = k_cache.shape[0]
+    group = heads // kv_heads
+    length = meta.decode_slots.shape[1]
+    slots = meta.decode_slots.view(-1)
+    k = k_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
+    v = v_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
+    qg = q.view(batch, kv_heads, group, dim).transpose(0, 1).reshape(kv_heads * batch, group, dim)
+    valid = None
+    if meta.decode_mask is not None:
+        valid = meta.decode_mask.view(1, batch, 1, length).expand(kv_heads, batch, 1, length)
+        valid = valid.reshape(kv_heads * batch, 1, length)
+    out = attend_in_blocks(qg, k, v, valid, scale).view(kv_heads, batch, group, dim)
+    return out.transpose(0, 1).reshape(batch, heads, dim)
+
+
+def invariant_prefill(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    chunk: PrefillChunk,
+    scale: float,
+) -> torch.Tensor:
+    """One prefill chunk's queries [q_len, H, D] over its cached context (this step's KV
+    is already written) -> [q_len, H, D]."""
+    q_len, heads, dim = q.shape
+    kv_heads = k_cache.shape[0]
+    group = heads // kv_heads
+    assert chunk.kv_slots is not None and chunk.mask is not None
+    k = k_cache.index_select(1, chunk.kv_slots)
+    v = v_cache.index_select(1, chunk.kv_slots)
+    qg = q.view(q_len, kv_heads, group, dim).permute(1, 2, 0, 3).reshape(kv_heads, -1, dim)
+    valid = chunk.mask.repeat(group, 1)  # rows ordered (group, position), like qg
+    out = attend_in_blocks(qg, k, v, valid, scale).view(kv_heads, group, q_len, dim)
+    return out.permute(2, 0, 1, 3).reshape(q_len, heads, dim)
