@@ -79,3 +79,14 @@ def test_in_flight_prefix_is_computed_once(tiny_models, hf_models):
     prompts = [shared + s for s in random_prompts(4, 2, 6, 256, seed=8)]
     outs = _check(engine, hf_models["llama"], prompts)
     assert sum(out.num_cached_tokens for out in outs) >= 3 * 40 - 3 * 4
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batch_invariant_mode(family, tiny_models, hf_models):
+    # The fixed-block attention path: mixed batch, chunked prefill and prefix hits.
+    engine = make_engine(tiny_models[family], batch_invariant=True, max_num_batched_tokens=7)
+    shared = random_prompts(1, 21, 21, 256, seed=9)[0]
+    _check(engine, hf_models[family], [shared + [5]])
+    prompts = [shared + s for s in random_prompts(3, 1, 9, 256, seed=10)]
+    outs = _check(engine, hf_models[family], prompts + random_prompts(3, 1, 30, 256, seed=11))
+    assert any(out.num_cached_tokens >= 20 for out in outs)

@@ -21,6 +21,7 @@ class PrefillChunk:
     q_len: int
     kv_slots: torch.Tensor | None  # [kv_len] cache slots to attend over; None: only the chunk
     mask: torch.Tensor | None  # [q_len, kv_len] bool when the chunk continues cached KV
+    context_start: int = 0  # tokens of the sequence before the chunk
 
 
 @dataclass
@@ -72,7 +73,9 @@ def build_attention_metadata(
             if width != end:
                 causal[:, end:] = False
                 slots = torch.cat([slots, torch.zeros(width - end, dtype=torch.long)])
-            prefills.append(PrefillChunk(q_offset, q_len, slots.to(device), causal.to(device)))
+            prefills.append(
+                PrefillChunk(q_offset, q_len, slots.to(device), causal.to(device), start)
+            )
         q_offset += q_len
 
     decode_slots = decode_mask = None

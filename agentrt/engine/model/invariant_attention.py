@@ -89,14 +89,29 @@ def invariant_prefill(
     scale: float,
 ) -> torch.Tensor:
     """One prefill chunk's queries [q_len, H, D] over its cached context (this step's KV
-    is already written) -> [q_len, H, D]."""
+    is already written) -> [q_len, H, D].
+
+    Rows go in groups of `BLOCK` positions, each over the context blocks it can see (a
+    row's result does not depend on how many all-masked blocks follow), which skips the
+    masked triangle and keeps the float32 scores small."""
     q_len, heads, dim = q.shape
     kv_heads = k_cache.shape[0]
     group = heads // kv_heads
     assert chunk.kv_slots is not None and chunk.mask is not None
-    k = k_cache.index_select(1, chunk.kv_slots)
-    v = v_cache.index_select(1, chunk.kv_slots)
-    qg = q.view(q_len, kv_heads, group, dim).permute(1, 2, 0, 3).reshape(kv_heads, -1, dim)
-    valid = chunk.mask.repeat(group, 1)  # rows ordered (group, position), like qg
-    out = attend_in_blocks(qg, k, v, valid, scale).view(kv_heads, group, q_len, dim)
-    return out.permute(2, 0, 1, 3).reshape(q_len, heads, dim)
+    start = chunk.context_start
+    out = torch.empty_like(q)
+    row = 0
+    while row < q_len:
+        end = min(q_len, row + BLOCK - (start + row) % BLOCK)  # up to the next block edge
+        width = -(-(start + end) // BLOCK) * BLOCK
+        slots = chunk.kv_slots[:width]
+        k = k_cache.index_select(1, slots)
+        v = v_cache.index_select(1, slots)
+        rows = end - row
+        qg = q[row:end].view(rows, kv_heads, group, dim).permute(1, 2, 0, 3)
+        qg = qg.reshape(kv_heads, group * rows, dim)
+        valid = chunk.mask[row:end, :width].repeat(group, 1)  # rows ordered (group, pos)
+        part = attend_in_blocks(qg, k, v, valid, scale).view(kv_heads, group, rows, dim)
+        out[row:end] = part.permute(2, 0, 1, 3).reshape(rows, heads, dim)
+        row = end
+    return out
