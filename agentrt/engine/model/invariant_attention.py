@@ -23,10 +23,7 @@ import torch
 from agentrt.engine.model.attention_metadata import (
     INVARIANT_BLOCK as BLOCK,
 )
-from agentrt.engine.model.attention_metadata import (
-    AttentionMetadata,
-    PrefillChunk,
-)
+from agentrt.engine.model.attention_metadata import PrefillChunk
 
 
 def attend_in_blocks(
@@ -55,30 +52,6 @@ def attend_in_blocks(
     else:
         numerator = numerator[:, 0].float()
     return (numerator / denominator).to(v.dtype)
-
-
-def invariant_decode(
-    q: torch.Tensor,
-    k_cache: torch.Tensor,
-    v_cache: torch.Tensor,
-    meta: AttentionMetadata,
-    scale: float,
-) -> torch.Tensor:
-    """Single-token queries of B sequences: [B, H, D] -> [B, H, D]."""
-    batch, heads, dim = q.shape
-    kv_heads = k_cache.shape[0]
-    group = heads // kv_heads
-    length = meta.decode_slots.shape[1]
-    slots = meta.decode_slots.view(-1)
-    k = k_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
-    v = v_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
-    qg = q.view(batch, kv_heads, group, dim).transpose(0, 1).reshape(kv_heads * batch, group, dim)
-    valid = None
-    if meta.decode_mask is not None:
-        valid = meta.decode_mask.view(1, batch, 1, length).expand(kv_heads, batch, 1, length)
-        valid = valid.reshape(kv_heads * batch, 1, length)
-    out = attend_in_blocks(qg, k, v, valid, scale).view(kv_heads, batch, group, dim)
-    return out.transpose(0, 1).reshape(batch, heads, dim)
 
 
 def invariant_prefill(
