@@ -29,7 +29,12 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     from agentrt.bench.engine_bench import run_engine_bench
 
     result = run_engine_bench(
-        args.model, args.device, args.dtype, args.repeats, args.max_num_batched_tokens
+        args.model,
+        args.device,
+        args.dtype,
+        args.repeats,
+        args.max_num_batched_tokens,
+        batch_invariant=args.batch_invariant,
     )
     rows = [
         (c["name"], c["hf_tok_s"], c["agentrt_tok_s"], f"{c['ratio']:.2f}x")
@@ -37,7 +42,8 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     ]
     print(
         format_table(
-            f"Engine vs HF generate ({result['model']}, {result['device']}, {result['dtype']})",
+            f"Engine vs HF generate ({result['model']}, {result['device']}, {result['dtype']}"
+            + (", batch-invariant)" if result["batch_invariant"] else ")"),
             ["case", "HF tok/s", "agentrt tok/s", "ratio"],
             rows,
         )
@@ -233,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--repeats", type=int, default=2, help="best of N runs per case (2)")
     engine.add_argument(
         "--max-num-batched-tokens", type=int, default=1024, help="per-step token budget (1024)"
+    )
+    engine.add_argument(
+        "--batch-invariant",
+        action="store_true",
+        help="run our engine in batch-invariant mode (EngineConfig.batch_invariant)",
     )
     engine.set_defaults(func=_cmd_bench_engine)
 

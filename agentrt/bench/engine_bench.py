@@ -104,10 +104,18 @@ def run_engine_bench(
     repeats: int = 2,
     max_num_batched_tokens: int = 1024,
     progress: bool = True,
+    batch_invariant: bool = False,
 ) -> dict:
     """Both engines run on the compute thread (one OpenMP team: see compute_thread.py)."""
     return on_compute_thread(
-        _run_engine_bench, model, device, dtype, repeats, max_num_batched_tokens, progress
+        _run_engine_bench,
+        model,
+        device,
+        dtype,
+        repeats,
+        max_num_batched_tokens,
+        progress,
+        batch_invariant,
     )
 
 
@@ -118,6 +126,7 @@ def _run_engine_bench(
     repeats: int,
     max_num_batched_tokens: int,
     progress: bool,
+    batch_invariant: bool,
 ) -> dict:
     engine = LLMEngine.from_config(
         EngineConfig(
@@ -126,6 +135,7 @@ def _run_engine_bench(
             dtype=dtype,
             kv_cache_tokens=65_536,
             max_num_batched_tokens=max_num_batched_tokens,
+            batch_invariant=batch_invariant,
         )
     )
     from agentrt.engine import loader
@@ -178,6 +188,7 @@ def _run_engine_bench(
         "model": str(model_dir.name),
         "device": device,
         "dtype": str(torch_dtype).removeprefix("torch."),
+        "batch_invariant": batch_invariant,
         "threads": torch.get_num_threads(),
         "cases": results,
         "ttft_cold_ms": ttft_cold * 1e3,
