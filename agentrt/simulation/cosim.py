@@ -31,6 +31,7 @@ from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
+from agentrt.simulation.gc_passes import fewer_gc_passes
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.synthetic_prompts import SyntheticPrompts
@@ -272,10 +273,11 @@ def cosimulate(
     t0 = time.perf_counter()
     cfg = config or CosimConfig()
     sched = scheduler_for(world, mode, steps, true_deps)
-    sim = _Cosim(world, sched, steps, cfg)
-    if record_deps:
-        sim.deps = {}
-    sim.run()
+    with fewer_gc_passes():
+        sim = _Cosim(world, sched, steps, cfg)
+        if record_deps:
+            sim.deps = {}
+        sim.run()
     wall = time.perf_counter() - t0
     stats = [e.stats for e in sim.engines]
     reused = sum(s.prefill_tokens_reused for s in stats)
