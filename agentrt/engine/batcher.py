@@ -98,8 +98,8 @@ class Batcher:
                 items.append(ScheduledSeq(seq, n))
                 scheduled.add(id(seq))
                 budget -= n
-        if not batch.preempted:
-            budget = self._admit(batch, budget)
+        if not batch.preempted:  # so every sequence in `prefills` is still running
+            budget = self._admit(batch, budget, prefills)
         # Attention metadata wants decodes first, then prefill chunks.
         items.sort(key=_is_chunk)
         return batch
@@ -125,7 +125,10 @@ class Batcher:
         self.waiting.appendleft(seq)
         batch.preempted.append(seq)
 
-    def _admit(self, batch: ScheduledBatch, budget: int) -> int:
+    def _admit(self, batch: ScheduledBatch, budget: int, prefilling: list[Sequence]) -> int:
+        """Admit waiting sequences while budget, batch size and pages allow.
+        ``prefilling``: the running sequences that are computing their prompt, in
+        `running` order; admitted ones that prefill are appended."""
         if self._blocked is not None and self._blocked == self._admit_state(budget):
             return budget  # the same attempt failed and nothing it depends on changed
         self._blocked = None
@@ -137,7 +140,7 @@ class Batcher:
                 deferred.append(seq)  # its prefix is still loading from host: run others
                 continue
             self.kv.match(seq)
-            if self._shares_inflight_prefix(seq):
+            if self._shares_inflight_prefix(seq, prefilling):
                 # Another sequence is computing this prefix right now: wait one step and
                 # reuse it from the cache instead of computing it twice.
                 self.kv.unmatch(seq)
@@ -152,6 +155,8 @@ class Batcher:
                 break
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
+            if seq.num_computed_tokens < len(seq.token_ids) - 1:
+                prefilling.append(seq)
             batch.items.append(ScheduledSeq(seq, n))
             budget -= n
         self.waiting.extendleft(reversed(deferred))
@@ -175,7 +180,10 @@ class Batcher:
         head = self.waiting[0] if self.waiting else None
         return (head, budget, len(self.running), kv.epoch, kv.loads_in_flight)
 
-    def _shares_inflight_prefix(self, seq: Sequence) -> bool:
+    def _shares_inflight_prefix(self, seq: Sequence, prefilling: list[Sequence]) -> bool:
+        """Whether a sequence in ``prefilling`` (running sequences computing their prompt)
+        is computing ``seq``'s next page now: the first one with the same tokens in that
+        page, if it also has the same tokens before it."""
         if not self.kv.enable_prefix_cache:
             return False
         page = self.kv.page_size
@@ -183,10 +191,7 @@ class Batcher:
         want = seq.token_ids[start : start + page]
         if len(want) < page or seq.num_tokens - start <= page:
             return False
-        for other in self.running:
-            if (
-                other.num_computed_tokens < len(other.token_ids) - 1  # prefilling
-                and other.token_ids[start : start + page] == want
-            ):
+        for other in prefilling:
+            if other.token_ids[start : start + page] == want:
                 return seq.token_ids[:start] == other.token_ids[:start]
         return False

@@ -110,6 +110,14 @@ class KVCacheManager(HostLoadsMixin):
         return (self.tree.version, self.allocator.frees)
 
     @property
+    def reads_hints(self) -> bool:
+        """Whether the values passed to `update_hints` can change anything: the policy
+        reads them or a prefetcher plans with them. (Any publication, read or not, counts
+        as a change of the tree at the next `poll`.)"""
+        reads = type(self.tree.policy).update_hints is not EvictionPolicy.update_hints
+        return reads or self.prefetcher is not None
+
+    @property
     def loads_in_flight(self) -> int:
         return len(self.tree.inflight)
 

@@ -123,16 +123,36 @@ class _Cosim:
         self.deps: dict[tuple[int, int], tuple[int, ...]] | None = None
         self.calls = self.agent_steps = self.hint_updates = 0
         self.busy = 0.0
+        self._owned_cache: dict[tuple[int, int, int], list[int]] = {}
+        self._params_cache: dict[int, SamplingParams] = {}
 
     def _schedule_changed(self, _: HintedScheduler) -> None:
         self.dirty = [True] * len(self.dirty)
 
     def _publish(self, r: int) -> None:
-        owned = [int(k[5:]) for k in self.router.agents_of(r)]
-        ste = self.sched.ste(owned)
-        self.engines[r].kv.update_hints({self.keys[i]: v for i, v in ste.items()})
+        kv = self.engines[r].kv
+        if kv.reads_hints:
+            ste = self.sched.ste(self._owned(r))
+            kv.update_hints({self.keys[i]: v for i, v in ste.items()})
+        else:  # the same publication, without computing values nobody reads
+            kv.update_hints({})
         self.dirty[r] = False
         self.hint_updates += 1
+
+    def _owned(self, r: int) -> list[int]:
+        """Replica ``r``'s agents (cached until the router assigns or moves an agent)."""
+        key = (r, self.router.moves, self.router.assigned[r])
+        owned = self._owned_cache.get(key)
+        if owned is None:
+            owned = [int(k[5:]) for k in self.router.agents_of(r)]
+            self._owned_cache[key] = owned
+        return owned
+
+    def _params(self, limit: int) -> SamplingParams:
+        params = self._params_cache.get(limit)
+        if params is None:  # frozen: one instance per limit is shared by all calls
+            params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
+        return params
 
     def _submit(self, i: int) -> None:
         st = self.active[i]
@@ -147,7 +167,7 @@ class _Cosim:
             limit = min(limit, self.max_tokens)
         self.engines[r].add_request(
             ids,
-            SamplingParams(max_tokens=limit, ignore_eos=True),
+            self._params(limit),
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,

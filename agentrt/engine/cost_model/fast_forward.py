@@ -48,31 +48,40 @@ def fast_forward_decodes(
     if batcher.waiting and not batcher.admission_blocked(len(running)):
         return []
     k = engine.max_model_len if max_steps is None else max_steps + 1
+    max_len = engine.max_model_len
     eos = engine.eos_token_ids
+    ps = kv.page_size
+    running_status = SequenceStatus.RUNNING
+    context = 0
+    room: list[int] = []  # per running sequence (reversed): decode steps before a new page
     for seq in reversed(running):  # newly admitted (likely prefilling) ones are last
         total = len(seq.token_ids)
+        done = seq.num_computed_tokens
+        prompt = len(seq.prompt_token_ids)
         p = seq.params
         if (
-            seq.status is not SequenceStatus.RUNNING
-            or total - seq.num_computed_tokens != 1
-            or total == len(seq.prompt_token_ids)
-            or seq.num_computed_tokens == seq.num_cached_tokens
+            seq.status is not running_status
+            or total - done != 1
+            or total == prompt
+            or done == seq.num_cached_tokens
             or p.stop_token_ids
             or p.stop
             or (eos and not p.ignore_eos)
         ):
             return []
-        k = min(k, p.max_tokens - (total - len(seq.prompt_token_ids)), engine.max_model_len - total)
+        k = min(k, p.max_tokens - (total - prompt), max_len - total)
         if k <= 1:
             return []  # a sequence finishes in the next step: it runs normally
+        context += done + 1
+        room.append(len(seq.block_table) * ps - done)
     k -= 1  # the step where a sequence finishes runs normally
-    needs = _page_needs(engine, k)
-    free = engine.kv.allocator.num_free
+    room.reverse()
+    needs = _page_needs(room, ps, k)
+    free = kv.allocator.num_free
     if len(needs) > free:  # stop before the first step the free list cannot supply
         k = needs[free][0]
     cost = engine.runner.cost
     batch = len(running)
-    context = sum(seq.num_computed_tokens + 1 for seq in running)
     seconds: list[float] = []
     t = engine.clock.now()
     while len(seconds) < k and t - origin < until:
@@ -82,14 +91,14 @@ def fast_forward_decodes(
     n = len(seconds)
     if n == 0:
         return []
-    alloc = engine.kv.allocator.alloc
+    alloc = kv.allocator.alloc
     for step, pos in needs:
         if step >= n:
             break
         running[pos].block_table.extend(alloc(1))
     runner, clock, stats = engine.runner, engine.clock, engine.stats
+    runner.append_tokens(running, n)
     for seq in running:
-        seq.token_ids.extend(runner.tokens_for(seq.request_id, len(seq.token_ids), n))
         seq.num_computed_tokens += n
     ends: list[float] = []
     for s in seconds:
@@ -105,14 +114,13 @@ def fast_forward_decodes(
     return ends
 
 
-def _page_needs(engine: SimLLMEngine, k: int) -> list[tuple[int, int]]:
+def _page_needs(room: list[int], page_size: int, k: int) -> list[tuple[int, int]]:
     """(step, batch position) of every new page the running sequences need in the next
-    ``k`` decode steps, in the order the batcher would allocate them."""
-    ps = engine.kv.page_size
-    needs = []
-    for pos, seq in enumerate(engine.batcher.running):
-        # step i computes token num_computed + i, which needs room for num_computed + i + 1
-        first = len(seq.block_table) * ps - seq.num_computed_tokens
-        needs.extend((i, pos) for i in range(first, k, ps))
+    ``k`` decode steps, in the order the batcher would allocate them. ``room[pos]``:
+    the free slots in sequence ``pos``'s pages (step i computes token num_computed + i,
+    which needs room for num_computed + i + 1, so a new page at steps room, room + ps...)."""
+    needs = [
+        (i, pos) for pos, first in enumerate(room) if first < k for i in range(first, k, page_size)
+    ]
     needs.sort()
     return needs
