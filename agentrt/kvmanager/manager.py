@@ -211,9 +211,7 @@ class KVCacheManager(HostLoadsMixin):
                 duplicates.append(seq.block_table[i])
                 seq.block_table[i] = result.pages[i]
         self.allocator.free(duplicates)
-        self.tree.lock(result.node)
-        if seq.tree_node is not None:
-            self.tree.unlock(seq.tree_node)
+        self.tree.relock(seq.tree_node, result.node)  # lock(result.node), unlock(tree_node)
         seq.tree_node = result.node
         seq.num_tree_pages = kept
         self._tag(seq, tokens, result.node, kept * self.page_size)
