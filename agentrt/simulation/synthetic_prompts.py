@@ -32,18 +32,23 @@ class SyntheticPrompts:
     def prefix_ids(self, prefix: str) -> tuple[int, ...]:
         ids = self._prefix.get(prefix)
         if ids is None:
-            ids = tuple(t for w in prefix.split() for t in _word_ids(w))
-            self._prefix[prefix] = ids
+            ids = []
+            self._extend(ids, prefix)
+            ids = self._prefix[prefix] = tuple(ids)
         return ids
 
     def build(self, prefix: str, text: str) -> tuple[list[int], int]:
         head = self.prefix_ids(prefix)
         ids = list(head)
+        self._extend(ids, text)
+        ids.extend(self._tail)
+        return ids, len(head)
+
+    def _extend(self, ids: list[int], text: str) -> None:
+        """Append the ids of ``text``'s words (each word's ids computed once)."""
         words = self._words
         for w in text.split():
             word = words.get(w)
             if word is None:
                 word = words[w] = tuple(_word_ids(w))
             ids.extend(word)
-        ids.extend(self._tail)
-        return ids, len(head)
