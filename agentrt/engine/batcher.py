@@ -77,37 +77,35 @@ class Batcher:
         batch = ScheduledBatch()
         items = batch.items
         budget = self.max_num_batched_tokens
-        scheduled: set[int] = set()
         page = self.kv.page_size
         decodes: list[Sequence] = []
         prefills: list[Sequence] = []
         for s in self.running:
             (prefills if s.num_computed_tokens < len(s.token_ids) - 1 else decodes).append(s)
         running = SequenceStatus.RUNNING
+        preempted = batch.preempted
         for seq in decodes + prefills:
             if budget == 0:
                 break
-            if seq.status is not running:
+            if preempted and seq.status is not running:
                 continue  # preempted earlier in this loop
             done = seq.num_computed_tokens
             n = min(len(seq.token_ids) - done, budget)
             # room left in its last page: `kv.allocate` would be a no-op
-            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
-                seq, n, scheduled, batch
-            ):
+            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(seq, n, batch):
                 items.append(ScheduledSeq(seq, n))
-                scheduled.add(id(seq))
                 budget -= n
-        if not batch.preempted:  # so every sequence in `prefills` is still running
+        if not preempted:  # so every sequence in `prefills` is still running
             budget = self._admit(batch, budget, prefills)
         # Attention metadata wants decodes first, then prefill chunks.
         items.sort(key=_is_chunk)
         return batch
 
-    def _allocate_or_preempt(
-        self, seq: Sequence, n: int, scheduled: set[int], batch: ScheduledBatch
-    ) -> bool:
+    def _allocate_or_preempt(self, seq: Sequence, n: int, batch: ScheduledBatch) -> bool:
+        """Allocate for ``seq``'s next ``n`` tokens, preempting the latest running
+        sequence not yet scheduled in ``batch`` (``seq`` itself last) until it fits."""
         while not self.kv.allocate(seq, n):
+            scheduled = {id(item.seq) for item in batch.items}
             victims = [s for s in self.running if id(s) not in scheduled and s is not seq]
             if not victims:
                 self._preempt(seq, batch)

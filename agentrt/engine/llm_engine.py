@@ -218,6 +218,7 @@ class LLMEngine:
         outputs = []
         stats, kv, stream = self.stats, self.kv, self.stream_outputs
         plain = not self._detok and not self.eos_token_ids  # only max_tokens / length stop
+        decoded = generated = 0  # counted here, added to the stats once
         for item in batch.items:
             seq = item.seq
             n = item.num_new_tokens
@@ -229,7 +230,7 @@ class LLMEngine:
             if total - done > 1 or total == prompt:
                 stats.prefill_tokens_computed += n
             else:
-                stats.decode_tokens += 1
+                decoded += 1
             seq.num_computed_tokens = done + n
             if n > 1:
                 kv.cache(seq)  # a computed prefill chunk is reusable by others right away
@@ -237,7 +238,7 @@ class LLMEngine:
                 continue  # a prefill chunk that does not reach the last token
             token = next(tokens)
             seq.token_ids.append(token)
-            stats.generated_tokens += 1
+            generated += 1
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
@@ -251,6 +252,8 @@ class LLMEngine:
             elif not stream:
                 continue
             outputs.append(self._output(seq, [token]))
+        stats.decode_tokens += decoded
+        stats.generated_tokens += generated
         return outputs
 
     def _check_stop(self, seq: Sequence, token: int) -> FinishReason | None:
