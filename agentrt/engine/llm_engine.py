@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import deque
 from collections.abc import Sequence as Seq
 
@@ -126,6 +127,11 @@ class LLMEngine:
             if self.tokenizer is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
+        if type(prompt) in (list, tuple):
+            try:  # ints (and integer-like ids) converted in C
+                return array("q", prompt).tolist()
+            except (TypeError, OverflowError):
+                pass  # floats, numeric strings, huge ints: converted one by one below
         return list(map(int, prompt))
 
     def add_request(

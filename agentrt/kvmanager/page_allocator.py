@@ -42,11 +42,12 @@ class PageAllocator:
     def first_unallocated(self, pages: list[int]) -> int | None:
         """The first of ``pages`` that is out of range or free, None if all are in use."""
         flags, n = self._is_free, self._num_pages
-        try:  # in C: an id >= n raises IndexError, a negative one fails the min check
-            if min(pages, default=0) >= 0 and not any(map(flags.__getitem__, pages)):
-                return None
-        except IndexError:
-            pass
+        if len(pages) > 8:  # most calls check a page or two: then the loop is cheaper
+            try:  # in C: an id >= n raises IndexError, a negative one fails the min check
+                if min(pages) >= 0 and not any(map(flags.__getitem__, pages)):
+                    return None
+            except IndexError:
+                pass
         for page in pages:
             if not 0 <= page < n or flags[page]:
                 return page
@@ -70,7 +71,8 @@ class PageAllocator:
         pages = list(pages)
         if not pages:
             return
-        if self.first_unallocated(pages) is not None or len(set(pages)) != len(pages):
+        repeats = len(pages) > 1 and len(set(pages)) != len(pages)
+        if repeats or self.first_unallocated(pages) is not None:
             self._raise_bad_free(pages)
         is_free, heap = self._is_free, self._free_heap
         for page in pages:
