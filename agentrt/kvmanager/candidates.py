@@ -10,20 +10,11 @@ to date lazily, when an eviction asks for them: each marked node is re-checked o
 
 The candidates handed out are exactly those a scan over every node would find, so the
 eviction order (policy key, then node id) is unchanged; `check` verifies that.
-
-For policies whose keys only grow (`EvictionPolicy.keys_only_grow`, e.g. LRU) the device
-candidates also live in a heap kept between evictions (`pop_device`), instead of one
-heapified per eviction: a node is pushed when it becomes a candidate; an entry whose node
-is no longer a candidate is dropped when it reaches the top, one whose key grew since is
-pushed again with its key. Every candidate has an entry with a key at most its current
-key, so the first valid top is the smallest (key, id) of all candidates: the order of
-the per-eviction heap.
 """
 
 from __future__ import annotations
 
-import heapq
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agentrt.kvmanager.radix_node import RadixNode
@@ -59,8 +50,6 @@ class EvictionCandidates:
         self._device: dict[int, RadixNode] = {}
         self._host: dict[int, RadixNode] = {}
         self._marked: dict[int, RadixNode] = {}
-        self.lazy = tree.policy.keys_only_grow  # keep `_heap` between evictions
-        self._heap: list[tuple[Any, int, RadixNode]] = []
 
     def mark(self, node: RadixNode | None) -> None:
         """``node``'s candidacy may have changed (None and the root are ignored)."""
@@ -71,14 +60,12 @@ class EvictionCandidates:
         self._device.clear()
         self._host.clear()
         self._marked.clear()
-        self._heap.clear()
 
     def _refresh(self) -> None:
         marked = self._marked
         if not marked:
             return
         device, host = self._device, self._host
-        heap, key = (self._heap, self.tree.policy.key) if self.lazy else (None, None)
         # is_device_candidate, inlined (the root's parent is None): this runs per mark
         for nid, node in marked.items():
             children = node.children
@@ -89,8 +76,6 @@ class EvictionCandidates:
                 and node.lock_ref == 0
                 and not (children and any(c.pages for c in children.values()))
             ):
-                if heap is not None and nid not in device:
-                    heapq.heappush(heap, (key(node), nid, node))  # type: ignore[misc]
                 device[nid] = node
             else:
                 device.pop(nid, None)
@@ -107,37 +92,6 @@ class EvictionCandidates:
         """Every device candidate now (any order)."""
         self._refresh()
         return list(self._device.values())
-
-    def start_eviction(self) -> None:
-        """Bring the candidates (and the lazy heap) up to date before `pop_device`."""
-        self._refresh()
-        if len(self._heap) > 2 * len(self._device) + 64:  # mostly stale entries: rebuild
-            key = self.tree.policy.key
-            self._heap = [(key(n), nid, n) for nid, n in self._device.items()]
-            heapq.heapify(self._heap)
-
-    def pop_device(self, bound: Any = None) -> RadixNode | None:
-        """(Lazy heap, after `start_eviction`) remove and return the candidate with the
-        smallest (key, id), None if there is none or its key is not below ``bound``."""
-        heap, key, root = self._heap, self.tree.policy.key, self.tree.root
-        while heap:
-            k, nid, node = heap[0]
-            if not is_device_candidate(root, node):
-                heapq.heappop(heap)  # evicted, locked or grown a child since
-                continue
-            now = key(node)
-            if now != k:
-                heapq.heapreplace(heap, (now, nid, node))  # touched since: a larger key
-                continue
-            if bound is not None and not k < bound:
-                return None
-            heapq.heappop(heap)
-            return node
-        return None
-
-    def push_device(self, node: RadixNode) -> None:
-        """(Lazy heap) ``node`` just became a candidate during an eviction."""
-        heapq.heappush(self._heap, (self.tree.policy.key(node), node.id, node))
 
     def host(self) -> list[RadixNode]:
         """Every host candidate now (any order; pinning is the caller's filter)."""
@@ -157,13 +111,3 @@ class EvictionCandidates:
         assert set(self._host) == want_host, (
             f"host candidates {sorted(self._host)} != scan {sorted(want_host)}"
         )
-        if self.lazy:  # every candidate has an entry with a key at most its own
-            key = tree.policy.key
-            lowest: dict[int, Any] = {}
-            for k, nid, _ in self._heap:
-                if nid not in lowest or k < lowest[nid]:
-                    lowest[nid] = k
-            for nid, node in self._device.items():
-                assert nid in lowest and lowest[nid] <= key(node), (
-                    f"candidate {nid} has no heap entry at or below its key"
-                )

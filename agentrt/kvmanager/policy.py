@@ -29,24 +29,15 @@ class EvictionPolicy(ABC):
 
     Class flags tell the manager how to run the policy: ``uses_host_tier`` (keep a host
     copy of evicted pages and load them back; False means a miss recomputes),
-    ``prefetch`` (load due agents' prefixes before their requests arrive),
+    ``prefetch`` (load due agents' prefixes before their requests arrive) and
     ``device_pool_includes_host`` (``ideal``: the host pool's pages are added to the
-    device pool instead, so nothing ever leaves the device) and ``keys_only_grow`` (a
-    node's key never decreases while it is in the tree, e.g. its last access: the tree
-    may then keep its eviction heap between evictions, `EvictionCandidates`). A subclass
-    that overrides ``key`` gets ``keys_only_grow = False`` unless it sets it too.
+    device pool instead, so nothing ever leaves the device).
     """
 
     name: ClassVar[str] = ""
-    keys_only_grow: ClassVar[bool] = False
     uses_host_tier: ClassVar[bool] = False
     prefetch: ClassVar[bool] = False
     device_pool_includes_host: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "key" in cls.__dict__ and "keys_only_grow" not in cls.__dict__:
-            cls.keys_only_grow = False  # a new key: not known to only grow
 
     @abstractmethod
     def key(self, node: RadixNode) -> Any:

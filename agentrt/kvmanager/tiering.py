@@ -65,22 +65,8 @@ class TieringMixin:
         Returns the number of device pages freed."""
         if num_pages <= 0:
             return 0
-        cands = self._cands
-        if cands.lazy:  # the heap kept between evictions: same order (see candidates.py)
-            cands.start_eviction()
-            freed = 0
-            while freed < num_pages:
-                node = cands.pop_device(bound)
-                if node is None:
-                    break
-                parent = node.parent
-                assert parent is not None
-                freed += self._evict_device(node)
-                if self._device_candidate(parent):
-                    cands.push_device(parent)
-            return freed
         key = self.policy.key
-        heap = [(key(n), n.id, n) for n in cands.device()]
+        heap = [(key(n), n.id, n) for n in self._cands.device()]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:

@@ -12,7 +12,5 @@ if TYPE_CHECKING:
 
 @register_policy("lru")
 class LRUPolicy(EvictionPolicy):
-    keys_only_grow = True  # every touch sets last_access to a newer tick
-
     def key(self, node: RadixNode) -> int:
         return node.last_access
