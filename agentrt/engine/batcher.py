@@ -182,7 +182,7 @@ class Batcher:
         """Whether a sequence in ``prefilling`` (running sequences computing their prompt)
         is computing ``seq``'s next page now: the first one with the same tokens in that
         page, if it also has the same tokens before it."""
-        if not self.kv.enable_prefix_cache:
+        if not prefilling or not self.kv.enable_prefix_cache:
             return False
         page = self.kv.page_size
         start = seq.num_computed_tokens
