@@ -64,11 +64,15 @@ class Batcher:
 
     def remove(self, seq: Sequence) -> None:
         """Take a sequence out (finished or aborted) and release its KV."""
-        if seq in self.running:
+        try:
             self.running.remove(seq)
+        except ValueError:
+            pass  # not running
+        else:
             self.kv.cache(seq)
             self.kv.release(seq)
-        elif seq in self.waiting:
+            return
+        if seq in self.waiting:
             self.waiting.remove(seq)
             self.kv.forget(seq)
 
@@ -90,7 +94,9 @@ class Batcher:
             if preempted and seq.status is not running:
                 continue  # preempted earlier in this loop
             done = seq.num_computed_tokens
-            n = min(len(seq.token_ids) - done, budget)
+            n = len(seq.token_ids) - done
+            if n > budget:
+                n = budget
             # room left in its last page: `kv.allocate` would be a no-op
             if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(seq, n, batch):
                 items.append(ScheduledSeq(seq, n))

@@ -182,7 +182,8 @@ class KVCacheManager(HostLoadsMixin):
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
         needed. Returns False (allocating nothing) when the pool cannot supply them."""
-        need = self.pages_for(seq.num_computed_tokens + num_new_tokens) - len(seq.block_table)
+        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # pages_for
+        need -= len(seq.block_table)
         if need <= 0:
             return True
         short = need - self.allocator.num_free

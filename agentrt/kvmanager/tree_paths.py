@@ -30,24 +30,20 @@ class PathsMixin:
         split there, every node down to it touched. Returns the node ending at
         ``num_tokens``."""
         path = self._path_to_root(node)
-        ends = []
-        end = sum(len(n.key) for n in path)
-        for n in path:
-            ends.append(end)
-            end -= len(n.key)
-        assert 0 < num_tokens <= ends[0] and num_tokens % self.page_size == 0
+        ps = self.page_size
+        assert num_tokens > 0 and num_tokens % ps == 0
         now = self._tick()
-        target = self.root
-        for n, end in zip(reversed(path), reversed(ends), strict=True):
-            start = end - len(n.key)
+        start = 0
+        for n in reversed(path):  # root side first
+            end = start + len(n.key)
             assert n.on_device, "touch_prefix along a non-resident path"
             if end > num_tokens:
-                n = self._split(n, (num_tokens - start) // self.page_size)
+                n = self._split(n, (num_tokens - start) // ps)
             n.last_access = now
-            target = n
             if end >= num_tokens:
-                break
-        return target
+                return n
+            start = end
+        raise AssertionError(f"touch_prefix past the end of the path ({start} < {num_tokens})")
 
     def relock(self: RadixTree, old: RadixNode | None, new: RadixNode) -> None:
         """``lock(new)`` then ``unlock(old)`` (when ``old`` is not None), for a ``new``
