@@ -267,8 +267,9 @@ class _Cosim:
                     finished_unit = finished_unit or self.agent_steps != before
             if finished_unit:
                 self._release()
+            in_step = self.in_step
             for q in range(len(self.engines)):
-                if q != r:
+                if q != r and not in_step[q]:  # (a replica mid-step has nothing to start)
                     self._kick(q)
             self._kick(r, fast=True)
         if not self.sched.done():

@@ -69,7 +69,11 @@ def fast_forward_decodes(
             or (eos and not p.ignore_eos)
         ):
             return []
-        k = min(k, p.max_tokens - (total - prompt), max_len - total)
+        left = p.max_tokens - (total - prompt)  # k = min(k, left, max_len - total)
+        if left < k:
+            k = left
+        if max_len - total < k:
+            k = max_len - total
         if k <= 1:
             return []  # a sequence finishes in the next step: it runs normally
         context += done + 1
