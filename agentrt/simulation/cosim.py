@@ -222,11 +222,12 @@ class _Cosim:
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            n = len(fast_forward_decodes(eng, until))  # type: ignore[arg-type]
+            finished: list[RequestOutput] = []  # the last step may finish calls
+            n = len(fast_forward_decodes(eng, until, finished=finished))  # type: ignore[arg-type]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True
-                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, []))
+                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, finished))
                 self.seq += 1
                 return
         for _ in range(1000):

@@ -17,22 +17,33 @@ It stops before the step in which the first sequence would finish (that step run
 normally and reports the outputs), before any step that starts at or after ``until``
 (when another event may submit a request that must join it) and before any step whose
 new pages the free list cannot supply (that step may evict or preempt: it runs normally).
+With ``finished`` (a list) it runs that finishing step too, as its last: the sequences
+that reach their length limit are finished in batch order, as `LLMEngine._apply` would
+(`_length_stop`, `_finish`), and their outputs appended to ``finished``. Admission is
+blocked for the whole stretch, so the finishing step admits nothing either.
 """
 
 from __future__ import annotations
 
 from agentrt.engine.cost_model.engine import SimLLMEngine
 from agentrt.engine.cost_model.model import StepFeatures
+from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sequence import SequenceStatus
 
 
 def fast_forward_decodes(
-    engine: SimLLMEngine, until: float, max_steps: int | None = None, origin: float = 0.0
+    engine: SimLLMEngine,
+    until: float,
+    max_steps: int | None = None,
+    origin: float = 0.0,
+    *,
+    finished: list[RequestOutput] | None = None,
 ) -> list[float]:
     """Run the pure-decode steps that start at a time ``t`` with ``t - origin < until``
     (at most ``max_steps``); returns the clock at the end of each step run (empty when
     the engine's state does not allow it: then call ``engine.step()``). Every running
-    sequence got one token per returned step."""
+    sequence got one token per returned step. ``finished``: also run the step in which
+    sequences finish, as the last one, and append their outputs here."""
     batcher = engine.batcher
     if engine._inbox or engine._aborts or engine.tokenizer is not None:
         return []
@@ -47,7 +58,8 @@ def fast_forward_decodes(
         return []
     if batcher.waiting and not batcher.admission_blocked(len(running)):
         return []
-    k = engine.max_model_len if max_steps is None else max_steps + 1
+    ends_with_finish = finished is not None
+    k = engine.max_model_len if max_steps is None else max_steps + (not ends_with_finish)
     max_len = engine.max_model_len
     eos = engine.eos_token_ids
     ps = kv.page_size
@@ -74,11 +86,12 @@ def fast_forward_decodes(
             k = left
         if max_len - total < k:
             k = max_len - total
-        if k <= 1:
+        if k <= 1 and not ends_with_finish:
             return []  # a sequence finishes in the next step: it runs normally
         context += done + 1
         room.append(len(seq.block_table) * ps - done)
-    k -= 1  # the step where a sequence finishes runs normally
+    if not ends_with_finish:
+        k -= 1  # the step where a sequence finishes runs normally
     room.reverse()
     needs = _page_needs(room, ps, k)
     free = kv.allocator.num_free
@@ -115,7 +128,23 @@ def fast_forward_decodes(
     stats.batch_sizes.extend([batch] * n)
     stats.decode_tokens += n * batch
     stats.generated_tokens += n * batch
+    if finished is not None and n == k:  # the last step may finish sequences
+        _finish_at_length(engine, finished)
     return ends
+
+
+def _finish_at_length(engine: SimLLMEngine, finished: list[RequestOutput]) -> None:
+    """Finish, in batch order, the running sequences at their length limit (the checks
+    `LLMEngine._apply` makes after a step) and append their outputs."""
+    done = []
+    for seq in engine.batcher.running:
+        n = len(seq.token_ids)
+        reason = engine._length_stop(n, len(seq.prompt_token_ids), seq.params.max_tokens)
+        if reason is not None:
+            done.append((seq, reason))
+    for seq, reason in done:
+        engine._finish(seq, reason)
+        finished.append(engine._output(seq, seq.token_ids[-1:]))
 
 
 def _page_needs(room: list[int], page_size: int, k: int) -> list[tuple[int, int]]:
