@@ -28,7 +28,7 @@ from __future__ import annotations
 from agentrt.engine.cost_model.engine import SimLLMEngine
 from agentrt.engine.cost_model.model import StepFeatures
 from agentrt.engine.outputs import RequestOutput
-from agentrt.engine.sequence import SequenceStatus
+from agentrt.engine.sequence import Sequence, SequenceStatus
 
 
 def fast_forward_decodes(
@@ -66,6 +66,7 @@ def fast_forward_decodes(
     running_status = SequenceStatus.RUNNING
     context = 0
     room: list[int] = []  # per running sequence (reversed): decode steps before a new page
+    last: list[int] = []  # per running sequence (reversed): the step in which it finishes
     for seq in reversed(running):  # newly admitted (likely prefilling) ones are last
         total = len(seq.token_ids)
         done = seq.num_computed_tokens
@@ -82,10 +83,11 @@ def fast_forward_decodes(
         ):
             return []
         left = p.max_tokens - (total - prompt)  # k = min(k, left, max_len - total)
+        if max_len - total < left:
+            left = max_len - total
         if left < k:
             k = left
-        if max_len - total < k:
-            k = max_len - total
+        last.append(left)
         if k <= 1 and not ends_with_finish:
             return []  # a sequence finishes in the next step: it runs normally
         context += done + 1
@@ -93,6 +95,7 @@ def fast_forward_decodes(
     if not ends_with_finish:
         k -= 1  # the step where a sequence finishes runs normally
     room.reverse()
+    last.reverse()
     needs = _page_needs(room, ps, k)
     free = kv.allocator.num_free
     if len(needs) > free:  # stop before the first step the free list cannot supply
@@ -128,16 +131,19 @@ def fast_forward_decodes(
     stats.batch_sizes.extend([batch] * n)
     stats.decode_tokens += n * batch
     stats.generated_tokens += n * batch
-    if finished is not None and n == k:  # the last step may finish sequences
-        _finish_at_length(engine, finished)
+    if finished is not None:  # the last step may finish sequences: those with last <= n
+        due = [seq for seq, end in zip(running, last, strict=True) if end <= n]
+        _finish_at_length(engine, due, finished)
     return ends
 
 
-def _finish_at_length(engine: SimLLMEngine, finished: list[RequestOutput]) -> None:
-    """Finish, in batch order, the running sequences at their length limit (the checks
+def _finish_at_length(
+    engine: SimLLMEngine, seqs: list[Sequence], finished: list[RequestOutput]
+) -> None:
+    """Finish, in batch order, those of ``seqs`` at their length limit (the check
     `LLMEngine._apply` makes after a step) and append their outputs."""
     done = []
-    for seq in engine.batcher.running:
+    for seq in seqs:
         n = len(seq.token_ids)
         reason = engine._length_stop(n, len(seq.prompt_token_ids), seq.params.max_tokens)
         if reason is not None:
