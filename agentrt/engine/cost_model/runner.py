@@ -75,15 +75,9 @@ class CostModelRunner(ModelRunner):
         """The synthetic token sampled at `position` of request `request_id`."""
         return self._first + (self._hash(request_id) + 7919 * position) % self._span
 
-    def tokens_for(self, request_id: str, start: int, n: int) -> list[int]:
-        """`token_for` at positions ``start .. start + n - 1``."""
-        h = self._hash(request_id)
-        first, span = self._first, self._span
-        return [first + (h + 7919 * p) % span for p in range(start, start + n)]
-
     def append_tokens(self, seqs: Iterable[Sequence], n: int) -> None:
-        """Append to each sequence the ``n`` tokens it samples next: `tokens_for` from
-        its current length (the decode fast-forward's tokens, without a list per call)."""
+        """Append to each sequence the ``n`` tokens it samples next (`token_for` at each
+        new position; the decode fast-forward's tokens)."""
         first, span, hashes = self._first, self._span, self._hashes
         for seq in seqs:
             ids = seq.token_ids
