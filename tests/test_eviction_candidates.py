@@ -1,8 +1,8 @@
 """The tree's incremental eviction candidates evict in exactly the order of the full scan
 they replaced, for every policy, under random inserts, matches, locks, hint changes,
 device and host evictions and loads (`agentrt.kvmanager.candidates`). The path shortcuts
-(`insert(..., start=node)`, `touch_prefix`) leave the tree exactly as `insert` from the
-root and `match_prefix` do."""
+(`insert(..., start=node)`, `touch_prefix`, `relock`) leave the tree exactly as `insert`
+from the root, `match_prefix` and `lock` + `unlock` do."""
 
 from __future__ import annotations
 
@@ -103,6 +103,13 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
         result = tree.insert(path + tokens, theirs + mine, held if fast else None)
         kept = result.pages[len(theirs) :]
         tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
+        if n % 3 == 0:  # move the hold to the new node, as KVCacheManager.cache does
+            if fast:
+                tree.relock(held, result.node)
+            else:
+                tree.lock(result.node)
+                tree.unlock(held)
+            locked[locked.index(held)] = result.node
         return result.pages, result.num_existing, result.node.id
     if name == "insert":
         need = len(pages)
@@ -173,4 +180,5 @@ def test_incremental_candidates_evict_in_the_full_scan_order(policy, ps, device,
         assert seen_fast == seen_slow, op
         assert fast.pretty() == slow.pretty(), op
         assert fast.allocator._free_heap == slow.allocator._free_heap
+        assert (fast.version, fast.evictable_pages) == (slow.version, slow.evictable_pages)
         fast.check_integrity()  # includes: candidates == a full scan

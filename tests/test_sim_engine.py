@@ -11,6 +11,7 @@ from agentrt.engine.cost_model import CostModel, CostModelRunner, load_profile
 from agentrt.engine.cost_model.recording import RecordingRunner
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.sequence import Sequence
 
 
 def sim_engine(profile: str = "h100-llama3-8b", **overrides) -> LLMEngine:
@@ -43,6 +44,16 @@ def test_sim_tokens_are_deterministic_and_never_eos():
         runs.append(outs[0].token_ids)
     assert runs[0] == runs[1] and len(set(runs[0])) > 1
     assert not set(runs[0]) & {0, 1, 2, 128001, 128009}
+
+
+def test_appended_tokens_are_the_sampled_ones():
+    runner = sim_engine().runner
+    seqs = [Sequence([5, 6, 7], SamplingParams(), request_id=r) for r in ("a", "b")]
+    runner.append_tokens(seqs, 1)
+    runner.append_tokens(seqs, 3)
+    for seq in seqs:
+        want = [runner.token_for(seq.request_id, p) for p in range(3, 7)]
+        assert seq.token_ids == [5, 6, 7, *want]
 
 
 def test_clock_advances_by_the_modelled_step_cost():

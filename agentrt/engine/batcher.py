@@ -64,11 +64,15 @@ class Batcher:
 
     def remove(self, seq: Sequence) -> None:
         """Take a sequence out (finished or aborted) and release its KV."""
-        if seq in self.running:
+        try:
             self.running.remove(seq)
+        except ValueError:
+            pass  # not running
+        else:
             self.kv.cache(seq)
             self.kv.release(seq)
-        elif seq in self.waiting:
+            return
+        if seq in self.waiting:
             self.waiting.remove(seq)
             self.kv.forget(seq)
 
@@ -77,37 +81,37 @@ class Batcher:
         batch = ScheduledBatch()
         items = batch.items
         budget = self.max_num_batched_tokens
-        scheduled: set[int] = set()
         page = self.kv.page_size
         decodes: list[Sequence] = []
         prefills: list[Sequence] = []
         for s in self.running:
             (prefills if s.num_computed_tokens < len(s.token_ids) - 1 else decodes).append(s)
         running = SequenceStatus.RUNNING
+        preempted = batch.preempted
         for seq in decodes + prefills:
             if budget == 0:
                 break
-            if seq.status is not running:
+            if preempted and seq.status is not running:
                 continue  # preempted earlier in this loop
             done = seq.num_computed_tokens
-            n = min(len(seq.token_ids) - done, budget)
+            n = len(seq.token_ids) - done
+            if n > budget:
+                n = budget
             # room left in its last page: `kv.allocate` would be a no-op
-            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
-                seq, n, scheduled, batch
-            ):
+            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(seq, n, batch):
                 items.append(ScheduledSeq(seq, n))
-                scheduled.add(id(seq))
                 budget -= n
-        if not batch.preempted:
-            budget = self._admit(batch, budget)
+        if not preempted:  # so every sequence in `prefills` is still running
+            budget = self._admit(batch, budget, prefills)
         # Attention metadata wants decodes first, then prefill chunks.
         items.sort(key=_is_chunk)
         return batch
 
-    def _allocate_or_preempt(
-        self, seq: Sequence, n: int, scheduled: set[int], batch: ScheduledBatch
-    ) -> bool:
+    def _allocate_or_preempt(self, seq: Sequence, n: int, batch: ScheduledBatch) -> bool:
+        """Allocate for ``seq``'s next ``n`` tokens, preempting the latest running
+        sequence not yet scheduled in ``batch`` (``seq`` itself last) until it fits."""
         while not self.kv.allocate(seq, n):
+            scheduled = {id(item.seq) for item in batch.items}
             victims = [s for s in self.running if id(s) not in scheduled and s is not seq]
             if not victims:
                 self._preempt(seq, batch)
@@ -125,7 +129,10 @@ class Batcher:
         self.waiting.appendleft(seq)
         batch.preempted.append(seq)
 
-    def _admit(self, batch: ScheduledBatch, budget: int) -> int:
+    def _admit(self, batch: ScheduledBatch, budget: int, prefilling: list[Sequence]) -> int:
+        """Admit waiting sequences while budget, batch size and pages allow.
+        ``prefilling``: the running sequences that are computing their prompt, in
+        `running` order; admitted ones that prefill are appended."""
         if self._blocked is not None and self._blocked == self._admit_state(budget):
             return budget  # the same attempt failed and nothing it depends on changed
         self._blocked = None
@@ -137,7 +144,7 @@ class Batcher:
                 deferred.append(seq)  # its prefix is still loading from host: run others
                 continue
             self.kv.match(seq)
-            if self._shares_inflight_prefix(seq):
+            if self._shares_inflight_prefix(seq, prefilling):
                 # Another sequence is computing this prefix right now: wait one step and
                 # reuse it from the cache instead of computing it twice.
                 self.kv.unmatch(seq)
@@ -152,6 +159,8 @@ class Batcher:
                 break
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
+            if seq.num_computed_tokens < len(seq.token_ids) - 1:
+                prefilling.append(seq)
             batch.items.append(ScheduledSeq(seq, n))
             budget -= n
         self.waiting.extendleft(reversed(deferred))
@@ -175,18 +184,18 @@ class Batcher:
         head = self.waiting[0] if self.waiting else None
         return (head, budget, len(self.running), kv.epoch, kv.loads_in_flight)
 
-    def _shares_inflight_prefix(self, seq: Sequence) -> bool:
-        if not self.kv.enable_prefix_cache:
+    def _shares_inflight_prefix(self, seq: Sequence, prefilling: list[Sequence]) -> bool:
+        """Whether a sequence in ``prefilling`` (running sequences computing their prompt)
+        is computing ``seq``'s next page now: the first one with the same tokens in that
+        page, if it also has the same tokens before it."""
+        if not prefilling or not self.kv.enable_prefix_cache:
             return False
         page = self.kv.page_size
         start = seq.num_computed_tokens
         want = seq.token_ids[start : start + page]
         if len(want) < page or seq.num_tokens - start <= page:
             return False
-        for other in self.running:
-            if (
-                other.num_computed_tokens < len(other.token_ids) - 1  # prefilling
-                and other.token_ids[start : start + page] == want
-            ):
+        for other in prefilling:
+            if other.token_ids[start : start + page] == want:
                 return seq.token_ids[:start] == other.token_ids[:start]
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import deque
 from collections.abc import Sequence as Seq
 
@@ -129,6 +130,11 @@ class LLMEngine:
             if self.tokenizer is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
+        if type(prompt) in (list, tuple):
+            try:  # ints (and integer-like ids) converted in C
+                return array("q", prompt).tolist()
+            except (TypeError, OverflowError):
+                pass  # floats, numeric strings, huge ints: converted one by one below
         return list(map(int, prompt))
 
     def add_request(
@@ -221,6 +227,7 @@ class LLMEngine:
         outputs = []
         stats, kv, stream = self.stats, self.kv, self.stream_outputs
         plain = not self._detok and not self.eos_token_ids  # only max_tokens / length stop
+        decoded = generated = 0  # counted here, added to the stats once
         for item in batch.items:
             seq = item.seq
             n = item.num_new_tokens
@@ -232,7 +239,7 @@ class LLMEngine:
             if total - done > 1 or total == prompt:
                 stats.prefill_tokens_computed += n
             else:
-                stats.decode_tokens += 1
+                decoded += 1
             seq.num_computed_tokens = done + n
             if n > 1:
                 kv.cache(seq)  # a computed prefill chunk is reusable by others right away
@@ -240,7 +247,7 @@ class LLMEngine:
                 continue  # a prefill chunk that does not reach the last token
             token = next(tokens)
             seq.token_ids.append(token)
-            stats.generated_tokens += 1
+            generated += 1
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
@@ -254,6 +261,8 @@ class LLMEngine:
             elif not stream:
                 continue
             outputs.append(self._output(seq, [token]))
+        stats.decode_tokens += decoded
+        stats.generated_tokens += generated
         return outputs
 
     def _check_stop(self, seq: Sequence, token: int) -> FinishReason | None:

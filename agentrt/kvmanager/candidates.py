@@ -62,18 +62,31 @@ class EvictionCandidates:
         self._marked.clear()
 
     def _refresh(self) -> None:
-        root = self.tree.root
+        marked = self._marked
+        if not marked:
+            return
         device, host = self._device, self._host
-        for nid, node in self._marked.items():
-            if is_device_candidate(root, node):
+        # is_device_candidate, inlined (the root's parent is None): this runs per mark
+        for nid, node in marked.items():
+            children = node.children
+            if (
+                node.parent is not None
+                and node.pages
+                and not node.loading
+                and node.lock_ref == 0
+                and not (children and any(c.pages for c in children.values()))
+            ):
                 device[nid] = node
             else:
                 device.pop(nid, None)
-            if is_host_candidate(root, node):
-                host[nid] = node
-            else:
-                host.pop(nid, None)
-        self._marked.clear()
+        if self.tree.host_allocator is not None:  # without a host tier no node has a host copy
+            root = self.tree.root
+            for nid, node in marked.items():
+                if is_host_candidate(root, node):
+                    host[nid] = node
+                else:
+                    host.pop(nid, None)
+        marked.clear()
 
     def device(self) -> list[RadixNode]:
         """Every device candidate now (any order)."""

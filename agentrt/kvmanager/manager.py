@@ -110,6 +110,14 @@ class KVCacheManager(HostLoadsMixin):
         return (self.tree.version, self.allocator.frees)
 
     @property
+    def reads_hints(self) -> bool:
+        """Whether the values passed to `update_hints` can change anything: the policy
+        reads them or a prefetcher plans with them. (Any publication, read or not, counts
+        as a change of the tree at the next `poll`.)"""
+        reads = type(self.tree.policy).update_hints is not EvictionPolicy.update_hints
+        return reads or self.prefetcher is not None
+
+    @property
     def loads_in_flight(self) -> int:
         return len(self.tree.inflight)
 
@@ -174,7 +182,8 @@ class KVCacheManager(HostLoadsMixin):
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
         needed. Returns False (allocating nothing) when the pool cannot supply them."""
-        need = self.pages_for(seq.num_computed_tokens + num_new_tokens) - len(seq.block_table)
+        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # pages_for
+        need -= len(seq.block_table)
         if need <= 0:
             return True
         short = need - self.allocator.num_free
@@ -203,9 +212,7 @@ class KVCacheManager(HostLoadsMixin):
                 duplicates.append(seq.block_table[i])
                 seq.block_table[i] = result.pages[i]
         self.allocator.free(duplicates)
-        self.tree.lock(result.node)
-        if seq.tree_node is not None:
-            self.tree.unlock(seq.tree_node)
+        self.tree.relock(seq.tree_node, result.node)  # lock(result.node), unlock(tree_node)
         seq.tree_node = result.node
         seq.num_tree_pages = kept
         self._tag(seq, tokens, result.node, kept * self.page_size)

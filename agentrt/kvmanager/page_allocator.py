@@ -42,11 +42,12 @@ class PageAllocator:
     def first_unallocated(self, pages: list[int]) -> int | None:
         """The first of ``pages`` that is out of range or free, None if all are in use."""
         flags, n = self._is_free, self._num_pages
-        try:  # in C: an id >= n raises IndexError, a negative one fails the min check
-            if min(pages, default=0) >= 0 and not any(map(flags.__getitem__, pages)):
-                return None
-        except IndexError:
-            pass
+        if len(pages) > 8:  # most calls check a page or two: then the loop is cheaper
+            try:  # in C: an id >= n raises IndexError, a negative one fails the min check
+                if min(pages) >= 0 and not any(map(flags.__getitem__, pages)):
+                    return None
+            except IndexError:
+                pass
         for page in pages:
             if not 0 <= page < n or flags[page]:
                 return page
@@ -68,6 +69,19 @@ class PageAllocator:
     def free(self, pages: Iterable[int]) -> None:
         """Return ``pages`` to the free list; raise ``ValueError`` on a bad or free id."""
         pages = list(pages)
+        if not pages:
+            return
+        repeats = len(pages) > 1 and len(set(pages)) != len(pages)
+        if repeats or self.first_unallocated(pages) is not None:
+            self._raise_bad_free(pages)
+        is_free, heap = self._is_free, self._free_heap
+        for page in pages:
+            is_free[page] = 1
+            heapq.heappush(heap, page)
+        self.frees += 1
+
+    def _raise_bad_free(self, pages: list[int]) -> None:
+        """Name the first out-of-range, free or repeated id of ``pages``."""
         seen: set[int] = set()
         for page in pages:
             if not 0 <= page < self._num_pages:
@@ -75,11 +89,7 @@ class PageAllocator:
             if self._is_free[page] or page in seen:
                 raise ValueError(f"double free of page {page}")
             seen.add(page)
-        for page in pages:
-            self._is_free[page] = 1
-            heapq.heappush(self._free_heap, page)
-        if pages:
-            self.frees += 1
+        raise AssertionError("unreachable: no bad page found")
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` if the free list and the free flags disagree."""

@@ -30,21 +30,43 @@ class PathsMixin:
         split there, every node down to it touched. Returns the node ending at
         ``num_tokens``."""
         path = self._path_to_root(node)
-        ends = []
-        end = sum(len(n.key) for n in path)
-        for n in path:
-            ends.append(end)
-            end -= len(n.key)
-        assert 0 < num_tokens <= ends[0] and num_tokens % self.page_size == 0
+        ps = self.page_size
+        assert num_tokens > 0 and num_tokens % ps == 0
         now = self._tick()
-        target = self.root
-        for n, end in zip(reversed(path), reversed(ends), strict=True):
-            start = end - len(n.key)
+        start = 0
+        for n in reversed(path):  # root side first
+            end = start + len(n.key)
             assert n.on_device, "touch_prefix along a non-resident path"
             if end > num_tokens:
-                n = self._split(n, (num_tokens - start) // self.page_size)
+                n = self._split(n, (num_tokens - start) // ps)
             n.last_access = now
-            target = n
             if end >= num_tokens:
-                break
-        return target
+                return n
+            start = end
+        raise AssertionError(f"touch_prefix past the end of the path ({start} < {num_tokens})")
+
+    def relock(self: RadixTree, old: RadixNode | None, new: RadixNode) -> None:
+        """``lock(new)`` then ``unlock(old)`` (when ``old`` is not None), for a ``new``
+        inserted below the locked ``old`` (``new`` itself or a descendant). ``old``'s path
+        stays locked throughout, so only the nodes between them gain a lock; no lock
+        count reaches zero. Falls back to the two plain calls otherwise."""
+        root = self.root
+        below: list[RadixNode] = []
+        n: RadixNode | None = new
+        while n is not None and n is not old and n is not root:
+            below.append(n)
+            n = n.parent
+        if n is not (root if old is None else old):  # not below `old`: the long way
+            self.lock(new)
+            if old is not None:
+                self.unlock(old)
+            return
+        if old is not None and old is not root and old.lock_ref <= 0:
+            raise ValueError(f"relock from a node that is not locked: {old!r}")
+        mark = self._cands.mark
+        for n in below:
+            if n.lock_ref == 0:
+                mark(n)
+                if not n.loading:
+                    self._evictable_pages -= len(n.pages)
+            n.lock_ref += 1

@@ -62,29 +62,31 @@ class GridIndex:
             del self._cells[c]
         return pos
 
-    def query(self, pos: Pos, radius: float) -> Iterator[tuple[Hashable, Pos]]:
-        """Every ``(key, position)`` with ``chebyshev(position, pos) <= radius``."""
+    def query(self, pos: Pos, radius: float) -> list[tuple[Hashable, Pos]]:
+        """Every ``(key, position)`` with ``chebyshev(position, pos) <= radius``, cell by
+        cell (a list: queries are many and small, a generator per query costs more)."""
+        out: list[tuple[Hashable, Pos]] = []
         if radius < 0:
-            return
-        cx, cy = self._cell(pos)
-        ring = math.ceil(radius / self.cell_size)
+            return out
+        cs = self.cell_size
         x, y = pos
+        cx, cy = math.floor(x / cs), math.floor(y / cs)
+        ring = math.ceil(radius / cs)
         cells = self._cells
         if (2 * ring + 1) ** 2 <= len(cells):
-            buckets = (
-                cells.get((i, j))
-                for i in range(cx - ring, cx + ring + 1)
-                for j in range(cy - ring, cy + ring + 1)
-            )
+            get = cells.get
+            rows = range(cy - ring, cy + ring + 1)
+            buckets = [get((i, j)) for i in range(cx - ring, cx + ring + 1) for j in rows]
         else:
-            buckets = (
+            buckets = [
                 b for (i, j), b in cells.items() if abs(i - cx) <= ring and abs(j - cy) <= ring
-            )
+            ]
         for bucket in buckets:
             if bucket:
                 for key, p in bucket.items():
                     if abs(p[0] - x) <= radius and abs(p[1] - y) <= radius:
-                        yield key, p
+                        out.append((key, p))
+        return out
 
     def items(self) -> Iterator[tuple[Hashable, Pos]]:
         for bucket in self._cells.values():

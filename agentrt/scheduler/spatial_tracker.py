@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from agentrt.scheduler.spatial_index import GridIndex, Pos, chebyshev
 
 _EPS = 1e-9
+LIVE_CELLS = 4  # cell side of the index of all live agents, in units of R + V
 
 
 @dataclass(eq=False)
@@ -73,7 +74,10 @@ class SpatialTracker:
         self._step = [start_step] * n
         self._running = [False] * n
         self._cell = max(self.radius + self.speed, 1.0)
-        self._grids: dict[int, GridIndex] = {}
+        self._grids: dict[int, GridIndex] = {}  # step -> the agents at that step
+        # every unfinished agent, whatever its step: one query finds the blockers at all
+        # older steps (a query per older step costs more once agents spread over many)
+        self._live = GridIndex(self._cell * LIVE_CELLS)
         self._blockers: list[set[int]] = [set() for _ in range(n)]
         self._blocks: list[set[int]] = [set() for _ in range(n)]
         self._cluster: list[_Cluster | None] = [None] * n
@@ -130,6 +134,7 @@ class SpatialTracker:
             grid.remove(i)
             if not len(grid):
                 del self._grids[s]
+            self._live.remove(i)
             self._running[i] = False
             self._pos[i] = tuple(new)  # type: ignore[assignment]
             self._step[i] = s + 1
@@ -148,11 +153,16 @@ class SpatialTracker:
             return None
         pos, R, V = self._pos[i], self.radius, self.speed
         blockers = self._blockers[i]
-        for b, grid in self._grids.items():
-            if b < s:
-                for j, _ in grid.query(pos, R + (s - b + 1) * V):
-                    blockers.add(j)
-                    self._blocks[j].add(i)
+        behind = min(self._grids, default=s)  # the lowest step any agent is at
+        if behind < s:  # blockers: at b < s within R + (s - b + 1) * V (largest at `behind`)
+            steps, blocks, x, y = self._step, self._blocks, pos[0], pos[1]
+            for j, p in self._live.query(pos, R + (s - behind + 1) * V):
+                b = steps[j]
+                if b < s:
+                    r = R + (s - b + 1) * V
+                    if abs(p[0] - x) <= r and abs(p[1] - y) <= r:
+                        blockers.add(j)
+                        blocks[j].add(i)
         grid = self._grids.get(s)
         if grid is None:
             grid = self._grids[s] = GridIndex(self._cell)
@@ -168,6 +178,7 @@ class SpatialTracker:
             if other is not cluster:
                 cluster = self._merge(cluster, other)
         grid.insert(i, pos)
+        self._live.insert(i, pos)
         return cluster
 
     def _merge(self, a: _Cluster, b: _Cluster) -> _Cluster:

@@ -31,6 +31,7 @@ from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
+from agentrt.simulation.gc_passes import fewer_gc_passes
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.synthetic_prompts import SyntheticPrompts
@@ -122,16 +123,36 @@ class _Cosim:
         self.deps: dict[tuple[int, int], tuple[int, ...]] | None = None
         self.calls = self.agent_steps = self.hint_updates = 0
         self.busy = 0.0
+        self._owned_cache: dict[tuple[int, int, int], list[int]] = {}
+        self._params_cache: dict[int, SamplingParams] = {}
 
     def _schedule_changed(self, _: HintedScheduler) -> None:
         self.dirty = [True] * len(self.dirty)
 
     def _publish(self, r: int) -> None:
-        owned = [int(k[5:]) for k in self.router.agents_of(r)]
-        ste = self.sched.ste(owned)
-        self.engines[r].kv.update_hints({self.keys[i]: v for i, v in ste.items()})
+        kv = self.engines[r].kv
+        if kv.reads_hints:
+            ste = self.sched.ste(self._owned(r))
+            kv.update_hints({self.keys[i]: v for i, v in ste.items()})
+        else:  # the same publication, without computing values nobody reads
+            kv.update_hints({})
         self.dirty[r] = False
         self.hint_updates += 1
+
+    def _owned(self, r: int) -> list[int]:
+        """Replica ``r``'s agents (cached until the router assigns or moves an agent)."""
+        key = (r, self.router.moves, self.router.assigned[r])
+        owned = self._owned_cache.get(key)
+        if owned is None:
+            owned = [int(k[5:]) for k in self.router.agents_of(r)]
+            self._owned_cache[key] = owned
+        return owned
+
+    def _params(self, limit: int) -> SamplingParams:
+        params = self._params_cache.get(limit)
+        if params is None:  # frozen: one instance per limit is shared by all calls
+            params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
+        return params
 
     def _submit(self, i: int) -> None:
         st = self.active[i]
@@ -146,7 +167,7 @@ class _Cosim:
             limit = min(limit, self.max_tokens)
         self.engines[r].add_request(
             ids,
-            SamplingParams(max_tokens=limit, ignore_eos=True),
+            self._params(limit),
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,
@@ -201,11 +222,12 @@ class _Cosim:
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            n = len(fast_forward_decodes(eng, until))  # type: ignore[arg-type]
+            finished: list[RequestOutput] = []  # the last step may finish calls
+            n = len(fast_forward_decodes(eng, until, finished=finished))  # type: ignore[arg-type]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True
-                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, []))
+                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, finished))
                 self.seq += 1
                 return
         for _ in range(1000):
@@ -246,8 +268,9 @@ class _Cosim:
                     finished_unit = finished_unit or self.agent_steps != before
             if finished_unit:
                 self._release()
+            in_step = self.in_step
             for q in range(len(self.engines)):
-                if q != r:
+                if q != r and not in_step[q]:  # (a replica mid-step has nothing to start)
                     self._kick(q)
             self._kick(r, fast=True)
         if not self.sched.done():
@@ -272,10 +295,11 @@ def cosimulate(
     t0 = time.perf_counter()
     cfg = config or CosimConfig()
     sched = scheduler_for(world, mode, steps, true_deps)
-    sim = _Cosim(world, sched, steps, cfg)
-    if record_deps:
-        sim.deps = {}
-    sim.run()
+    with fewer_gc_passes():
+        sim = _Cosim(world, sched, steps, cfg)
+        if record_deps:
+            sim.deps = {}
+        sim.run()
     wall = time.perf_counter() - t0
     stats = [e.stats for e in sim.engines]
     reused = sum(s.prefill_tokens_reused for s in stats)

@@ -13,6 +13,7 @@ import zlib
 
 FIRST_ID = 100
 SPAN = 30_000
+TEXT_CACHE = 65_536  # texts whose ids are kept (the cache is emptied when full)
 
 
 def _word_ids(word: str) -> list[int]:
@@ -27,23 +28,36 @@ class SyntheticPrompts:
         self.template_tokens = template_tokens
         self._prefix: dict[str, tuple[int, ...]] = {}
         self._words: dict[str, tuple[int, ...]] = {}
+        self._texts: dict[str, tuple[int, ...]] = {}  # text -> its ids and the tail
         self._tail = [FIRST_ID + 1 + k for k in range(template_tokens)]
 
     def prefix_ids(self, prefix: str) -> tuple[int, ...]:
         ids = self._prefix.get(prefix)
         if ids is None:
-            ids = tuple(t for w in prefix.split() for t in _word_ids(w))
-            self._prefix[prefix] = ids
+            ids = []
+            self._extend(ids, prefix)
+            ids = self._prefix[prefix] = tuple(ids)
         return ids
 
     def build(self, prefix: str, text: str) -> tuple[list[int], int]:
         head = self.prefix_ids(prefix)
+        body = self._texts.get(text)
+        if body is None:  # agents at one step often ask the same question
+            words: list[int] = []
+            self._extend(words, text)
+            words.extend(self._tail)
+            if len(self._texts) >= TEXT_CACHE:
+                self._texts.clear()  # a bound on memory in long runs
+            body = self._texts[text] = tuple(words)
         ids = list(head)
+        ids.extend(body)
+        return ids, len(head)
+
+    def _extend(self, ids: list[int], text: str) -> None:
+        """Append the ids of ``text``'s words (each word's ids computed once)."""
         words = self._words
         for w in text.split():
             word = words.get(w)
             if word is None:
                 word = words[w] = tuple(_word_ids(w))
             ids.extend(word)
-        ids.extend(self._tail)
-        return ids, len(head)

@@ -17,22 +17,33 @@ It stops before the step in which the first sequence would finish (that step run
 normally and reports the outputs), before any step that starts at or after ``until``
 (when another event may submit a request that must join it) and before any step whose
 new pages the free list cannot supply (that step may evict or preempt: it runs normally).
+With ``finished`` (a list) it runs that finishing step too, as its last: the sequences
+that reach their length limit are finished in batch order, as `LLMEngine._apply` would
+(`_length_stop`, `_finish`), and their outputs appended to ``finished``. Admission is
+blocked for the whole stretch, so the finishing step admits nothing either.
 """
 
 from __future__ import annotations
 
 from agentrt.engine.cost_model.engine import SimLLMEngine
 from agentrt.engine.cost_model.model import StepFeatures
-from agentrt.engine.sequence import SequenceStatus
+from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.sequence import Sequence, SequenceStatus
 
 
 def fast_forward_decodes(
-    engine: SimLLMEngine, until: float, max_steps: int | None = None, origin: float = 0.0
+    engine: SimLLMEngine,
+    until: float,
+    max_steps: int | None = None,
+    origin: float = 0.0,
+    *,
+    finished: list[RequestOutput] | None = None,
 ) -> list[float]:
     """Run the pure-decode steps that start at a time ``t`` with ``t - origin < until``
     (at most ``max_steps``); returns the clock at the end of each step run (empty when
     the engine's state does not allow it: then call ``engine.step()``). Every running
-    sequence got one token per returned step."""
+    sequence got one token per returned step. ``finished``: also run the step in which
+    sequences finish, as the last one, and append their outputs here."""
     batcher = engine.batcher
     if engine._inbox or engine._aborts or engine.tokenizer is not None:
         return []
@@ -47,32 +58,50 @@ def fast_forward_decodes(
         return []
     if batcher.waiting and not batcher.admission_blocked(len(running)):
         return []
-    k = engine.max_model_len if max_steps is None else max_steps + 1
+    ends_with_finish = finished is not None
+    k = engine.max_model_len if max_steps is None else max_steps + (not ends_with_finish)
+    max_len = engine.max_model_len
     eos = engine.eos_token_ids
+    ps = kv.page_size
+    running_status = SequenceStatus.RUNNING
+    context = 0
+    room: list[int] = []  # per running sequence (reversed): decode steps before a new page
+    last: list[int] = []  # per running sequence (reversed): the step in which it finishes
     for seq in reversed(running):  # newly admitted (likely prefilling) ones are last
         total = len(seq.token_ids)
+        done = seq.num_computed_tokens
+        prompt = len(seq.prompt_token_ids)
         p = seq.params
         if (
-            seq.status is not SequenceStatus.RUNNING
-            or total - seq.num_computed_tokens != 1
-            or total == len(seq.prompt_token_ids)
-            or seq.num_computed_tokens == seq.num_cached_tokens
+            seq.status is not running_status
+            or total - done != 1
+            or total == prompt
+            or done == seq.num_cached_tokens
             or p.stop_token_ids
             or p.stop
             or (eos and not p.ignore_eos)
         ):
             return []
-        k = min(k, p.max_tokens - (total - len(seq.prompt_token_ids)), engine.max_model_len - total)
-        if k <= 1:
+        left = p.max_tokens - (total - prompt)  # k = min(k, left, max_len - total)
+        if max_len - total < left:
+            left = max_len - total
+        if left < k:
+            k = left
+        last.append(left)
+        if k <= 1 and not ends_with_finish:
             return []  # a sequence finishes in the next step: it runs normally
-    k -= 1  # the step where a sequence finishes runs normally
-    needs = _page_needs(engine, k)
-    free = engine.kv.allocator.num_free
+        context += done + 1
+        room.append(len(seq.block_table) * ps - done)
+    if not ends_with_finish:
+        k -= 1  # the step where a sequence finishes runs normally
+    room.reverse()
+    last.reverse()
+    needs = _page_needs(room, ps, k)
+    free = kv.allocator.num_free
     if len(needs) > free:  # stop before the first step the free list cannot supply
         k = needs[free][0]
     cost = engine.runner.cost
     batch = len(running)
-    context = sum(seq.num_computed_tokens + 1 for seq in running)
     seconds: list[float] = []
     t = engine.clock.now()
     while len(seconds) < k and t - origin < until:
@@ -82,14 +111,14 @@ def fast_forward_decodes(
     n = len(seconds)
     if n == 0:
         return []
-    alloc = engine.kv.allocator.alloc
+    alloc = kv.allocator.alloc
     for step, pos in needs:
         if step >= n:
             break
         running[pos].block_table.extend(alloc(1))
     runner, clock, stats = engine.runner, engine.clock, engine.stats
+    runner.append_tokens(running, n)
     for seq in running:
-        seq.token_ids.extend(runner.tokens_for(seq.request_id, len(seq.token_ids), n))
         seq.num_computed_tokens += n
     ends: list[float] = []
     for s in seconds:
@@ -102,17 +131,35 @@ def fast_forward_decodes(
     stats.batch_sizes.extend([batch] * n)
     stats.decode_tokens += n * batch
     stats.generated_tokens += n * batch
+    if finished is not None:  # the last step may finish sequences: those with last <= n
+        due = [seq for seq, end in zip(running, last, strict=True) if end <= n]
+        _finish_at_length(engine, due, finished)
     return ends
 
 
-def _page_needs(engine: SimLLMEngine, k: int) -> list[tuple[int, int]]:
+def _finish_at_length(
+    engine: SimLLMEngine, seqs: list[Sequence], finished: list[RequestOutput]
+) -> None:
+    """Finish, in batch order, those of ``seqs`` at their length limit (the check
+    `LLMEngine._apply` makes after a step) and append their outputs."""
+    done = []
+    for seq in seqs:
+        n = len(seq.token_ids)
+        reason = engine._length_stop(n, len(seq.prompt_token_ids), seq.params.max_tokens)
+        if reason is not None:
+            done.append((seq, reason))
+    for seq, reason in done:
+        engine._finish(seq, reason)
+        finished.append(engine._output(seq, seq.token_ids[-1:]))
+
+
+def _page_needs(room: list[int], page_size: int, k: int) -> list[tuple[int, int]]:
     """(step, batch position) of every new page the running sequences need in the next
-    ``k`` decode steps, in the order the batcher would allocate them."""
-    ps = engine.kv.page_size
-    needs = []
-    for pos, seq in enumerate(engine.batcher.running):
-        # step i computes token num_computed + i, which needs room for num_computed + i + 1
-        first = len(seq.block_table) * ps - seq.num_computed_tokens
-        needs.extend((i, pos) for i in range(first, k, ps))
+    ``k`` decode steps, in the order the batcher would allocate them. ``room[pos]``:
+    the free slots in sequence ``pos``'s pages (step i computes token num_computed + i,
+    which needs room for num_computed + i + 1, so a new page at steps room, room + ps...)."""
+    needs = [
+        (i, pos) for pos, first in enumerate(room) if first < k for i in range(first, k, page_size)
+    ]
     needs.sort()
     return needs

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.clock import VirtualClock
 from agentrt.engine.cost_model.model import CostModel
 from agentrt.engine.cost_model.profile import CostProfile
 from agentrt.engine.runner import ModelRunner
+from agentrt.engine.sequence import Sequence
 
 FIRST_TOKEN = 100  # synthetic tokens stay clear of the special tokens at the low ids
 MAX_TOKEN = 32_000  # and inside any modern vocabulary, so a real tokenizer decodes them
@@ -73,11 +75,19 @@ class CostModelRunner(ModelRunner):
         """The synthetic token sampled at `position` of request `request_id`."""
         return self._first + (self._hash(request_id) + 7919 * position) % self._span
 
-    def tokens_for(self, request_id: str, start: int, n: int) -> list[int]:
-        """`token_for` at positions ``start .. start + n - 1``."""
-        h = self._hash(request_id)
-        first, span = self._first, self._span
-        return [first + (h + 7919 * p) % span for p in range(start, start + n)]
+    def append_tokens(self, seqs: Iterable[Sequence], n: int) -> None:
+        """Append to each sequence the ``n`` tokens it samples next (`token_for` at each
+        new position; the decode fast-forward's tokens)."""
+        first, span, hashes = self._first, self._span, self._hashes
+        for seq in seqs:
+            ids = seq.token_ids
+            h = hashes.get(seq.request_id)
+            if h is None:
+                h = self._hash(seq.request_id)
+            if n == 1:
+                ids.append(first + (h + 7919 * len(ids)) % span)
+            else:
+                ids.extend([first + (h + 7919 * p) % span for p in range(len(ids), len(ids) + n)])
 
     def transfer_seconds(self, num_bytes: int) -> float:
         """Modelled duration of one host<->device copy of `num_bytes`."""
