@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from agentrt.engine.model.attention_metadata import AttentionMetadata
-from agentrt.engine.model.invariant_attention import attend_in_blocks, invariant_prefill
+from agentrt.engine.model.invariant_attention import (
+    attend_in_blocks,
+    invariant_prefill,
+    masked_scores,
+)
 
 
 def paged_attention(
@@ -94,8 +98,5 @@ def _attend_padded(
     scale: float,
 ) -> torch.Tensor:
     """`attend_in_blocks`' contract with one softmax over the whole padded context."""
-    scores = torch.bmm(qg, k.transpose(1, 2)).float()
-    scores *= scale
-    if valid is not None:
-        scores.masked_fill_(~valid, float("-inf"))
+    scores = masked_scores(qg, k, valid, scale)
     return torch.bmm(torch.softmax(scores, dim=-1).to(v.dtype), v)

@@ -26,6 +26,17 @@ from agentrt.engine.model.attention_metadata import (
 from agentrt.engine.model.attention_metadata import PrefillChunk
 
 
+def masked_scores(
+    qg: torch.Tensor, k: torch.Tensor, valid: torch.Tensor | None, scale: float
+) -> torch.Tensor:
+    """float32 ``scale * qg @ k^T`` ([N, M, L]), -inf where ``valid`` is False."""
+    scores = torch.bmm(qg, k.transpose(1, 2)).float()
+    scores *= scale
+    if valid is not None:
+        scores.masked_fill_(~valid, float("-inf"))
+    return scores
+
+
 def attend_in_blocks(
     qg: torch.Tensor,
     k: torch.Tensor,
@@ -37,10 +48,7 @@ def attend_in_blocks(
     L a multiple of `BLOCK`; valid: bool, broadcastable to [N, M, L]. Returns [N, M, D]."""
     n, m, dim = qg.shape
     blocks = k.shape[1] // BLOCK
-    scores = torch.bmm(qg, k.transpose(1, 2)).float()
-    scores *= scale
-    if valid is not None:
-        scores.masked_fill_(~valid, float("-inf"))
+    scores = masked_scores(qg, k, valid, scale)
     scores -= scores.amax(-1, keepdim=True)
     weights = scores.exp_().to(v.dtype).view(n, m, blocks, BLOCK)
     denominator = weights.float().sum(-1)  # [N, M, blocks]
