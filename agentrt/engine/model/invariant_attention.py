@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from agentrt.engine.model.attention_metadata import (
-    INVARIANT_BLOCK as BLOCK,
-)
+from agentrt.engine.model.attention_metadata import INVARIANT_BLOCK as BLOCK
 from agentrt.engine.model.attention_metadata import PrefillChunk
 
 
