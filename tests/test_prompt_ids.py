@@ -38,3 +38,28 @@ def test_token_id_prompts_convert_like_int(engine: LLMEngine, prompt: list) -> N
 
 def test_a_generator_is_read_once(engine: LLMEngine) -> None:
     assert engine.tokenize(x for x in [1, 2.5, "3"]) == [1, 2, 3]
+
+
+def test_checked_ids_queue_the_same_sequence() -> None:
+    """`add_request(ids_checked=True)` (the co-simulation's synthetic prompts) queues the
+    same token ids, in a copy, as the checked path; the prompt builder's ids lie inside
+    the sim profile's vocabulary, so the co-simulation may pass it."""
+    from agentrt.simulation.synthetic_prompts import SyntheticPrompts
+
+    prompts = SyntheticPrompts()
+    ids, prefix_len = prompts.build("You are Ada, a baker.", "Where do you go next?")
+    assert all(prompts.id_bound > t >= 100 for t in ids)
+    queued = []
+    for checked in (False, True):
+        eng = LLMEngine.from_config(EngineConfig(backend="sim", kv_cache_tokens=4096))
+        assert eng.vocab_size is not None and prompts.id_bound <= eng.vocab_size
+        rid = eng.add_request(ids, agent_id="a", prefix_len=prefix_len, ids_checked=checked)
+        seq = eng.requests[rid]
+        assert seq.token_ids is not ids and seq.prefix_len == prefix_len
+        queued.append(seq.token_ids)
+    assert queued[0] == queued[1] == ids
+    eng = LLMEngine.from_config(EngineConfig(backend="sim", kv_cache_tokens=4096))
+    with pytest.raises(ValueError, match="empty prompt"):
+        eng.add_request([], ids_checked=True)
+    with pytest.raises(ValueError, match="must be in"):  # unchecked ids are still checked
+        eng.add_request([eng.vocab_size])

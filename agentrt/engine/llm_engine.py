@@ -144,12 +144,17 @@ class LLMEngine:
         request_id: str | None = None,
         agent_id: str | None = None,
         prefix_len: int | None = None,
+        *,
+        ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
         engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
-        prefix (tags the cached prefix with the agent for workflow-aware eviction)."""
+        prefix (tags the cached prefix with the agent for workflow-aware eviction).
+        `ids_checked`: the caller guarantees that `prompt` is a list of Python ints in
+        [0, vocab_size); it is copied as is, without the per-token conversion and range
+        check (the simulator's synthetic prompts)."""
         params = params or SamplingParams()
-        token_ids = self.tokenize(prompt)
+        token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         if not token_ids:
             raise ValueError("empty prompt: a request needs at least one token")
         if len(token_ids) >= self.max_model_len:
@@ -159,7 +164,11 @@ class LLMEngine:
                 f"{self.max_model_len} tokens)"
             )
         vocab = self.vocab_size
-        if vocab is not None and not (min(token_ids) >= 0 and max(token_ids) < vocab):
+        if (
+            not ids_checked
+            and vocab is not None
+            and not (min(token_ids) >= 0 and max(token_ids) < vocab)
+        ):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
         seq = Sequence(
             token_ids,

@@ -111,6 +111,10 @@ class _Cosim:
             self.router.assign(k)
         self.sched = HintedScheduler(sched, steps, self._schedule_changed)
         self.prompts = SyntheticPrompts()
+        # prompts are synthetic ids plus ids the engine itself sampled: no per-token
+        # conversion or range check needed where the vocabulary holds the synthetic ones
+        bound = self.prompts.id_bound
+        self.ids_checked = [e.vocab_size is None or bound <= e.vocab_size for e in self.engines]
         self.dirty = [True] * cfg.replicas
         self.in_step = [False] * cfg.replicas
         self.heap: list[tuple[float, int, int, list[RequestOutput]]] = []
@@ -171,6 +175,7 @@ class _Cosim:
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,
+            ids_checked=self.ids_checked[r],
         )
         self.requests[rid] = (i, r, self.now)
 

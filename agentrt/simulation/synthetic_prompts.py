@@ -31,6 +31,11 @@ class SyntheticPrompts:
         self._texts: dict[str, tuple[int, ...]] = {}  # text -> its ids and the tail
         self._tail = [FIRST_ID + 1 + k for k in range(template_tokens)]
 
+    @property
+    def id_bound(self) -> int:
+        """Every id this builder returns is in [FIRST_ID, id_bound)."""
+        return FIRST_ID + max(SPAN, 1 + self.template_tokens)
+
     def prefix_ids(self, prefix: str) -> tuple[int, ...]:
         ids = self._prefix.get(prefix)
         if ids is None:
