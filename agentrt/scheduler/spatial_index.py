@@ -33,7 +33,6 @@ class GridIndex:
         self.cell_size = float(cell_size)
         self._cells: dict[tuple[int, int], dict[Hashable, Pos]] = {}
         self._where: dict[Hashable, Pos] = {}
-        self._int_points = True  # every position inserted so far is a pair of ints
 
     def __len__(self) -> int:
         return len(self._where)
@@ -49,8 +48,6 @@ class GridIndex:
         if key in self._where:
             raise KeyError(f"{key!r} is already in the index at {self._where[key]}")
         self._where[key] = pos
-        if self._int_points and not (type(pos[0]) is int and type(pos[1]) is int):
-            self._int_points = False
         self._cells.setdefault(self._cell(pos), {})[key] = pos
 
     def remove(self, key: Hashable) -> Pos:
@@ -77,18 +74,9 @@ class GridIndex:
         ring = math.ceil(radius / cs)
         cells = self._cells
         if (2 * ring + 1) ** 2 <= len(cells):
-            x0, x1, y0, y1 = cx - ring, cx + ring, cy - ring, cy + ring
-            if self._int_points and type(x) is int and type(y) is int:
-                # integer points within the radius lie in [x - r, x + r] (r = floor(radius),
-                # exact int arithmetic; int -> float division is monotone): only the cells
-                # that range touches can hold one (same cells in the same order, minus some
-                # that cannot), so the answer is the same list
-                r = math.floor(radius)
-                x0, x1 = max(x0, math.floor((x - r) / cs)), min(x1, math.floor((x + r) / cs))
-                y0, y1 = max(y0, math.floor((y - r) / cs)), min(y1, math.floor((y + r) / cs))
             get = cells.get
-            rows = range(y0, y1 + 1)
-            buckets = [get((i, j)) for i in range(x0, x1 + 1) for j in rows]
+            rows = range(cy - ring, cy + ring + 1)
+            buckets = [get((i, j)) for i in range(cx - ring, cx + ring + 1) for j in rows]
         else:
             buckets = [
                 b for (i, j), b in cells.items() if abs(i - cx) <= ring and abs(j - cy) <= ring
