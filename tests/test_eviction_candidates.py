@@ -6,50 +6,22 @@ from the root, `match_prefix` and `lock` + `unlock` do."""
 
 from __future__ import annotations
 
-import heapq
-from typing import Any
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from radix_helpers import path_tokens
 
 from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree
 
 
 class ScanTree(RadixTree):
-    """The reference: candidates found by scanning every node at each eviction."""
+    """The reference: candidates found by scanning every node at each eviction (the
+    eviction loops are the tree's own; only where candidates come from differs)."""
 
-    def evict(self, num_pages: int, bound: Any = None) -> int:
-        if num_pages <= 0:
-            return 0
-        key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._nodes() if self._device_candidate(n)]
-        heapq.heapify(heap)
-        freed = 0
-        while heap and freed < num_pages:
-            k, _, node = heapq.heappop(heap)
-            if bound is not None and not k < bound:
-                break
-            parent = node.parent
-            freed += self._evict_device(node)
-            if self._device_candidate(parent):
-                heapq.heappush(heap, (key(parent), parent.id, parent))
-        return freed
+    def _device_candidates(self) -> list[RadixNode]:
+        return [n for n in self._nodes() if self._device_candidate(n)]
 
-    def evict_host(self, num_pages: int) -> int:
-        if num_pages <= 0 or self.host_allocator is None:
-            return 0
-        key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._nodes() if self._host_candidate(n)]
-        heapq.heapify(heap)
-        freed = 0
-        while heap and freed < num_pages:
-            _, _, node = heapq.heappop(heap)
-            parent = node.parent
-            freed += len(node.host_pages)
-            self._drop_subtree(node)
-            if self._host_candidate(parent):
-                heapq.heappush(heap, (key(parent), parent.id, parent))
-        return freed
+    def _host_candidates(self) -> list[RadixNode]:
+        return [n for n in self._nodes() if self._host_candidate(n)]
 
 
 def build(cls: type[RadixTree], policy: str, ps: int, device: int, host: int) -> RadixTree:
@@ -73,14 +45,6 @@ OPS = st.lists(
 )
 
 
-def path_tokens(node: RadixNode) -> list[int]:
-    parts = []
-    while node.parent is not None:
-        parts.append(node.key)
-        node = node.parent
-    return [t for key in reversed(parts) for t in key]
-
-
 def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> object:
     """One operation; returns what it observed (compared between the two trees).
     ``fast``: use the path shortcuts (the other tree uses the plain operations)."""
@@ -90,7 +54,7 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
         if not locked:
             return None
         held = locked[n % len(locked)]
-        path = path_tokens(held)
+        path = list(path_tokens(held))
         if name == "touch":
             cut = (n % (len(path) // tree.page_size) + 1) * tree.page_size
             node = tree.touch_prefix(held, cut) if fast else tree.match_prefix(path[:cut]).node

@@ -13,6 +13,7 @@ in flight) and ``offloading`` (only inside an offload call). Invariants:
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ class TieringMixin:
         if num_pages <= 0:
             return 0
         key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._cands.device()]
+        heap = [(key(n), n.id, n) for n in self._device_candidates()]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:
@@ -79,6 +80,14 @@ class TieringMixin:
             if self._device_candidate(parent):
                 heapq.heappush(heap, (key(parent), parent.id, parent))
         return freed
+
+    def _device_candidates(self: RadixTree) -> Iterable[RadixNode]:
+        """Device nodes `evict` may take (kept incrementally by `EvictionCandidates`)."""
+        return self._cands.device()
+
+    def _host_candidates(self: RadixTree) -> Iterable[RadixNode]:
+        """Host-only nodes `evict_host` may take."""
+        return self._cands.host()
 
     def _evict_device(self: RadixTree, node: RadixNode) -> int:
         n = len(node.pages)
@@ -153,7 +162,7 @@ class TieringMixin:
             return 0
         key = self.policy.key
         pinned = self._host_pinned
-        heap = [(key(n), n.id, n) for n in self._cands.host() if n.id not in pinned]
+        heap = [(key(n), n.id, n) for n in self._host_candidates() if n.id not in pinned]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:
