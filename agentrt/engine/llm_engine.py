@@ -303,18 +303,18 @@ class LLMEngine:
     def _output(self, seq: Sequence, new_tokens: list[int]) -> RequestOutput:
         reason = seq.finish_reason
         return RequestOutput(
-            seq.request_id,
-            seq.prompt_token_ids,
-            seq.token_ids[len(seq.prompt_token_ids) :],
-            new_tokens,
-            seq.text,
-            seq.status is SequenceStatus.FINISHED,
-            reason.value if reason else None,
-            seq.error,
-            seq.num_cached_tokens,
-            seq.arrival_time,
-            seq.first_token_time,
-            seq.finish_time,
+            request_id=seq.request_id,
+            prompt_token_ids=seq.prompt_token_ids,
+            token_ids=seq.output_token_ids,
+            new_token_ids=new_tokens,
+            text=seq.text,
+            finished=seq.is_finished,
+            finish_reason=reason.value if reason else None,
+            error=seq.error,
+            num_cached_tokens=seq.num_cached_tokens,
+            arrival_time=seq.arrival_time,
+            first_token_time=seq.first_token_time,
+            finish_time=seq.finish_time,
         )
 
     def reset_prefix_cache(self) -> None:
