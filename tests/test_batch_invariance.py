@@ -25,44 +25,54 @@ from agentrt.simulation.runner import BuiltinConfig, run_simulation
 KV_HEADS, HEADS, DIM, PAGE = 3, 9, 64, 16
 
 
-def _attention_rows(caches, queries, seqs, target: int) -> torch.Tensor:
-    """Output rows of `seqs[target]` (table, cached, new) attended in one step with all
-    of `seqs`; the step writes back the cache's own values, so caches stay unchanged."""
+def _attend(caches, seqs: list[tuple[list[int], int, torch.Tensor]]) -> list[torch.Tensor]:
+    """One step over ``seqs`` (pages, cached tokens, new queries [n, H, D]); returns each
+    one's output rows. The step writes back the cache's own values: caches stay as they are."""
     k_cache, v_cache = caches
-    order = sorted(range(len(seqs)), key=lambda i: seqs[i][2] != 1)  # decodes first
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][2]) != 1)  # decodes first
     meta = build_attention_metadata(
         [seqs[i][0] for i in order],
         [seqs[i][1] for i in order],
-        [seqs[i][2] for i in order],
+        [len(seqs[i][2]) for i in order],
         PAGE,
         torch.device("cpu"),
         batch_invariant=True,
     )
-    q = torch.cat([queries[i][: seqs[i][2]] for i in order])
+    q = torch.cat([seqs[i][2] for i in order])
     k = k_cache[:, meta.slot_mapping].transpose(0, 1).contiguous()
     v = v_cache[:, meta.slot_mapping].transpose(0, 1).contiguous()
     out = paged_attention(q, k, v, k_cache, v_cache, meta, DIM**-0.5)
-    start = sum(seqs[i][2] for i in order[: order.index(target)])
-    return out[start : start + seqs[target][2]]
+    rows, start = [None] * len(seqs), 0
+    for i in order:
+        rows[i] = out[start : start + len(seqs[i][2])]
+        start += len(seqs[i][2])
+    return rows
 
 
-def test_attention_rows_do_not_depend_on_the_batch():
+def test_attention_rows_do_not_depend_on_chunking_or_the_batch():
+    """A sequence's rows are the same computed as one prefill, in random chunks, as
+    single-token steps, and beside other sequences of any length."""
     gen = torch.Generator().manual_seed(0)
     rng = random.Random(0)
-    slots = 400 * PAGE
-    caches = tuple(torch.randn(KV_HEADS, slots, DIM, generator=gen).bfloat16() for _ in "kv")
-    for _ in range(60):
-        seqs, queries, next_page = [], [], 0
-        for _ in range(rng.randint(2, 6)):
-            total = rng.randint(1, 700)
-            new = 1 if rng.random() < 0.5 else rng.randint(1, total)
-            pages = list(range(next_page, next_page + -(-total // PAGE)))
-            next_page += len(pages)
-            seqs.append((pages, total - new, new))
-            queries.append(torch.randn(new, HEADS, DIM, generator=gen).bfloat16())
-        alone = _attention_rows(caches, queries[:1], seqs[:1], 0)
-        together = _attention_rows(caches, queries, seqs, 0)
-        assert torch.equal(alone, together), seqs
+    caches = tuple(torch.randn(KV_HEADS, 400 * PAGE, DIM, generator=gen).bfloat16() for _ in "kv")
+    for _ in range(25):
+        total = rng.randint(2, 700)
+        pages = list(range(-(-total // PAGE)))
+        queries = torch.randn(total, HEADS, DIM, generator=gen).bfloat16()
+        whole = _attend(caches, [(pages, 0, queries)])[0]
+        pieces, done = [], 0
+        while done < total:
+            n = 1 if rng.random() < 0.3 else rng.randint(1, total - done)
+            others = []
+            for _ in range(rng.randint(0, 4)):  # unrelated sequences in the same step
+                length = rng.randint(1, 900)
+                new = 1 if rng.random() < 0.5 else rng.randint(1, length)
+                own = list(range(50 + 60 * len(others), 50 + 60 * len(others) + 57))
+                q = torch.randn(new, HEADS, DIM, generator=gen).bfloat16()
+                others.append((own, length - new, q))
+            pieces.append(_attend(caches, [(pages, done, queries[done : done + n])] + others)[0])
+            done += n
+        assert torch.equal(torch.cat(pieces), whole), total
 
 
 def test_split_reduction_rows_do_not_depend_on_the_row_count():
