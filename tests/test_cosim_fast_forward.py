@@ -1,5 +1,6 @@
 """The co-simulation with decode fast-forward (including the step in which calls finish)
-against the step-by-step reference, call by call: every call is submitted at the same
+and with implicit decodes (`SimLLMEngine.implicit_decodes`), alone and together, against
+the step-by-step reference, call by call: every call is submitted at the same
 virtual time, every agent step ends at the same time, and each replica ends with the
 same clock, engine and KV statistics, batch sizes, free pages and prefix tree, under
 eviction and preemption pressure, with and without a host tier."""
@@ -59,11 +60,22 @@ CASES = [
 ]
 
 
+FAST_PATHS = [  # (fast_forward, implicit_decodes): each against neither
+    (True, False),
+    (False, True),
+    (True, True),
+]
+
+
+@pytest.mark.parametrize(("fast_forward", "implicit"), FAST_PATHS)
 @pytest.mark.parametrize(("dynamics", "limits", "agents", "steps"), CASES)
-def test_fast_forward_matches_step_by_step(dynamics, limits, agents, steps):
-    slow = run(dynamics, CosimConfig(replicas=2, fast_forward=False, **limits), agents, steps)
-    fast = run(dynamics, CosimConfig(replicas=2, fast_forward=True, **limits), agents, steps)
-    assert slow.fast_steps == 0 < fast.fast_steps
+def test_fast_paths_match_step_by_step(dynamics, limits, agents, steps, fast_forward, implicit):
+    plain = CosimConfig(replicas=2, fast_forward=False, implicit_decodes=False, **limits)
+    slow = run(dynamics, plain, agents, steps)
+    cfg = CosimConfig(replicas=2, fast_forward=fast_forward, implicit_decodes=implicit, **limits)
+    fast = run(dynamics, cfg, agents, steps)
+    assert slow.fast_steps == 0
+    assert (fast.fast_steps > 0) == fast_forward
     assert fast.log == slow.log
     assert (fast.now, fast.calls, fast.busy, fast.hashes) == (
         slow.now,
@@ -71,6 +83,8 @@ def test_fast_forward_matches_step_by_step(dynamics, limits, agents, steps):
         slow.busy,
         slow.hashes,
     )
+    for e in fast.engines:  # the running sequences' tokens catch up
+        e.implicit_decodes = False
     assert replica_state(fast) == replica_state(slow)
     if limits["kv_cache_tokens"] < 2_000:
         assert sum(e.stats.preemptions for e in slow.engines) > 0  # the pressure is real

@@ -9,6 +9,7 @@ is preempted: its computed pages go to the prefix cache and it is recomputed lat
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from agentrt.engine.sequence import Sequence, SequenceStatus
@@ -54,6 +55,7 @@ class Batcher:
         # one (`_admit_state`); False re-runs every attempt (the reference behaviour).
         self.skip_blocked = True
         self._blocked: tuple | None = None
+        self._admissions = 0
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -78,17 +80,36 @@ class Batcher:
 
     def schedule(self) -> ScheduledBatch:
         self.kv.poll()  # finished host->device loads, new hints / prefetch
-        batch = ScheduledBatch()
-        items = batch.items
-        budget = self.max_num_batched_tokens
-        page = self.kv.page_size
         decodes: list[Sequence] = []
         prefills: list[Sequence] = []
         for s in self.running:
             (prefills if s.num_computed_tokens < len(s.token_ids) - 1 else decodes).append(s)
+        return self._schedule(decodes + prefills, prefills, self.max_num_batched_tokens, ())
+
+    def schedule_besides(
+        self, implicit: Container[Sequence], num_implicit: int, prefills: list[Sequence]
+    ) -> ScheduledBatch:
+        """`schedule` for a caller that runs the ``num_implicit`` running decoders in
+        ``implicit`` itself, one token each, with their pages allocated (in `schedule`
+        they come first, so they are neither preempted nor preempt anyone here).
+        ``prefills``: the other running sequences, all prefilling, in `running` order.
+        The caller polls the KV manager first."""
+        budget = self.max_num_batched_tokens - num_implicit
+        return self._schedule(prefills, list(prefills), budget, implicit)
+
+    def _schedule(
+        self,
+        seqs: list[Sequence],
+        prefills: list[Sequence],
+        budget: int,
+        implicit: Container[Sequence],
+    ) -> ScheduledBatch:
+        batch = ScheduledBatch()
+        items = batch.items
+        page = self.kv.page_size
         running = SequenceStatus.RUNNING
         preempted = batch.preempted
-        for seq in decodes + prefills:
+        for seq in seqs:
             if budget == 0:
                 break
             if preempted and seq.status is not running:
@@ -98,7 +119,9 @@ class Batcher:
             if n > budget:
                 n = budget
             # room left in its last page: `kv.allocate` would be a no-op
-            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(seq, n, batch):
+            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
+                seq, n, batch, implicit
+            ):
                 items.append(ScheduledSeq(seq, n))
                 budget -= n
         if not preempted:  # so every sequence in `prefills` is still running
@@ -107,12 +130,19 @@ class Batcher:
         items.sort(key=_is_chunk)
         return batch
 
-    def _allocate_or_preempt(self, seq: Sequence, n: int, batch: ScheduledBatch) -> bool:
+    def _allocate_or_preempt(
+        self, seq: Sequence, n: int, batch: ScheduledBatch, implicit: Container[Sequence]
+    ) -> bool:
         """Allocate for ``seq``'s next ``n`` tokens, preempting the latest running
-        sequence not yet scheduled in ``batch`` (``seq`` itself last) until it fits."""
+        sequence not yet scheduled in ``batch`` nor ``implicit`` (``seq`` itself last)
+        until it fits."""
         while not self.kv.allocate(seq, n):
             scheduled = {id(item.seq) for item in batch.items}
-            victims = [s for s in self.running if id(s) not in scheduled and s is not seq]
+            victims = [
+                s
+                for s in self.running
+                if id(s) not in scheduled and s is not seq and s not in implicit
+            ]
             if not victims:
                 self._preempt(seq, batch)
                 return False
@@ -158,6 +188,8 @@ class Batcher:
                     self._blocked = self._admit_state(budget)
                 break
             seq.status = SequenceStatus.RUNNING
+            seq.admission = self._admissions  # `running` is in admission order
+            self._admissions += 1
             self.running.append(seq)
             if seq.num_computed_tokens < len(seq.token_ids) - 1:
                 prefilling.append(seq)

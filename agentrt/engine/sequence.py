@@ -47,6 +47,7 @@ class Sequence:
     num_tree_pages: int = 0
     tree_node: Any = None
     num_preemptions: int = 0
+    admission: int = 0  # when the batcher last admitted it (`running` is in this order)
     arrival_time: float = 0.0
     first_token_time: float | None = None
     finish_time: float | None = None

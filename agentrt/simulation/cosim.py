@@ -62,6 +62,7 @@ class CosimConfig:
     move_factor: float | None = None
     max_tokens: int | None = None  # cap on every call's max_tokens
     fast_forward: bool = True  # skip through pure-decode steps (`fast_forward_decodes`)
+    implicit_decodes: bool = True  # decoders advance as a group (`SimLLMEngine`)
 
     @property
     def eviction_policy(self) -> str:
@@ -104,6 +105,7 @@ class _Cosim:
             pages = eng.config.kv_capacity_tokens // eng.config.page_size
             eng.kv.min_evict_pages = max(1, pages // 16)
             eng.stream_outputs = False  # only finished calls matter here
+            eng.implicit_decodes = cfg.implicit_decodes  # type: ignore[attr-defined]
         self.router = Router(cfg.replicas, move_factor=cfg.move_factor)
         n = world.num_agents
         self.keys = [agent_key(i) for i in range(n)]
@@ -228,7 +230,10 @@ class _Cosim:
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
             finished: list[RequestOutput] = []  # the last step may finish calls
-            n = len(fast_forward_decodes(eng, until, finished=finished))  # type: ignore[arg-type]
+            if eng.implicit_decodes:  # type: ignore[attr-defined]
+                n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]
+            else:
+                n = len(fast_forward_decodes(eng, until, finished=finished))  # type: ignore[arg-type]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True

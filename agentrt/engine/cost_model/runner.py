@@ -47,9 +47,16 @@ class CostModelRunner(ModelRunner):
         return self.cost.profile.kv_bytes_per_token
 
     def execute(self, batch: ScheduledBatch) -> list[int]:
-        seconds = self.cost.batch_seconds(batch)
+        self.advance(self.cost.batch_seconds(batch))
+        return self.sample(batch)
+
+    def advance(self, seconds: float) -> None:
+        """Run a step of ``seconds``: the clock and the busy time advance."""
         self.clock.advance(seconds)
         self.busy_seconds += seconds
+
+    def sample(self, batch: ScheduledBatch) -> list[int]:
+        """The tokens the items of ``batch`` that reach their last token sample."""
         first, span, hashes = self._first, self._span, self._hashes
         out = []
         for item in batch.items:

@@ -1,0 +1,129 @@
+"""The running sequences of a sim engine in steady decode, advanced without being touched.
+
+In a sim engine a decoding sequence's step is fully determined: one token (a function of
+its request id and position), one more computed token, a new page every `page_size`
+steps, and a finish at its length limit. `DecodeGroup` keeps such sequences as members and
+advances them all by counting steps: a step costs the events due in it (new pages,
+finishes), not one update per sequence. A member's `num_computed_tokens` and `token_ids`
+are current as of the group step `since[seq]`; `materialize` appends the tokens of the
+steps run since. Pure bookkeeping: the engine (`SimLLMEngine`) allocates the pages, runs
+the steps and finishes the sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from agentrt.engine.sequence import Sequence
+
+AppendTokens = Callable[[Iterable[Sequence], int], None]
+
+
+def _admission(entry: tuple[int, Sequence]) -> int:
+    return entry[1].admission
+
+
+class DecodeGroup:
+    """Members decode one token in every group step; events are kept per step.
+
+    ``append_tokens(seqs, n)`` appends to each sequence the next ``n`` tokens it samples
+    (`CostModelRunner.append_tokens`). ``max_model_len``: the engine's length limit.
+    """
+
+    def __init__(self, page_size: int, max_model_len: int, append_tokens: AppendTokens) -> None:
+        self.page_size = page_size
+        self.max_model_len = max_model_len
+        self._append = append_tokens
+        self.steps = 0  # group steps run so far
+        self.since: dict[Sequence, int] = {}  # member -> the step its fields are current at
+        self._joins: dict[Sequence, int] = {}  # member -> join number (tells stale events)
+        self._next_join = 0
+        self._pages: dict[int, list[tuple[int, Sequence]]] = {}  # step -> who needs a page
+        self._finishes: dict[int, list[tuple[int, Sequence]]] = {}  # step -> who finishes
+        self._context = 0  # sum over members of num_computed_tokens + 1 - since
+
+    def __len__(self) -> int:
+        return len(self.since)
+
+    def __contains__(self, seq: object) -> bool:
+        return seq in self.since
+
+    def join(self, seq: Sequence) -> None:
+        """Make ``seq`` a member from the next step on. It must be decoding (one token
+        left to compute, at least one output token) with no stop condition but length."""
+        join = self._next_join
+        self._next_join += 1
+        step = self.steps
+        self._joins[seq] = join
+        self.since[seq] = step
+        done = seq.num_computed_tokens
+        total = len(seq.token_ids)
+        self._context += done + 1 - step
+        left = seq.params.max_tokens - (total - len(seq.prompt_token_ids))
+        if self.max_model_len - total < left:
+            left = self.max_model_len - total
+        # step `step + i` computes token done + i: it needs room for done + i + 1
+        self._finishes.setdefault(step + max(left, 1) - 1, []).append((join, seq))
+        room = len(seq.block_table) * self.page_size - done
+        self._pages.setdefault(step + room, []).append((join, seq))
+
+    def context(self) -> int:
+        """KV tokens the members read in the step about to run (each its context plus
+        the token it feeds)."""
+        return self._context + len(self.since) * self.steps
+
+    def pages_due(self) -> list[Sequence]:
+        """Members that need a new page in the step about to run, in `running` order."""
+        return self._due(self._pages.get(self.steps))
+
+    def paged(self, seqs: Iterable[Sequence]) -> None:
+        """``seqs`` (the `pages_due`) got their page: the next is due a page later."""
+        if not self._pages.pop(self.steps, None):
+            return
+        later = self._pages.setdefault(self.steps + self.page_size, [])
+        joins = self._joins
+        for seq in seqs:
+            later.append((joins[seq], seq))
+
+    def finishing(self) -> list[Sequence]:
+        """Members that reach their length limit in the step about to run, in `running`
+        order."""
+        return self._due(self._finishes.get(self.steps))
+
+    def advance(self, steps: int = 1) -> None:
+        """``steps`` steps ran (their events handled by the caller)."""
+        for s in range(self.steps, self.steps + steps):
+            self._finishes.pop(s, None)
+            self._pages.pop(s, None)
+        self.steps += steps
+
+    def materialize(self, seq: Sequence) -> None:
+        """Bring a member's tokens and computed count up to date."""
+        k = self.steps - self.since[seq]
+        if k:
+            self._append((seq,), k)
+            seq.num_computed_tokens += k
+            self.since[seq] = self.steps
+
+    def leave(self, seq: Sequence) -> None:
+        """Materialize ``seq`` and drop it from the group (its events become stale)."""
+        self.materialize(seq)
+        del self.since[seq]
+        del self._joins[seq]
+        self._context -= seq.num_computed_tokens + 1 - self.steps
+
+    def dissolve(self) -> None:
+        """Materialize every member and empty the group."""
+        for seq in list(self.since):
+            self.leave(seq)
+        self._pages.clear()
+        self._finishes.clear()
+
+    def _due(self, entries: list[tuple[int, Sequence]] | None) -> list[Sequence]:
+        if not entries:
+            return []
+        joins = self._joins
+        valid = [e for e in entries if joins.get(e[1]) == e[0]]
+        if len(valid) > 1:
+            valid.sort(key=_admission)
+        return [seq for _, seq in valid]
