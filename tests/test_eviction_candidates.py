@@ -1,8 +1,8 @@
 """The tree's incremental eviction candidates evict in exactly the order of the full scan
 they replaced, for every policy, under random inserts, matches, locks, hint changes,
 device and host evictions and loads (`agentrt.kvmanager.candidates`). The path shortcuts
-(`insert(..., start=node)`, `touch_prefix`, `relock`) leave the tree exactly as `insert`
-from the root, `match_prefix` and `lock` + `unlock` do."""
+(`insert(..., start=node)`, `insert_below`, `touch_prefix`, `relock`) leave the tree
+exactly as `insert` from the root, `match_prefix` and `lock` + `unlock` do."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from radix_helpers import path_tokens
 
 from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree
+from agentrt.kvmanager.radix_node import InsertResult
 
 
 class ScanTree(RadixTree):
@@ -45,6 +46,15 @@ OPS = st.lists(
 )
 
 
+def tree_pages(node: RadixNode) -> list[int]:
+    """The device pages of the path from the root to ``node``."""
+    parts = []
+    while node.parent is not None:
+        parts.append(node.pages)
+        node = node.parent
+    return [p for pages in reversed(parts) for p in pages]
+
+
 def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> object:
     """One operation; returns what it observed (compared between the two trees).
     ``fast``: use the path shortcuts (the other tree uses the plain operations)."""
@@ -57,14 +67,22 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
         path = list(path_tokens(held))
         if name == "touch":
             cut = (n % (len(path) // tree.page_size) + 1) * tree.page_size
-            node = tree.touch_prefix(held, cut) if fast else tree.match_prefix(path[:cut]).node
-            return node.id
+            if not fast:
+                return tree.match_prefix(path[:cut]).node.id
+            return tree.touch_prefix(held, cut, len(path) if n % 2 else None).id
         need = len(pages)
         if tree.allocator.num_free < need:
             return None
         mine = tree.allocator.alloc(need)
         theirs = [0] * (len(path) // tree.page_size)  # the tree holds these positions
-        result = tree.insert(path + tokens, theirs + mine, held if fast else None)
+        if fast and n % 2:  # the tail only, counted from `held`
+            held_pages = tree_pages(held)
+            below = tree.insert_below(held, tokens, mine)
+            result = InsertResult(
+                [*held_pages, *below.pages], len(path) + below.num_existing, below.node
+            )
+        else:
+            result = tree.insert(path + tokens, theirs + mine, held if fast else None)
         kept = result.pages[len(theirs) :]
         tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
         if n % 3 == 0:  # move the hold to the new node, as KVCacheManager.cache does

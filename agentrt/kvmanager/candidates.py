@@ -56,6 +56,12 @@ class EvictionCandidates:
         if node is not None:
             self._marked[node.id] = node
 
+    @property
+    def device_set(self) -> dict[int, RadixNode]:
+        """The device candidates by id, for `evict` to update directly: an entry it sets
+        or removes must be what a refresh would find at that moment."""
+        return self._device
+
     def clear(self) -> None:
         self._device.clear()
         self._host.clear()

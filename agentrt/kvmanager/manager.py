@@ -70,6 +70,7 @@ class KVCacheManager(HostLoadsMixin):
         self.min_evict_pages = 0
         self._stats = KVStats()
         self.agent_prefixes: dict[str, tuple[int, ...]] = {}
+        self._prefix_nodes: dict[str, object] = {}  # the node ending at each agent's prefix
         self.prefetcher = (
             Prefetcher(self.tree, self.agent_prefixes, self._submit, self._stats, prefetch_k)
             if tiered and policy.prefetch
@@ -199,23 +200,28 @@ class KVCacheManager(HostLoadsMixin):
         and tag the nodes of its agent's fixed prefix with the agent."""
         if not self.enable_prefix_cache:
             return
-        full_pages = seq.num_computed_tokens // self.page_size
-        if full_pages <= seq.num_tree_pages:
+        ps = self.page_size
+        full_pages = seq.num_computed_tokens // ps
+        held = seq.num_tree_pages
+        if full_pages <= held:
             return
-        tokens = seq.token_ids[: full_pages * self.page_size]
-        # the sequence's node spells its first num_tree_pages pages: resume there
-        result = self.tree.insert(tokens, seq.block_table[:full_pages], seq.tree_node)
-        kept = len(result.pages)  # shorter than full_pages if it ran into a loading node
+        table, tokens, start = seq.block_table, seq.token_ids, seq.tree_node
+        # the sequence's node spells its first `held` pages: insert the rest below it
+        result = self.tree.insert_below(
+            start or self.tree.root, tokens[held * ps : full_pages * ps], table[held:full_pages]
+        )
         duplicates = []
-        for i in range(seq.num_tree_pages, kept):
-            if result.pages[i] != seq.block_table[i]:
-                duplicates.append(seq.block_table[i])
-                seq.block_table[i] = result.pages[i]
+        i = held
+        for page in result.pages:  # fewer than asked if it ran into a loading node
+            if page != table[i]:
+                duplicates.append(table[i])
+                table[i] = page
+            i += 1
         self.allocator.free(duplicates)
-        self.tree.relock(seq.tree_node, result.node)  # lock(result.node), unlock(tree_node)
+        self.tree.relock(start, result.node)  # lock(result.node), unlock(start)
         seq.tree_node = result.node
-        seq.num_tree_pages = kept
-        self._tag(seq, tokens, result.node, kept * self.page_size)
+        seq.num_tree_pages = i
+        self._tag(seq, tokens, result.node, i * ps)
 
     def _tag(self, seq: PagedSequence, tokens: list[int], end: object, cached: int) -> None:
         """Tag the nodes of the agent's fixed prefix among the first ``cached`` of
@@ -226,11 +232,17 @@ class KVCacheManager(HostLoadsMixin):
         n = min(prefix_len, cached) // self.page_size * self.page_size
         if n == 0:
             return
-        node = self.tree.touch_prefix(end, n)  # = match_prefix(tokens[:n]).node
-        while node is not self.tree.root and agent not in node.agents:
-            node.agents.add(agent)
-            node = node.parent
-        if n == prefix_len // self.page_size * self.page_size:
+        node = self.tree.touch_prefix(end, n, cached)  # = match_prefix(tokens[:n]).node
+        tagged = node
+        while tagged is not self.tree.root and agent not in tagged.agents:
+            tagged.agents.add(agent)
+            tagged = tagged.parent
+        # a node in the tree spells the same tokens for as long as it is there
+        if (
+            n == prefix_len // self.page_size * self.page_size
+            and self._prefix_nodes.get(agent) is not node
+        ):
+            self._prefix_nodes[agent] = node
             self.agent_prefixes[agent] = tuple(tokens[:n])
 
     def release(self, seq: PagedSequence) -> None:

@@ -150,7 +150,7 @@ class RadixTree(TieringMixin, PathsMixin):
                 f"tokens for {len(pages)} pages of size {ps}"
             )
         now = self._tick()
-        node, pos, out = self.root, 0, []
+        node, out = self.root, []
         base = 0  # tokens[:base] are the path to `start`, not compared again
         if start is not None and start is not self.root:
             base, out = self._touch_path(start, now)
@@ -158,6 +158,18 @@ class RadixTree(TieringMixin, PathsMixin):
             assert tuple(tokens[base - len(start.key) : base]) == start.key, "start off path"
             pages = pages[base // ps :]
         tokens = tuple(tokens[base:]) if base else tuple(tokens)
+        more, existing, node = self._insert_walk(node, tokens, pages, now)
+        out.extend(more)
+        return InsertResult(pages=out, num_existing=base + existing, node=node)
+
+    def _insert_walk(
+        self, node: RadixNode, tokens: tuple[int, ...], pages: Sequence[int], now: int
+    ) -> tuple[list[int], int, RadixNode]:
+        """`insert` below ``node`` (already touched): ``tokens`` and their ``pages``
+        continue its path. Returns the tree's pages for them, how many of the tokens it
+        already held and the node ending at the last page kept."""
+        ps = self.page_size
+        pos, out = 0, []
         num_existing = None
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
@@ -165,7 +177,7 @@ class RadixTree(TieringMixin, PathsMixin):
                 break
             if child.loading:
                 existing = pos if num_existing is None else num_existing
-                return InsertResult(out, base + existing, node)
+                return out, existing, node
             n = self._common_pages(child, tokens, pos)
             if n < child.num_pages:
                 child = self._split(child, n)
@@ -179,14 +191,13 @@ class RadixTree(TieringMixin, PathsMixin):
             node = child
         if num_existing is None:
             num_existing = pos
-        num_existing += base
         if pos < len(tokens):
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
             out.extend(node.pages)
             if self.write_through:
                 self._write_through(node)
-        return InsertResult(pages=out, num_existing=num_existing, node=node)
+        return out, num_existing, node
 
     # ---- locking ----------------------------------------------------------------------
 

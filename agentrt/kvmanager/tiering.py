@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentrt.kvmanager.policies.lru import LRUPolicy
 from agentrt.kvmanager.transfer import TransferOp
 
 if TYPE_CHECKING:
@@ -67,18 +68,50 @@ class TieringMixin:
         if num_pages <= 0:
             return 0
         key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self._device_candidates()]
+        lru = getattr(key, "__func__", None) is LRUPolicy.key  # key(n) is n.last_access
+        if lru:
+            heap = [(n.last_access, n.id, n) for n in self._device_candidates()]
+        else:
+            heap = [(key(n), n.id, n) for n in self._device_candidates()]
         heapq.heapify(heap)
+        device = self._cands.device_set
+        tiered = self.host_allocator is not None
+        ps, root = self.page_size, self.root
+        pages: list[int] = []  # freed in one call at the end
         freed = 0
         while heap and freed < num_pages:
-            k, _, node = heapq.heappop(heap)
+            k, nid, node = heapq.heappop(heap)
             if bound is not None and not k < bound:
                 break
             parent = node.parent
             assert parent is not None
-            freed += self._evict_device(node)
-            if self._device_candidate(parent):
-                heapq.heappush(heap, (key(parent), parent.id, parent))
+            if tiered:
+                freed += self._evict_device(node, pages)
+            else:  # _evict_device + _drop_subtree: without a host tier every node has device
+                # pages, so a candidate has no children
+                n = len(node.pages)
+                pages += node.pages
+                node.pages = []
+                del parent.children[node.key[:ps]]
+                node.parent = None
+                self._cached_pages -= n
+                self._evictable_pages -= n
+                self.version += 2
+                freed += n
+            device.pop(nid, None)
+            children = parent.children
+            if (  # _device_candidate(parent); it was none while `node` was its child
+                parent is not root
+                and parent.pages
+                and not parent.loading
+                and parent.lock_ref == 0
+                and not (children and any(c.pages for c in children.values()))
+            ):
+                device[parent.id] = parent
+                heapq.heappush(
+                    heap, (parent.last_access if lru else key(parent), parent.id, parent)
+                )
+        self.allocator.free(pages)
         return freed
 
     def _device_candidates(self: RadixTree) -> Iterable[RadixNode]:
@@ -89,12 +122,13 @@ class TieringMixin:
         """Host-only nodes `evict_host` may take."""
         return self._cands.host()
 
-    def _evict_device(self: RadixTree, node: RadixNode) -> int:
+    def _evict_device(self: RadixTree, node: RadixNode, freed: list[int]) -> int:
+        """Take ``node``'s device pages (appended to ``freed``, for the caller to free)."""
         n = len(node.pages)
         self.version += 1
         if self.has_host_tier and not node.on_host and self.policy.wants_host_copy(node):
             self._offload(node)  # may evict host leaves (and refresh the candidates)
-        self.allocator.free(node.pages)
+        freed += node.pages
         node.pages = []
         self._cands.mark(node)
         self._cands.mark(node.parent)

@@ -3,7 +3,10 @@ the tokens again: what `match_prefix` / `insert` would do to that path, in O(dep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from agentrt.kvmanager.radix_node import InsertResult
 
 if TYPE_CHECKING:
     from agentrt.kvmanager.radix_node import RadixNode
@@ -23,27 +26,60 @@ class PathsMixin:
             depth += len(n.key)
         return depth, pages
 
-    def touch_prefix(self: RadixTree, node: RadixNode, num_tokens: int) -> RadixNode:
+    def insert_below(
+        self: RadixTree, start: RadixNode, tokens: Sequence[int], pages: Sequence[int]
+    ) -> InsertResult:
+        """``insert(path + tokens, path_pages + pages, start)`` where ``path`` is what the
+        path from the root to ``start`` (the root or a locked node) spells and
+        ``path_pages`` its device pages: the same tree, access times and ids, without
+        reading the path's tokens or pages. The result counts from ``start``: its
+        ``pages`` are the tree's pages for ``tokens`` and ``num_existing`` how many of
+        ``tokens`` the tree already held."""
+        ps = self.page_size
+        if len(tokens) != len(pages) * ps:
+            raise ValueError(
+                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
+                f"tokens for {len(pages)} pages of size {ps}"
+            )
+        now = self._tick()
+        root = self.root
+        n: RadixNode | None = start
+        while n is not root:
+            if n is None:
+                raise ValueError(f"{start!r} is not in this tree (evicted?)")
+            n.last_access = now
+            n = n.parent
+        out, existing, node = self._insert_walk(start, tuple(tokens), pages, now)
+        return InsertResult(pages=out, num_existing=existing, node=node)
+
+    def touch_prefix(
+        self: RadixTree, node: RadixNode, num_tokens: int, depth: int | None = None
+    ) -> RadixNode:
         """``match_prefix(tokens[:num_tokens]).node`` where ``tokens`` is the path from
         the root to ``node`` (resident, locked or just inserted) and ``num_tokens`` a
         positive whole number of pages within it: one tick, the node holding the boundary
         split there, every node down to it touched. Returns the node ending at
-        ``num_tokens``."""
-        path = self._path_to_root(node)
+        ``num_tokens``. ``depth``: the length of the path to ``node``, when the caller
+        knows it."""
         ps = self.page_size
+        root = self.root
         assert num_tokens > 0 and num_tokens % ps == 0
+        if depth is None:
+            depth = sum(len(n.key) for n in self._path_to_root(node))
+        if num_tokens > depth:
+            raise AssertionError(f"touch_prefix past the end of the path ({depth} < {num_tokens})")
         now = self._tick()
-        start = 0
-        for n in reversed(path):  # root side first
-            end = start + len(n.key)
-            assert n.on_device, "touch_prefix along a non-resident path"
-            if end > num_tokens:
-                n = self._split(n, (num_tokens - start) // ps)
+        n, end = node, depth  # the path to `n` spells tokens[:end]
+        while end - len(n.key) >= num_tokens:
+            end -= len(n.key)
+            n = n.parent
+        if end > num_tokens:  # the boundary is inside `n`
+            n = self._split(n, (num_tokens - end + len(n.key)) // ps)
+        target = n
+        while n is not root:
             n.last_access = now
-            if end >= num_tokens:
-                return n
-            start = end
-        raise AssertionError(f"touch_prefix past the end of the path ({start} < {num_tokens})")
+            n = n.parent
+        return target
 
     def relock(self: RadixTree, old: RadixNode | None, new: RadixNode) -> None:
         """``lock(new)`` then ``unlock(old)`` (when ``old`` is not None), for a ``new``
