@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,3 +56,53 @@ def test_errors():
         index.remove(2)
     assert index.remove(1) == (0.0, 0.0)
     assert len(index) == 0
+
+
+def _ring_query(index: GridIndex, pos, radius):
+    """The plain query: every cell of the ring (or every occupied cell when fewer), in
+    order, each filtered exactly."""
+    cs = index.cell_size
+    cx, cy = math.floor(pos[0] / cs), math.floor(pos[1] / cs)
+    ring = math.ceil(radius / cs)
+    cells = index._cells
+    if (2 * ring + 1) ** 2 <= len(cells):
+        keys = [
+            (i, j) for i in range(cx - ring, cx + ring + 1) for j in range(cy - ring, cy + ring + 1)
+        ]
+    else:
+        keys = [(i, j) for i, j in cells if abs(i - cx) <= ring and abs(j - cy) <= ring]
+    return [
+        (k, p)
+        for c in keys
+        for k, p in cells.get(c, {}).items()
+        if abs(p[0] - pos[0]) <= radius and abs(p[1] - pos[1]) <= radius
+    ]
+
+
+ints = st.integers(min_value=-40, max_value=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pts=st.lists(st.one_of(st.tuples(ints, ints), st.tuples(coords, coords)), max_size=80),
+    queries=st.lists(
+        st.tuples(
+            st.one_of(st.tuples(ints, ints), st.tuples(coords, coords)),
+            st.one_of(st.integers(min_value=0, max_value=30), st.floats(min_value=0, max_value=60)),
+        ),
+        max_size=10,
+    ),
+    cell=st.one_of(st.sampled_from([1.0, 4.0, 5.0, 20.0]), st.floats(min_value=0.5, max_value=30)),
+)
+def test_query_visits_cells_in_ring_order(pts, queries, cell):
+    """The 3 x 3 and clipped paths return the plain ring scan's list, order included (the
+    tracker merges clusters in that order)."""
+    index = GridIndex(cell)
+    for i, p in enumerate(pts):
+        index.insert(i, p)
+    for q, r in queries:
+        assert index.query(q, r) == _ring_query(index, q, r)
+    for p in pts:  # each point at the edge of a query square from every side
+        for q in ((p[0] - cell, p[1]), (p[0] + cell, p[1] + cell / 3), (p[0], p[1] - cell / 2)):
+            for r in (cell, cell / 2, cell / 3, 1.5 * cell):
+                assert index.query(q, r) == _ring_query(index, q, r)

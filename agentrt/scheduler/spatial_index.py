@@ -14,6 +14,7 @@ import math
 from collections.abc import Hashable, Iterator
 
 Pos = tuple[float, float]
+_SLACK = 1e-9  # relative: far above float rounding, far below any cell size
 
 
 def chebyshev(p: Pos, q: Pos) -> float:
@@ -73,20 +74,37 @@ class GridIndex:
         cx, cy = math.floor(x / cs), math.floor(y / cs)
         ring = math.ceil(radius / cs)
         cells = self._cells
-        if (2 * ring + 1) ** 2 <= len(cells):
-            get = cells.get
-            rows = range(cy - ring, cy + ring + 1)
-            buckets = [get((i, j)) for i in range(cx - ring, cx + ring + 1) for j in rows]
-        else:
+        get = cells.get
+        if (2 * ring + 1) ** 2 > len(cells):
             buckets = [
                 b for (i, j), b in cells.items() if abs(i - cx) <= ring and abs(j - cy) <= ring
             ]
+        elif ring == 1 and radius + radius >= cs:  # the 3 x 3 cells (the square spans 2+)
+            a, b, c, d, e, f = cx - 1, cx, cx + 1, cy - 1, cy, cy + 1
+            buckets = [
+                get((a, d)), get((a, e)), get((a, f)),
+                get((b, d)), get((b, e)), get((b, f)),
+                get((c, d)), get((c, e)), get((c, f)),
+            ]  # fmt: skip
+        else:  # the ring's cells that the square [x - r, x + r] touches, in the same order
+            columns, rows = self._span(x, radius, cx, ring), self._span(y, radius, cy, ring)
+            buckets = [get((i, j)) for i in columns for j in rows]
         for bucket in buckets:
             if bucket:
                 for key, p in bucket.items():
                     if abs(p[0] - x) <= radius and abs(p[1] - y) <= radius:
                         out.append((key, p))
         return out
+
+    def _span(self, x: float, radius: float, c: int, ring: int) -> range:
+        """Cell indices along one axis that ``[x - radius, x + radius]`` touches, within
+        the ring ``c - ring .. c + ring``. A point that passes the (rounded) distance test
+        is within ``radius`` plus a few ulps of ``x``: the slack covers that, and a cell
+        too many only costs a look."""
+        reach = radius + (abs(x) + radius) * _SLACK
+        cs = self.cell_size
+        lo = max(c - ring, math.floor((x - reach) / cs))
+        return range(lo, 1 + min(c + ring, math.floor((x + reach) / cs)))
 
     def items(self) -> Iterator[tuple[Hashable, Pos]]:
         for bucket in self._cells.values():
