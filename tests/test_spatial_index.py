@@ -38,6 +38,16 @@ def test_query_matches_brute_force(pts, queries, cell, removed):
         assert got == want
 
 
+def test_a_rounded_distance_one_cell_beyond_the_ring_is_found():
+    # -1e-17 is in cell -1, yet 1 - (-1e-17) rounds to 1.0 <= radius: the point in cell 1
+    # passes the distance test, so the query must look one ring further.
+    for query, point in (((0, -1e-17), (0, 1)), ((1, 1), (1, -1e-300))):
+        index = GridIndex(1.0)
+        index.insert("p", point)
+        assert index.query(query, 1) == [("p", point)]
+        assert chebyshev(query, point) <= 1
+
+
 def test_boundary_is_inclusive_and_metric_is_chebyshev():
     index = GridIndex(2.0)
     index.insert("a", (3.0, 3.0))  # Chebyshev 3 from the origin, Euclidean ~4.24
@@ -64,6 +74,11 @@ def _ring_query(index: GridIndex, pos, radius):
     cs = index.cell_size
     cx, cy = math.floor(pos[0] / cs), math.floor(pos[1] / cs)
     ring = math.ceil(radius / cs)
+    exact = (cs * 1024).is_integer() and all(
+        type(c) is int for p in index._where.values() for c in p
+    )
+    if not (exact and type(pos[0]) is int and type(pos[1]) is int):
+        ring += 1  # a rounded distance may pass one cell beyond
     cells = index._cells
     if (2 * ring + 1) ** 2 <= len(cells):
         keys = [

@@ -3,8 +3,9 @@
 Simulations measure perception radius, speed and the dependency rules in one metric;
 agentrt uses Chebyshev distance (``max(|dx|, |dy|)``: a grid agent moving ``V`` cells per
 step in each axis moves at most ``V``). A query of radius ``r`` visits the
-``(2 * ceil(r / cell) + 1) ** 2`` cells around the point, or every occupied cell when
-that is fewer, then filters exactly, so its cost is bounded by the points nearby (or,
+``(2 * ceil(r / cell) + 1) ** 2`` cells around the point (one ring more where float
+coordinates make the distance test round), or every occupied cell when that is fewer,
+then filters exactly, so its cost is bounded by the points nearby (or,
 for huge radii, by the occupied cells), never by a scan of all pairs.
 """
 
@@ -34,6 +35,11 @@ class GridIndex:
         self.cell_size = float(cell_size)
         self._cells: dict[tuple[int, int], dict[Hashable, Pos]] = {}
         self._where: dict[Hashable, Pos] = {}
+        # Integer points in cells of a multiple of 1/1024 get exact cells and distances
+        # (a non-integer x / cell is at least 1/1024/cell from an integer, far above the
+        # rounding, for grids under 2**20 cells). Otherwise a rounded distance may pass
+        # for a point one cell beyond the ring.
+        self._exact = (self.cell_size * 1024).is_integer()
 
     def __len__(self) -> int:
         return len(self._where)
@@ -50,6 +56,8 @@ class GridIndex:
             raise KeyError(f"{key!r} is already in the index at {self._where[key]}")
         self._where[key] = pos
         self._cells.setdefault(self._cell(pos), {})[key] = pos
+        if type(pos[0]) is not int or type(pos[1]) is not int:
+            self._exact = False
 
     def remove(self, key: Hashable) -> Pos:
         """Remove ``key``; returns where it was."""
@@ -73,6 +81,8 @@ class GridIndex:
         x, y = pos
         cx, cy = math.floor(x / cs), math.floor(y / cs)
         ring = math.ceil(radius / cs)
+        if not (self._exact and type(x) is int and type(y) is int):
+            ring += 1
         cells = self._cells
         get = cells.get
         if (2 * ring + 1) ** 2 > len(cells):
