@@ -107,6 +107,8 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         steps += n
         for engine in (plain, group):
             engine.check_integrity()
+        g = group.decode_group  # type: ignore[attr-defined]
+        assert min([*g._pages, *g._finishes], default=g.steps) >= g.steps  # none left behind
         assert state(group) == state(plain)
         if not plain.has_unfinished_requests() and submitted >= 40:
             break

@@ -19,12 +19,12 @@ from agentrt.engine.sequence import Sequence
 AppendTokens = Callable[[Iterable[Sequence], int], None]
 
 
-def _admission(entry: tuple[int, Sequence]) -> int:
-    return entry[1].admission
+def _admission(seq: Sequence) -> int:
+    return seq.admission
 
 
 class DecodeGroup:
-    """Members decode one token in every group step; events are kept per step.
+    """Members decode one token in every group step; their events are kept per step.
 
     ``append_tokens(seqs, n)`` appends to each sequence the next ``n`` tokens it samples
     (`CostModelRunner.append_tokens`). ``max_model_len``: the engine's length limit.
@@ -36,10 +36,10 @@ class DecodeGroup:
         self._append = append_tokens
         self.steps = 0  # group steps run so far
         self.since: dict[Sequence, int] = {}  # member -> the step its fields are current at
-        self._joins: dict[Sequence, int] = {}  # member -> join number (tells stale events)
-        self._next_join = 0
-        self._pages: dict[int, list[tuple[int, Sequence]]] = {}  # step -> who needs a page
-        self._finishes: dict[int, list[tuple[int, Sequence]]] = {}  # step -> who finishes
+        self._page_step: dict[Sequence, int] = {}  # member -> the step it needs a page in
+        self._finish_step: dict[Sequence, int] = {}  # member -> the step it finishes in
+        self._pages: dict[int, dict[Sequence, None]] = {}  # step -> who needs a page
+        self._finishes: dict[int, dict[Sequence, None]] = {}  # step -> who finishes
         self._context = 0  # sum over members of num_computed_tokens + 1 - since
 
     def __len__(self) -> int:
@@ -51,10 +51,7 @@ class DecodeGroup:
     def join(self, seq: Sequence) -> None:
         """Make ``seq`` a member from the next step on. It must be decoding (one token
         left to compute, at least one output token) with no stop condition but length."""
-        join = self._next_join
-        self._next_join += 1
         step = self.steps
-        self._joins[seq] = join
         self.since[seq] = step
         done = seq.num_computed_tokens
         total = len(seq.token_ids)
@@ -62,10 +59,13 @@ class DecodeGroup:
         left = seq.params.max_tokens - (total - len(seq.prompt_token_ids))
         if self.max_model_len - total < left:
             left = self.max_model_len - total
+        finish = step + max(left, 1) - 1
+        self._finish_step[seq] = finish
+        self._finishes.setdefault(finish, {})[seq] = None
         # step `step + i` computes token done + i: it needs room for done + i + 1
-        self._finishes.setdefault(step + max(left, 1) - 1, []).append((join, seq))
-        room = len(seq.block_table) * self.page_size - done
-        self._pages.setdefault(step + room, []).append((join, seq))
+        page = step + len(seq.block_table) * self.page_size - done
+        self._page_step[seq] = page
+        self._pages.setdefault(page, {})[seq] = None
 
     def context(self) -> int:
         """KV tokens the members read in the step about to run (each its context plus
@@ -76,14 +76,16 @@ class DecodeGroup:
         """Members that need a new page in the step about to run, in `running` order."""
         return self._due(self._pages.get(self.steps))
 
-    def paged(self, seqs: Iterable[Sequence]) -> None:
+    def paged(self, seqs: list[Sequence]) -> None:
         """``seqs`` (the `pages_due`) got their page: the next is due a page later."""
-        if not self._pages.pop(self.steps, None):
+        if not seqs:
             return
-        later = self._pages.setdefault(self.steps + self.page_size, [])
-        joins = self._joins
+        del self._pages[self.steps]
+        later = self.steps + self.page_size
+        bucket = self._pages.setdefault(later, {})
         for seq in seqs:
-            later.append((joins[seq], seq))
+            bucket[seq] = None
+            self._page_step[seq] = later
 
     def finishing(self) -> list[Sequence]:
         """Members that reach their length limit in the step about to run, in `running`
@@ -91,10 +93,8 @@ class DecodeGroup:
         return self._due(self._finishes.get(self.steps))
 
     def advance(self, steps: int = 1) -> None:
-        """``steps`` steps ran (their events handled by the caller)."""
-        for s in range(self.steps, self.steps + steps):
-            self._finishes.pop(s, None)
-            self._pages.pop(s, None)
+        """``steps`` steps ran; their events were handled (the members due to finish
+        have left, those due a page got it)."""
         self.steps += steps
 
     def materialize(self, seq: Sequence) -> None:
@@ -106,24 +106,27 @@ class DecodeGroup:
             self.since[seq] = self.steps
 
     def leave(self, seq: Sequence) -> None:
-        """Materialize ``seq`` and drop it from the group (its events become stale)."""
+        """Materialize ``seq`` and drop it and its events from the group."""
         self.materialize(seq)
         del self.since[seq]
-        del self._joins[seq]
         self._context -= seq.num_computed_tokens + 1 - self.steps
+        for events, at in ((self._pages, self._page_step), (self._finishes, self._finish_step)):
+            step = at.pop(seq)
+            bucket = events[step]
+            del bucket[seq]
+            if not bucket:
+                del events[step]
 
     def dissolve(self) -> None:
         """Materialize every member and empty the group."""
         for seq in list(self.since):
             self.leave(seq)
-        self._pages.clear()
-        self._finishes.clear()
 
-    def _due(self, entries: list[tuple[int, Sequence]] | None) -> list[Sequence]:
-        if not entries:
+    @staticmethod
+    def _due(bucket: dict[Sequence, None] | None) -> list[Sequence]:
+        if not bucket:
             return []
-        joins = self._joins
-        valid = [e for e in entries if joins.get(e[1]) == e[0]]
-        if len(valid) > 1:
-            valid.sort(key=_admission)
-        return [seq for _, seq in valid]
+        due = list(bucket)
+        if len(due) > 1:
+            due.sort(key=_admission)
+        return due

@@ -9,6 +9,7 @@ from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.clock import VirtualClock
 from agentrt.engine.cost_model.model import CostModel
 from agentrt.engine.cost_model.profile import CostProfile
+from agentrt.engine.cost_model.synthetic_tokens import SyntheticTokens
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sequence import Sequence
 
@@ -35,8 +36,9 @@ class CostModelRunner(ModelRunner):
         self.cost = CostModel(profile)
         self.clock = clock or VirtualClock()
         top = min(vocab_size or MAX_TOKEN, MAX_TOKEN)
-        self._span = max(1, top - FIRST_TOKEN)
-        self._first = FIRST_TOKEN if top > FIRST_TOKEN else 0
+        self.tokens = SyntheticTokens(
+            FIRST_TOKEN if top > FIRST_TOKEN else 0, max(1, top - FIRST_TOKEN)
+        )
         self._link_free_at = 0.0
         self._hashes: dict[str, int] = {}  # request id -> crc32, until `forget`
         self.busy_seconds = 0.0
@@ -57,7 +59,7 @@ class CostModelRunner(ModelRunner):
 
     def sample(self, batch: ScheduledBatch) -> list[int]:
         """The tokens the items of ``batch`` that reach their last token sample."""
-        first, span, hashes = self._first, self._span, self._hashes
+        token, hashes = self.tokens.token, self._hashes
         out = []
         for item in batch.items:
             seq = item.seq
@@ -66,7 +68,7 @@ class CostModelRunner(ModelRunner):
                 h = hashes.get(seq.request_id)
                 if h is None:
                     h = self._hash(seq.request_id)
-                out.append(first + (h + 7919 * total) % span)
+                out.append(token(h, total))
         return out
 
     def _hash(self, request_id: str) -> int:
@@ -80,21 +82,21 @@ class CostModelRunner(ModelRunner):
 
     def token_for(self, request_id: str, position: int) -> int:
         """The synthetic token sampled at `position` of request `request_id`."""
-        return self._first + (self._hash(request_id) + 7919 * position) % self._span
+        return self.tokens.token(self._hash(request_id), position)
 
     def append_tokens(self, seqs: Iterable[Sequence], n: int) -> None:
         """Append to each sequence the ``n`` tokens it samples next (`token_for` at each
         new position; the decode fast-forward's tokens)."""
-        first, span, hashes = self._first, self._span, self._hashes
+        tokens, hashes = self.tokens, self._hashes
         for seq in seqs:
             ids = seq.token_ids
             h = hashes.get(seq.request_id)
             if h is None:
                 h = self._hash(seq.request_id)
             if n == 1:
-                ids.append(first + (h + 7919 * len(ids)) % span)
+                ids.append(tokens.token(h, len(ids)))
             else:
-                ids.extend([first + (h + 7919 * p) % span for p in range(len(ids), len(ids) + n)])
+                ids.extend(tokens.run(h, len(ids), n))
 
     def transfer_seconds(self, num_bytes: int) -> float:
         """Modelled duration of one host<->device copy of `num_bytes`."""
