@@ -8,6 +8,7 @@ eviction and preemption pressure, with and without a host tier."""
 from __future__ import annotations
 
 import pytest
+from sim_helpers import sim_engine_state
 
 from agentrt.simulation import TownScenario, TownWorld
 from agentrt.simulation.cosim import CosimConfig, _Cosim
@@ -39,18 +40,7 @@ def run(dynamics: str, cfg: CosimConfig, agents: int, steps: int) -> Recording:
 
 
 def replica_state(sim: Recording) -> list[tuple]:
-    return [
-        (
-            e.clock.now(),
-            e.stats.as_dict(),
-            list(e.stats.batch_sizes),
-            e.kv.stats,
-            sorted(e.kv.allocator._free_heap),
-            e.kv.tree.pretty(),
-            e.runner.busy_seconds,
-        )
-        for e in sim.engines
-    ]
+    return [sim_engine_state(e) for e in sim.engines]
 
 
 CASES = [

@@ -10,6 +10,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sim_helpers import sim_engine_state
 
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.decode_group import DecodeGroup
@@ -45,18 +46,6 @@ def output_key(out: RequestOutput) -> tuple:
         out.num_cached_tokens,
         out.first_token_time,
         out.finish_time,
-    )
-
-
-def state(engine: LLMEngine) -> tuple:
-    return (
-        engine.clock.now(),
-        engine.stats.as_dict(),
-        list(engine.stats.batch_sizes),
-        engine.kv.stats,
-        sorted(engine.kv.allocator._free_heap),
-        engine.kv.tree.pretty(),
-        engine.runner.busy_seconds,  # type: ignore[attr-defined]
     )
 
 
@@ -109,7 +98,7 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
             engine.check_integrity()
         g = group.decode_group  # type: ignore[attr-defined]
         assert min([*g._pages, *g._finishes], default=g.steps) >= g.steps  # none left behind
-        assert state(group) == state(plain)
+        assert sim_engine_state(group) == sim_engine_state(plain)
         if not plain.has_unfinished_requests() and submitted >= 40:
             break
     group.implicit_decodes = False  # type: ignore[attr-defined]  # tokens catch up

@@ -144,11 +144,7 @@ class RadixTree(TieringMixin, PathsMixin):
         that prefix again. Same result and access times as without it.
         """
         ps = self.page_size
-        if len(tokens) != len(pages) * ps:
-            raise ValueError(
-                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
-                f"tokens for {len(pages)} pages of size {ps}"
-            )
+        self._check_page_count(tokens, pages)
         now = self._tick()
         node, out = self.root, []
         base = 0  # tokens[:base] are the path to `start`, not compared again
@@ -323,6 +319,13 @@ class RadixTree(TieringMixin, PathsMixin):
         self._cands.mark(upper)
         self._cands.mark(node)
         return upper
+
+    def _check_page_count(self, tokens: Sequence[int], pages: Sequence[int]) -> None:
+        if len(tokens) != len(pages) * self.page_size:
+            raise ValueError(
+                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
+                f"tokens for {len(pages)} pages of size {self.page_size}"
+            )
 
     def _check_allocated(self, pages: list[int]) -> None:
         page = self.allocator.first_unallocated(pages)

@@ -35,12 +35,7 @@ class PathsMixin:
         reading the path's tokens or pages. The result counts from ``start``: its
         ``pages`` are the tree's pages for ``tokens`` and ``num_existing`` how many of
         ``tokens`` the tree already held."""
-        ps = self.page_size
-        if len(tokens) != len(pages) * ps:
-            raise ValueError(
-                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
-                f"tokens for {len(pages)} pages of size {ps}"
-            )
+        self._check_page_count(tokens, pages)
         now = self._tick()
         root = self.root
         n: RadixNode | None = start
