@@ -13,14 +13,14 @@ the steps and finishes the sequences.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from agentrt.engine.sequence import Sequence
 
 AppendTokens = Callable[[Iterable[Sequence], int], None]
 
 
-def _admission(seq: Sequence) -> int:
-    return seq.admission
+_admission = attrgetter("admission")  # `running` order
 
 
 class DecodeGroup:
