@@ -155,7 +155,7 @@ def test_group_events_and_context():
             seq.block_table.append(2 + step)
         group.paged(group.pages_due())
         assert group.context() == 6 + step
-        group.advance()
+        group.advance(float(step))
     # tokens 5, 6, 7 fill page 1; token 8 needs page 2 (step 3); 5 more outputs end at step 4
     assert needs == [False, False, False, True, False]
     assert finishes == [False, False, False, False, True]

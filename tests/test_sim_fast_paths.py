@@ -1,5 +1,6 @@
-"""The sim speed-ups change no result: a replay with the decode fast-forward and skipped
-admission retries equals the step-by-step reference, call by call, under every policy,
+"""The sim speed-ups change no result: a replay with implicit decodes, the decode
+fast-forward and skipped admission retries equals the step-by-step reference, call by
+call and timeline span by span, under every policy,
 with the KV pool small enough that requests are preempted and prefixes evicted."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from agentrt.engine.sequence import Sequence, SequenceStatus
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.trace import CallRecord
 from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.timeline import Timeline
 
 
 def _records(n: int, seed: int) -> list[CallRecord]:
@@ -61,9 +63,11 @@ def _replay(policy: str, fast: bool, records: list[CallRecord]) -> tuple[dict, d
     )
     engine.batcher.skip_blocked = fast
     options = ReplayOptions(progress=False, per_call=True, fast_forward=fast, max_waiting=8)
-    result = replay(engine, records, options)
+    timeline = Timeline()
+    result = replay(engine, records, options, timeline=timeline)
     engine.check_integrity()
     stats = {
+        "timeline": timeline.events,
         "steps": engine.stats.steps,
         "clock": engine.clock.now(),
         "pages": sorted(engine.kv.allocator._free_heap),

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 
 from agentrt.engine.config import EngineConfig
-from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -47,8 +46,9 @@ class CosimConfig:
 
     ``policy`` None: ``kvflow`` with a host tier (``host_kv_cache_tokens > 0``), else
     ``lru``. ``move_factor``: see `Router` (None: sticky only). ``max_tokens`` caps
-    every call's output length (None: the plan's). ``fast_forward``: run stretches of
-    pure-decode steps without the batcher (same timeline; see `fast_forward_decodes`).
+    every call's output length (None: the plan's). ``implicit_decodes``: decoders advance as a
+    group (`SimLLMEngine.implicit_decodes`); with it, ``fast_forward`` runs stretches of
+    pure-decode steps in one call (`SimLLMEngine.fast_forward`). Same timeline either way.
     """
 
     profile: str = "l4-llama3-8b"
@@ -61,8 +61,8 @@ class CosimConfig:
     prefetch_k: int = 1
     move_factor: float | None = None
     max_tokens: int | None = None  # cap on every call's max_tokens
-    fast_forward: bool = True  # skip through pure-decode steps (`fast_forward_decodes`)
-    implicit_decodes: bool = True  # decoders advance as a group (`SimLLMEngine`)
+    fast_forward: bool = True  # pure-decode stretches in one call (needs implicit_decodes)
+    implicit_decodes: bool = True
 
     @property
     def eviction_policy(self) -> str:
@@ -99,6 +99,7 @@ class _Cosim:
         self.steps = steps
         self.max_tokens = cfg.max_tokens
         self.fast_forward = cfg.fast_forward
+        self.implicit_decodes = cfg.implicit_decodes
         self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
         for eng in self.engines:  # amortise eviction's tree scan: free 1/16 of the pool
@@ -227,13 +228,10 @@ class _Cosim:
         if self.dirty[r]:
             self._publish(r)
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
-        if fast and self.fast_forward:
+        if fast and self.fast_forward and self.implicit_decodes:
             until = self.heap[0][0] if self.heap else float("inf")
             finished: list[RequestOutput] = []  # the last step may finish calls
-            if eng.implicit_decodes:  # type: ignore[attr-defined]
-                n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]
-            else:
-                n = len(fast_forward_decodes(eng, until, finished=finished))  # type: ignore[arg-type]
+            n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]
             if n:
                 self.fast_steps += n
                 self.in_step[r] = True

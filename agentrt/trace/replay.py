@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from agentrt.engine.cost_model.engine import SimLLMEngine
-from agentrt.engine.cost_model.fast_forward import fast_forward_decodes
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
@@ -128,30 +127,40 @@ def replay(
     def engine_waiting() -> int:
         return len(engine.requests) - len(engine.batcher.running)
 
-    # Pure-decode stretches of a sim engine run in one call, with the same timeline, and
-    # its steps report only finished requests (the others' tokens are read off the batch).
+    # A sim engine's decoders advance implicitly (`SimLLMEngine.implicit_decodes`): its
+    # steps report only finished requests, pure-decode stretches run in one call, and the
+    # tokens are credited from the running sequences and the group's record of members.
     fast = options.fast_forward and isinstance(engine, SimLLMEngine) and on_step is None
     stream = engine.stream_outputs
-    engine.stream_outputs = not fast
+    group = None
+    if fast:
+        engine.implicit_decodes = True  # type: ignore[attr-defined]
+        group = engine.decode_group  # type: ignore[attr-defined]
+        group.left = []
+    else:
+        engine.stream_outputs = True
 
-    def decoded(ends: list[float], step_start: float) -> None:
-        """Every running request got one token at the end of each of the steps `ends`."""
+    def credit(call_id: str | None, times: list[float]) -> None:
+        if call_id is not None and times:
+            timing = timings[call_id]
+            timing.token_times.extend(times)
+            timing.output_tokens += len(times)
+
+    def read_tokens(now: float) -> None:
+        """Credit the tokens decoded since the last call: each member that left the group
+        got one at the end of every step it ran in as a member; the other running
+        requests (and members that joined in the last step) got their new ones `now`."""
+        for rid, first, last in group.left:
+            credit(request_to_call.get(rid), group.ends[first:last])
+        group.left.clear()
         for seq in engine.batcher.running:
+            if seq in group and group.first_step(seq) != group.steps:
+                continue  # credited when it leaves the group
             call_id = request_to_call.get(seq.request_id)
             if call_id is not None:
                 timing = timings[call_id]
-                timing.token_times.extend(ends)
-                timing.output_tokens += len(ends)
-        if timeline is not None:
-            for end in ends:
-                timeline.span(
-                    "engine steps",
-                    "step",
-                    step_start - start,
-                    end - start,
-                    requests=len(engine.batcher.running),
-                )
-                step_start = end
+                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
+                credit(call_id, [now] * new)
 
     while heap or backlog or engine.has_unfinished_requests():
         now = clock.now()
@@ -165,15 +174,22 @@ def replay(
                 _wait_until(clock, start + heap[0][0])
             continue
         step_start = clock.now()
+        stretch = 0
         if fast:
             waiting_ok = heap and engine_waiting() < options.max_waiting
-            ends = fast_forward_decodes(engine, heap[0][0] if waiting_ok else math.inf, None, start)
-            if ends:
-                decoded(ends, step_start)
-                continue
-        outputs = engine.step()
+            outputs = []
+            until = heap[0][0] if waiting_ok else math.inf
+            stretch = engine.fast_forward(until, outputs, start)  # type: ignore[attr-defined]
+        if not stretch:
+            outputs = engine.step()
         now = clock.now()
-        if timeline is not None:
+        if timeline is not None and stretch:
+            for i, end in enumerate(group.ends[-stretch:]):
+                running = len(engine.batcher.running) + (len(outputs) if i < stretch - 1 else 0)
+                timeline.span("engine steps", "step", step_start - start, end - start,
+                              requests=running)  # fmt: skip
+                step_start = end
+        elif timeline is not None:
             timeline.span(
                 "engine steps",
                 "step",
@@ -187,23 +203,16 @@ def replay(
                 timeline.span(
                     "kv loads", "host->device", step_start - start, now - start, pages=pages
                 )
-        if fast:  # no per-token snapshots: read new tokens off the running sequences
-            for seq in engine.batcher.running:
-                call_id = request_to_call.get(seq.request_id)
-                if call_id is None:
-                    continue
-                timing = timings[call_id]
-                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
-                if new:
-                    timing.token_times.extend([now] * new)
-                    timing.output_tokens += new
+        if fast:  # no per-token snapshots
+            read_tokens(now)
         for out in outputs:
             call_id = request_to_call.get(out.request_id)
             if call_id is None:
                 continue
             timing = timings[call_id]
-            timing.token_times.extend([now] * len(out.new_token_ids))
-            timing.output_tokens += len(out.new_token_ids)
+            # fast: a finished request's tokens not yet credited (its last one, if any)
+            new = len(out.token_ids) - timing.output_tokens if fast else len(out.new_token_ids)
+            credit(call_id, [now] * new)
             if out.finished:
                 timing.failed = out.finish_reason in ("abort", "error")
                 cached[call_id] = out.num_cached_tokens
@@ -222,6 +231,9 @@ def replay(
         if on_step is not None:
             on_step(engine)
     bar.close()
+    if fast:
+        group.left = None
+        engine.implicit_decodes = False  # type: ignore[attr-defined]
     engine.stream_outputs = stream
     result = serving_metrics(list(timings.values()), clock.now() - start)
     kv = engine.kv.stats

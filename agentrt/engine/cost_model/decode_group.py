@@ -35,7 +35,12 @@ class DecodeGroup:
         self.max_model_len = max_model_len
         self._append = append_tokens
         self.steps = 0  # group steps run so far
+        self.ends: list[float] = []  # the clock at the end of each group step
         self.since: dict[Sequence, int] = {}  # member -> the step its fields are current at
+        self._first: dict[Sequence, int] = {}  # member -> its first step as a member
+        # (request id, first step, steps run) of each member that left, while not None:
+        # it decoded one token at the end of each of `ends[first:steps]`
+        self.left: list[tuple[str, int, int]] | None = None
         self._page_step: dict[Sequence, int] = {}  # member -> the step it needs a page in
         self._finish_step: dict[Sequence, int] = {}  # member -> the step it finishes in
         self._pages: dict[int, dict[Sequence, None]] = {}  # step -> who needs a page
@@ -53,6 +58,7 @@ class DecodeGroup:
         left to compute, at least one output token) with no stop condition but length."""
         step = self.steps
         self.since[seq] = step
+        self._first[seq] = step
         done = seq.num_computed_tokens
         total = len(seq.token_ids)
         self._context += done + 1 - step
@@ -92,10 +98,15 @@ class DecodeGroup:
         order."""
         return self._due(self._finishes.get(self.steps))
 
-    def advance(self, steps: int = 1) -> None:
-        """``steps`` steps ran; their events were handled (the members due to finish
-        have left, those due a page got it)."""
-        self.steps += steps
+    def advance(self, end: float) -> None:
+        """A step ran, ending at clock ``end``; its events were handled (those due a
+        page got it; those due to finish leave next)."""
+        self.ends.append(end)
+        self.steps += 1
+
+    def first_step(self, seq: Sequence) -> int:
+        """A member's first step as a member."""
+        return self._first[seq]
 
     def materialize(self, seq: Sequence) -> None:
         """Bring a member's tokens and computed count up to date."""
@@ -109,6 +120,9 @@ class DecodeGroup:
         """Materialize ``seq`` and drop it and its events from the group."""
         self.materialize(seq)
         del self.since[seq]
+        first = self._first.pop(seq)
+        if self.left is not None:
+            self.left.append((seq.request_id, first, self.steps))
         self._context -= seq.num_computed_tokens + 1 - self.steps
         for events, at in ((self._pages, self._page_step), (self._finishes, self._finish_step)):
             step = at.pop(seq)

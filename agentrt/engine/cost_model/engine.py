@@ -28,7 +28,8 @@ class SimLLMEngine(LLMEngine):
     timeline, tokens, pages and statistics as the plain step. Meanwhile the running
     sequences' `token_ids` and `num_computed_tokens` lag behind (each catches up when it
     finishes, is aborted or the group dissolves), so only callers that read finished
-    requests' outputs may turn it on (the co-simulation does).
+    requests' outputs, or time tokens from `DecodeGroup.ends` and `left`, may turn it
+    on (the co-simulation and the sim replay do).
     """
 
     runner: CostModelRunner
@@ -97,23 +98,24 @@ class SimLLMEngine(LLMEngine):
         stats.decode_tokens += members
         stats.generated_tokens += members
         finishing = group.finishing()
-        group.advance()
+        group.advance(clock.now())
         outputs = self._finish_members(finishing)
         outputs += self._apply(batch, sampled)
         for item in batch.items:  # those now decoding join the group
             self._maybe_join(item.seq)
         return outputs
 
-    def fast_forward(self, until: float, finished: list[RequestOutput]) -> int:
-        """With `implicit_decodes`: run the steps that start before ``until`` while every
-        running sequence is a member and nothing can be admitted, as `step` would, the
-        last one possibly finishing members (their outputs appended to ``finished``).
-        Stops before a step whose new pages the free list cannot supply. Returns how many
-        steps ran (0: call `step`)."""
+    def fast_forward(self, until: float, finished: list[RequestOutput], origin: float = 0.0) -> int:
+        """With `implicit_decodes`: run the steps that start at a clock ``t`` with
+        ``t - origin < until`` while every running sequence is a member and nothing can
+        be admitted, as `step` would, the last one possibly finishing members (their
+        outputs appended to ``finished``). Stops before a step whose new pages the free
+        list cannot supply. Returns how many steps ran (0: call `step`); their end times
+        are the last entries of `decode_group.ends`."""
         group, clock = self.decode_group, self.clock
         if group is None or not group or self._inbox or self._aborts:
             return 0
-        if not clock.now() < until:
+        if not clock.now() - origin < until:
             return 0
         kv, batcher = self.kv, self.batcher
         kv.poll()  # as the next step would first
@@ -129,7 +131,7 @@ class SimLLMEngine(LLMEngine):
             return 0
         runner, stats, cost = self.runner, self.stats, self.runner.cost
         steps = 0
-        while clock.now() < until:
+        while clock.now() - origin < until:
             needs = group.pages_due()
             if len(needs) > kv.allocator.num_free:
                 break  # that step evicts, after which waiting requests may fit: `step`
@@ -139,7 +141,7 @@ class SimLLMEngine(LLMEngine):
             stats.forward_seconds += clock.now() - t0
             steps += 1
             finishing = group.finishing()
-            group.advance()
+            group.advance(clock.now())
             if finishing:
                 finished += self._finish_members(finishing)
                 break
