@@ -186,8 +186,9 @@ def replay(
         if timeline is not None and stretch:
             for i, end in enumerate(group.ends[-stretch:]):
                 running = len(engine.batcher.running) + (len(outputs) if i < stretch - 1 else 0)
-                timeline.span("engine steps", "step", step_start - start, end - start,
-                              requests=running)  # fmt: skip
+                timeline.span(
+                    "engine steps", "step", step_start - start, end - start, requests=running
+                )
                 step_start = end
         elif timeline is not None:
             timeline.span(
