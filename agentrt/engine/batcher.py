@@ -9,7 +9,7 @@ is preempted: its computed pages go to the prefix cache and it is recomputed lat
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container
+from collections.abc import Collection, Container
 from dataclasses import dataclass, field
 
 from agentrt.engine.sequence import Sequence, SequenceStatus
@@ -87,14 +87,14 @@ class Batcher:
         return self._schedule(decodes + prefills, prefills, self.max_num_batched_tokens, ())
 
     def schedule_besides(
-        self, implicit: Container[Sequence], num_implicit: int, prefills: list[Sequence]
+        self, implicit: Collection[Sequence], prefills: list[Sequence]
     ) -> ScheduledBatch:
-        """`schedule` for a caller that runs the ``num_implicit`` running decoders in
-        ``implicit`` itself, one token each, with their pages allocated (in `schedule`
-        they come first, so they are neither preempted nor preempt anyone here).
-        ``prefills``: the other running sequences, all prefilling, in `running` order.
-        The caller polls the KV manager first."""
-        budget = self.max_num_batched_tokens - num_implicit
+        """`schedule` for a caller that runs the running decoders in ``implicit`` itself,
+        one token each, with their pages allocated (in `schedule` they come first, so they
+        are neither preempted nor preempt anyone here). ``prefills``: the other running
+        sequences, all prefilling, in `running` order. The caller polls the KV manager
+        first."""
+        budget = self.max_num_batched_tokens - len(implicit)
         return self._schedule(prefills, list(prefills), budget, implicit)
 
     def _schedule(

@@ -98,8 +98,7 @@ class _Cosim:
         self.world = world
         self.steps = steps
         self.max_tokens = cfg.max_tokens
-        self.fast_forward = cfg.fast_forward
-        self.implicit_decodes = cfg.implicit_decodes
+        self.fast_forward = cfg.fast_forward and cfg.implicit_decodes
         self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
         for eng in self.engines:  # amortise eviction's tree scan: free 1/16 of the pool
@@ -228,7 +227,7 @@ class _Cosim:
         if self.dirty[r]:
             self._publish(r)
         eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
-        if fast and self.fast_forward and self.implicit_decodes:
+        if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
             finished: list[RequestOutput] = []  # the last step may finish calls
             n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]

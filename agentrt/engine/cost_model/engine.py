@@ -72,7 +72,7 @@ class SimLLMEngine(LLMEngine):
             self._regroup()
             return outputs
         self._allocate_pages(needs)
-        batch = batcher.schedule_besides(group.since, len(group), prefills)
+        batch = batcher.schedule_besides(group.since, prefills)
         self.stats.preemptions += len(batch.preempted)
         members = len(group)
         if not members and not batch:
@@ -87,18 +87,8 @@ class SimLLMEngine(LLMEngine):
     def _run_group_step(
         self, features: StepFeatures, batch: ScheduledBatch, members: int
     ) -> list[RequestOutput]:
-        group, runner, stats, clock = self.decode_group, self.runner, self.stats, self.clock
-        assert group is not None
-        t0 = clock.now()
-        runner.advance(runner.cost.step_seconds(features))
-        sampled = runner.sample(batch)
-        stats.forward_seconds += clock.now() - t0
-        stats.steps += 1
-        stats.batch_sizes.append(members + len(batch.items))
-        stats.decode_tokens += members
-        stats.generated_tokens += members
-        finishing = group.finishing()
-        group.advance(clock.now())
+        finishing = self._run_members(features, members, len(batch.items))
+        sampled = self.runner.sample(batch)
         outputs = self._finish_members(finishing)
         outputs += self._apply(batch, sampled)
         for item in batch.items:  # those now decoding join the group
@@ -129,27 +119,36 @@ class SimLLMEngine(LLMEngine):
             or (batcher.waiting and not batcher.admission_blocked(members))
         ):
             return 0
-        runner, stats, cost = self.runner, self.stats, self.runner.cost
         steps = 0
         while clock.now() - origin < until:
             needs = group.pages_due()
             if len(needs) > kv.allocator.num_free:
                 break  # that step evicts, after which waiting requests may fit: `step`
             self._allocate_pages(needs)
-            t0 = clock.now()
-            runner.advance(cost.step_seconds(StepFeatures(0, members, 0, group.context())))
-            stats.forward_seconds += clock.now() - t0
+            features = StepFeatures(0, members, 0, group.context())
+            finishing = self._run_members(features, members, 0)
             steps += 1
-            finishing = group.finishing()
-            group.advance(clock.now())
             if finishing:
                 finished += self._finish_members(finishing)
                 break
-        stats.steps += steps
-        stats.batch_sizes.extend([members] * steps)
-        stats.decode_tokens += steps * members
-        stats.generated_tokens += steps * members
         return steps
+
+    def _run_members(self, features: StepFeatures, members: int, explicit: int) -> list[Sequence]:
+        """Advance the clock by a step of ``features`` (``members`` group decodes and
+        ``explicit`` other items), count it and the members' tokens, and move the group
+        on; returns the members that finish in it."""
+        group, clock, stats = self.decode_group, self.clock, self.stats
+        assert group is not None
+        t0 = clock.now()
+        self.runner.advance(self.runner.cost.step_seconds(features))
+        stats.forward_seconds += clock.now() - t0
+        stats.steps += 1
+        stats.batch_sizes.append(members + explicit)
+        stats.decode_tokens += members
+        stats.generated_tokens += members
+        finishing = group.finishing()
+        group.advance(clock.now())
+        return finishing
 
     def _pages_certain(self, num_pages: int) -> bool:
         """Whether allocating ``num_pages`` single pages surely succeeds: from the free
