@@ -1,6 +1,7 @@
 """`LLMEngine.tokenize` on token-id prompts: the fast conversion of lists and tuples gives
-exactly ``list(map(int, prompt))``, whatever the ids are (ints, numpy ints, bools,
-floats, numeric strings, huge ints), and never consumes a generator twice."""
+exactly ``list(map(int, prompt))`` for integer ids (ints, numpy ints, bools, huge ints),
+refuses anything else (floats, numeric strings) with a clear error, and never consumes a
+generator twice."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ def engine() -> LLMEngine:
         (7, 8, 9),
         [np.int64(5), np.int32(6)],
         [True, 2],
-        [3.9, 4],
-        ["12", 13],
         [2**70, 1],
         [],
     ],
@@ -36,8 +35,25 @@ def test_token_id_prompts_convert_like_int(engine: LLMEngine, prompt: list) -> N
     assert got is not prompt
 
 
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ([3.9, 4], r"integers, got 3.9 \(float\) at position 0"),
+        ((5, 4.0), r"integers, got 4.0 \(float\) at position 1"),
+        (["12", 13], r"integers, got '12' \(str\) at position 0"),
+        ([np.float64(7.0)], "integers, got"),
+        ([float("nan")], "integers, got nan"),
+        (None, "a prompt is a string or a list of integer token ids, got NoneType"),
+        (5, "got int"),
+    ],
+)
+def test_non_integer_ids_are_refused(engine: LLMEngine, prompt: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        engine.tokenize(prompt)  # type: ignore[arg-type]
+
+
 def test_a_generator_is_read_once(engine: LLMEngine) -> None:
-    assert engine.tokenize(x for x in [1, 2.5, "3"]) == [1, 2, 3]
+    assert engine.tokenize(x for x in [1, np.int64(2), True]) == [1, 2, 1]
 
 
 def test_checked_ids_queue_the_same_sequence() -> None:

@@ -8,6 +8,10 @@
 Engine steps run in a worker thread, so the event loop stays free to run agent code,
 tools and new requests while a batch executes. Leaving `generate` early (cancellation,
 `break`, an exception) aborts the request, which releases its KV locks.
+
+A request that fails inside a step raises `RequestFailedError` in its own caller only;
+the other requests and the engine loop go on. Only a failure of the engine loop itself
+(outside any request) ends every request, with `EngineDeadError`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
+from agentrt.engine.errors import RequestFailedError
 from agentrt.engine.llm_engine import LLMEngine, Prompt
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -98,7 +103,9 @@ class AsyncLLM:
         agent_id: str | None = None,
         prefix_len: int | None = None,
     ) -> AsyncIterator[RequestOutput]:
-        """Submit a request and yield its output after every step that extends it."""
+        """Submit a request and yield its output after every step that extends it.
+        Bad arguments raise here (`LLMEngine.add_request`); a failure of this request
+        inside a step raises `RequestFailedError`."""
         if self._task_group is None:
             raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
         if self._error is not None:
@@ -114,6 +121,8 @@ class AsyncLLM:
             async with receive:
                 async for out in receive:
                     finished = out.finished
+                    if out.error is not None:
+                        raise RequestFailedError(f"request {rid} failed: {out.error}")
                     yield out
         finally:
             if not finished:
@@ -131,7 +140,7 @@ class AsyncLLM:
         agent_id: str | None = None,
         prefix_len: int | None = None,
     ) -> RequestOutput:
-        """Submit a request and return its final output."""
+        """Submit a request and return its final output (errors as in `generate`)."""
         last: RequestOutput | None = None
         async for out in self.generate(prompt, params, agent_id=agent_id, prefix_len=prefix_len):
             last = out

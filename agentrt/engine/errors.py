@@ -13,3 +13,9 @@ class UnsupportedModelError(ValueError):
 
 class PromptTooLongError(ValueError):
     """A prompt does not fit the model's context or the engine's KV capacity."""
+
+
+class RequestFailedError(RuntimeError):
+    """A request failed inside an engine step (sampling, the model or detokenizing met a
+    fault only it causes); it was ended with finish reason ``error`` and its KV released,
+    while the other requests went on."""

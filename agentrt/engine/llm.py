@@ -43,7 +43,10 @@ class LLM:
         use_tqdm: bool = False,
     ) -> list[RequestOutput]:
         """Generate for every prompt in one continuous batch; outputs keep prompt order.
-        A single prompt may be a string or a list of token ids."""
+        A single prompt may be a string or a list of token ids. A bad prompt or value
+        raises before anything runs (all or nothing); a request that fails while it
+        runs gets an output with `finish_reason == "error"` and `error` set, and the
+        others complete as usual."""
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]
         if params is None or isinstance(params, SamplingParams):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from array import array
 from collections import deque
 from collections.abc import Sequence as Seq
 
@@ -15,9 +14,11 @@ from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
+from agentrt.engine.isolation import isolate, reason
 from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.model import CausalLM
 from agentrt.engine.outputs import EngineStats, RequestOutput
+from agentrt.engine.request_checks import check_request, check_token_range, token_ids_of
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import FinishReason, Sequence, SequenceStatus
@@ -44,6 +45,11 @@ class LLMEngine:
 
     `add_request` and `abort` may be called from any thread; `step` runs one batch and
     must be called from one thread at a time. Build it with `LLMEngine.from_config`.
+
+    A request fails only itself: `add_request` refuses bad values with a one-line
+    error, and a request that still fails inside a step (its sampling, the model or
+    detokenizing) ends with finish reason ``error`` and `RequestOutput.error` set, its KV
+    released, while the rest of the batch goes on (`isolation.py`).
     """
 
     def __init__(
@@ -130,12 +136,7 @@ class LLMEngine:
             if self.tokenizer is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
-        if type(prompt) in (list, tuple):
-            try:  # ints (and integer-like ids) converted in C
-                return array("q", prompt).tolist()
-            except (TypeError, OverflowError):
-                pass  # floats, numeric strings, huge ints: converted one by one below
-        return list(map(int, prompt))
+        return token_ids_of(prompt)
 
     def add_request(
         self,
@@ -153,7 +154,7 @@ class LLMEngine:
         `ids_checked`: the caller guarantees that `prompt` is a list of Python ints in
         [0, vocab_size); it is copied as is, without the per-token conversion and range
         check (the simulator's synthetic prompts)."""
-        params = params or SamplingParams()
+        params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         if not token_ids:
             raise ValueError("empty prompt: a request needs at least one token")
@@ -164,12 +165,9 @@ class LLMEngine:
                 f"{self.max_model_len} tokens)"
             )
         vocab = self.vocab_size
-        if (
-            not ids_checked
-            and vocab is not None
-            and not (min(token_ids) >= 0 and max(token_ids) < vocab)
-        ):
-            raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
+        if not ids_checked and vocab is not None:
+            check_token_range(token_ids, vocab)
+        check_request(params, vocab, len(token_ids), request_id, agent_id, prefix_len)
         seq = Sequence(
             token_ids,
             params,
@@ -211,10 +209,16 @@ class LLMEngine:
                 self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
             return outputs
         t0 = self.clock.now()
-        sampled = self.runner.execute(batch)
-        self.stats.forward_seconds += self.clock.now() - t0
         self.stats.steps += 1
         self.stats.batch_sizes.append(len(batch.items))
+        try:
+            sampled = self.runner.execute(batch)
+        except Exception as exc:  # noqa: BLE001 - fail only the requests at fault
+            isolated = isolate(self.runner, batch, exc)
+            for seq, why in isolated.failed.items():
+                outputs.append(self._fail(seq, why))
+            batch, sampled = isolated.ran, isolated.tokens
+        self.stats.forward_seconds += self.clock.now() - t0
         return outputs + self._apply(batch, sampled)
 
     def _drain_inbox(self) -> list[RequestOutput]:
@@ -262,11 +266,15 @@ class LLMEngine:
                 stats.prompt_tokens += prompt
             p = seq.params
             if plain and not p.stop_token_ids:  # no text or stop ids to look at
-                reason = self._length_stop(total + 1, prompt, p.max_tokens)
+                stop = self._length_stop(total + 1, prompt, p.max_tokens)
             else:
-                reason = self._check_stop(seq, token)
-            if reason is not None:
-                self._finish(seq, reason)
+                try:
+                    stop = self._check_stop(seq, token)
+                except Exception as exc:  # noqa: BLE001 - e.g. the tokenizer: this request's
+                    seq.error = reason("detokenizing", exc)
+                    stop = FinishReason.ERROR
+            if stop is not None:
+                self._finish(seq, stop)
             elif not stream:
                 continue
             outputs.append(self._output(seq, [token]))
@@ -299,6 +307,12 @@ class LLMEngine:
         self._detok.pop(seq.request_id, None)
         self.runner.forget(seq.request_id)
         self.stats.finished_requests += 1
+
+    def _fail(self, seq: Sequence, why: str) -> RequestOutput:
+        """End ``seq`` with finish reason ``error`` (its KV released) and report it."""
+        seq.error = why
+        self._finish(seq, FinishReason.ERROR)
+        return self._output(seq, [])
 
     def _output(self, seq: Sequence, new_tokens: list[int]) -> RequestOutput:
         reason = seq.finish_reason

@@ -7,11 +7,26 @@ from abc import ABC, abstractmethod
 from agentrt.engine.batcher import ScheduledBatch
 
 
+class SamplingFailed(Exception):
+    """Raised by `ModelRunner.execute` when the batch ran but sampling failed for some of
+    its requests. `tokens` is what `execute` returns (the entries of failed requests are
+    meaningless); `errors` maps each failed request id to its exception."""
+
+    def __init__(self, tokens: list[int], errors: dict[str, Exception]) -> None:
+        super().__init__(f"sampling failed for {len(errors)} request(s)")
+        self.tokens = tokens
+        self.errors = errors
+
+
 class ModelRunner(ABC):
     """Executes one step. Contract: for every item of `batch` whose chunk reaches the
     sequence's last token (`item.samples`), return one sampled token id, in item order.
     The runner writes KV for all scheduled tokens into the pages in each sequence's
     `block_table`; it never changes bookkeeping (the engine does that afterwards).
+    A failure confined to some requests' sampling raises `SamplingFailed`; any other
+    exception fails the step, and the engine re-runs parts of the batch to find the
+    requests that cause it (`isolation.py`), so `execute` must be safe to repeat for
+    any subset of a batch.
     A runner with `uses_compute_thread` has its steps run on the process's single
     compute thread (see compute_thread.py)."""
 

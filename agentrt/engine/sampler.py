@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from agentrt.engine.runner import SamplingFailed
 from agentrt.engine.sampling_params import SamplingParams
 
 
 class Sampler:
     """Samples one token per row of logits. Each seeded request owns a generator, so its
-    samples do not depend on what else shares the batch."""
+    samples do not depend on what else shares the batch. A row whose sampling raises
+    fails only its request: the other rows are sampled, then `SamplingFailed` reports
+    the failed ones."""
 
     def __init__(self, seed: int = 0) -> None:
         self._generators: dict[str, torch.Generator] = {}
@@ -23,9 +26,15 @@ class Sampler:
     ) -> list[int]:
         """logits: float32 [B, vocab] (any device); returns B token ids."""
         tokens = logits.argmax(dim=-1).tolist()
+        errors: dict[str, Exception] = {}
         for row, (p, rid) in enumerate(zip(params, request_ids, strict=True)):
             if not p.greedy:
-                tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
+                try:
+                    tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
+                except Exception as exc:  # this request's fault: the others still sample
+                    errors[rid] = exc
+        if errors:
+            raise SamplingFailed(tokens, errors)
         return tokens
 
     def _generator(self, params: SamplingParams, request_id: str) -> torch.Generator:
@@ -45,6 +54,8 @@ class Sampler:
         if p.top_p < 1.0:
             sorted_probs, order = probs.sort(descending=True)
             before = sorted_probs.cumsum(-1) - sorted_probs
-            sorted_probs[before >= p.top_p] = 0.0
+            cut = before >= p.top_p
+            cut[0] = False  # the top token stays, even for a top_p that rounds to 0
+            sorted_probs[cut] = 0.0
             probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
         return int(torch.multinomial(probs, 1, generator=self._generator(p, request_id)))

@@ -1,8 +1,55 @@
-"""Per-request sampling parameters, validated at construction."""
+"""Per-request sampling parameters, validated at construction.
+
+Every value is checked against the range the sampler and the engine can consume, so a
+request with bad values is refused when it is made instead of failing inside a batch.
+A bad value raises `SamplingParamsError` (a pydantic `ValidationError`) whose message is
+one line naming the field, the accepted range and the value given.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+# Below this the scaled float32 logits lose all but the top token (and 1e-45 overflows
+# them to inf); use 0 for greedy.
+MIN_TEMPERATURE = 1e-5
+MAX_TEMPERATURE = 100.0
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
+MAX_INT64 = 2**63 - 1
+
+ACCEPTED: dict[str, str] = {
+    "temperature": f"0 (greedy) or a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]",
+    "top_k": "an integer in [0, 2**63 - 1] (0: no top-k filter)",
+    "top_p": "a number in (0, 1] (1: no top-p filter)",
+    "seed": "None or an integer in [0, 2**64 - 1]",
+    "max_tokens": "an integer in [1, 2**63 - 1]",
+    "stop": "a non-empty string or a list of non-empty strings",
+    "stop_token_ids": "a list of integer token ids in [0, vocabulary size)",
+    "ignore_eos": "true or false",
+}
+
+
+class SamplingParamsError(ValidationError):
+    """Bad `SamplingParams` values; `str()` is one line per call: field, accepted range,
+    value given."""
+
+    def __str__(self) -> str:
+        return "; ".join(_describe(e) for e in self.errors(include_url=False))
+
+
+def _describe(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "SamplingParams"
+    given = repr(error["input"])
+    if len(given) > 60:
+        given = given[:57] + "..."
+    if error["type"] == "extra_forbidden":
+        return f"SamplingParams has no field {field!r} (fields: {', '.join(ACCEPTED)})"
+    if field not in ACCEPTED:
+        return f"SamplingParams: {error['msg']}"
+    return f"SamplingParams.{field} must be {ACCEPTED[field]}, got {given}"
 
 
 class SamplingParams(BaseModel):
@@ -11,19 +58,29 @@ class SamplingParams(BaseModel):
     `temperature == 0` means greedy. `top_k == 0` and `top_p == 1` disable those filters.
     `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, at an
     EOS token (unless `ignore_eos`), at any of `stop_token_ids`, or when the text contains
-    one of `stop` (the stop string is cut from the text).
+    one of `stop` (the stop string is cut from the text). The accepted ranges are in
+    `ACCEPTED`; the engine also checks `stop_token_ids` against its vocabulary when the
+    request is added.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    temperature: float = Field(default=0.0, ge=0.0)
-    top_k: int = Field(default=0, ge=0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
     seed: int | None = None
-    max_tokens: int = Field(default=64, ge=1)
+    max_tokens: int = 64
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except SamplingParamsError:
+            raise
+        except ValidationError as exc:
+            raise SamplingParamsError.from_exception_data(exc.title, exc.errors()) from None
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -31,7 +88,50 @@ class SamplingParams(BaseModel):
         if isinstance(value, str):
             value = (value,)
         if isinstance(value, (list, tuple)) and any(not s for s in value):
-            raise ValueError("stop strings must be non-empty")
+            raise ValueError(f"must be {ACCEPTED['stop']}")
+        return value
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature(cls, value: float) -> float:
+        # NaN fails both comparisons; inf fails the upper bound
+        if not (value == 0.0 or MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
+            raise ValueError(f"must be {ACCEPTED['temperature']}")
+        return value
+
+    @field_validator("top_p")
+    @classmethod
+    def _top_p(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"must be {ACCEPTED['top_p']}")
+        return value
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k(cls, value: int) -> int:
+        if not 0 <= value <= MAX_INT64:
+            raise ValueError(f"must be {ACCEPTED['top_k']}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise ValueError(f"must be {ACCEPTED['seed']}")
+        return value
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens(cls, value: int) -> int:
+        if not 1 <= value <= MAX_INT64:
+            raise ValueError(f"must be {ACCEPTED['max_tokens']}")
+        return value
+
+    @field_validator("stop_token_ids")
+    @classmethod
+    def _stop_token_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= t <= MAX_INT64 for t in value):
+            raise ValueError(f"must be {ACCEPTED['stop_token_ids']}")
         return value
 
     @property
