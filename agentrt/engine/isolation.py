@@ -59,7 +59,7 @@ def isolate(runner: ModelRunner, batch: ScheduledBatch, exc: Exception) -> Isola
 def _run(runner: ModelRunner, batch: ScheduledBatch) -> IsolatedStep:
     try:
         tokens = runner.execute(batch)
-    except Exception as exc:  # noqa: BLE001 - attributed to its requests by `isolate`
+    except Exception as exc:  # attributed to its requests by `isolate`
         return isolate(runner, batch, exc)
     return IsolatedStep(batch, tokens)
 

@@ -213,7 +213,7 @@ class LLMEngine:
         self.stats.batch_sizes.append(len(batch.items))
         try:
             sampled = self.runner.execute(batch)
-        except Exception as exc:  # noqa: BLE001 - fail only the requests at fault
+        except Exception as exc:  # fail only the requests at fault
             isolated = isolate(self.runner, batch, exc)
             for seq, why in isolated.failed.items():
                 outputs.append(self._fail(seq, why))
@@ -270,7 +270,7 @@ class LLMEngine:
             else:
                 try:
                     stop = self._check_stop(seq, token)
-                except Exception as exc:  # noqa: BLE001 - e.g. the tokenizer: this request's
+                except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
                     seq.error = reason("detokenizing", exc)
                     stop = FinishReason.ERROR
             if stop is not None:
