@@ -77,8 +77,6 @@ class SamplingParams(BaseModel):
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
-        except SamplingParamsError:
-            raise
         except ValidationError as exc:
             raise SamplingParamsError.from_exception_data(exc.title, exc.errors()) from None
 
