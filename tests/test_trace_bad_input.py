@@ -596,3 +596,27 @@ def test_max_requests_accounts_for_the_lines_read(tmp_path):
     lines = [MC_GOOD[0], b"oops", *MC_GOOD[1:], _mc(30)]
     trace = load_trace(_write(tmp_path, "t.jsonl", lines), skip_bad=True, max_requests=2)
     assert (trace.read, len(trace.records), len(trace.skipped)) == (3, 2, 1)
+
+
+def test_engine_refusal_is_a_failure_with_its_reason(tmp_path, capsys):
+    # token ids recorded with a bigger vocabulary than the replaying model's
+    path = _write(tmp_path, "t.jsonl", [_ours("a"), _ours("b", prompt_token_ids=[5, 10**9, 7])])
+    out = tmp_path / "r.json"
+    assert _replay(path, "--json", str(out)) == 0
+    result = orjson.loads(out.read_bytes())["lru"]
+    _accounted(result)
+    [(reason, count)] = result["failures"].items()
+    assert count == 1 and reason.startswith("prompt token ids must be in [0, ")
+    assert f"failed (lru): 1 x {reason}" in capsys.readouterr().out
+
+
+def test_output_cut_at_the_context_limit_is_reported(tmp_path, capsys):
+    path = _write(tmp_path, "t.jsonl", [_mc(0, 2000, out=100)])
+    out = tmp_path / "r.json"
+    assert _replay(path, "--kv-cache-tokens", "2048", "--json", str(out)) == 0
+    result = orjson.loads(out.read_bytes())["lru"]
+    _accounted(result)
+    assert result["completed"] == 1 and result["truncated"] == 1
+    assert "cut short (lru): 1 requests stopped at the engine's context limit" in (
+        capsys.readouterr().out
+    )
