@@ -72,6 +72,7 @@ class BurstGPT:
         self._last: dict[str, tuple[str, int, float | None, float | None, int]] = {}
 
     def __call__(self, fields: list[str], lineno: int) -> CallRecord:
+        # a row with the wrong field count is in no session: its fields cannot be trusted
         if len(fields) != len(self.columns):
             raise ValueError(f"{len(fields)} fields, the header has {len(self.columns)}")
         row = {name: value.strip() for name, value in zip(self.columns, fields, strict=True)}

@@ -13,6 +13,11 @@ engine admits strictly in order from the head of its queue, so this only bounds 
 (an overloaded replay of a long trace would otherwise hold every prompt at once).
 The engine's own clock (wall time for `builtin`, virtual time for `sim`) decides when a
 call is due; an idle simulated engine jumps its clock to the next eligible call.
+
+Every record ends completed or failed; a failed one carries its reason (a prompt longer
+than the engine serves, checked before its tokens are made; a request the engine refuses
+or aborts). Parents not among `records` are not waited for: `load_trace` has already
+skipped or rejected such calls for `agentrt replay`.
 """
 
 from __future__ import annotations
