@@ -69,8 +69,6 @@ class CallRecord(BaseModel):
                 )
         if self.prefix_len > self.prompt_len:
             raise ValueError("prefix_len exceeds prompt_len")
-        if self.cached_tokens > self.prompt_len:
-            raise ValueError("cached_tokens exceeds prompt_len")
         if self.call_id in self.parents:
             raise ValueError(f"call {self.call_id!r} lists itself as a parent")
         if len(set(self.parents)) != len(self.parents):
