@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -50,393 +49,181 @@ def _bg(t="0.0", session="7", elapsed="1.0", prompt="100", out="5") -> bytes:
     return f"{t},{session},{elapsed},ChatGPT,{prompt},{out},0".encode()
 
 
-@dataclass
-class Case:
+def _case(name: str, lines: list[bytes], first: int, why: str, skipped: int = 1):
     """A trace with bad lines: `first` is the first bad line and `why` its reason (a
-    regex); with --skip-bad, `skipped` lines are skipped and `completed` requests run."""
-
-    name: str
-    suffix: str
-    lines: list[bytes]
-    first: int
-    why: str
-    skipped: int
-    completed: int
+    regex); with --skip-bad, `skipped` lines are skipped and all the others complete."""
+    return pytest.param(lines, first, why, skipped, id=name)
 
 
-MC_GOOD = [_mc(0), _mc(10), _mc(20)]
-OURS_GOOD = [_ours("a"), _ours("b", ["a"], 1.0)]
+M0, M1, M2 = _mc(0), _mc(10), _mc(20)  # good Mooncake lines
+A, B = _ours("a"), _ours("b", ["a"], 1.0)  # good lines of ours: b waits on a
+G = _bg()  # a good BurstGPT row (session 7)
 
 LINE_CASES = [
     # Mooncake JSONL (line 1 is good, so the format is told from it)
-    Case(
-        "not-json",
-        ".jsonl",
-        [MC_GOOD[0], b'{"timestamp": 5, "input_le', *MC_GOOD[1:]],
-        2,
-        "not JSON",
-        1,
-        3,
-    ),
-    Case(
+    _case("not-json", [M0, b'{"timestamp": 5, "input_le', M1, M2], 2, "not JSON"),
+    _case(
         "invalid-utf8",
-        ".jsonl",
-        [MC_GOOD[0], b'{"timestamp": \xff\xfe 1}', MC_GOOD[1]],
+        [M0, b'{"timestamp": \xff\xfe 1}', M1],
         2,
         r"not UTF-8 \(byte 0xff at column 15\)",
-        1,
-        2,
     ),
-    Case(
-        "binary-garbage",
-        ".jsonl",
-        [MC_GOOD[0], bytes(range(1, 9)) + b"\x00\x80\x81"],
-        2,
-        "not UTF-8",
-        1,
-        1,
+    _case("binary-garbage", [M0, bytes(range(1, 9)) + b"\x00\x80\x81"], 2, "not UTF-8"),
+    _case("nul-bytes", [M0, b"\x00\x00\x00"], 2, "not JSON"),
+    _case(
+        "json-array", [M0, b"[1, 2]"], 2, r"a record must be a JSON object, got \[1, 2\] \(list\)"
     ),
-    Case("nul-bytes", ".jsonl", [MC_GOOD[0], b"\x00\x00\x00"], 2, "not JSON", 1, 1),
-    Case(
-        "json-array",
-        ".jsonl",
-        [MC_GOOD[0], b"[1, 2]"],
-        2,
-        r"a record must be a JSON object, got \[1, 2\] \(list\)",
-        1,
-        1,
-    ),
-    Case(
+    _case(
         "missing-field",
-        ".jsonl",
-        [MC_GOOD[0], b'{"timestamp": 1, "output_length": 4, "hash_ids": [1]}'],
+        [M0, b'{"timestamp": 1, "output_length": 4, "hash_ids": [1]}'],
         2,
         "missing field 'input_length'",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "string-for-int",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, input_length="100")],
+        [M0, _mc(1, input_length="100")],
         2,
         r"input_length must be an integer, got '100' \(str\)",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "float-for-int",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, output_length=4.5)],
+        [M0, _mc(1, output_length=4.5)],
         2,
         r"output_length must be an integer, got 4.5 \(float\)",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "bool-for-int",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, output_length=True)],
+        [M0, _mc(1, output_length=True)],
         2,
         r"output_length must be an integer, got True \(bool\)",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "negative-length",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, input_length=-5)],
+        [M0, _mc(1, input_length=-5)],
         2,
         r"prompt_len \(input_length\): Input should be greater than or equal to 1",
-        1,
-        1,
     ),
-    Case(
-        "zero-prompt",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, input_length=0, hash_ids=[])],
-        2,
-        r"prompt_len \(input_length\)",
-        1,
-        1,
+    _case(
+        "zero-prompt", [M0, _mc(1, input_length=0, hash_ids=[])], 2, r"prompt_len \(input_length\)"
     ),
-    Case(
-        "negative-timestamp",
-        ".jsonl",
-        [MC_GOOD[0], _mc(-1)],
-        2,
-        "timestamp must be >= 0, got -1",
-        1,
-        1,
+    _case("negative-timestamp", [M0, _mc(-1)], 2, "timestamp must be >= 0, got -1"),
+    _case("nan-string", [M0, _mc(timestamp="NaN")], 2, "timestamp must be a number"),
+    _case("nan-literal", [M0, M1.replace(b"10", b"NaN", 1)], 2, "not JSON"),
+    _case("inf-number", [M0, M1.replace(b"10", b"1e999", 1)], 2, "not JSON.*infinity"),
+    _case(
+        "huge-int", [M0, M1.replace(b":4", b":" + b"9" * 30)], 2, "output_length must be an integer"
     ),
-    Case(
-        "nan-string",
-        ".jsonl",
-        [MC_GOOD[0], _mc(timestamp="NaN")],
-        2,
-        "timestamp must be a number",
-        1,
-        1,
-    ),
-    Case(
-        "nan-literal",
-        ".jsonl",
-        [MC_GOOD[0], b'{"timestamp": NaN, "input_length": 1, "output_length": 1, "hash_ids": [1]}'],
-        2,
-        "not JSON",
-        1,
-        1,
-    ),
-    Case(
-        "inf-number",
-        ".jsonl",
-        [
-            MC_GOOD[0],
-            b'{"timestamp": 1e999, "input_length": 1, "output_length": 1, "hash_ids": [1]}',
-        ],
-        2,
-        "not JSON.*infinity",
-        1,
-        1,
-    ),
-    Case(
-        "huge-int",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1).replace(b'"output_length":4', b'"output_length":' + b"9" * 30)],
-        2,
-        "output_length must be an integer",
-        1,
-        1,
-    ),
-    Case(
+    _case(
         "hash-ids-vs-length",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, n=600, hashes=[1, 2, 3])],
+        [M0, _mc(1, n=600, hashes=[1, 2, 3])],
         2,
         r"3 hash_ids for 600 tokens in blocks of 512 \(expected 2\)",
-        1,
-        1,
     ),
-    Case(
-        "float-hash-ids",
-        ".jsonl",
-        [MC_GOOD[0], _mc(1, hashes=[1.5])],
-        2,
-        "hash_ids must be a list of integers",
-        1,
-        1,
-    ),
+    _case("float-hash-ids", [M0, _mc(1, hashes=[1.5])], 2, "hash_ids must be a list of integers"),
     # our JSONL
-    Case(
-        "string-for-int-ours",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", step="1")],
-        2,
-        "step: Input should be a valid integer",
-        1,
-        1,
+    _case(
+        "string-for-int-ours", [A, _ours("x", step="1")], 2, "step: Input should be a valid integer"
     ),
-    Case(
+    _case(
         "float-token-ids",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", prompt_token_ids=[5.0, 6, 7])],
+        [A, _ours("x", prompt_token_ids=[5.0, 6, 7])],
         2,
         r"prompt_token_ids\.0: Input should be a valid integer",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "negative-token-id",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", prompt_token_ids=[5, -6, 7])],
+        [A, _ours("x", prompt_token_ids=[5, -6, 7])],
         2,
         r"prompt_token_ids\.1: Input should be greater than or equal to 0",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "ids-vs-length",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", prompt_len=4)],
+        [A, _ours("x", prompt_len=4)],
         2,
         "prompt_token_ids has 3 ids but prompt_len is 4",
-        1,
-        1,
     ),
-    Case(
-        "unknown-field",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", colour="red")],
-        2,
-        "colour: Extra inputs are not permitted",
-        1,
-        1,
+    _case(
+        "unknown-field", [A, _ours("x", colour="red")], 2, "colour: Extra inputs are not permitted"
     ),
-    Case(
-        "int-call-id",
-        ".jsonl",
-        [OURS_GOOD[0], _ours(7)],
-        2,
-        "call_id: Input should be a valid string",
-        1,
-        1,
-    ),
-    Case(
-        "future-version",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", version=2)],
-        2,
-        "trace version 2 is not supported",
-        1,
-        1,
-    ),
-    Case(
+    _case("int-call-id", [A, _ours(7)], 2, "call_id: Input should be a valid string"),
+    _case("future-version", [A, _ours("x", version=2)], 2, "trace version 2 is not supported"),
+    _case(
         "negative-think",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", think_time_s=-1.0)],
+        [A, _ours("x", think_time_s=-1.0)],
         2,
         "think_time_s: Input should be greater than or equal to 0",
-        1,
-        1,
     ),
-    Case(
-        "self-parent",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", ["x"])],
-        2,
-        "call 'x' lists itself as a parent",
-        1,
-        1,
-    ),
-    Case(
-        "parent-twice",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", ["a", "a"])],
-        2,
-        "parents lists a call more than once",
-        1,
-        1,
-    ),
-    Case(
-        "unknown-parent",
-        ".jsonl",
-        [*OURS_GOOD, _ours("x", ["nope"])],
-        3,
-        "parent 'nope' is not in the trace",
-        1,
-        2,
-    ),
-    Case(
+    _case("self-parent", [A, _ours("x", ["x"])], 2, "call 'x' lists itself as a parent"),
+    _case("parent-twice", [A, _ours("x", ["a", "a"])], 2, "parents lists a call more than once"),
+    _case("unknown-parent", [A, B, _ours("x", ["nope"])], 3, "parent 'nope' is not in the trace"),
+    _case(
         "duplicate-call-id",
-        ".jsonl",
-        [*OURS_GOOD, _ours("a", t=2.0)],
+        [A, B, _ours("a", t=2.0)],
         3,
         r"duplicate call_id 'a' \(first on line 1\)",
-        1,
-        2,
     ),
     # x and y wait on each other; z waits on y: all three skipped, a and b run
-    Case(
+    _case(
         "cycle",
-        ".jsonl",
-        [OURS_GOOD[0], _ours("x", ["y"]), _ours("y", ["x"]), _ours("z", ["y"]), OURS_GOOD[1]],
+        [A, _ours("x", ["y"]), _ours("y", ["x"]), _ours("z", ["y"]), B],
         2,
         r"dependency cycle: 'x' \(line 2\) -> 'y' \(line 3\) -> 'x' \(line 2\)",
         3,
-        2,
     ),
-    # b's parent is bad: b is skipped too ("depends on skipped line 1"), and so is c
-    Case(
+    # a is bad; b waits on a and c on b: skipped too ("depends on skipped line N")
+    _case(
         "dependant-of-bad-line",
-        ".jsonl",
         [_ours("a", step=-1), _ours("b", ["a"]), _ours("c", ["b"]), _ours("d")],
         1,
         "step: Input should be greater",
         3,
-        1,
     ),
     # BurstGPT CSV
-    Case(
-        "column-count",
-        ".csv",
-        [HEADER, _bg(), b"1.0,8,1.0,ChatGPT,100"],
-        3,
-        "5 fields, the header has 7",
-        1,
-        1,
-    ),
-    Case(
+    _case("column-count", [HEADER, G, b"1.0,8,1.0,ChatGPT,100"], 3, "5 fields, the header has 7"),
+    _case(
         "non-numeric",
-        ".csv",
-        [HEADER, _bg(), _bg("2.0", "8", prompt="abc")],
+        [HEADER, G, _bg("2.0", "8", prompt="abc")],
         3,
         "Request tokens must be an integer, got 'abc'",
-        1,
-        1,
     ),
-    Case(
-        "nan-csv",
-        ".csv",
-        [HEADER, _bg(), _bg("nan", "8")],
-        3,
-        "Timestamp must be finite, got nan",
-        1,
-        1,
-    ),
-    Case(
+    _case("nan-csv", [HEADER, G, _bg("nan", "8")], 3, "Timestamp must be finite, got nan"),
+    _case(
         "inf-csv",
-        ".csv",
-        [HEADER, _bg(), _bg("2.0", "8", out="inf")],
+        [HEADER, G, _bg("2.0", "8", out="inf")],
         3,
         "Response tokens must be an integer, got 'inf'",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "float-tokens-csv",
-        ".csv",
-        [HEADER, _bg(), _bg("2.0", "8", prompt="10.5")],
+        [HEADER, G, _bg("2.0", "8", prompt="10.5")],
         3,
         "Request tokens must be an integer, got '10.5'",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "negative-elapsed",
-        ".csv",
-        [HEADER, _bg(), _bg("2.0", "8", elapsed="-1")],
+        [HEADER, G, _bg("2.0", "8", elapsed="-1")],
         3,
         "Elapsed time must be >= 0",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "zero-request-tokens",
-        ".csv",
-        [HEADER, _bg(), _bg("2.0", "8", prompt="0")],
+        [HEADER, G, _bg("2.0", "8", prompt="0")],
         3,
         r"prompt_len \(Request tokens\): Input should be greater than or equal to 1",
-        1,
-        1,
     ),
-    Case(
+    _case(
         "session-goes-back",
-        ".csv",
         [HEADER, _bg("5.0"), _bg("3.0")],
         3,
         r"Timestamp 3.0 goes back before this session's previous request \(line 2, 5.0\)",
-        1,
-        1,
     ),
     # the session's later rows wait on the bad one: skipped with it; session 8 runs
-    Case(
+    _case(
         "session-after-bad-row",
-        ".csv",
         [HEADER, _bg("x"), _bg("1.0"), _bg("2.0"), _bg("0.5", "8")],
         2,
         "Timestamp must be a number, got 'x'",
         3,
-        1,
     ),
 ]
 
@@ -458,31 +245,31 @@ def _accounted(result: dict) -> None:
     assert sum(result["failures"].values()) == result["failed"]
 
 
-@pytest.mark.parametrize("case", LINE_CASES, ids=lambda c: c.name)
-def test_bad_line_is_named_or_skipped_and_counted(tmp_path, capsys, case):
-    path = _write(tmp_path, f"trace{case.suffix}", case.lines)
+@pytest.mark.parametrize(("lines", "first", "why", "skipped"), LINE_CASES)
+def test_bad_line_is_named_or_skipped_and_counted(tmp_path, capsys, lines, first, why, skipped):
+    csv = lines[0] == HEADER
+    path = _write(tmp_path, "trace.csv" if csv else "trace.jsonl", lines)
     assert _replay(path) == 2
     err = capsys.readouterr().err.strip()
-    assert re.fullmatch(
-        rf"agentrt: error: {re.escape(str(path))}:{case.first}: .*{case.why}.*", err
-    ), err
+    assert re.fullmatch(rf"agentrt: error: {re.escape(str(path))}:{first}: .*{why}.*", err), err
     out = tmp_path / "r.json"
     assert _replay(path, "--skip-bad", "--policy", "lru,kvflow", "--json", str(out)) == 0
     printed = capsys.readouterr().out
     results = orjson.loads(out.read_bytes())
     for result in results.values():
         _accounted(result)
-        assert result["skipped"] == case.skipped and result["completed"] == case.completed
-        assert result["failed"] == 0
-        first = result["skipped_lines"][0]
-        assert first["line"] == case.first and re.search(case.why, first["why"])
-    assert f"skipped {case.skipped} line" in printed
-    assert f"{path}:{case.first}: " in printed
+        assert result["read"] == len(lines) - csv
+        assert result["skipped"] == skipped and result["failed"] == 0
+        assert result["completed"] == result["read"] - skipped
+        bad = result["skipped_lines"][0]
+        assert bad["line"] == first and re.search(why, bad["why"])
+    assert f"skipped {skipped} line" in printed
+    assert f"{path}:{first}: " in printed
 
 
 def test_dependants_of_a_skipped_line_say_so(tmp_path):
-    case = next(c for c in LINE_CASES if c.name == "dependant-of-bad-line")
-    trace = load_trace(_write(tmp_path, "t.jsonl", case.lines), skip_bad=True)
+    lines = [_ours("a", step=-1), _ours("b", ["a"]), _ours("c", ["b"]), _ours("d")]
+    trace = load_trace(_write(tmp_path, "t.jsonl", lines), skip_bad=True)
     assert [r.call_id for r in trace.records] == ["d"]
     assert [(b.line, b.why) for b in trace.skipped[1:]] == [
         (2, "depends on skipped line 1 ('a')"),
@@ -501,7 +288,7 @@ FILE_CASES = [
         b"Timestamp,Model\n1.0,x\n",
         r":1: not a BurstGPT header: no column 'Request tokens', 'Response tokens'",
     ),
-    ("utf16", "t.jsonl", (_mc(0).decode() + "\n").encode("utf-16"), "UTF-16"),
+    ("utf16", "t.jsonl", (M0.decode() + "\n").encode("utf-16"), "UTF-16"),
     ("utf16-csv", "t.csv", (HEADER.decode() + "\n" + _bg().decode()).encode("utf-16"), "UTF-16"),
     ("gzip", "t.jsonl", gzip.compress(_mc(0) + b"\n"), "gzip-compressed"),
     ("cannot-tell", "t.jsonl", b"hello\nworld\n{}\n", "cannot tell the trace format"),
@@ -523,7 +310,7 @@ def test_unreadable_file_is_exit_2_even_with_skip_bad(tmp_path, capsys, name, fi
 @pytest.mark.parametrize(
     ("file", "data"),
     [
-        ("t.jsonl", b"\xef\xbb\xbf" + b"\n".join(MC_GOOD) + b"\n"),
+        ("t.jsonl", b"\xef\xbb\xbf" + b"\n".join([M0, M1, M2]) + b"\n"),
         ("t.csv", b"\xef\xbb\xbf" + b"\r\n".join([HEADER, _bg(), _bg("3.0")]) + b"\r\n"),
     ],
     ids=["jsonl", "csv"],
@@ -593,7 +380,7 @@ def test_output_len_0_and_timestamps_out_of_order_replay(tmp_path):
 
 
 def test_max_requests_accounts_for_the_lines_read(tmp_path):
-    lines = [MC_GOOD[0], b"oops", *MC_GOOD[1:], _mc(30)]
+    lines = [M0, b"oops", M1, M2, _mc(30)]
     trace = load_trace(_write(tmp_path, "t.jsonl", lines), skip_bad=True, max_requests=2)
     assert (trace.read, len(trace.records), len(trace.skipped)) == (3, 2, 1)
 
