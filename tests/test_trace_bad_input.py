@@ -11,8 +11,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentrt.cli import main
+from agentrt.trace.importers import TraceFormatError
 from agentrt.trace.load import load_trace
 
 # -- lines ------------------------------------------------------------------------------
@@ -407,3 +410,106 @@ def test_output_cut_at_the_context_limit_is_reported(tmp_path, capsys):
     assert "cut short (lru): 1 requests stopped at the engine's context limit" in (
         capsys.readouterr().out
     )
+
+
+# -- any mix of good and bad lines --------------------------------------------------------
+
+_junk = st.one_of(
+    st.binary(min_size=1, max_size=30),
+    st.text(max_size=30).map(str.encode),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=6,
+    ).map(lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS) if _dumpable(v) else b"x"),
+)
+
+
+def _dumpable(value: object) -> bool:
+    try:
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return True
+    except TypeError:
+        return False
+
+
+_ids = st.sampled_from("abcdef")
+_ours_line = st.builds(
+    lambda call_id, parents, change: _ours(call_id, parents, **change),
+    _ids,
+    st.lists(_ids, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["step", "prompt_len", "arrival_s", "output_len", "version"]),
+        st.integers(-2, 4) | st.floats(allow_nan=False) | st.text(max_size=2),
+        max_size=1,
+    ),
+)
+_mooncake_line = st.builds(
+    lambda t, n, out: _mc(t, n, out), st.integers(-1, 5), st.integers(-1, 700), st.integers(-1, 5)
+)
+_csv_line = st.builds(
+    lambda t, session, prompt: _bg(t, session, prompt=prompt),
+    st.sampled_from(["0.0", "1.5", "-1", "nan", "x", "3"]),
+    st.sampled_from(["", "7", "8"]),
+    st.sampled_from(["10", "0", "1.5", "", "-3"]),
+)
+
+
+@pytest.mark.parametrize(
+    ("head", "good"),
+    [(A, _ours_line), (M0, _mooncake_line), (HEADER, _csv_line)],
+    ids=["ours", "mooncake", "burstgpt"],
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_mix_of_lines_is_accounted_for(tmp_path, head, good, data):
+    first = data.draw((good | _junk).filter(lambda line: line.strip()))
+    lines = [head, first, *data.draw(st.lists(good | _junk | st.just(b""), max_size=12))]
+    path = _write(tmp_path, "t.csv" if head == HEADER else "t.jsonl", lines)
+    trace = load_trace(path, skip_bad=True)
+    assert len(trace.records) + len(trace.skipped) == trace.read
+    kept = [r.call_id for r in trace.records]
+    assert len(set(kept)) == len(kept)
+    done: set[str] = set()
+    for record in _parents_first(trace.records):  # every kept parent is kept, no cycle
+        assert set(record.parents) <= done
+        done.add(record.call_id)
+    try:
+        strict = load_trace(path)
+    except TraceFormatError as exc:
+        line = int(re.match(rf"{re.escape(str(path))}:(\d+): ", str(exc)).group(1))
+        assert line in {b.line for b in trace.skipped}
+    else:
+        assert not trace.skipped and strict.records == trace.records
+
+
+def _parents_first(records: list) -> list:
+    ids = {r.call_id for r in records}
+    order, placed = [], set()
+    while len(order) < len(records):
+        ready = [r for r in records if r.call_id not in placed and set(r.parents) <= placed]
+        assert ready or not ids, "a dependency cycle among the kept records"
+        order += ready
+        placed |= {r.call_id for r in ready}
+    return order
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(_ours_line | _mooncake_line | _csv_line | _junk | st.just(HEADER), max_size=8)
+)
+def test_any_file_reads_or_says_why(tmp_path, lines):
+    """Whatever the bytes, reading either accounts for every line or raises
+    `TraceFormatError` naming the file: never another exception."""
+    path = _write(tmp_path, "t.jsonl", lines)
+    for skip_bad in (False, True):
+        try:
+            trace = load_trace(path, skip_bad=skip_bad)
+        except TraceFormatError as exc:
+            assert str(exc).startswith(f"{path}:")
+        else:
+            assert len(trace.records) + len(trace.skipped) == trace.read > 0
