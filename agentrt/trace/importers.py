@@ -23,7 +23,6 @@ from agentrt.trace import parsers
 from agentrt.trace.schema import CallRecord
 
 FORMATS = ("agentrt", "mooncake", "burstgpt")
-MOONCAKE_BLOCK = parsers.MOONCAKE_BLOCK
 DETECT_LINES = 100  # the first non-blank lines looked at to tell the format
 
 _BOMS = {
