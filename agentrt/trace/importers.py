@@ -1,26 +1,56 @@
-"""Reading traces: our own JSONL, Mooncake JSONL and BurstGPT CSV, as `CallRecord`s.
+"""Reading trace files line by line: our own JSONL, Mooncake JSONL and BurstGPT CSV.
 
-A malformed line raises `TraceFormatError` naming the file and line number; with
-`skip_bad=True` it is counted in `TraceReader.skipped` and skipped instead.
+A file that cannot be read at all (empty, only blank lines, a CSV with a header and no
+rows or without the needed columns, UTF-16, gzip, a format that cannot be told) raises
+`TraceFormatError` `FILE: why` (or `FILE:LINE: why` for a bad header), with or without
+`skip_bad`. A bad line (invalid UTF-8, not JSON, not a valid record) raises
+`TraceFormatError` `FILE:LINE: why`; with `skip_bad=True` it is listed in
+`TraceReader.bad` instead. A UTF-8 byte-order mark is read as UTF-8. Blank lines are not
+records and are not counted; `TraceReader.read` counts the other lines (the CSV header
+excepted), good and bad.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from pydantic import ValidationError
 
+from agentrt.trace import parsers
 from agentrt.trace.schema import CallRecord
 
 FORMATS = ("agentrt", "mooncake", "burstgpt")
-MOONCAKE_BLOCK = 512
+DETECT_LINES = 100  # the first non-blank lines looked at to tell the format
+
+_BOMS = {
+    b"\xff\xfe": "UTF-16 (or UTF-32) text",
+    b"\xfe\xff": "UTF-16 text",
+    b"\x00\x00\xfe\xff": "UTF-32 text",
+    b"\x1f\x8b": "gzip-compressed",
+}
+_UTF8_BOM = b"\xef\xbb\xbf"
+_AGENTRT_KEYS = {"call_id", "workflow_id", "agent_id", "prompt_len"}
+_MOONCAKE_KEYS = {"timestamp", "input_length", "output_length", "hash_ids"}
 
 
 class TraceFormatError(ValueError):
-    """A trace line that cannot be read; the message names the file and line."""
+    """A trace file or line that cannot be read; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A skipped line: where, why, and the call id it would have had (if it names one)."""
+
+    path: Path
+    line: int
+    why: str
+    call_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.why}"
 
 
 class TraceReader:
@@ -30,125 +60,133 @@ class TraceReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no trace file at {self.path}")
-        self.format = detect_format(self.path) if fmt == "auto" else fmt
-        if self.format not in FORMATS:
+        if fmt != "auto" and fmt not in FORMATS:
             raise ValueError(f"unknown trace format {fmt!r}; use auto or one of {FORMATS}")
+        _check_file(self.path)
+        self.format = detect_format(self.path) if fmt == "auto" else fmt
         self.skip_bad = skip_bad
-        self.skipped = 0
+        self.read = 0
+        self.bad: list[BadLine] = []
+
+    @property
+    def skipped(self) -> int:
+        return len(self.bad)
 
     def __iter__(self) -> Iterator[CallRecord]:
-        rows = self._csv_rows() if self.format == "burstgpt" else self._json_rows()
-        parse = {"agentrt": _agentrt, "mooncake": _mooncake, "burstgpt": _BurstGPT()}[self.format]
-        for lineno, row in rows:
+        for _, record in self.lines():
+            yield record
+
+    def lines(self) -> Iterator[tuple[int, CallRecord]]:
+        """(line number, record) for every good line, in file order."""
+        texts = _texts(self.path)
+        parse, decode = self._parser(texts)
+        for lineno, text in texts:
+            self.read += 1
+            row: object = None
             try:
-                yield parse(row, lineno)
-            except (ValueError, KeyError, TypeError) as exc:
-                if not self.skip_bad:
-                    raise TraceFormatError(f"{self.path}:{lineno}: {_why(exc)}") from exc
-                self.skipped += 1
+                if isinstance(text, UnicodeDecodeError):
+                    raise ValueError(
+                        f"not UTF-8 (byte 0x{text.object[text.start]:02x} at column "
+                        f"{text.start + 1})"
+                    )
+                row = decode(text)
+                record = parse(row, lineno)
+            except (ValueError, TypeError, OverflowError, csv.Error) as exc:
+                self._bad(
+                    BadLine(self.path, lineno, str(exc), parsers.line_id(self.format, row, lineno))
+                )
+                continue
+            yield lineno, record
+        if self.read == 0:
+            what = "only the CSV header" if self.format == "burstgpt" else "only blank lines"
+            raise TraceFormatError(f"{self.path}: no records ({what})")
 
-    def _json_rows(self) -> Iterator[tuple[int, object]]:
-        with self.path.open("rb") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield lineno, orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    if not self.skip_bad:
-                        raise TraceFormatError(f"{self.path}:{lineno}: not JSON ({exc})") from exc
-                    self.skipped += 1
+    def _parser(
+        self, texts: Iterator[tuple[int, str | UnicodeDecodeError]]
+    ) -> tuple[Callable[[object, int], CallRecord], Callable[[str], object]]:
+        if self.format == "agentrt":
+            return parsers.agentrt, _json
+        if self.format == "mooncake":
+            return parsers.mooncake, _json
+        lineno, header = next(texts, (0, ""))
+        if lineno == 0:
+            raise TraceFormatError(f"{self.path}: no records (only blank lines)")
+        try:
+            if isinstance(header, UnicodeDecodeError):
+                raise ValueError("the CSV header is not UTF-8")
+            return parsers.BurstGPT(_csv(header)), _csv
+        except (ValueError, csv.Error) as exc:
+            raise TraceFormatError(f"{self.path}:{lineno}: {exc}") from None
 
-    def _csv_rows(self) -> Iterator[tuple[int, object]]:
-        with self.path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield reader.line_num, row
+    def _bad(self, bad: BadLine) -> None:
+        if not self.skip_bad:
+            raise TraceFormatError(str(bad))
+        self.bad.append(bad)
 
 
 def detect_format(path: Path) -> str:
+    """`burstgpt` for a .csv file or one whose first line is a BurstGPT header; else the
+    first JSON object among the first lines decides: `agentrt` when it has our keys
+    (call_id, ...), `mooncake` when it has Mooncake's (timestamp, input_length, ...)."""
     if path.suffix.lower() == ".csv":
         return "burstgpt"
-    with path.open("rb") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    first = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    break
-                if isinstance(first, dict) and "hash_ids" in first and "call_id" not in first:
-                    return "mooncake"
+    seen = 0
+    for _, text in _texts(path):
+        if seen == DETECT_LINES:
+            break
+        seen += 1
+        if not isinstance(text, str):
+            continue
+        if seen == 1 and all(c in text for c in parsers.BURSTGPT_REQUIRED):
+            return "burstgpt"
+        try:
+            row = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            if _AGENTRT_KEYS & row.keys():
                 return "agentrt"
-    raise TraceFormatError(f"{path}: cannot tell the trace format from its first line")
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()
-        )
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}"
-    return str(exc)
-
-
-def _agentrt(row: object, lineno: int) -> CallRecord:
-    if not isinstance(row, dict):
-        raise TypeError("a record must be a JSON object")
-    return CallRecord.model_validate(row)
-
-
-def _mooncake(row: object, lineno: int) -> CallRecord:
-    if not isinstance(row, dict):
-        raise TypeError("a record must be a JSON object")
-    call_id = f"mooncake-{lineno}"
-    return CallRecord(
-        call_id=call_id,
-        workflow_id=call_id,
-        agent_id="mooncake",
-        step=0,
-        arrival_s=float(row["timestamp"]) / 1000.0,
-        prompt_len=int(row["input_length"]),
-        output_len=int(row["output_length"]),
-        hash_ids=[int(h) for h in row["hash_ids"]],
-        block_size=MOONCAKE_BLOCK,
+            if _MOONCAKE_KEYS & row.keys():
+                return "mooncake"
+    if seen == 0:
+        raise TraceFormatError(f"{path}: no records (only blank lines)")
+    raise TraceFormatError(
+        f"{path}: cannot tell the trace format: none of the first {seen} lines is a JSON "
+        "object with our fields (call_id, ...) or Mooncake's (timestamp, input_length, "
+        "...), nor a BurstGPT CSV header; pass --format"
     )
 
 
-class _BurstGPT:
-    """BurstGPT CSV rows. Requests of one session form a chain: each depends on the
-    previous one, with think time = its arrival - (previous arrival + previous elapsed)."""
+def _check_file(path: Path) -> None:
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        raise TraceFormatError(f"{path}: empty file")
+    for mark, what in _BOMS.items():
+        if head.startswith(mark):
+            raise TraceFormatError(f"{path}: {what}; a trace must be UTF-8 text")
 
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[str, float, int]] = {}
 
-    def __call__(self, row: object, lineno: int) -> CallRecord:
-        assert isinstance(row, dict)
-        arrival = float(row["Timestamp"])
-        session = str(row["Session ID"]).strip()
-        elapsed = float(row["Elapsed time"])
-        prompt_len = int(float(row["Request tokens"]))
-        output_len = int(float(row["Response tokens"]))
-        if arrival < 0 or elapsed < 0:
-            raise ValueError("Timestamp and Elapsed time must be non-negative")
-        call_id = f"burstgpt-{lineno}"
-        parents: list[str] = []
-        think = 0.0
-        step = 0
-        if session and session in self._last:
-            parent, finished, step = self._last[session]
-            parents, think, step = [parent], max(0.0, arrival - finished), step + 1
-        if session:
-            self._last[session] = (call_id, arrival + elapsed, step)
-        return CallRecord(
-            call_id=call_id,
-            workflow_id=f"session-{session}" if session else call_id,
-            agent_id=str(row.get("Model") or "burstgpt").strip(),
-            step=step,
-            parents=parents,
-            think_time_s=think,
-            arrival_s=arrival,
-            prompt_len=max(1, prompt_len),
-            output_len=output_len,
-            latency_s=elapsed,
-        )
+def _texts(path: Path) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
+    """(line number, text) for each non-blank line; the decoding error for invalid UTF-8."""
+    with path.open("rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if lineno == 1:
+                line = line.removeprefix(_UTF8_BOM)
+            if not line.strip():
+                continue
+            try:
+                yield lineno, line.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                yield lineno, exc
+
+
+def _json(text: str) -> object:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+
+
+def _csv(text: str) -> list[str]:
+    return next(csv.reader([text]))

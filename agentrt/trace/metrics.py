@@ -2,12 +2,15 @@
 
 Per request: arrival, first-token time, each token's time, finish time (one clock).
 TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1);
-ITL = gaps between consecutive tokens; E2E = finish - arrival.
+ITL = gaps between consecutive tokens; E2E = finish - arrival. A request failed when the
+engine refused or aborted it, or it finished without a token; `failures` counts them by
+reason.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +23,7 @@ class RequestTiming:
     token_times: list[float] = field(default_factory=list)
     output_tokens: int = 0
     failed: bool = False
+    reason: str | None = None  # why it failed
 
     @property
     def ttft(self) -> float:
@@ -57,9 +61,15 @@ def summary_ms(values: Sequence[float]) -> dict[str, float]:
 def serving_metrics(timings: Sequence[RequestTiming], duration_s: float) -> dict:
     done = [t for t in timings if not t.failed and t.token_times]
     output_tokens = sum(t.output_tokens for t in done)
+    failures = Counter(
+        t.reason or ("failed" if t.failed else "finished without an output token")
+        for t in timings
+        if t.failed or not t.token_times
+    )
     return {
         "completed": len(done),
         "failed": len(timings) - len(done),
+        "failures": dict(failures.most_common()),
         "duration_s": duration_s,
         "request_throughput": len(done) / duration_s if duration_s else 0.0,
         "output_throughput": output_tokens / duration_s if duration_s else 0.0,
@@ -76,6 +86,11 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
     rows: list[list] = [
         ["Successful requests", *(results[n]["completed"] for n in names)],
         ["Failed requests", *(results[n]["failed"] for n in names)],
+    ]
+    if all("read" in results[n] for n in names):
+        rows.append(["Skipped lines", *(results[n]["skipped"] for n in names)])
+        rows.append(["Lines read", *(results[n]["read"] for n in names)])
+    rows += [
         ["Duration (s)", *(results[n]["duration_s"] for n in names)],
         ["Request throughput (req/s)", *(results[n]["request_throughput"] for n in names)],
         ["Output throughput (tok/s)", *(results[n]["output_throughput"] for n in names)],
@@ -100,7 +115,31 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
         rows.append(
             [
                 f"Speedup over {baseline}",
-                *(f"{base / results[n]['duration_s']:.2f}x" for n in names),
+                *(
+                    f"{base / results[n]['duration_s']:.2f}x" if results[n]["duration_s"] else "-"
+                    for n in names
+                ),
             ]
         )
     return format_table("Serving benchmark result", ["metric", *names], rows)
+
+
+def format_accounting(results: dict[str, dict], listed: int = 20) -> str:
+    """Why requests failed (per policy, by reason with counts) and which lines were
+    skipped (the first `listed`; they are the same for every policy), one per line."""
+    lines = []
+    for name, result in results.items():
+        for reason, count in result.get("failures", {}).items():
+            lines.append(f"failed ({name}): {count} x {reason}")
+        if result.get("truncated"):
+            lines.append(
+                f"cut short ({name}): {result['truncated']} requests stopped at the engine's "
+                "context limit before their recorded output length"
+            )
+    skipped = next(iter(results.values()), {}).get("skipped_lines", [])
+    if skipped:
+        lines.append(f"skipped {len(skipped)} line{'s' * (len(skipped) != 1)}:")
+        lines += [f"  {s['file']}:{s['line']}: {s['why']}" for s in skipped[:listed]]
+        if len(skipped) > listed:
+            lines.append(f"  ... and {len(skipped) - listed} more (all of them in --json)")
+    return "\n".join(lines)

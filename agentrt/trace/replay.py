@@ -13,6 +13,11 @@ engine admits strictly in order from the head of its queue, so this only bounds 
 (an overloaded replay of a long trace would otherwise hold every prompt at once).
 The engine's own clock (wall time for `builtin`, virtual time for `sim`) decides when a
 call is due; an idle simulated engine jumps its clock to the next eligible call.
+
+Every record ends completed or failed; a failed one carries its reason (a prompt longer
+than the engine serves, checked before its tokens are made; a request the engine refuses
+or aborts). Parents not among `records` are not waited for: `load_trace` has already
+skipped or rejected such calls for `agentrt replay`.
 """
 
 from __future__ import annotations
@@ -93,6 +98,18 @@ def replay(
     cached: dict[str, int] = {}
     prompt_lens: dict[str, int] = {}
     loaded_pages = engine.kv.stats.loaded_pages
+    truncated = 0  # finished (at the context limit) before their output length
+
+    max_prompt = engine.max_model_len - 1
+    too_long = (
+        f"prompt longer than the engine serves (at most {max_prompt:,} prompt tokens: "
+        f"model context / KV capacity {engine.max_model_len:,} tokens)"
+    )
+    wanted: dict[str, int] = {}  # output tokens asked for
+
+    def fail(call_id: str, due: float, reason: str) -> None:
+        timings[call_id] = RequestTiming(arrival=due, failed=True, reason=reason)
+        finish(call_id, due)
 
     def submit(call_id: str, due: float) -> None:
         r = by_id[call_id]
@@ -100,8 +117,15 @@ def replay(
             max_tokens=scaled_len(r.output_len, options.scale_tokens) if r.output_len else 1,
             ignore_eos=True,
         )
+        wanted[call_id] = params.max_tokens
+        if r.prompt_token_ids is not None:
+            prompt_lens[call_id] = len(r.prompt_token_ids)
+        else:
+            prompt_lens[call_id] = scaled_len(r.prompt_len, options.scale_tokens)
+        if prompt_lens[call_id] > max_prompt:  # checked before its tokens are made
+            fail(call_id, due, too_long)
+            return
         tokens = prompt_tokens(r, vocab, options.scale_tokens)
-        prompt_lens[call_id] = len(tokens)
         prefix_len = r.prefix_len
         if prefix_len and r.prompt_token_ids is None:
             prefix_len = min(len(tokens), scaled_len(prefix_len, options.scale_tokens))
@@ -109,9 +133,8 @@ def replay(
             rid = engine.add_request(
                 tokens, params, agent_id=r.agent_id, prefix_len=prefix_len or None
             )
-        except ValueError:  # e.g. a prompt longer than the KV pool: counted as failed
-            timings[call_id] = RequestTiming(arrival=due, failed=True)
-            finish(call_id, due)
+        except ValueError as exc:  # e.g. token ids outside the model's vocabulary
+            fail(call_id, due, str(exc))
             return
         request_to_call[rid] = call_id
         timings[call_id] = RequestTiming(arrival=due)
@@ -215,7 +238,13 @@ def replay(
             new = len(out.token_ids) - timing.output_tokens if fast else len(out.new_token_ids)
             credit(call_id, [now] * new)
             if out.finished:
-                timing.failed = out.finish_reason in ("abort", "error")
+                if out.finish_reason in ("abort", "error"):
+                    timing.failed = True
+                    timing.reason = (
+                        f"{out.finish_reason}: {out.error}" if out.error else out.finish_reason
+                    )
+                elif timing.output_tokens < wanted[call_id]:
+                    truncated += 1
                 cached[call_id] = out.num_cached_tokens
                 finish(call_id, now)
                 if timeline is not None:
@@ -237,6 +266,7 @@ def replay(
         engine.implicit_decodes = False  # type: ignore[attr-defined]
     engine.stream_outputs = stream
     result = serving_metrics(list(timings.values()), clock.now() - start)
+    result["truncated"] = truncated
     kv = engine.kv.stats
     result["device_hit_rate"] = kv.device_hit_rate
     result["host_hit_rate"] = kv.host_hit_rate

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
-from agentrt.trace.metrics import format_serving
+from agentrt.trace.metrics import format_accounting, format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
 from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
 
@@ -74,11 +75,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for policy in policies:  # fail fast on a bad policy or size, before any worker starts
         engine_config(ReplayJob(**{**base.__dict__, "policy": policy}))
-    records, skipped = read_records(base)  # fail fast (file:line) on a bad trace
+    trace = read_records(base)  # fail fast (file:line) on a bad trace
     config = engine_config(base)
     print(
-        f"trace {args.trace}: {len(records):,} requests"
-        + (f" ({skipped} bad lines skipped)" if skipped else "")
+        f"trace {args.trace}: {len(trace.records):,} requests"
+        + (f" ({len(trace.skipped)} skipped)" if trace.skipped else "")
         + f"; backend {config.backend}"
         + (f" ({config.profile})" if config.backend == "sim" else "")
         + f"; device KV {config.kv_capacity_tokens:,} tokens"
@@ -89,6 +90,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     results, timeline = run_policies(base, policies, jobs)
     wall = time.perf_counter() - wall
     print(format_serving(results, baseline=policies[0]))
+    accounting = format_accounting(results)
+    if accounting:
+        print(accounting)
     print(f"replayed {len(policies)} policies in {wall:.1f} s wall")
     if args.plot:
         from agentrt.trace.plot import plot_replay
@@ -101,4 +105,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for result in results.values():
         result.pop("calls", None)
     write_json(args.json, results)
-    return 0
+    return _exit_status(results)
+
+
+def _exit_status(results: dict[str, dict]) -> int:
+    """0 when every policy completed at least one request (failures are counted, as in
+    `vllm bench serve`); 1, saying why, when under some policy none completed."""
+    status = 0
+    for policy, r in results.items():
+        if r["completed"] == 0:
+            why = [f"{count} x {reason}" for reason, count in r["failures"].items()]
+            if r["skipped"]:
+                why.append(f"{r['skipped']} skipped")
+            print(
+                f"agentrt: error: no request completed under {policy} "
+                f"({r['read']} lines read: {'; '.join(why)})",
+                file=sys.stderr,
+            )
+            status = 1
+    return status

@@ -22,9 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from agentrt.engine.config import EngineConfig
-from agentrt.trace.importers import TraceReader
+from agentrt.trace.load import TraceLoad, load_trace
 from agentrt.trace.replay import ReplayOptions, replay
-from agentrt.trace.schema import CallRecord
 from agentrt.trace.timeline import Timeline
 
 SIM_DEFAULTS = {
@@ -75,29 +74,29 @@ def engine_config(job: ReplayJob) -> EngineConfig:
     )
 
 
-def read_records(job: ReplayJob) -> tuple[list[CallRecord], int]:
-    """The first `max_requests` records of the trace, and how many bad lines were skipped."""
-    reader = TraceReader(job.trace, job.fmt, job.skip_bad)
-    records: list[CallRecord] = []
-    for record in reader:
-        if job.max_requests is not None and len(records) >= job.max_requests:
-            break
-        records.append(record)
-    return records, reader.skipped
+def read_records(job: ReplayJob) -> TraceLoad:
+    """The trace's first `max_requests` good records, with the lines read and skipped."""
+    return load_trace(job.trace, job.fmt, job.skip_bad, job.max_requests)
 
 
 def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     """Replay `job` on a fresh engine: (result, timeline events or None)."""
     from agentrt.engine.llm_engine import LLMEngine
 
-    records, skipped = read_records(job)
+    trace = read_records(job)
+    records = trace.records
     config = engine_config(job)
     engine = LLMEngine.from_config(config)
     timeline = Timeline() if job.timeline else None
     wall = time.perf_counter()
     result = replay(engine, records, job.options, timeline=timeline)
     result["wall_s"] = time.perf_counter() - wall
-    result["skipped_lines"] = skipped
+    # every line read is accounted for: completed + failed + skipped == read
+    result["read"] = trace.read
+    result["skipped"] = len(trace.skipped)
+    result["skipped_lines"] = [
+        {"file": str(b.path), "line": b.line, "why": b.why} for b in trace.skipped
+    ]
     result["config"] = {
         "backend": config.backend,
         "policy": config.eviction_policy,

@@ -3,22 +3,30 @@
 A prompt is given either as token ids (`prompt_token_ids`, what the runtime records) or as
 a length plus prefix-block hashes (`hash_ids`, one per `block_size` tokens, Mooncake
 style: equal ids at the same position mean a shared, reusable prefix).
+
+Every check that one record can make on itself is here (types, ranges, finite times,
+consistent lengths, no self-parent); checks across records (unknown parents, cycles,
+duplicate ids) are in `agentrt.trace.load`.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TRACE_VERSION = 1
+
+TokenId = Annotated[int, Field(ge=0)]
 
 
 class CallRecord(BaseModel):
     """One LLM call as the runtime saw it. Times are seconds since the run started."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     version: int = TRACE_VERSION
-    call_id: str
+    call_id: str = Field(min_length=1)
     workflow_id: str
     agent_id: str
     step: int = Field(ge=0, description="the agent run's step in its workflow")
@@ -27,7 +35,7 @@ class CallRecord(BaseModel):
     arrival_s: float = Field(ge=0)
     prompt_len: int = Field(ge=1)
     prefix_len: int = Field(0, ge=0, description="tokens of the agent's fixed prefix")
-    prompt_token_ids: list[int] | None = None
+    prompt_token_ids: list[TokenId] | None = None
     hash_ids: list[int] | None = None
     block_size: int | None = Field(None, ge=1, description="tokens per hash block")
     output_len: int = Field(ge=0)
@@ -35,6 +43,13 @@ class CallRecord(BaseModel):
     ttft_s: float | None = None
     latency_s: float | None = None
     error: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != TRACE_VERSION:
+            raise ValueError(f"trace version {version} is not supported (this reader reads 1)")
+        return version
 
     @model_validator(mode="after")
     def _prompt_is_consistent(self) -> CallRecord:
@@ -54,4 +69,8 @@ class CallRecord(BaseModel):
                 )
         if self.prefix_len > self.prompt_len:
             raise ValueError("prefix_len exceeds prompt_len")
+        if self.call_id in self.parents:
+            raise ValueError(f"call {self.call_id!r} lists itself as a parent")
+        if len(set(self.parents)) != len(self.parents):
+            raise ValueError("parents lists a call more than once")
         return self

@@ -30,9 +30,11 @@ def prompt_tokens(record: CallRecord, vocab_size: int, scale: float = 1.0) -> li
     block = scaled_len(record.block_size, scale)
     tokens: list[int] = []
     for hash_id in record.hash_ids:
-        tokens.extend(_block(hash_id, block, low, vocab_size))
         if len(tokens) >= length:
             break
+        # the block's first tokens only, when the prompt ends inside it (a block's tokens
+        # are a stream: its first k are the same however many are drawn)
+        tokens.extend(_block(hash_id, min(block, length - len(tokens)), low, vocab_size))
     if len(tokens) < length:  # more tokens than blocks cover: a unique tail
         tokens.extend(
             _block(_seed(f"{record.call_id}-tail"), length - len(tokens), low, vocab_size)
