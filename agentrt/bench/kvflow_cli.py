@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from agentrt.cli_types import positive_int
 from agentrt.report import format_table, write_json
 
 if TYPE_CHECKING:
@@ -190,13 +191,13 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     for key in ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes"):
         p.add_argument(
             f"--{key.replace('_', '-')}",
-            type=int,
+            type=positive_int,
             default=None,
             help="override the scenario's default size",
         )
     p.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=None,
         help="runs per policy, order rotated each time; the table shows the median e2e "
         "(default: 3 on builtin, whose wall time drifts, 1 on sim)",
