@@ -108,7 +108,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
     from agentrt.bench.sim_speed import sim_speed
     from agentrt.bench.sim_validation import validate
+    from agentrt.engine.cost_model.profile import load_profile
 
+    load_profile(args.profile)  # a bad name or file fails before the real-engine runs
     result: dict = {}
     if not args.speed_only:
         result = validate(args.profile, args.model)
@@ -363,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Bad arguments exit 2 (argparse) or return 2 (found later, before
-    the work); Ctrl-C returns 130 and SIGTERM 143, each with one line on stderr."""
+    the work), other I/O errors return 1; Ctrl-C returns 130 and SIGTERM 143. Each of
+    these prints one line on stderr."""
     with sigterm_raises():
         try:
             args = build_parser().parse_args(argv)
@@ -371,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as exc:
             print(f"agentrt: error: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:  # e.g. a full disk while writing the results
+            print(f"agentrt: error: {exc}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt as interrupt:
             name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
             print(f"agentrt: interrupted by {name}", file=sys.stderr)

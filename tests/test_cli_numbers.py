@@ -217,3 +217,23 @@ def test_cost_profile_rejects_infinity():
     data["decode"]["per_seq_s"] = math.inf
     with pytest.raises(ValueError, match="finite number"):
         CostProfile.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["bench", "kvflow", "--policies", "lru,nope"], "--policies: unknown eviction policy"),
+        (["bench", "kvflow", "--policies", "lru,lru"], "--policies must name distinct"),
+        (["bench", "kvflow", "--profile", "nope"], "unknown cost profile 'nope'"),
+        (["bench", "kvflow", "--compare-sim"], "--compare-sim compares the builtin"),
+        (["bench", "sim", "--profile", "nope.json"], "cost profile file 'nope.json'"),
+        (["replay", "TRACE", "--profile", "nope"], "unknown cost profile 'nope'"),
+    ],
+)
+def test_bad_names_fail_before_any_run(argv, needle, tmp_path, capsys):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [1]}\n')
+    assert main([str(trace) if a == "TRACE" else a for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert needle in err
+    assert out == ""  # nothing ran: no progress line, no table

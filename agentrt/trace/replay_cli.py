@@ -91,6 +91,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for policy in policies:  # fail fast on a bad policy or size, before any worker starts
         engine_config(ReplayJob(**{**base.__dict__, "policy": policy}))
+    if args.backend == "sim":  # and on a bad cost profile
+        from agentrt.engine.cost_model.profile import load_profile
+
+        load_profile(engine_config(base).profile)
     records, skipped = read_records(base)  # fail fast (file:line) on a bad trace
     config = engine_config(base)
     print(
