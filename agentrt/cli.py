@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from agentrt.cli_types import positive_int
-from agentrt.interrupts import Terminated, exit_status, sigterm_raises
+from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
 from agentrt.output_files import JSON, JSONL, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
 
@@ -370,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_raises():
         try:
             args = build_parser().parse_args(argv)
+            # all commands but `bench tracker` run an engine: load torch whole, first
+            with interrupts_deferred():
+                import agentrt.engine.llm_engine  # noqa: F401
             return args.func(args)
         except (ValueError, FileNotFoundError) as exc:
             print(f"agentrt: error: {exc}", file=sys.stderr)

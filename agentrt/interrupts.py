@@ -37,6 +37,30 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM are only noted; the first one is raised (as
+    KeyboardInterrupt or `Terminated`) when the block ends. For work an interrupt would
+    leave half done: importing torch and transformers, whose import code swallows a
+    KeyboardInterrupt or leaves modules that cannot be imported again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        noted.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if noted:
+        raise Terminated if noted[0] == signal.SIGTERM else KeyboardInterrupt
+
+
 def exit_status(interrupt: KeyboardInterrupt) -> int:
     """The shell's status for death by the signal: 128 + SIGTERM or 128 + SIGINT."""
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)

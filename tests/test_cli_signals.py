@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
+
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_WITHIN_S = 30  # a hang bound; the commands exit in about 2 s (interpreter teardown)
 
@@ -142,3 +144,27 @@ def test_in_process_simulation_stops(how, expected, name, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     _assert_clean_exit(proc, status, expected, name, tmp_path)
+
+
+def test_sigterm_raises_terminated_inside_the_block_only():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_raises():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert exit_status(Terminated()) == 143 and exit_status(KeyboardInterrupt()) == 130
+
+
+@pytest.mark.parametrize(
+    "signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)]
+)
+def test_deferred_interrupt_lets_the_block_finish_then_raises(signum, raised):
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    finished = False
+    with pytest.raises(raised) as exc, interrupts_deferred():
+        os.kill(os.getpid(), signum)
+        time.sleep(0.2)  # the signal is noted meanwhile, not raised
+        finished = True
+    assert finished
+    assert type(exc.value) is raised
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
