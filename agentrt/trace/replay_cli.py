@@ -14,6 +14,7 @@ from agentrt.trace.importers import FORMATS
 from agentrt.trace.metrics import format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
 from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
+from agentrt.trace.timeline import Timeline
 
 
 def add_replay_parser(sub: argparse._SubParsersAction) -> None:
@@ -118,7 +119,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _write_extras(args, results, timeline)
 
 
-def _write_extras(args: argparse.Namespace, results: dict, timeline) -> int:
+def _write_extras(args: argparse.Namespace, results: dict, timeline: Timeline | None) -> int:
     """The plot and the timeline; one that fails is reported and the other still written.
     Returns the exit status: 1 when one failed."""
     status = 0
