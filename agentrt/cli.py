@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agentrt.cli_types import positive_int
+from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
+from agentrt.output_files import JSON, JSONL, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
 
 
@@ -15,7 +18,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    parser.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    parser.add_argument(
+        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -64,8 +69,6 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from agentrt.engine.cost_model.calibrate import calibrate, summary_rows
 
     profile, fit, samples = calibrate(args.model, args.device, args.repeats, args.name)
@@ -82,7 +85,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"per-step relative error: mean {100 * fit.mean_abs_relative_error:.1f}%, "
         f"max {100 * fit.max_abs_relative_error:.1f}%"
     )
-    Path(args.out).write_text(profile.to_json())
+    atomic_write_text(args.out, profile.to_json())
     print(f"wrote {args.out}")
     write_json(
         args.json,
@@ -105,7 +108,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
     from agentrt.bench.sim_speed import sim_speed
     from agentrt.bench.sim_validation import validate
+    from agentrt.engine.cost_model.profile import load_profile
 
+    load_profile(args.profile)  # a bad name or file fails before the real-engine runs
     result: dict = {}
     if not args.speed_only:
         result = validate(args.profile, args.model)
@@ -184,6 +189,10 @@ def _cmd_bench_tracker(args: argparse.Namespace) -> int:
 def _cmd_bench_workflows(args: argparse.Namespace) -> int:
     from agentrt.bench.workflows_bench import run_workflows_bench
 
+    if args.min_tokens > args.max_tokens:
+        raise ValueError(
+            f"--min-tokens ({args.min_tokens}) must not exceed --max-tokens ({args.max_tokens})"
+        )
     result = run_workflows_bench(
         args.instances, args.min_tokens, args.max_tokens, args.model, args.device
     )
@@ -223,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batch; prints the answers and what the engine did (prefill computed vs. reused).",
     )
     _add_common(demo)
-    demo.add_argument("--max-tokens", type=int, default=48, help="tokens per answer (48)")
+    demo.add_argument("--max-tokens", type=positive_int, default=48, help="tokens per answer (48)")
     demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks (each against a baseline in the same run)")
@@ -236,9 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(engine)
     engine.add_argument("--dtype", default="auto", help="auto (bfloat16), float32, bfloat16")
-    engine.add_argument("--repeats", type=int, default=2, help="best of N runs per case (2)")
     engine.add_argument(
-        "--max-num-batched-tokens", type=int, default=1024, help="per-step token budget (1024)"
+        "--repeats", type=positive_int, default=2, help="best of N runs per case (2)"
+    )
+    engine.add_argument(
+        "--max-num-batched-tokens",
+        type=positive_int,
+        default=1024,
+        help="per-step token budget (1024)",
     )
     engine.add_argument(
         "--batch-invariant",
@@ -253,9 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Releases per second of the dependency tracker on a random DAG, and the "
         "runtime's own overhead per agent call with an instant model.",
     )
-    tracker.add_argument("--calls", type=int, default=100_000, help="DAG size (100,000)")
-    tracker.add_argument("--workflows", type=int, default=2000, help="runtime workflows (2,000)")
-    tracker.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    tracker.add_argument("--calls", type=positive_int, default=100_000, help="DAG size (100,000)")
+    tracker.add_argument(
+        "--workflows", type=positive_int, default=2000, help="runtime workflows (2,000)"
+    )
+    tracker.add_argument(
+        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
+    )
     tracker.set_defaults(func=_cmd_bench_tracker)
 
     workflows = bench_sub.add_parser(
@@ -266,9 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Each instance draws (seeded) its output budgets and its scout's tool latency.",
     )
     _add_common(workflows)
-    workflows.add_argument("--instances", type=int, default=16, help="concurrent workflows (16)")
-    workflows.add_argument("--min-tokens", type=int, default=8, help="fewest tokens per call (8)")
-    workflows.add_argument("--max-tokens", type=int, default=64, help="most tokens per call (64)")
+    workflows.add_argument(
+        "--instances", type=positive_int, default=16, help="concurrent workflows (16)"
+    )
+    workflows.add_argument(
+        "--min-tokens", type=positive_int, default=8, help="fewest tokens per call (8)"
+    )
+    workflows.add_argument(
+        "--max-tokens", type=positive_int, default=64, help="most tokens per call (64)"
+    )
     workflows.set_defaults(func=_cmd_bench_workflows)
 
     from agentrt.bench.kvflow_cli import add_parser as add_kvflow_parser
@@ -283,9 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
         "writes the profile (load it with EngineConfig(backend='sim', profile=PATH)).",
     )
     _add_common(cal)
-    cal.add_argument("--out", default="cpu-profile.json", help="profile file (cpu-profile.json)")
+    cal.add_argument(
+        "--out",
+        metavar="PATH.json",
+        type=output_path(JSON),
+        default="cpu-profile.json",
+        help="profile file (cpu-profile.json)",
+    )
     cal.add_argument("--name", default="calibrated", help="profile name stored in the file")
-    cal.add_argument("--repeats", type=int, default=2, help="runs per workload, min kept (2)")
+    cal.add_argument(
+        "--repeats", type=positive_int, default=2, help="runs per workload, min kept (2)"
+    )
     cal.set_defaults(func=_cmd_calibrate)
 
     sim = bench_sub.add_parser(
@@ -298,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(sim)
     sim.add_argument("--profile", default="cpu-smollm2-135m", help="profile name or JSON path")
-    sim.add_argument("--calls", type=int, default=20_000, help="calls for the speed run")
+    sim.add_argument("--calls", type=positive_int, default=20_000, help="calls for the speed run")
     sim.add_argument("--speed-only", action="store_true", help="skip the real-engine runs")
     sim.set_defaults(func=_cmd_bench_sim)
 
@@ -316,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="fifo",
         help="ready-call order: fifo, earliest_step, fewest_remaining (fifo)",
     )
-    run.add_argument("--trace", metavar="PATH", default=None, help="record calls as JSONL")
+    run.add_argument(
+        "--trace", metavar="PATH.jsonl", type=output_path(JSONL), help="record calls as JSONL"
+    )
     run.set_defaults(func=_cmd_run)
 
     from agentrt.trace.replay_cli import add_replay_parser
@@ -330,12 +364,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"agentrt: error: {exc}", file=sys.stderr)
-        return 2
+    """Run one command. Bad arguments exit 2 (argparse) or return 2 (found later, before
+    the work), other I/O errors return 1; Ctrl-C returns 130 and SIGTERM 143. Each of
+    these prints one line on stderr."""
+    with sigterm_raises():
+        try:
+            args = build_parser().parse_args(argv)
+            # all commands but `bench tracker` run an engine: load torch whole, first
+            with interrupts_deferred():
+                import agentrt.engine.llm_engine  # noqa: F401
+            return args.func(args)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"agentrt: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # e.g. a full disk while writing the results
+            print(f"agentrt: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as interrupt:
+            name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+            print(f"agentrt: interrupted by {name}", file=sys.stderr)
+            return exit_status(interrupt)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from agentrt.output_files import atomic_write_bytes
+
 
 def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A fixed-width table with a centred title; floats get 3 significant decimals."""
@@ -37,9 +39,9 @@ def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]
 
 
 def write_json(path: str | Path | None, result: dict[str, Any]) -> None:
-    """Write one JSON object (no-op when path is None)."""
+    """Write one JSON object atomically (no-op when path is None): serialised first, so a
+    value JSON cannot hold fails before the file is touched."""
     if path is None:
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    data = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    atomic_write_bytes(path, data)

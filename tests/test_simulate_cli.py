@@ -123,5 +123,7 @@ def test_bad_flags_are_clear_errors(capsys):
 def test_bad_mode_and_replicas(capsys):
     assert main(["simulate", "--mode", "fast", "--steps", "1"]) == 2
     assert "unknown mode" in capsys.readouterr().err
-    assert main(["simulate", "--replicas", "0", "--steps", "1"]) == 2
+    with pytest.raises(SystemExit) as exc:  # a usage error, found while parsing
+        main(["simulate", "--replicas", "0", "--steps", "1"])
+    assert exc.value.code == 2
     assert "--replicas" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from agentrt.cli_types import positive_int
 from agentrt.report import format_table, write_json
 
 if TYPE_CHECKING:
@@ -137,11 +138,32 @@ def _compare_sim(args: argparse.Namespace, sizes: dict[str, int], result: dict) 
     }
 
 
+def _check_before_work(args: argparse.Namespace, policies: list[str]) -> None:
+    """Policy names, profiles and flag combinations: ValueError before any policy runs."""
+    from agentrt.engine.cost_model.profile import load_profile
+    from agentrt.kvmanager.policy import get_policy
+
+    if args.compare_sim and args.backend != "builtin":
+        raise ValueError("--compare-sim compares the builtin backend with the sim backend")
+    if not policies or len(set(policies)) != len(policies):
+        raise ValueError(f"--policies must name distinct policies, got {args.policies!r}")
+    for name in policies:
+        try:
+            get_policy(name)
+        except ValueError as exc:
+            raise ValueError(f"--policies: {exc}") from None
+    if args.backend == "sim":
+        load_profile(args.profile)
+    if args.compare_sim:
+        load_profile(args.sim_profile)
+
+
 def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     from agentrt.bench.kvflow_bench import run_kvflow_bench
 
     sizes = _sizes(args)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    _check_before_work(args, policies)
     config: dict[str, Any] = {}
     if args.backend == "builtin":
         config.update(model=args.model, device=args.device, dtype=args.dtype)
@@ -158,8 +180,6 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     )
     _print(result)
     if args.compare_sim:
-        if args.backend != "builtin":
-            raise ValueError("--compare-sim compares the builtin backend with the sim backend")
         result["compare_sim"] = _compare_sim(args, sizes, result)
     write_json(args.json, result)
     return 0
@@ -190,13 +210,13 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     for key in ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes"):
         p.add_argument(
             f"--{key.replace('_', '-')}",
-            type=int,
+            type=positive_int,
             default=None,
             help="override the scenario's default size",
         )
     p.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=None,
         help="runs per policy, order rotated each time; the table shows the median e2e "
         "(default: 3 on builtin, whose wall time drifts, 1 on sim)",

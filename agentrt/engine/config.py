@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from agentrt.kvmanager.policy import get_policy
 
 BACKENDS = ("builtin", "sim")
+PAGE_SIZE = 16  # tokens per KV page (the default)
+
+
+def check_count(name: str, value: object, low: int, why: str = "") -> int:
+    """`value` as an int >= `low`, or a one-line ValueError naming the field `name` (NaN,
+    floats, strings and bools are not counts)."""
+    rule = f"an integer >= {low}" + (f" ({why})" if why else "")
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"{name} must be {rule}, got {value!r}") from None
+    if number < low:
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return number
 
 
 @dataclass
@@ -25,12 +42,16 @@ class EngineConfig:
     that batch differently agree bit for bit; it costs some speed.
     `backend` is `builtin` (the torch model) or `sim` (the cost model: same batcher and
     KV manager, a virtual clock advanced by `profile`, a profile name or JSON path).
+
+    Sizes and counts are integers, checked when the config is made (ValueError naming the
+    field): the device pool holds at least one page (a token count is rounded up to
+    whole pages), the host tier and `prefetch_k` may be 0, the rest must be positive.
     """
 
     model: str | None = None
     device: str = "cpu"
     dtype: str = "auto"  # auto: bfloat16 on CPU/CUDA, float32 where bf16 is unsupported
-    page_size: int = 16
+    page_size: int = PAGE_SIZE
     kv_cache_tokens: int = 32_768
     num_pages: int | None = None
     max_num_batched_tokens: int = 512
@@ -49,21 +70,27 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; use one of {BACKENDS}")
-        if self.page_size <= 0:
-            raise ValueError(f"page_size must be positive, got {self.page_size}")
+        self.page_size = check_count("EngineConfig.page_size", self.page_size, 1)
         if self.num_pages is None:
-            self.num_pages = max(1, -(-self.kv_cache_tokens // self.page_size))
-        if self.num_pages <= 0:
-            raise ValueError(f"num_pages must be positive, got {self.num_pages}")
+            self.kv_cache_tokens = check_count(
+                "EngineConfig.kv_cache_tokens", self.kv_cache_tokens, self.page_size, "one page"
+            )
+            self.num_pages = -(-self.kv_cache_tokens // self.page_size)
+        self.num_pages = check_count("EngineConfig.num_pages", self.num_pages, 1)
         if self.num_host_pages is None:
-            self.num_host_pages = max(0, -(-self.host_kv_cache_tokens // self.page_size))
+            self.host_kv_cache_tokens = check_count(
+                "EngineConfig.host_kv_cache_tokens", self.host_kv_cache_tokens, 0
+            )
+            self.num_host_pages = -(-self.host_kv_cache_tokens // self.page_size)
+        self.num_host_pages = check_count("EngineConfig.num_host_pages", self.num_host_pages, 0)
+        self.max_num_batched_tokens = check_count(
+            "EngineConfig.max_num_batched_tokens", self.max_num_batched_tokens, 1
+        )
+        self.max_num_seqs = check_count("EngineConfig.max_num_seqs", self.max_num_seqs, 1)
+        self.prefetch_k = check_count("EngineConfig.prefetch_k", self.prefetch_k, 0)
         if get_policy(self.eviction_policy).device_pool_includes_host:
             self.num_pages += self.num_host_pages
             self.num_host_pages = 0
-        if self.max_num_batched_tokens <= 0:
-            raise ValueError("max_num_batched_tokens must be positive")
-        if self.max_num_seqs <= 0:
-            raise ValueError("max_num_seqs must be positive")
 
     @property
     def kv_capacity_tokens(self) -> int:

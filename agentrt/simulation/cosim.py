@@ -21,10 +21,11 @@ token ids of faithful length (`SyntheticPrompts`); the persona is the fixed pref
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from dataclasses import dataclass, field
 
-from agentrt.engine.config import EngineConfig
+from agentrt.engine.config import EngineConfig, check_count
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -63,6 +64,18 @@ class CosimConfig:
     max_tokens: int | None = None  # cap on every call's max_tokens
     fast_forward: bool = True  # pure-decode stretches in one call (needs implicit_decodes)
     implicit_decodes: bool = True
+
+    def __post_init__(self) -> None:
+        self.replicas = check_count("CosimConfig.replicas", self.replicas, 1)
+        if self.max_tokens is not None:
+            self.max_tokens = check_count("CosimConfig.max_tokens", self.max_tokens, 1)
+        if self.move_factor is not None and not (
+            math.isfinite(self.move_factor) and self.move_factor >= 1
+        ):
+            raise ValueError(
+                f"CosimConfig.move_factor must be a finite number >= 1, got {self.move_factor!r}"
+            )
+        self.engine_config()  # the engine's sizes fail here, before any replica starts
 
     @property
     def eviction_policy(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from agentrt.engine.async_llm import AsyncLLM
-from agentrt.engine.config import EngineConfig
+from agentrt.engine.config import EngineConfig, check_count
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.scheduler.sim_modes import MODES, TrueDeps
 from agentrt.simulation.async_driver import simulate_async
@@ -54,6 +54,11 @@ class BuiltinConfig:
     replicas: int = 1
     max_tokens: int | None = None
     warmup: bool = False  # run the first mode once, unmeasured, before the measured runs
+
+    def __post_init__(self) -> None:
+        self.replicas = check_count("BuiltinConfig.replicas", self.replicas, 1)
+        if self.max_tokens is not None:
+            self.max_tokens = check_count("BuiltinConfig.max_tokens", self.max_tokens, 1)
 
 
 async def _run_builtin(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from agentrt.cli_types import finite_float, nonneg_int, positive_int
 from agentrt.report import format_table, write_json
 
 
@@ -22,8 +23,8 @@ def add_parser(
     )
     add_common(simulate)
     simulate.add_argument("--world", default="town", choices=["town"], help="world (town)")
-    simulate.add_argument("--agents", type=int, default=None, help="agents (default 25)")
-    simulate.add_argument("--steps", type=int, default=None, help="steps (default 96)")
+    simulate.add_argument("--agents", type=positive_int, default=None, help="agents (default 25)")
+    simulate.add_argument("--steps", type=positive_int, default=None, help="steps (default 96)")
     simulate.add_argument("--mode", default="all", help="single, sync, ooo, oracle or all (all)")
     simulate.add_argument(
         "--backend",
@@ -34,7 +35,7 @@ def add_parser(
     simulate.add_argument(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
-    simulate.add_argument("--replicas", type=int, default=1, help="engine replicas (1)")
+    simulate.add_argument("--replicas", type=positive_int, default=1, help="engine replicas (1)")
     simulate.add_argument("--seed", type=int, default=None, help="world seed (0)")
     simulate.add_argument("--scenario", default=None, help="scenario file (.json/.yaml)")
     simulate.add_argument(
@@ -53,20 +54,20 @@ def add_parser(
         "(default: smallville for generative, compact for dense)",
     )
     simulate.add_argument(
-        "--start-hour", type=float, default=None, help="time of day at step 0 (7.0)"
+        "--start-hour", type=finite_float, default=None, help="time of day at step 0 (7.0)"
     )
     simulate.add_argument(
         "--policy", default=None, help="KV eviction policy (kvflow with a host tier, else lru)"
     )
     simulate.add_argument(
         "--host-kv-tokens",
-        type=int,
+        type=nonneg_int,
         default=0,
         help="host KV tier size per replica, tokens (0: none)",
     )
     simulate.add_argument(
         "--max-tokens",
-        type=int,
+        type=positive_int,
         default=None,
         help="cap on every LLM call's output tokens (default: the world's)",
     )
@@ -98,8 +99,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     modes = expand_modes(args.mode)
-    if args.replicas < 1:
-        raise ValueError(f"--replicas must be >= 1, got {args.replicas}")
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
     given = {
         "agents": args.agents,
@@ -114,8 +113,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             scenario.model_dump(exclude_unset=True) | overrides, "command line"
         )
     steps = args.steps if args.steps is not None else scenario.steps
-    if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
     host = args.host_kv_tokens
     policy = args.policy or ("kvflow" if host > 0 else "lru")
     cosim = CosimConfig(

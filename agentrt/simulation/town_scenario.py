@@ -23,7 +23,7 @@ class ScenarioError(ValueError):
 
 
 class PlaceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     kind: PlaceKind
@@ -36,7 +36,7 @@ class PlaceSpec(BaseModel):
 class ResidentSpec(BaseModel):
     """One resident of the base town; unset fields are generated from the seed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = None
     home: str
@@ -95,7 +95,7 @@ class TownScenario(BaseModel):
     agent decides to start a conversation (the model's yes/no, drawn from the seed).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "town"
     dynamics: Dynamics = "generative"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from agentrt.output_files import atomic_write_bytes
 
 
 def plot_replay(results: dict[str, dict], path: str | Path, title: str = "") -> Path:
@@ -41,7 +44,10 @@ def plot_replay(results: dict[str, dict], path: str | Path, title: str = "") -> 
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    image = io.BytesIO()
+    try:
+        fig.savefig(image, format=path.suffix.lstrip(".").lower(), dpi=110)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, image.getvalue())
     return path

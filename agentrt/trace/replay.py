@@ -28,16 +28,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from agentrt.engine.cost_model.engine import SimLLMEngine
-from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 from agentrt.trace.schema import CallRecord
 from agentrt.trace.timeline import Timeline
 from agentrt.trace.tokens import prompt_tokens, scaled_len
+
+if TYPE_CHECKING:  # the engines import torch; options and flags must not need it
+    from agentrt.engine.llm_engine import LLMEngine
 
 DISPATCH_MODES = ("timestamp", "dependency")
 
@@ -57,8 +59,11 @@ class ReplayOptions:
     def __post_init__(self) -> None:
         if self.dispatch not in DISPATCH_MODES:
             raise ValueError(f"unknown dispatch {self.dispatch!r}; use one of {DISPATCH_MODES}")
-        if self.speed <= 0 or self.scale_tokens <= 0:
-            raise ValueError("speed and scale_tokens must be positive")
+        for name, value in (("speed", self.speed), ("scale_tokens", self.scale_tokens)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if self.max_waiting < 1:
+            raise ValueError(f"max_waiting must be >= 1, got {self.max_waiting!r}")
 
 
 def replay(
@@ -153,6 +158,8 @@ def replay(
     # A sim engine's decoders advance implicitly (`SimLLMEngine.implicit_decodes`): its
     # steps report only finished requests, pure-decode stretches run in one call, and the
     # tokens are credited from the running sequences and the group's record of members.
+    from agentrt.engine.cost_model.engine import SimLLMEngine
+
     fast = options.fast_forward and isinstance(engine, SimLLMEngine) and on_step is None
     stream = engine.stream_outputs
     group = None

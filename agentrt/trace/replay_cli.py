@@ -6,11 +6,15 @@ import argparse
 import sys
 import time
 
+from agentrt.cli_types import int_at_least, nonneg_int, positive_float, positive_int
+from agentrt.engine.config import PAGE_SIZE
+from agentrt.output_files import JSON, PLOT, output_path
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
 from agentrt.trace.metrics import format_accounting, format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
 from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
+from agentrt.trace.timeline import Timeline
 
 
 def add_replay_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,30 +32,43 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
     p.add_argument("--policy", default="lru", help="comma-separated: lru,hicache,kvflow,...")
     p.add_argument("--dispatch", choices=DISPATCH_MODES, default="timestamp", help="(timestamp)")
-    p.add_argument("--speed", type=float, default=1.0, help="divide arrival/think times by X")
-    p.add_argument("--scale-tokens", type=float, default=1.0, help="scale prompt/output lengths")
-    p.add_argument("--max-requests", type=int, default=None, help="replay the first N records")
+    p.add_argument(
+        "--speed", type=positive_float, default=1.0, help="divide arrival/think times by X"
+    )
+    p.add_argument(
+        "--scale-tokens", type=positive_float, default=1.0, help="scale prompt/output lengths"
+    )
+    p.add_argument("--max-requests", type=positive_int, help="replay the first N records")
     p.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="(auto)")
-    p.add_argument("--kv-cache-tokens", type=int, default=None, help="device KV pool (tokens)")
-    p.add_argument("--host-kv-cache-tokens", type=int, default=None, help="host tier (tokens)")
+    p.add_argument(
+        "--kv-cache-tokens",
+        type=int_at_least(PAGE_SIZE, "one KV page"),
+        help="device KV pool (tokens)",
+    )
+    p.add_argument("--host-kv-cache-tokens", type=nonneg_int, help="host tier (tokens, 0: none)")
     p.add_argument(
         "--jobs",
-        type=int,
+        type=positive_int,
         default=None,
         help="worker processes (sim: one per policy up to the CPU count; builtin: 1)",
     )
-    p.add_argument("--plot", metavar="PATH.png", default=None, help="latency CDFs, hit rates")
-    p.add_argument("--timeline", metavar="PATH.json", default=None, help="Perfetto trace")
+    p.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        type=output_path(PLOT, plot=True),
+        help="latency CDFs, hit rates (.png, .pdf or .svg; needs matplotlib)",
+    )
+    p.add_argument("--timeline", metavar="PATH.json", type=output_path(JSON), help="Perfetto trace")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    p.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    p.add_argument(
+        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
+    )
     p.set_defaults(func=cmd_replay)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     policies = [p.strip() for p in args.policy.split(",") if p.strip()]
-    if args.max_requests is not None and args.max_requests <= 0:
-        raise ValueError("--max-requests must be positive")
     base = ReplayJob(
         trace=args.trace,
         backend=args.backend,
@@ -75,6 +92,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for policy in policies:  # fail fast on a bad policy or size, before any worker starts
         engine_config(ReplayJob(**{**base.__dict__, "policy": policy}))
+    if args.backend == "sim":  # and on a bad cost profile
+        from agentrt.engine.cost_model.profile import load_profile
+
+        load_profile(engine_config(base).profile)
     trace = read_records(base)  # fail fast (file:line) on a bad trace
     config = engine_config(base)
     print(
@@ -94,18 +115,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if accounting:
         print(accounting)
     print(f"replayed {len(policies)} policies in {wall:.1f} s wall")
-    if args.plot:
-        from agentrt.trace.plot import plot_replay
+    # the measurement first: a plot or timeline that fails afterwards cannot cost it
+    write_json(
+        args.json, {p: {k: v for k, v in r.items() if k != "calls"} for p, r in results.items()}
+    )
+    return max(_exit_status(results), _write_extras(args, results, timeline))
 
-        plot_replay(results, args.plot, title=f"{args.trace} ({args.backend})")
-        print(f"wrote {args.plot}")
+
+def _write_extras(args: argparse.Namespace, results: dict, timeline: Timeline | None) -> int:
+    """The plot and the timeline; one that fails is reported and the other still written.
+    Returns the exit status: 1 when one failed."""
+    status = 0
+    if args.plot:
+        try:
+            from agentrt.trace.plot import plot_replay
+
+            plot_replay(results, args.plot, title=f"{args.trace} ({args.backend})")
+            print(f"wrote {args.plot}")
+        except Exception as exc:  # any drawing error; the JSON is already written
+            print(f"agentrt: error: --plot {args.plot}: {exc}", file=sys.stderr)
+            status = 1
     if timeline is not None:
-        timeline.write(args.timeline)
-        print(f"wrote {args.timeline}")
-    for result in results.values():
-        result.pop("calls", None)
-    write_json(args.json, results)
-    return _exit_status(results)
+        try:
+            timeline.write(args.timeline)
+            print(f"wrote {args.timeline}")
+        except Exception as exc:
+            print(f"agentrt: error: --timeline {args.timeline}: {exc}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def _exit_status(results: dict[str, dict]) -> int:

@@ -16,12 +16,14 @@ Several policies run in parallel worker processes (`jobs`); each reads the trace
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from agentrt.engine.config import EngineConfig
+from agentrt.interrupts import worker_signals
 from agentrt.trace.load import TraceLoad, load_trace
 from agentrt.trace.replay import ReplayOptions, replay
 from agentrt.trace.timeline import Timeline
@@ -129,10 +131,26 @@ def run_policies(
     if jobs <= 1 or len(work) == 1:
         outcomes = [run_job(job) for job in work]
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(run_job, work))
+        outcomes = _run_in_workers(work, jobs)
     timeline = Timeline() if base.timeline else None
     if timeline is not None:
         for pid, (policy, (_, events)) in enumerate(zip(policies, outcomes, strict=True), 1):
             timeline.merge(events or [], pid=pid, name=policy)
     return {p: result for p, (result, _) in zip(policies, outcomes, strict=True)}, timeline
+
+
+def _run_in_workers(work: list[ReplayJob], jobs: int) -> list[tuple[dict, list[dict] | None]]:
+    """`run_job` over `work` in `jobs` worker processes, results in order. Workers ignore
+    Ctrl-C; when this process is interrupted (or a job fails) they are terminated at once
+    rather than left to finish replays nobody will read."""
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_signals)
+    try:
+        outcomes = list(pool.map(run_job, work))
+    except BaseException:
+        for worker in set(multiprocessing.active_children()) - before:
+            worker.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return outcomes

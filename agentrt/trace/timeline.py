@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from agentrt.output_files import atomic_write_bytes
+
 
 class Timeline:
     def __init__(self) -> None:
@@ -44,9 +46,10 @@ class Timeline:
         )
 
     def write(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(orjson.dumps({"traceEvents": self.events, "displayTimeUnit": "ms"}))
+        """Write the trace atomically (the old file or the whole new one, never part)."""
+        atomic_write_bytes(
+            path, orjson.dumps({"traceEvents": self.events, "displayTimeUnit": "ms"})
+        )
 
     def merge(self, events: list[dict[str, Any]], pid: int, name: str) -> None:
         """Add another timeline's events as process `pid` named `name` (one per policy)."""

@@ -29,14 +29,14 @@ class ProfileError(ValueError):
 
 
 class PrefillCost(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     per_token_s: float = Field(ge=0, description="linear layers, per prefill token")
     per_pair_s: float = Field(ge=0, description="attention, per (query, key) pair")
 
 
 class DecodeCost(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     weights_read_s: float = Field(ge=0, description="reading all weights once (every step)")
     per_seq_s: float = Field(ge=0, description="per decoding sequence (its token's compute)")
@@ -46,7 +46,7 @@ class DecodeCost(BaseModel):
 class CostProfile(BaseModel):
     """One model on one machine. `sources` says where every figure comes from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
     model: str
@@ -92,4 +92,8 @@ def load_profile(name_or_path: str | Path) -> CostProfile:
     try:
         return CostProfile.model_validate_json(text)
     except ValidationError as exc:
-        raise ProfileError(f"invalid cost profile in {origin}: {exc}") from exc
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ProfileError(f"invalid cost profile in {origin}: {fields}") from None

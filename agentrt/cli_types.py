@@ -1,0 +1,60 @@
+"""argparse `type=` converters for numeric flags.
+
+Each one rejects what the flag cannot mean (NaN, infinities, zero or negative counts,
+values out of range) while the command line is parsed, before any work starts, so the
+user reads e.g. ``agentrt replay: error: argument --speed: must be a finite number > 0,
+got 'nan'`` and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def _integer(text: str, rule: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer {rule}, got {text!r}") from None
+
+
+def _finite(text: str, rule: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number{rule}, got {text!r}")
+    return value
+
+
+def int_at_least(low: int, why: str = "") -> Callable[[str], int]:
+    """An integer >= `low`; `why` explains the bound in the message (e.g. "one KV page")."""
+    rule = f">= {low}" + (f" ({why})" if why else "")
+
+    def convert(text: str) -> int:
+        value = _integer(text, rule)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer {rule}, got {text!r}")
+        return value
+
+    return convert
+
+
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a rate, a speed-up, a scale)."""
+    value = _finite(text, " > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number; its range is checked where the value is used."""
+    return _finite(text, "")
