@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agentrt.engine.device_check import check_device
 from agentrt.kvmanager.policy import get_policy
 
 BACKENDS = ("builtin", "sim")
@@ -49,6 +50,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; use one of {BACKENDS}")
+        if self.backend == "builtin":
+            check_device(self.device)
         if self.page_size <= 0:
             raise ValueError(f"page_size must be positive, got {self.page_size}")
         if self.num_pages is None:
