@@ -266,7 +266,10 @@ def test_cli_file_calling_sys_exit_is_one_line(tmp_path, capsys):
             "known: earliest_step, fewest_remaining, fifo\n",
         ),
         (["--device", "tpu"], "agentrt: error: unknown device 'tpu'; use cpu, cuda or cuda:N\n"),
-        (["--stream", "nobody"], "agentrt: error: --stream 'nobody': no such agent; agents: answer\n"),
+        (
+            ["--stream", "nobody"],
+            "agentrt: error: --stream 'nobody': no such agent; agents: answer\n",
+        ),
     ],
 )
 def test_cli_bad_setting_fails_before_the_model_loads(tmp_path, capsys, extra, expected):

@@ -182,6 +182,8 @@ async def test_workflow_timeout_aborts_its_model_calls(tiny_models):
         doomed = rt.submit(wf, "x", timeout=0.2)
         other = rt.submit(quick, "y")
         timed_out, finished = await doomed.wait(), await other.wait()
+        # aborts take effect at the engine's next step (`LLMEngine.abort`): step once more
+        assert (await rt.submit(quick, "z").wait()).ok
     assert isinstance(timed_out.error, WorkflowTimeoutError)
     assert "ran past its timeout of 0.2 s" in str(timed_out.error)
     assert timed_out.llm_calls == 1 and "talker" not in timed_out.results
@@ -205,6 +207,7 @@ def exit_now() -> None:
         ("exit_in_tool", "agent 'agent' called sys.exit(3)"),
         ("interrupt", "agent 'agent' raised KeyboardInterrupt"),
         ("fatal", "agent 'agent' raised Fatal: deep trouble"),
+        ("cancelled", "agent 'agent' raised CancelledError"),  # by itself, not cancelled
     ],
 )
 async def test_exit_or_base_exception_fails_only_its_workflow(tiny_models, how, message):
@@ -220,6 +223,8 @@ async def test_exit_or_base_exception_fails_only_its_workflow(tiny_models, how, 
             raise KeyboardInterrupt
         if ctx.input == "fatal":
             raise Fatal("deep trouble")
+        if ctx.input == "cancelled":
+            raise anyio.get_cancelled_exc_class()
         return await ctx.gen(ctx.input)
 
     engine = tiny_engine(tiny_models)

@@ -275,15 +275,22 @@ class Runtime:
         error: BaseException | None = None
         value = None
         limit = run.workflow.timeouts.get(call.agent)
+        assert self._tg is not None
         with anyio.CancelScope() as scope:
             run.scopes[call.id] = scope
+            deadline = anyio.move_on_after(limit)
             try:
-                with anyio.move_on_after(limit) as deadline:
+                with deadline:
                     value = await run.workflow.functions[call.agent](ctx)
                 if deadline.cancelled_caught:
                     error = AgentTimeoutError(run.workflow_id, call.agent, limit or 0.0)
-            except anyio.get_cancelled_exc_class():
-                raise
+            except anyio.get_cancelled_exc_class() as exc:
+                if scope.cancel_called or deadline.cancel_called:
+                    raise
+                if self._tg.cancel_scope.cancel_called:
+                    raise
+                error = AgentExitError(call.agent, exc)  # raised by the agent, not a cancel
+                error.__cause__ = exc
             except BaseException as exc:  # noqa: BLE001 - even sys.exit() fails only its workflow
                 error = unwrap(exc)
                 if not isinstance(error, Exception):
