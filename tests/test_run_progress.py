@@ -61,8 +61,12 @@ def test_run_prints_inputs_outputs_and_json_keeps_every_agent(tmp_path, capsys):
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
-    assert main(["run", str(flow_file(tmp_path)), "--backend", "sim"]) == 0
+    trace = tmp_path / "calls.jsonl"
+    assert main(["run", str(flow_file(tmp_path)), "--backend", "sim", "--trace", str(trace)]) == 0
     assert "workflows" not in capsys.readouterr().err
+    records = [orjson.loads(line) for line in trace.read_bytes().splitlines()]
+    assert len(records) == 4
+    assert all(0 < r["ttft_s"] < 60 for r in records)  # on the sim's own (virtual) clock
 
 
 def test_stream_prints_the_chosen_agents_tokens(tmp_path, capsys):
@@ -121,3 +125,10 @@ def test_public_run_with_a_workflow_timeout_on_the_sim_backend():
     assert results[0].ok
     assert isinstance(results[1].error, TimeoutError)
     assert str(results[1].error).startswith("workflow slow-2 ran past its timeout of 0.5 s")
+
+
+def test_public_run_shows_the_bar_when_asked(capsys):
+    results = agentrt.run(story_workflow(), ["a cat"], backend="sim", progress=True)
+    assert results[0].ok
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.search(r"workflows: 100%.* 1/1 .*calls=2, tok_s=[\d.]+", final), final

@@ -418,7 +418,7 @@ class Runtime:
         run.finish_times[call_id] = finish
         ctx.frontier = (ctx.frontier - set(parents)) | {call_id}
         if self.trace is not None:
-            first = getattr(out, "first_token_time", None)
+            first = out.first_token_time  # on the engine's clock (virtual for sim)
             self.trace.write(
                 CallRecord(
                     call_id=call_id,
@@ -433,7 +433,7 @@ class Runtime:
                     prompt_token_ids=prompt,
                     output_len=len(out.token_ids),
                     cached_tokens=out.num_cached_tokens,
-                    ttft_s=(first - arrival) if first else None,
+                    ttft_s=(first - out.arrival_time) if first is not None else None,
                     latency_s=finish - arrival,
                 )
             )
