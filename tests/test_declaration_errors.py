@@ -76,6 +76,24 @@ def test_bad_sampling_value_is_one_line_not_a_pydantic_dump():
     assert one_line(exc).startswith("agent 'planner': max_tokens=0 is not accepted: ")
 
 
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"prefix": 123}, "agent 'planner': prefix must be text (a str) or a list of token ids"),
+        ({"prefix": None}, "agent 'planner': prefix must be text"),
+        ({"loop_to": "planner", "max_loops": 0}, "agent 'planner': max_loops must be a positive"),
+        ({"join": "any"}, "agent 'planner': join must be 'and' or 'or', got 'any'"),
+    ],
+)
+def test_bad_prefix_loop_bound_or_join_is_one_line(keywords, message):
+    with pytest.raises(GraphError) as exc:
+
+        @Workflow("w").agent(**keywords)
+        async def planner(ctx): ...
+
+    assert one_line(exc).startswith(message)
+
+
 @pytest.mark.parametrize("timeout", [0, -1, "5", float("nan")])
 def test_bad_timeout_is_refused(timeout):
     with pytest.raises(AgentOptionError, match="timeout must be a positive number"):

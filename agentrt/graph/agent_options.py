@@ -12,12 +12,13 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.agent_spec import is_positive_int
 from agentrt.graph.errors import GraphError
 
 DECLARATION_KEYWORDS = (
@@ -54,6 +55,28 @@ def check_agent_function(name: str | None, fn: object) -> str:
             f"agent {name!r} must take one argument, its context: `async def {name}(ctx)`"
         ) from None
     return name
+
+
+def check_prefix(name: str, prefix: object) -> None:
+    """Text, or token ids (a sequence of ints >= 0)."""
+    if isinstance(prefix, str):
+        return
+    ids = isinstance(prefix, Sequence) and all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prefix
+    )
+    if not ids:
+        raise AgentOptionError(
+            f"agent {name!r}: prefix must be text (a str) or a list of token ids (ints >= 0), "
+            f"got {type(prefix).__name__}"
+        )
+
+
+def check_max_loops(name: str, max_loops: object) -> None:
+    if max_loops is not None and not is_positive_int(max_loops):
+        raise AgentOptionError(
+            f"agent {name!r}: max_loops must be a positive int (how many times the loop "
+            f"may be taken), got {max_loops!r}"
+        )
 
 
 def check_timeout(name: str, timeout: object) -> None:

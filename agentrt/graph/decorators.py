@@ -35,6 +35,8 @@ from typing import Any
 
 from agentrt.graph.agent_options import (
     check_agent_function,
+    check_max_loops,
+    check_prefix,
     check_timeout,
     make_sampling,
 )
@@ -103,6 +105,8 @@ class Workflow:
         def register(func: AgentFn) -> AgentDef:
             agent_name = check_agent_function(name, func)
             make_sampling(agent_name, sampling)
+            check_prefix(agent_name, prefix)
+            check_max_loops(agent_name, max_loops)
             check_timeout(agent_name, timeout)
             if agent_name in self.functions:
                 raise GraphError(f"workflow {self.name!r} already has an agent {agent_name!r}")
