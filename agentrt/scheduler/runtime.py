@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from collections.abc import AsyncGenerator, Callable, Hashable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,7 +58,7 @@ class CompletionClient(Protocol):
 
     def generate(
         self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
-    ) -> AsyncIterator[RequestOutput]: ...
+    ) -> AsyncGenerator[RequestOutput, None]: ...
 
 
 @dataclass(frozen=True)
@@ -452,12 +453,13 @@ class Runtime:
         shown = 0
         last: RequestOutput | None = None
         outputs = self.llm.generate(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
-        async for last in outputs:
-            delta = last.text[shown:]
-            shown = len(last.text)
-            if delta or last.finished:
-                self.on_tokens(
-                    TokenDelta(run.workflow_id, ctx.agent, call_id, delta, last.finished)
-                )
+        async with aclosing(outputs):  # leaving early aborts the request at once
+            async for last in outputs:
+                delta = last.text[shown:]
+                shown = len(last.text)
+                if delta or last.finished:
+                    self.on_tokens(
+                        TokenDelta(run.workflow_id, ctx.agent, call_id, delta, last.finished)
+                    )
         assert last is not None and last.finished
         return last
