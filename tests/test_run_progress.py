@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-import time
+import threading
 
 import orjson
 
@@ -113,18 +113,22 @@ def test_public_run_on_the_sim_backend():
 
 
 def test_public_run_with_a_workflow_timeout_on_the_sim_backend():
+    release = threading.Event()
     wf = agentrt.Workflow("slow")
 
     @wf.agent(prefix="Wait.", max_tokens=2)
     async def waiter(ctx):
         if ctx.input == "stuck":
-            await ctx.tool(time.sleep, 5)  # blocks a worker thread, not the loop
+            await ctx.tool(release.wait, 60)  # blocks a worker thread, not the loop
         return await ctx.gen("done")
 
-    results = agentrt.run(wf, ["fine", "stuck"], backend="sim", timeout=0.5)
-    assert results[0].ok
+    try:
+        results = agentrt.run(wf, ["fine", "stuck"], backend="sim", timeout=5)
+    finally:
+        release.set()
+    assert results[0].ok, results[0].error
     assert isinstance(results[1].error, TimeoutError)
-    assert str(results[1].error).startswith("workflow slow-2 ran past its timeout of 0.5 s")
+    assert str(results[1].error).startswith("workflow slow-2 ran past its timeout of 5 s")
 
 
 def test_public_run_shows_the_bar_when_asked(capsys):
@@ -132,3 +136,36 @@ def test_public_run_shows_the_bar_when_asked(capsys):
     assert results[0].ok
     final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert re.search(r"workflows: 100%.* 1/1 .*calls=2, tok_s=[\d.]+", final), final
+
+
+def test_run_timeout_fails_only_the_slow_workflow(tmp_path, capsys):
+    path = tmp_path / "slow.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import time
+
+            import agentrt
+
+            workflow = agentrt.Workflow("slow")
+
+
+            @workflow.agent(max_tokens=2)
+            async def waiter(ctx):
+                if ctx.input == "stuck":
+                    await ctx.tool(time.sleep, 3)
+                return "done"
+
+
+            inputs = ["fine", "stuck"]
+            """
+        )
+    )
+    code = main(["run", str(path), "--backend", "sim", "--timeout", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert lines[lines.index("[slow-1] input: fine") + 1] == "  output: done"
+    assert lines[lines.index("[slow-2] input: stuck") + 1] == (
+        "  FAILED: WorkflowTimeoutError: workflow slow-2 ran past its timeout of 1 s; "
+        "its running agents were cancelled and their model calls aborted"
+    )
