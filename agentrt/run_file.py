@@ -62,27 +62,45 @@ def _where(path: Path, exc: BaseException) -> str:
 
 
 class StreamPrinter:
-    """Writes the tokens of one agent's model calls as they come, one line per call
-    (a call interrupted by another's tokens continues on a new line under its tag)."""
+    """Writes the tokens of one agent's model calls as they come, each call whole under
+    its tag: one call streams live; calls running beside it are held back and written
+    (caught up, then live) when it finishes."""
 
     def __init__(self, agent: str, out: TextIO | None = None) -> None:
         self.agent = agent
         self.out = out or sys.stdout
-        self._open: str | None = None
+        self._live: str | None = None
+        self._held: dict[str, list[str]] = {}  # call id -> text so far (insertion order)
+        self._done: set[str] = set()
 
     def __call__(self, delta: TokenDelta) -> None:
         if delta.agent != self.agent:
             return
-        if delta.call_id != self._open:
-            if self._open is not None:
-                self.out.write("\n")
+        if self._live is None:
+            self._live = delta.call_id
             self.out.write(f"[{delta.call_id}] ")
-            self._open = delta.call_id
-        self.out.write(delta.text)
-        if delta.finished:
-            self.out.write("\n")
-            self._open = None
+        if delta.call_id == self._live:
+            self.out.write(delta.text)
+            if delta.finished:
+                self.out.write("\n")
+                self._live = None
+                self._catch_up()
+        else:
+            self._held.setdefault(delta.call_id, []).append(delta.text)
+            if delta.finished:
+                self._done.add(delta.call_id)
         self.out.flush()
+
+    def _catch_up(self) -> None:
+        """Write held calls: finished ones whole, then the first unfinished one goes live."""
+        for call_id in list(self._held):
+            text = "".join(self._held.pop(call_id))
+            self.out.write(f"[{call_id}] {text}")
+            if call_id not in self._done:
+                self._live = call_id
+                return
+            self._done.discard(call_id)
+            self.out.write("\n")
 
 
 def run_workflow_file(

@@ -3,6 +3,7 @@ every agent's result, `--stream AGENT`; and `agentrt.run(..., backend="sim")`.""
 
 from __future__ import annotations
 
+import io
 import re
 import textwrap
 import threading
@@ -11,6 +12,8 @@ import orjson
 
 import agentrt
 from agentrt.cli import main
+from agentrt.run_file import StreamPrinter
+from agentrt.scheduler.runtime import TokenDelta
 
 FLOW = """
     import agentrt
@@ -81,7 +84,8 @@ def test_stream_prints_the_chosen_agents_tokens(tmp_path, capsys):
     streamed: dict[str, str] = {}
     for wid, agent, text in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
         assert agent == "write"  # only the chosen agent
-        assert text.endswith("\n")  # a call's line ends when it finishes or is interleaved
+        assert wid not in streamed  # each call's tokens are written together
+        assert text.endswith("\n")
         streamed[wid] = streamed.get(wid, "") + text[:-1]
     assert streamed == {r["workflow_id"]: r["results"]["write"] for r in runs}
 
@@ -169,3 +173,24 @@ def test_run_timeout_fails_only_the_slow_workflow(tmp_path, capsys):
         "  FAILED: WorkflowTimeoutError: workflow slow-2 ran past its timeout of 1 s; "
         "its running agents were cancelled and their model calls aborted"
     )
+
+
+def test_stream_printer_writes_each_call_whole():
+    """Calls of the streamed agent that run side by side are not interleaved: one is
+    live, the others are held and written when it finishes (a cut-short call finishes
+    with empty text)."""
+    out = io.StringIO()
+    printer = StreamPrinter("w", out)
+    for call, text, finished in [
+        ("a", "A1", False),
+        ("b", "B1", False),
+        ("c", "C1", False),
+        ("c", "C2", True),
+        ("a", "A2", False),
+        ("b", "B2", False),
+        ("a", "", True),  # a is cut short
+        ("b", "B3", True),
+    ]:
+        printer(TokenDelta("wf", "w", call, text, finished))
+    printer(TokenDelta("wf", "other", "x", "ignored", True))
+    assert out.getvalue() == "[a] A1A2\n[b] B1B2B3\n[c] C1C2\n"

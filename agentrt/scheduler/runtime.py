@@ -63,7 +63,8 @@ class CompletionClient(Protocol):
 
 @dataclass(frozen=True)
 class TokenDelta:
-    """New output text of one model call (`Runtime(on_tokens=...)`); `finished` on its last."""
+    """New output text of one model call (`Runtime(on_tokens=...)`); `finished` on its
+    last, also when the call is cut short (cancelled, timed out, failed)."""
 
     workflow_id: str
     agent: str
@@ -453,13 +454,17 @@ class Runtime:
         shown = 0
         last: RequestOutput | None = None
         outputs = self.llm.generate(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
-        async with aclosing(outputs):  # leaving early aborts the request at once
-            async for last in outputs:
-                delta = last.text[shown:]
-                shown = len(last.text)
-                if delta or last.finished:
-                    self.on_tokens(
-                        TokenDelta(run.workflow_id, ctx.agent, call_id, delta, last.finished)
-                    )
+        try:
+            async with aclosing(outputs):  # leaving early aborts the request at once
+                async for last in outputs:
+                    delta = last.text[shown:]
+                    shown = len(last.text)
+                    if delta or last.finished:
+                        self.on_tokens(
+                            TokenDelta(run.workflow_id, ctx.agent, call_id, delta, last.finished)
+                        )
+        finally:
+            if last is None or not last.finished:  # cut short: the call's stream ends here
+                self.on_tokens(TokenDelta(run.workflow_id, ctx.agent, call_id, "", True))
         assert last is not None and last.finished
         return last
