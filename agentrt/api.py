@@ -13,6 +13,7 @@ from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
+from agentrt.graph.agent_options import check_timeout
 from agentrt.graph.decorators import Workflow
 from agentrt.progress import workflow_progress
 from agentrt.scheduler.priority import make_priority
@@ -77,6 +78,7 @@ def run(
     settings (`model=`, `device=`, `backend=`, ...) pass through to `EngineConfig`.
     A badly declared workflow fails before the model loads."""
     _ = workflow.graph
+    check_timeout("workflow", timeout)
     inputs = list(inputs)
 
     async def main() -> list[WorkflowResult]:

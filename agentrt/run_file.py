@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import anyio
 
 from agentrt.api import open_runtime
+from agentrt.graph.agent_options import check_timeout
 from agentrt.graph.decorators import Workflow
 from agentrt.progress import workflow_progress
 from agentrt.scheduler.errors import describe
@@ -119,6 +120,7 @@ def run_workflow_file(
 ) -> tuple[list[WorkflowResult], float]:
     """Run the file; returns its results (input order) and the wall time in seconds.
     `stream`: print this agent's tokens as they come (the progress bar is then off)."""
+    check_timeout("--timeout", timeout)
     module = load_workflow_file(path)
     workflow: Workflow | None = None if callable(getattr(module, "main", None)) else module.workflow
     if workflow is not None:

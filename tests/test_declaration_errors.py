@@ -285,6 +285,11 @@ def test_cli_file_calling_sys_exit_is_one_line(tmp_path, capsys):
         ),
         (["--device", "tpu"], "agentrt: error: unknown device 'tpu'; use cpu, cuda or cuda:N\n"),
         (
+            ["--timeout", "-1"],
+            "agentrt: error: --timeout: timeout must be a positive number of seconds or None, "
+            "got -1.0\n",
+        ),
+        (
             ["--stream", "nobody"],
             "agentrt: error: --stream 'nobody': no such agent; agents: answer\n",
         ),

@@ -79,13 +79,15 @@ def check_max_loops(name: str, max_loops: object) -> None:
         )
 
 
-def check_timeout(name: str, timeout: object) -> None:
+def check_timeout(owner: str, timeout: object) -> None:
+    """`timeout` is None or a positive number of seconds; `owner` names whose it is in
+    the error (e.g. "agent 'coder'")."""
     if timeout is None:
         return
     number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
     if not number or not timeout > 0 or math.isnan(timeout):  # type: ignore[operator,arg-type]
         raise AgentOptionError(
-            f"agent {name!r}: timeout must be a positive number of seconds or None, got {timeout!r}"
+            f"{owner}: timeout must be a positive number of seconds or None, got {timeout!r}"
         )
 
 

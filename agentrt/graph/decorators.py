@@ -107,7 +107,7 @@ class Workflow:
             make_sampling(agent_name, sampling)
             check_prefix(agent_name, prefix)
             check_max_loops(agent_name, max_loops)
-            check_timeout(agent_name, timeout)
+            check_timeout(f"agent {agent_name!r}", timeout)
             if agent_name in self.functions:
                 raise GraphError(f"workflow {self.name!r} already has an agent {agent_name!r}")
             if self._explicit:

@@ -28,7 +28,7 @@ from anyio.abc import TaskGroup
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.graph.agent_options import make_sampling
+from agentrt.graph.agent_options import check_timeout, make_sampling
 from agentrt.graph.decorators import Workflow
 from agentrt.graph.ste import steps_to_execution
 from agentrt.graph.workflow_state import WorkflowState
@@ -188,6 +188,7 @@ class Runtime:
         """Run one instance of `workflow` per input, all at once; results keep input order.
         `timeout`: seconds each instance may take (see `submit`)."""
         _ = workflow.graph  # a badly declared workflow fails here, before anything runs
+        check_timeout("workflow", timeout)
         async with self:
             handles = [self.submit(workflow, x, timeout=timeout) for x in inputs]
             return [await h.wait() for h in handles]
@@ -205,8 +206,7 @@ class Runtime:
         `WorkflowTimeoutError`; its agents are cancelled and their model calls aborted."""
         if self._tg is None:
             raise RuntimeError("use `async with runtime:` (or runtime.run) before submitting")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        check_timeout("workflow", timeout)
         graph = workflow.graph  # validates
         if workflow_id is None:
             self._ids += 1
