@@ -124,7 +124,10 @@ def run_workflow_file(
     module = load_workflow_file(path)
     workflow: Workflow | None = None if callable(getattr(module, "main", None)) else module.workflow
     if workflow is not None:
-        _ = workflow.graph  # a declaration problem left open fails here, before loading
+        try:
+            _ = workflow.graph  # a declaration problem left open fails here, before loading
+        except ValueError as exc:
+            raise WorkflowFileError(f"{path}: {describe(exc)}") from exc
         if stream is not None and stream not in workflow.functions:
             known = ", ".join(workflow.functions)
             raise WorkflowFileError(f"--stream {stream!r}: no such agent; agents: {known}")

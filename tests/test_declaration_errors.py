@@ -354,3 +354,25 @@ def test_cli_main_that_raises_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["run", str(path), "--backend", "sim"], capsys)
     assert code == 2
     assert err == f"agentrt: error: {path}: RuntimeError: no inputs today\n"
+
+
+def test_cli_never_declared_agent_names_the_file(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        """
+        import agentrt
+
+        workflow = agentrt.Workflow("typo")
+
+
+        @workflow.agent(after=["planer"])
+        async def coder(ctx):
+            return "code"
+        """,
+    )
+    code, _, err = run_cli(["run", str(path), "--model", NO_MODEL], capsys)
+    assert code == 2
+    assert err == (
+        f"agentrt: error: {path}: UnknownAgentError: unknown agent 'planer' in after= of "
+        "'coder'; known agents: 'coder'\n"
+    )
