@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,11 @@ from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
+from agentrt.graph.agent_options import check_timeout
 from agentrt.graph.decorators import Workflow
-from agentrt.scheduler.runtime import Runtime, WorkflowResult
+from agentrt.progress import workflow_progress
+from agentrt.scheduler.priority import make_priority
+from agentrt.scheduler.runtime import Runtime, TokenDelta, WorkflowResult
 
 
 @asynccontextmanager
@@ -24,19 +27,37 @@ async def open_runtime(
     priority: str = "fifo",
     barrier: bool = False,
     trace: str | Path | None = None,
+    on_tokens: Callable[[TokenDelta], None] | None = None,
     **engine_config: Any,
 ) -> AsyncIterator[Runtime]:
     """`async with open_runtime() as rt:` a runtime on the built-in engine (default model
-    unless `model=` is given), ready for `rt.submit(...)`."""
+    unless `model=` is given; `backend="sim"` for the cost model), ready for
+    `rt.submit(...)`. Settings are checked before any model loads."""
+    make_priority(priority)  # an unknown name fails here, not after loading
     engine = engine or LLMEngine.from_config(EngineConfig(**engine_config))
     async with AsyncLLM(engine) as llm:
         runtime = Runtime(
-            llm, PromptBuilder(engine.tokenizer), priority=priority, barrier=barrier, trace=trace
+            llm,
+            PromptBuilder(_tokenizer(engine)),
+            priority=priority,
+            barrier=barrier,
+            trace=trace,
+            on_tokens=on_tokens,
         )
         async with runtime:
             yield runtime
         if runtime.trace is not None:
             runtime.trace.close()
+
+
+def _tokenizer(engine: LLMEngine) -> Any:
+    """The engine's tokenizer; a sim engine has none until asked, so text prompts use
+    the tokenizer of its `config.model` (default: the embedded SmolLM2's)."""
+    if engine.tokenizer is None and engine.config.backend == "sim":
+        from agentrt.engine import loader
+
+        engine.tokenizer = loader.load_tokenizer(loader.resolve_model_dir(engine.config.model))
+    return engine.tokenizer
 
 
 def run(
@@ -47,17 +68,27 @@ def run(
     priority: str = "fifo",
     barrier: bool = False,
     trace: str | Path | None = None,
+    timeout: float | None = None,
+    progress: bool | None = None,
     **engine_config: Any,
 ) -> list[WorkflowResult]:
-    """Run one instance of `workflow` per input on the built-in engine; blocks until all
-    finish. Engine settings (`model=`, `device=`, ...) pass through to `EngineConfig`."""
+    """Run one instance of `workflow` per input on the built-in engine (or, with
+    `backend="sim"`, the cost model); blocks until all finish. `timeout`: seconds each
+    instance may take; `progress`: a progress bar (None: only on a terminal). Engine
+    settings (`model=`, `device=`, `backend=`, ...) pass through to `EngineConfig`.
+    A badly declared workflow fails before the model loads."""
+    _ = workflow.graph
+    check_timeout("workflow", timeout)
     inputs = list(inputs)
 
     async def main() -> list[WorkflowResult]:
-        async with open_runtime(
-            engine, priority=priority, barrier=barrier, trace=trace, **engine_config
-        ) as rt:
-            handles = [rt.submit(workflow, x) for x in inputs]
+        async with (
+            open_runtime(
+                engine, priority=priority, barrier=barrier, trace=trace, **engine_config
+            ) as rt,
+            workflow_progress(rt, len(inputs), progress),
+        ):
+            handles = [rt.submit(workflow, x, timeout=timeout) for x in inputs]
             return [await h.wait() for h in handles]
 
     return anyio.run(main)

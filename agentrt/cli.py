@@ -7,7 +7,7 @@ import sys
 
 from agentrt.cli_types import positive_int
 from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
-from agentrt.output_files import JSON, JSONL, atomic_write_text, output_path
+from agentrt.output_files import JSON, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
 
 
@@ -150,21 +150,6 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     )
     write_json(args.json, result)
     return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from agentrt.run_file import run_workflow_file
-
-    result = run_workflow_file(
-        args.file,
-        model=args.model,
-        device=args.device,
-        barrier=args.barrier,
-        priority=args.priority,
-        trace=args.trace,
-    )
-    write_json(args.json, result)
-    return 0 if result["failed"] == 0 else 1
 
 
 def _cmd_bench_tracker(args: argparse.Namespace) -> int:
@@ -334,24 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed-only", action="store_true", help="skip the real-engine runs")
     sim.set_defaults(func=_cmd_bench_sim)
 
-    run = sub.add_parser(
-        "run",
-        help="run a workflow file",
-        description="Run a Python file that defines `workflow` (an agentrt.Workflow) and "
-        "`inputs` (one instance per input), or an async `main(runtime)`.",
-    )
-    run.add_argument("file", help="path to the workflow file, e.g. examples/pipeline.py")
-    _add_common(run)
-    run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
-    run.add_argument(
-        "--priority",
-        default="fifo",
-        help="ready-call order: fifo, earliest_step, fewest_remaining (fifo)",
-    )
-    run.add_argument(
-        "--trace", metavar="PATH.jsonl", type=output_path(JSONL), help="record calls as JSONL"
-    )
-    run.set_defaults(func=_cmd_run)
+    from agentrt.run_cli import add_run_parser
+
+    add_run_parser(sub, _add_common)
 
     from agentrt.trace.replay_cli import add_replay_parser
 

@@ -50,6 +50,7 @@ CASES: list[tuple[list[str], str, list[str]]] = [
         )
     ),
     (["calibrate"], "--repeats", COUNT),
+    (["run", "examples/pipeline.py"], "--timeout", RATE),
     (["replay", "t.jsonl"], "--speed", RATE),
     (["replay", "t.jsonl"], "--scale-tokens", RATE),
     (["replay", "t.jsonl"], "--max-requests", COUNT),
@@ -86,7 +87,9 @@ def _numeric_flags(parser: argparse.ArgumentParser, words: tuple[str, ...] = ())
 
 def test_the_table_covers_every_numeric_flag():
     found = set(_numeric_flags(build_parser()))
-    listed = {(tuple(w for w in words if not w.endswith(".jsonl")), f) for words, f, _ in CASES}
+    listed = {
+        (tuple(w for w in words if not w.endswith((".jsonl", ".py"))), f) for words, f, _ in CASES
+    }
     assert found == listed
 
 

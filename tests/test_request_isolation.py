@@ -29,6 +29,7 @@ from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampler import Sampler
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.agent_options import AgentOptionError
 from agentrt.graph.decorators import Workflow
 
 VOCAB = 256  # the tiny models' vocabulary
@@ -409,7 +410,7 @@ async def test_a_failed_request_fails_only_its_workflow(tiny_models):
     assert [results[i].results for i in (0, 2, 4)] == [r.results for r in healthy_alone]
     assert isinstance(results[1].error, RequestFailedError)
     assert "model step failed: RuntimeError: kernel fault" in str(results[1].error)
-    assert isinstance(results[3].error, ValidationError) and "SamplingParams.seed" in str(
+    assert isinstance(results[3].error, AgentOptionError) and "SamplingParams.seed" in str(
         results[3].error
     )
     assert runner.failures >= 1

@@ -22,7 +22,9 @@ class _Done:
     token_ids: list[int]
     text: str = "ok"
     num_cached_tokens: int = 0
+    arrival_time: float = 0.0
     first_token_time: float | None = None
+    error: str | None = None
 
 
 class InstantClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
+from agentrt.engine.device_check import check_device
 from agentrt.kvmanager.policy import get_policy
 
 BACKENDS = ("builtin", "sim")
@@ -70,6 +71,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; use one of {BACKENDS}")
+        if self.backend == "builtin":
+            check_device(self.device)
         self.page_size = check_count("EngineConfig.page_size", self.page_size, 1)
         if self.num_pages is None:
             self.kv_cache_tokens = check_count(

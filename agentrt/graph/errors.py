@@ -99,3 +99,15 @@ class WorkflowStateError(ValueError):
 class LoopBoundError(WorkflowStateError):
     """A back edge was taken more often than its `max_iterations`, or an agent was
     activated more often than its `max_visits`."""
+
+
+class LoopWithoutBoundError(UnboundedCycleError):
+    """`loop_to=` was declared without `max_loops=`."""
+
+    def __init__(self, agent: str, target: str) -> None:
+        self.cycle = [target, agent]
+        GraphError.__init__(
+            self,
+            f"agent {agent!r}: loop_to={target!r} needs max_loops=N "
+            "(how many times the loop may be taken)",
+        )

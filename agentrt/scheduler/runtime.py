@@ -5,13 +5,19 @@ agent becomes ready in its own workflow (its own predecessors are done), never w
 for other workflows. With `barrier=True` the runtime instead runs step by step across all
 workflows (the global-sync baseline). After every state change of a workflow its
 steps-to-execution map is published on the `HintBoard` for the KV manager.
+
+Failures stay inside their workflow: an agent that raises (any `BaseException`, even
+`sys.exit()`), runs past its own `timeout=` or whose workflow runs past the `timeout=` of
+`submit` fails that workflow only; its other agents are cancelled and their in-flight
+engine requests aborted, which releases their KV.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import AsyncGenerator, Callable, Hashable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,13 +25,23 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.agent_options import check_timeout, make_sampling
 from agentrt.graph.decorators import Workflow
 from agentrt.graph.ste import steps_to_execution
 from agentrt.graph.workflow_state import WorkflowState
 from agentrt.scheduler.call import Call
 from agentrt.scheduler.context import AgentContext
+from agentrt.scheduler.errors import (
+    AgentExitError,
+    AgentTimeoutError,
+    ModelCallError,
+    WorkflowCancelledError,
+    WorkflowTimeoutError,
+    unwrap,
+)
 from agentrt.scheduler.hints import HintBoard
 from agentrt.scheduler.tracker import DependencyTracker
 from agentrt.trace.recorder import TraceRecorder
@@ -33,15 +49,38 @@ from agentrt.trace.schema import CallRecord
 
 
 class CompletionClient(Protocol):
-    """What the runtime needs from a model backend (`AsyncLLM` fits)."""
+    """What the runtime needs from a model backend (`AsyncLLM` fits); `generate` (the
+    output after every step) is used only when the runtime streams tokens."""
 
     async def complete(
         self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
-    ): ...
+    ) -> RequestOutput: ...
+
+    def generate(
+        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+    ) -> AsyncGenerator[RequestOutput, None]: ...
 
 
-class WorkflowCancelledError(Exception):
-    """The workflow was cancelled by `Runtime.cancel`."""
+@dataclass(frozen=True)
+class TokenDelta:
+    """New output text of one model call (`Runtime(on_tokens=...)`); `finished` on its
+    last, also when the call is cut short (cancelled, timed out, failed)."""
+
+    workflow_id: str
+    agent: str
+    call_id: str
+    text: str
+    finished: bool
+
+
+@dataclass
+class RuntimeStats:
+    """Running totals over every workflow of a runtime (for progress displays)."""
+
+    workflows_done: int = 0
+    workflows_failed: int = 0
+    llm_calls: int = 0
+    output_tokens: int = 0
 
 
 @dataclass
@@ -53,6 +92,7 @@ class WorkflowResult:
     error: BaseException | None
     llm_calls: int
     seconds: float
+    input: Any = None
 
 
 @dataclass(eq=False)
@@ -98,7 +138,12 @@ class Runtime:
         max_running_agents: int | None = None,
         trace: str | Path | TraceRecorder | None = None,
         hints: HintBoard | None = None,
+        tool_threads: int = 64,
+        on_tokens: Callable[[TokenDelta], None] | None = None,
     ) -> None:
+        """`tool_threads` caps the worker threads that plain-function tools run in (a pool
+        of their own, so blocked tools never hold up the engine's steps); `on_tokens`,
+        when given, receives every model call's output as it is generated."""
         self.llm = llm
         self.prompts = prompts
         self.barrier = barrier
@@ -117,6 +162,9 @@ class Runtime:
         self._t0 = time.perf_counter()
         self._remaining: dict[tuple[str, str], int] = {}
         self._ids = 0
+        self.tool_threads = anyio.CapacityLimiter(tool_threads)
+        self.on_tokens = on_tokens
+        self.stats = RuntimeStats()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -128,21 +176,37 @@ class Runtime:
 
     async def __aexit__(self, *exc_info) -> bool | None:
         assert self._tg is not None
-        for run in list(self._runs.values()):
-            await run.ended.wait()
+        if exc_info[1] is None:  # on an error the body left, its workflows are cancelled
+            for run in list(self._runs.values()):
+                await run.ended.wait()
         self._tg.cancel_scope.cancel()
         return await self._tg.__aexit__(*exc_info)
 
-    async def run(self, workflow: Workflow, inputs: Iterable[Any]) -> list[WorkflowResult]:
-        """Run one instance of `workflow` per input, all at once; results keep input order."""
+    async def run(
+        self, workflow: Workflow, inputs: Iterable[Any], *, timeout: float | None = None
+    ) -> list[WorkflowResult]:
+        """Run one instance of `workflow` per input, all at once; results keep input order.
+        `timeout`: seconds each instance may take (see `submit`)."""
+        _ = workflow.graph  # a badly declared workflow fails here, before anything runs
+        check_timeout("workflow", timeout)
         async with self:
-            handles = [self.submit(workflow, x) for x in inputs]
+            handles = [self.submit(workflow, x, timeout=timeout) for x in inputs]
             return [await h.wait() for h in handles]
 
-    def submit(self, workflow: Workflow, input: Any, workflow_id: str | None = None) -> WorkflowRun:
-        """Start a workflow instance now (inside `async with runtime:`)."""
+    def submit(
+        self,
+        workflow: Workflow,
+        input: Any,
+        workflow_id: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> WorkflowRun:
+        """Start a workflow instance now (inside `async with runtime:`). With `timeout`,
+        an instance still running after that many seconds fails with
+        `WorkflowTimeoutError`; its agents are cancelled and their model calls aborted."""
         if self._tg is None:
             raise RuntimeError("use `async with runtime:` (or runtime.run) before submitting")
+        check_timeout("workflow", timeout)
         graph = workflow.graph  # validates
         if workflow_id is None:
             self._ids += 1
@@ -154,7 +218,17 @@ class Runtime:
         self._activate(run, run.state.ready)
         self._publish(run)
         self._wake.set()
+        if timeout is not None:
+            self._tg.start_soon(self._watchdog, run, timeout)
         return run
+
+    async def _watchdog(self, run: WorkflowRun, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await run.ended.wait()
+            return
+        if run.result is None:
+            self._abort(run, WorkflowTimeoutError(run.workflow_id, seconds))
+            self._wake.set()
 
     def cancel(self, workflow_id: str) -> None:
         """Cancel a workflow: pending agents never start, running ones are cancelled (their
@@ -202,12 +276,28 @@ class Runtime:
     async def _agent_task(self, run: WorkflowRun, call: Call, ctx: AgentContext) -> None:
         error: BaseException | None = None
         value = None
+        limit = run.workflow.timeouts.get(call.agent)
+        assert self._tg is not None
         with anyio.CancelScope() as scope:
             run.scopes[call.id] = scope
+            deadline = anyio.move_on_after(limit)
             try:
-                value = await run.workflow.functions[call.agent](ctx)
-            except Exception as exc:  # the agent's failure fails its own workflow only
-                error = exc
+                with deadline:
+                    value = await run.workflow.functions[call.agent](ctx)
+                if deadline.cancelled_caught:
+                    error = AgentTimeoutError(run.workflow_id, call.agent, limit or 0.0)
+            except anyio.get_cancelled_exc_class() as exc:
+                if scope.cancel_called or deadline.cancel_called:
+                    raise
+                if self._tg.cancel_scope.cancel_called:
+                    raise
+                error = AgentExitError(call.agent, exc)  # raised by the agent, not a cancel
+                error.__cause__ = exc
+            except BaseException as exc:  # noqa: BLE001 - even sys.exit() fails only its workflow
+                error = unwrap(exc)
+                if not isinstance(error, Exception):
+                    error = AgentExitError(call.agent, error)
+                    error.__cause__ = exc
         del run.scopes[call.id]
         self._active -= 1
         run.active -= 1
@@ -269,6 +359,8 @@ class Runtime:
         output = (
             run.results.get(exits[0]) if len(exits) == 1 else {e: run.results.get(e) for e in exits}
         )
+        self.stats.workflows_done += 1
+        self.stats.workflows_failed += run.error is not None
         run.result = WorkflowResult(
             run.workflow_id,
             run.error is None,
@@ -277,6 +369,7 @@ class Runtime:
             run.error,
             run.llm_calls,
             time.perf_counter() - run.started_at,
+            run.input,
         )
         self.hints.end(run.workflow_id)
         self.tracker.forget_workflow(run.workflow_id)
@@ -301,7 +394,7 @@ class Runtime:
     async def llm_call(self, run: WorkflowRun, ctx: AgentContext, text: str, sampling: dict):
         """One model call of an agent: prefix + text, traced with its dependencies."""
         spec = run.workflow.graph.spec(ctx.agent)
-        params = SamplingParams(**{**spec.sampling, **sampling})
+        params = make_sampling(ctx.agent, {**spec.sampling, **sampling})
         if isinstance(spec.prefix, tuple):
             prompt = list(spec.prefix) + self.prompts.suffix_ids(text, has_prefix=False)
             prefix_len = len(spec.prefix)
@@ -313,12 +406,21 @@ class Runtime:
         arrival = time.perf_counter()
         ready_since = max((run.finish_times.get(p, 0.0) for p in parents), default=0.0)
         think = max(0.0, arrival - max(ready_since, ctx.started_at if not parents else 0.0))
-        out = await self.llm.complete(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
+        self.stats.llm_calls += 1
+        if self.on_tokens is None:
+            out = await self.llm.complete(
+                prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len
+            )
+        else:
+            out = await self._streamed(run, ctx, call_id, prompt, params, prefix_len)
+        self.stats.output_tokens += len(out.token_ids)
+        if out.error:
+            raise ModelCallError(f"agent {ctx.agent!r}: model call failed: {out.error}")
         finish = time.perf_counter()
         run.finish_times[call_id] = finish
         ctx.frontier = (ctx.frontier - set(parents)) | {call_id}
         if self.trace is not None:
-            first = getattr(out, "first_token_time", None)
+            first = out.first_token_time  # on the engine's clock (virtual for sim)
             self.trace.write(
                 CallRecord(
                     call_id=call_id,
@@ -333,8 +435,36 @@ class Runtime:
                     prompt_token_ids=prompt,
                     output_len=len(out.token_ids),
                     cached_tokens=out.num_cached_tokens,
-                    ttft_s=(first - arrival) if first else None,
+                    ttft_s=(first - out.arrival_time) if first is not None else None,
                     latency_s=finish - arrival,
                 )
             )
         return out
+
+    async def _streamed(
+        self,
+        run: WorkflowRun,
+        ctx: AgentContext,
+        call_id: str,
+        prompt: list[int],
+        params: SamplingParams,
+        prefix_len: int,
+    ) -> RequestOutput:
+        assert self.on_tokens is not None
+        shown = 0
+        last: RequestOutput | None = None
+        outputs = self.llm.generate(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
+        try:
+            async with aclosing(outputs):  # leaving early aborts the request at once
+                async for last in outputs:
+                    delta = last.text[shown:]
+                    shown = len(last.text)
+                    if delta or last.finished:
+                        self.on_tokens(
+                            TokenDelta(run.workflow_id, ctx.agent, call_id, delta, last.finished)
+                        )
+        finally:
+            if last is None or not last.finished:  # cut short: the call's stream ends here
+                self.on_tokens(TokenDelta(run.workflow_id, ctx.agent, call_id, "", True))
+        assert last is not None and last.finished
+        return last
