@@ -7,13 +7,21 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agentrt.kvmanager import KVCacheManager, ManualTransfer, NullTransfer, PageAllocator, RadixTree
+from agentrt.kvmanager import (
+    HostTier,
+    KVCacheManager,
+    ManualTransfer,
+    NullTransfer,
+    PageAllocator,
+    RadixTree,
+)
 
 
 def _tree(policy: str, device: int = 32, host: int = 32, transfer=None, **kw) -> RadixTree:
-    return RadixTree(
-        2, PageAllocator(device), policy, PageAllocator(host), transfer or NullTransfer(), **kw
-    )
+    """A tree with a host tier (``tree.host``)."""
+    tree = RadixTree(2, PageAllocator(device), policy)
+    HostTier(tree, PageAllocator(host), transfer or NullTransfer(), **kw)
+    return tree
 
 
 def _insert(tree: RadixTree, tokens: list[int], agents: set[str] = frozenset()):
@@ -62,19 +70,19 @@ def test_write_back_then_load_back() -> None:
     assert tree.evict(4) == 4 and node.tier == "host"
     assert transfer.ops[-1].kind == "offload" and transfer.ops[-1].device_pages == tuple(old)
     assert tree.match_prefix([1, 2, 3, 4]).num_tokens == 0
-    found = tree.match_host([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    found = tree.host.match([1, 2, 3, 4, 5, 6, 7, 8, 9])
     assert (found.device_tokens, found.num_tokens, found.nodes) == (0, 8, [node])
-    pending = tree.start_load(found.nodes)
+    pending = tree.host.start_load(found.nodes)
     assert pending is not None and node.tier == "loading"
     assert pending.op.kind == "load" and pending.op.host_pages == tuple(node.host_pages)
     pending.future = transfer.load(pending.op)  # the manager's job
     tree.check_integrity()
     assert tree.evict(4) == 0  # loading nodes are never evicted
-    assert tree.evict_host(8) == 0  # nor are their host pages dropped
+    assert tree.host.evict(8) == 0  # nor are their host pages dropped
     assert tree.match_prefix([1, 2, 3, 4]).num_tokens == 0  # not usable yet
     transfer.finish()
     assert pending.future.done()
-    tree.finish_load(pending, ok=True)
+    tree.host.finish_load(pending, ok=True)
     assert node.tier == "both"
     assert tree.match_prefix([1, 2, 3, 4, 5, 6, 7, 8]).num_tokens == 8
     tree.check_integrity()
@@ -84,8 +92,8 @@ def test_failed_load_returns_node_to_host() -> None:
     tree = _tree("hicache", device=4, host=8, transfer=ManualTransfer())
     node = _insert(tree, [1, 2, 3, 4])
     tree.evict(2)
-    pending = tree.start_load([node])
-    tree.finish_load(pending, ok=False)
+    pending = tree.host.start_load([node])
+    tree.host.finish_load(pending, ok=False)
     assert node.tier == "host" and tree.allocator.num_free == 4
     tree.check_integrity()
 
@@ -105,9 +113,9 @@ def test_host_eviction_drops_host_only_leaves_only() -> None:
 def test_write_through_copies_at_insert() -> None:
     tree = _tree("hicache", write_through=True)
     node = _insert(tree, [1, 2, 3, 4])
-    assert node.tier == "both" and tree.host_cached_pages == 2
+    assert node.tier == "both" and tree.host.cached_pages == 2
     tree.evict(2)
-    assert node.tier == "host" and tree.offloaded_pages == 2  # no second copy
+    assert node.tier == "host" and tree.host.offloaded_pages == 2  # no second copy
 
 
 def test_insert_over_host_only_node_adopts_recomputed_pages() -> None:
@@ -158,6 +166,7 @@ class _Seq:
     block_table: list[int] = field(default_factory=list)
     num_tree_pages: int = 0
     tree_node: object = None
+    num_preemptions: int = 0
 
 
 def _serve(kv: KVCacheManager, seq: _Seq) -> None:
@@ -182,11 +191,11 @@ def test_manager_tags_agents_and_prefetches_due_prefixes() -> None:
     suffix = kv.tree.match_prefix([1, 1, 1, 1, 7, 7]).node
     assert suffix.agents == set()
     _serve(kv, _Seq([2] * 15, "b", 14, "r2"))  # pushes a's prefix to host
-    assert kv.tree.match_host([1, 1, 1, 1]).device_tokens == 0
+    assert kv.host.match([1, 1, 1, 1]).device_tokens == 0
     kv.update_hints({"a": 1, "b": 3})
     kv.poll()
     assert kv.stats.prefetch_loads == 1
-    assert kv.tree.match_host([1, 1, 1, 1]).device_tokens == 4
+    assert kv.host.match([1, 1, 1, 1]).device_tokens == 4
     kv.check_integrity()
 
 
@@ -208,7 +217,7 @@ def test_prefetch_cancels_queued_loads_of_agents_no_longer_due() -> None:
     kv.update_hints({"a": 4})
     kv.poll()
     assert kv.loads_in_flight == 0 and kv.stats.prefetch_cancelled == 1
-    assert kv.tree.match_host([1, 1, 1, 1]).nodes[0].tier == "host"
+    assert kv.host.match([1, 1, 1, 1]).nodes[0].tier == "host"
     kv.check_integrity()
 
 
@@ -226,7 +235,7 @@ def test_request_waits_on_in_flight_load_and_counts_late() -> None:
 @pytest.mark.parametrize("policy", ["lru", "ideal"])
 def test_device_only_policies_have_no_host_tier(policy: str) -> None:
     kv = KVCacheManager(8, 2, policy, num_host_pages=16)
-    assert kv.host_allocator is None and kv.prefetcher is None
+    assert kv.host is None and kv.host_allocator is None and kv.loader is None
 
 
 def test_load_never_evicts_the_parent_it_hangs_below() -> None:
@@ -238,7 +247,7 @@ def test_load_never_evicts_the_parent_it_hangs_below() -> None:
     assert upper.tier == "both" and lower.tier == "host"
     other = _insert(tree, [3, 3, 4, 4, 7, 7])  # device full; upper is the LRU device leaf
     assert tree.allocator.num_free == 0
-    pending = tree.start_load([lower])
+    pending = tree.host.start_load([lower])
     assert pending is not None
     assert upper.on_device and lower.tier == "loading" and not other.on_device
     tree.check_integrity()
@@ -261,4 +270,4 @@ def test_reset_stats_and_reset_after_loads() -> None:
     kv.poll()
     kv.tree.reset()
     kv.check_integrity()
-    assert kv.tree.cached_pages == 0 and kv.tree.host_cached_pages == 0
+    assert kv.tree.cached_pages == 0 and kv.host.cached_pages == 0

@@ -65,9 +65,9 @@ class RadixTreeMachine(RuleBasedStateMachine):
         return pages
 
     def check_match(self, tokens: list[int]):
-        nodes = len(self.tree._nodes())
+        nodes = len(self.tree.nodes())
         m = self.tree.match_prefix(tokens)
-        if len(self.tree._nodes()) > nodes:
+        if len(self.tree.nodes()) > nodes:
             event("match split a node" + (" (locked)" if m.node.lock_ref else ""))
         expected = self.expected_match(tokens)
         assert m.pages == expected, f"match {tokens}: got {m.pages}, model {expected}"

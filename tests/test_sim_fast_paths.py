@@ -79,7 +79,7 @@ def _replay(policy: str, fast: bool, records: list[CallRecord]) -> tuple[dict, d
 def _tree_state(engine: LLMEngine) -> list[tuple]:
     """Every node with its access time as a rank: a skipped admission retry does not
     advance the tree's logical clock, but it must leave the access *order* unchanged."""
-    nodes = engine.kv.tree._nodes()
+    nodes = engine.kv.tree.nodes()
     rank = {t: i for i, t in enumerate(sorted({n.last_access for n in nodes}))}
     return [
         (n.id, n.key, tuple(n.pages), tuple(n.host_pages), n.lock_ref, rank[n.last_access])

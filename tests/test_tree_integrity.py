@@ -57,11 +57,11 @@ def _parent_lock_low(tree: RadixTree) -> None:
 
 
 def _cached_counter(tree: RadixTree) -> None:
-    tree._cached_pages += 1
+    tree.cached_pages += 1
 
 
 def _evictable_counter(tree: RadixTree) -> None:
-    tree._evictable_pages -= 1
+    tree.evictable_pages -= 1
 
 
 @pytest.mark.parametrize(

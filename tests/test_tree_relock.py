@@ -20,7 +20,7 @@ def twin_trees() -> list[tuple[RadixTree, RadixNode, RadixNode]]:
         cache(tree, [1, 2, 9, 9])  # splits [1, 2] off: `old` has an ancestor
         old = tree.match_prefix([1, 2, 3, 4]).node
         tree.lock(old)
-        new = tree.insert([1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 14, 15], old).node
+        new = tree.insert_below(old, [5, 6, 7, 8], [14, 15]).node
         assert new.lock_ref == 0 and new.parent is old
         tree.check_integrity()  # brings the candidates up to date: `new` is one
         out.append((tree, old, new))
