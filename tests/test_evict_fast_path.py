@@ -76,9 +76,9 @@ def test_eviction_frees_a_chain_and_its_siblings_in_lru_order():
     # tree: [1,2] -> [3], [4]; [5], on 5 pages. Oldest leaf first: [3], then [4], then
     # [1,2] (older than [5]).
     assert allocator.num_free == 3
-    assert tree.evict(2) == 2
+    assert tree.eviction.evict(2) == 2
     assert allocator.num_free == 5
     tree.check_integrity()
-    assert tree.evict(2) == 2  # [1, 2] as one node
+    assert tree.eviction.evict(2) == 2  # [1, 2] as one node
     assert [n.key for n in tree.root.children.values()] == [(5,)]
     tree.check_integrity()

@@ -79,16 +79,16 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
         tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
         if n % 3 == 0:  # move the hold to the new node, as KVCacheManager.cache does
             if fast:
-                tree.relock(held, result.node)
+                tree.locks.relock(held, result.node)
             else:
-                tree.lock(result.node)
-                tree.unlock(held)
+                tree.locks.lock(result.node)
+                tree.locks.unlock(held)
             locked[locked.index(held)] = result.node
         return result.pages, result.num_existing, result.node.id
     if name == "insert":
         need = len(pages)
         if tree.allocator.num_free < need:
-            tree.evict(need - tree.allocator.num_free)
+            tree.eviction.evict(need - tree.allocator.num_free)
         if tree.allocator.num_free < need:
             return None
         mine = tree.allocator.alloc(need)
@@ -101,21 +101,21 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
             node.agents.add(agent)
             node = node.parent
         if n % 2 and result.node is not tree.root:
-            tree.lock(result.node)
+            tree.locks.lock(result.node)
             locked.append(result.node)
         return result.pages
     if name == "match":
         result = tree.match_prefix(tokens)
         if result.node is not tree.root:
-            tree.lock(result.node)
+            tree.locks.lock(result.node)
             locked.append(result.node)
         return result.pages
     if name == "unlock":
         if locked:
-            tree.unlock(locked.pop(n % len(locked)))
+            tree.locks.unlock(locked.pop(n % len(locked)))
         return None
     if name == "evict":
-        return tree.evict(n)
+        return tree.eviction.evict(n)
     if name == "evict_host":
         return tree.host.evict(n) if tree.host is not None else 0
     if name == "hints":

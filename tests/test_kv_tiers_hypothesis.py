@@ -74,7 +74,7 @@ class TwoTierMachine(RuleBasedStateMachine):
         n = len(tokens) // self.ps
         alloc = self.tree.allocator
         if alloc.num_free < n:
-            self.tree.evict(n - alloc.num_free)
+            self.tree.eviction.evict(n - alloc.num_free)
         if alloc.num_free < n:
             return
         pages = alloc.alloc(n)
@@ -90,7 +90,7 @@ class TwoTierMachine(RuleBasedStateMachine):
                 node.agents.add(agent)
                 node = node.parent
         if lock and result.node is not self.tree.root:
-            self.tree.lock(result.node)
+            self.tree.locks.lock(result.node)
             self.locked.append(result.node)
 
     @rule(data=st.data())
@@ -100,17 +100,17 @@ class TwoTierMachine(RuleBasedStateMachine):
         for i, p in enumerate(result.pages):
             assert self.transfer.device[p] == tuple(tokens[: (i + 1) * self.ps])
         if result.node is not self.tree.root:
-            self.tree.lock(result.node)
+            self.tree.locks.lock(result.node)
             self.locked.append(result.node)
 
     @precondition(lambda self: self.locked)
     @rule(i=st.integers(0, 100))
     def unlock(self, i) -> None:
-        self.tree.unlock(self.locked.pop(i % len(self.locked)))
+        self.tree.locks.unlock(self.locked.pop(i % len(self.locked)))
 
     @rule(n=st.integers(1, 8))
     def evict(self, n) -> None:
-        self.tree.evict(n)
+        self.tree.eviction.evict(n)
 
     @rule(n=st.integers(1, 8))
     def evict_host(self, n) -> None:

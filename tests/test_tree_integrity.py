@@ -16,7 +16,7 @@ def _corrupt_tree() -> tuple[PageAllocator, RadixTree]:
     allocator, tree = make()
     cache(tree, [1, 2, 3, 4])
     cache(tree, [1, 2, 5, 6])
-    tree.lock(tree.match_prefix([1, 2, 3, 4]).node)
+    tree.locks.lock(tree.match_prefix([1, 2, 3, 4]).node)
     return allocator, tree
 
 

@@ -22,7 +22,7 @@ from agentrt.kvmanager.radix_node import RadixNode
 
 def is_device_candidate(node: RadixNode) -> bool:
     """Whether device eviction may take ``node`` now (the root's parent is None). The two
-    hottest callers (`_refresh`, `RadixTree.evict`) inline it; the reference tests hold
+    hottest callers (`_refresh`, `DeviceEviction.evict`) inline it; the reference tests hold
     them to it."""
     children = node.children
     return (

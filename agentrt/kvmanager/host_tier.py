@@ -165,14 +165,14 @@ class HostTier:
             # Device eviction may offload, and making host room must not drop the chain.
             guard = first_parent is not tree.root
             if guard:
-                tree.lock(first_parent)
+                tree.locks.lock(first_parent)
             self._pinned = {n.id for n in nodes}
             try:
-                tree.evict(need - device.num_free, bound)
+                tree.eviction.evict(need - device.num_free, bound)
             finally:
                 self._pinned = set()
                 if guard:
-                    tree.unlock(first_parent, quiet=True)
+                    tree.locks.unlock(first_parent, quiet=True)
             if device.num_free < need:
                 return None
         pages = device.alloc(need)

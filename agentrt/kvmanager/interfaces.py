@@ -1,7 +1,8 @@
 """The typed seams between the radix tree, its device eviction and its host tier.
 
-Each part names what it needs from the others here, so no part imports another's module
-to type it: `RadixTree` satisfies `TreeView`, `HostTier` satisfies `HostCopies`.
+The tree's parts name what they need from each other here, so none imports another's
+module to type it: `RadixTree` satisfies `TreeView` (for `PathLocks` and
+`DeviceEviction`), `HostTier` satisfies `HostCopies` (for the tree and its eviction).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class HostCopies(Protocol):
 
 
 class TreeView(Protocol):
-    """The tree's shared state, as device eviction and the host tier change it.
+    """The tree's shared state, as its locks and device eviction change it.
 
     ``cached_pages``: device pages held (loading nodes included); ``evictable_pages``:
     device pages of unlocked, resident nodes; ``version``: bumped by every change that can
@@ -53,10 +54,4 @@ class TreeView(Protocol):
 
     def device_candidates(self) -> list[RadixNode]: ...
 
-    def host_candidates(self) -> list[RadixNode]: ...
-
-    def lock(self, node: RadixNode) -> None: ...
-
-    def unlock(self, node: RadixNode, *, quiet: bool = False) -> None: ...
-
-    def evict(self, num_pages: int, bound: object = None) -> int: ...
+    def nodes(self) -> list[RadixNode]: ...

@@ -141,7 +141,7 @@ class KVCacheManager:
             self._count(seq, 0)
             return
         result = self.tree.match_prefix(seq.token_ids[: self._match_limit(seq)])
-        self.tree.lock(result.node)
+        self.tree.locks.lock(result.node)
         seq.tree_node = result.node
         seq.block_table = list(result.pages)
         seq.num_tree_pages = len(result.pages)
@@ -189,7 +189,7 @@ class KVCacheManager:
             return True
         short = need - self.allocator.num_free
         if short > 0:
-            self.tree.evict(max(short, self.min_evict_pages))
+            self.tree.eviction.evict(max(short, self.min_evict_pages))
             if self.allocator.num_free < need:
                 return False
         seq.block_table.extend(self.allocator.alloc(need))
@@ -218,7 +218,7 @@ class KVCacheManager:
                 table[i] = page
             i += 1
         self.allocator.free(duplicates)
-        self.tree.relock(start, result.node)  # lock(result.node), unlock(start)
+        self.tree.locks.relock(start, result.node)  # lock(result.node), unlock(start)
         seq.tree_node = result.node
         seq.num_tree_pages = i
         self._tag(seq, tokens, result.node, i * ps)
@@ -250,7 +250,7 @@ class KVCacheManager:
         self._counted.pop(seq.request_id, None)
         self.allocator.free(seq.block_table[seq.num_tree_pages :])
         if seq.tree_node is not None:
-            self.tree.unlock(seq.tree_node)
+            self.tree.locks.unlock(seq.tree_node)
         seq.tree_node = None
         seq.block_table = []
         seq.num_tree_pages = 0

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
 from agentrt.kvmanager.candidates import EvictionCandidates
 from agentrt.kvmanager.eviction import DeviceEviction
 from agentrt.kvmanager.interfaces import HostCopies
+from agentrt.kvmanager.locks import PathLocks
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
-from agentrt.kvmanager.radix_node import InsertResult, MatchResult, RadixNode
+from agentrt.kvmanager.radix_node import InsertResult, MatchResult, RadixNode, path_to_root
 from agentrt.kvmanager.tree_integrity import check_nodes, dump
 
 
 class RadixTree:
     """Prefix cache of KV pages over a device ``PageAllocator``.
 
-    Locks cover a node and all its ancestors *excluding the root*: the root is never
-    evicted, holds no pages and its ``lock_ref`` stays 0. Every public operation advances a
-    logical clock by one; the nodes it touches get that value as ``last_access``.
-
-    The tree owns the pages it adopted (via ``insert``) or allocated (loads) and frees them
-    only on eviction (``eviction``, a `DeviceEviction`), failed loads or ``reset``.
-    ``host`` (attached by a ``HostTier``) keeps host copies of evicted nodes; the counters
+    Every public operation advances a logical clock by one; the nodes it touches get that
+    value as ``last_access``. The tree owns the pages it adopted (via ``insert``) or
+    allocated (loads) and frees them only on eviction, failed loads or ``reset``. Its
+    parts: ``locks`` (`PathLocks`), ``eviction`` (`DeviceEviction`), ``candidates``
+    (`EvictionCandidates`) and, attached by a `HostTier`, ``host``; the counters
     ``cached_pages``, ``evictable_pages`` and ``version`` are described by `TreeView`.
     """
 
@@ -45,6 +43,7 @@ class RadixTree:
         self.cached_pages = 0
         self.evictable_pages = 0
         self.candidates = EvictionCandidates()
+        self.locks = PathLocks(self)
         self.eviction = DeviceEviction(self)
 
     def attach_host(self, host: HostCopies) -> None:
@@ -155,7 +154,7 @@ class RadixTree:
         ps = self.page_size
         assert num_tokens > 0 and num_tokens % ps == 0
         if depth is None:
-            depth = sum(len(n.key) for n in self._path_to_root(node))
+            depth = sum(len(n.key) for n in path_to_root(self.root, node))
         if num_tokens > depth:
             raise AssertionError(f"touch_prefix past the end of the path ({depth} < {num_tokens})")
         now = self._tick()
@@ -171,68 +170,7 @@ class RadixTree:
             n = n.parent
         return target
 
-    # ---- locking ----------------------------------------------------------------------
-
-    def lock(self, node: RadixNode) -> None:
-        """Protect ``node`` and its ancestors from eviction (reference counted)."""
-        mark = self.candidates.mark
-        for n in self._path_to_root(node):
-            if n.lock_ref == 0:
-                mark(n)
-                if not n.loading:
-                    self.evictable_pages -= len(n.pages)
-            n.lock_ref += 1
-
-    def unlock(self, node: RadixNode, *, quiet: bool = False) -> None:
-        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked.
-        ``quiet``: the lock being undone was taken within the same operation (no
-        ``version`` bump: the pair changed nothing)."""
-        path = self._path_to_root(node)
-        for n in path:
-            if n.lock_ref <= 0:
-                raise ValueError(f"unlock of a node that is not locked: {n!r}")
-        freed = False
-        for n in path:
-            n.lock_ref -= 1
-            if n.lock_ref == 0:
-                self.candidates.mark(n)
-                if not n.loading:
-                    self.evictable_pages += len(n.pages)
-                    freed = True
-        if freed and not quiet:
-            self.version += 1
-
-    def relock(self, old: RadixNode | None, new: RadixNode) -> None:
-        """``lock(new)`` then ``unlock(old)`` (when ``old`` is not None), for a ``new``
-        inserted below the locked ``old`` (``new`` itself or a descendant). ``old``'s path
-        stays locked throughout, so only the nodes between them gain a lock; no lock
-        count reaches zero. Falls back to the two plain calls otherwise."""
-        root = self.root
-        below: list[RadixNode] = []
-        n: RadixNode | None = new
-        while n is not None and n is not old and n is not root:
-            below.append(n)
-            n = n.parent
-        if n is not (root if old is None else old):  # not below `old`: the long way
-            self.lock(new)
-            if old is not None:
-                self.unlock(old)
-            return
-        if old is not None and old is not root and old.lock_ref <= 0:
-            raise ValueError(f"relock from a node that is not locked: {old!r}")
-        mark = self.candidates.mark
-        for n in below:
-            if n.lock_ref == 0:
-                mark(n)
-                if not n.loading:
-                    self.evictable_pages -= len(n.pages)
-            n.lock_ref += 1
-
-    # ---- eviction, reset and checking ---------------------------------------------------
-
-    def evict(self, num_pages: int, bound: Any = None) -> int:
-        """`DeviceEviction.evict`: free ``num_pages`` device pages in policy order."""
-        return self.eviction.evict(num_pages, bound)
+    # ---- candidates, reset and checking --------------------------------------------------
 
     def device_candidates(self) -> list[RadixNode]:
         """The nodes device eviction may take now (kept by `EvictionCandidates`)."""
@@ -364,14 +302,3 @@ class RadixTree:
         self.candidates.mark(node.parent)
         self.cached_pages += len(pages)
         self.evictable_pages += len(pages)
-
-    def _path_to_root(self, node: RadixNode) -> list[RadixNode]:
-        """``node`` and its ancestors, root excluded; raise if ``node`` is not in this tree."""
-        path = []
-        n: RadixNode | None = node
-        while n is not None and n is not self.root:
-            path.append(n)
-            n = n.parent
-        if n is not self.root:
-            raise ValueError(f"{node!r} is not in this tree (evicted?)")
-        return path

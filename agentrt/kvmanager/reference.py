@@ -4,7 +4,8 @@ hold the fast paths to them, result by result and state by state.
 
 - `ScanTree`: eviction candidates found by scanning every node (vs `EvictionCandidates`,
   kept incrementally).
-- `PlainEvictTree`: device eviction as the plain loop (vs `DeviceEviction.evict`).
+- `PlainEviction` (`PlainEvictTree` uses it): device eviction as the plain loop (vs
+  `DeviceEviction.evict`).
 - `PlainCacheManager`: `cache` inserting the whole token list from the root and finding
   the agent's prefix node by `match_prefix` (vs `insert_below` and `touch_prefix`).
 """
@@ -15,6 +16,7 @@ import heapq
 from typing import Any
 
 from agentrt.kvmanager.candidates import is_device_candidate, is_host_candidate
+from agentrt.kvmanager.eviction import DeviceEviction
 from agentrt.kvmanager.manager import KVCacheManager, PagedSequence
 from agentrt.kvmanager.radix_node import RadixNode
 from agentrt.kvmanager.radix_tree import RadixTree
@@ -30,15 +32,16 @@ class ScanTree(RadixTree):
         return [n for n in self.nodes() if is_host_candidate(n)]
 
 
-class PlainEvictTree(RadixTree):
+class PlainEviction(DeviceEviction):
     """Candidates from a full scan, ``policy.key`` called for every node, every node
     through `DeviceEviction.evict_node` and its pages freed one node at a time."""
 
     def evict(self, num_pages: int, bound: Any = None) -> int:
         if num_pages <= 0:
             return 0
-        key = self.policy.key
-        heap = [(key(n), n.id, n) for n in self.nodes() if is_device_candidate(n)]
+        tree = self.tree
+        key = tree.policy.key
+        heap = [(key(n), n.id, n) for n in tree.nodes() if is_device_candidate(n)]
         heapq.heapify(heap)
         freed = 0
         while heap and freed < num_pages:
@@ -48,11 +51,19 @@ class PlainEvictTree(RadixTree):
             parent = node.parent
             assert parent is not None
             pages: list[int] = []
-            freed += self.eviction.evict_node(node, pages)
-            self.allocator.free(pages)
+            freed += self.evict_node(node, pages)
+            tree.allocator.free(pages)
             if is_device_candidate(parent):
                 heapq.heappush(heap, (key(parent), parent.id, parent))
         return freed
+
+
+class PlainEvictTree(RadixTree):
+    """A tree whose eviction is `PlainEviction`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eviction = PlainEviction(self)
 
 
 class PlainCacheManager(KVCacheManager):
@@ -74,9 +85,9 @@ class PlainCacheManager(KVCacheManager):
                 duplicates.append(seq.block_table[i])
                 seq.block_table[i] = result.pages[i]
         self.allocator.free(duplicates)
-        self.tree.lock(result.node)
+        self.tree.locks.lock(result.node)
         if seq.tree_node is not None:
-            self.tree.unlock(seq.tree_node)  # type: ignore[arg-type]
+            self.tree.locks.unlock(seq.tree_node)  # type: ignore[arg-type]
         seq.tree_node = result.node
         seq.num_tree_pages = kept
         agent, prefix_len = seq.agent_id, seq.prefix_len
