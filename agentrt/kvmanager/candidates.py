@@ -47,7 +47,9 @@ class EvictionCandidates:
 
     def __init__(self) -> None:
         self.tiered = False
-        self._device: dict[int, RadixNode] = {}
+        # The device candidates by id; `evict` updates it directly: an entry it sets or
+        # removes must be what a refresh would find at that moment.
+        self.device_set: dict[int, RadixNode] = {}
         self._host: dict[int, RadixNode] = {}
         self._marked: dict[int, RadixNode] = {}
 
@@ -56,14 +58,8 @@ class EvictionCandidates:
         if node is not None:
             self._marked[node.id] = node
 
-    @property
-    def device_set(self) -> dict[int, RadixNode]:
-        """The device candidates by id, for `evict` to update directly: an entry it sets
-        or removes must be what a refresh would find at that moment."""
-        return self._device
-
     def clear(self) -> None:
-        self._device.clear()
+        self.device_set.clear()
         self._host.clear()
         self._marked.clear()
 
@@ -71,7 +67,7 @@ class EvictionCandidates:
         marked = self._marked
         if not marked:
             return
-        device, host = self._device, self._host
+        device, host = self.device_set, self._host
         for nid, node in marked.items():  # is_device_candidate, inlined: this runs per mark
             children = node.children
             if (
@@ -95,7 +91,7 @@ class EvictionCandidates:
     def device(self) -> list[RadixNode]:
         """Every device candidate now (any order)."""
         self._refresh()
-        return list(self._device.values())
+        return list(self.device_set.values())
 
     def host(self) -> list[RadixNode]:
         """Every host candidate now (any order)."""
@@ -108,8 +104,8 @@ class EvictionCandidates:
         nodes = list(nodes)
         want_device = {n.id for n in nodes if is_device_candidate(n)}
         want_host = {n.id for n in nodes if is_host_candidate(n)}
-        assert set(self._device) == want_device, (
-            f"device candidates {sorted(self._device)} != scan {sorted(want_device)}"
+        assert set(self.device_set) == want_device, (
+            f"device candidates {sorted(self.device_set)} != scan {sorted(want_device)}"
         )
         assert set(self._host) == want_host, (
             f"host candidates {sorted(self._host)} != scan {sorted(want_host)}"

@@ -34,7 +34,6 @@ class PendingLoad:
     op: TransferOp
     nodes: list[RadixNode]
     future: Any = None
-    tag: object = None
     meta: dict = field(default_factory=dict)
 
 
@@ -211,6 +210,11 @@ class HostTier:
                 n.pages = []
 
     def check_integrity(self, nodes: list[RadixNode]) -> None:
-        held = check_host_pages(nodes, self.pool)
+        pool = self.pool
+        pool.check_integrity()
+        held = check_host_pages(nodes, pool)
         assert held == self.cached_pages, f"host cached_pages {self.cached_pages} != {held}"
+        assert pool.num_free + held == pool.num_pages, (
+            f"host page leak: free {pool.num_free} + tree {held} != {pool.num_pages}"
+        )
         check_loads(((p.op, p.nodes) for p in self.inflight), nodes)

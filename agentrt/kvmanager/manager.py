@@ -124,9 +124,6 @@ class KVCacheManager:
     def loads_in_flight(self) -> int:
         return len(self.host.inflight) if self.host is not None else 0
 
-    def pages_for(self, num_tokens: int) -> int:
-        return -(-num_tokens // self.page_size)
-
     # ---- the sequence lifecycle -------------------------------------------------------
 
     def _match_limit(self, seq: PagedSequence) -> int:
@@ -183,7 +180,7 @@ class KVCacheManager:
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
         needed. Returns False (allocating nothing) when the pool cannot supply them."""
-        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # pages_for
+        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # ceil
         need -= len(seq.block_table)
         if need <= 0:
             return True
@@ -257,7 +254,8 @@ class KVCacheManager:
 
     def check_integrity(self, live: Iterable[PagedSequence] = ()) -> None:
         """Every device page is exactly one of: free, held by the tree (resident or
-        loading), owned by a live sequence; every host page free or held by the tree."""
+        loading), owned by a live sequence; every host page free or held by the tree
+        (`HostTier.check_integrity`, through the tree's)."""
         self.tree.check_integrity()
         self.allocator.check_integrity()
         owned = [p for s in live for p in s.block_table[s.num_tree_pages :]]
@@ -267,12 +265,6 @@ class KVCacheManager:
             f"page leak: free {self.allocator.num_free} + tree {self.tree.cached_pages} "
             f"+ sequences {len(owned)} != {self.num_pages}"
         )
-        if self.host is not None:
-            pool, held = self.host.pool, self.host.cached_pages
-            pool.check_integrity()
-            assert pool.num_free + held == pool.num_pages, (
-                f"host page leak: free {pool.num_free} + tree {held} != {pool.num_pages}"
-            )
 
     # ---- hints and loads (engine thread, except update_hints) ---------------------------
 
