@@ -5,6 +5,7 @@ from agentrt.kvmanager.errors import OutOfPagesError
 from agentrt.kvmanager.eviction import DeviceEviction
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.loader import Loader
+from agentrt.kvmanager.locks import PathLocks
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import (
@@ -35,6 +36,7 @@ __all__ = [
     "MatchResult",
     "OutOfPagesError",
     "PageAllocator",
+    "PathLocks",
     "RadixNode",
     "RadixTree",
     "available_policies",

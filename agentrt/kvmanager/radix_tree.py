@@ -35,7 +35,7 @@ class RadixTree:
         self.allocator = allocator
         self.policy = get_policy(policy)
         self.host: HostCopies | None = None
-        self.write_through = False
+        self.copy_on_insert: HostCopies | None = None  # the host, with write-through
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
         self._clock = 0
@@ -50,7 +50,7 @@ class RadixTree:
         """Give the (still empty) tree its host tier."""
         assert self.host is None and not self.root.children, "attach a host tier first"
         self.host = host
-        self.write_through = host.write_through
+        self.copy_on_insert = host if host.write_through else None
         self.candidates.tiered = True
 
     @property
@@ -141,8 +141,8 @@ class RadixTree:
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
             out.extend(node.pages)
-            if self.write_through:
-                self.host.keep_copy(node)  # type: ignore[union-attr]
+            if self.copy_on_insert is not None:
+                self.copy_on_insert.keep_copy(node)
         return InsertResult(pages=out, num_existing=num_existing, node=node)
 
     def touch_prefix(self, node: RadixNode, num_tokens: int, depth: int | None = None) -> RadixNode:

@@ -87,7 +87,7 @@ class PlainCacheManager(KVCacheManager):
         self.allocator.free(duplicates)
         self.tree.locks.lock(result.node)
         if seq.tree_node is not None:
-            self.tree.locks.unlock(seq.tree_node)  # type: ignore[arg-type]
+            self.tree.locks.unlock(seq.tree_node)
         seq.tree_node = result.node
         seq.num_tree_pages = kept
         agent, prefix_len = seq.agent_id, seq.prefix_len
