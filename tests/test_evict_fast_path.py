@@ -1,46 +1,19 @@
-"""`RadixTree.evict`'s fast path (last-access keys read without a policy call, childless
-leaves dropped inline without a host tier, candidates updated in place, one batched page
-free) leaves the tree exactly as the plain eviction loop: same pages freed, same nodes,
-same free list, same candidates (`check_integrity`), for every policy, under random
-inserts, matches, locks, hints, device and host evictions and loads."""
+"""`DeviceEviction.evict`'s fast path (last-access keys read without a policy call,
+childless leaves dropped inline without a host tier, candidates updated in place, one
+batched page free) leaves the tree exactly as the plain eviction loop
+(`reference.PlainEvictTree`): same pages freed, same nodes, same free list, same
+candidates (`check_integrity`), for every policy, under random inserts, matches, locks,
+hints, device and host evictions and loads."""
 
 from __future__ import annotations
-
-import heapq
-from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_eviction_candidates import OPS, apply
 
-from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree
+from agentrt.kvmanager import HostTier, ManualTransfer, PageAllocator, RadixNode, RadixTree
 from agentrt.kvmanager.policies.lru import LRUPolicy
-
-
-class PlainEvictTree(RadixTree):
-    """The reference: candidates from a full scan, ``policy.key`` called for every node,
-    every node through ``_evict_device`` and its pages freed one node at a time."""
-
-    def evict(self, num_pages: int, bound: Any = None) -> int:
-        if num_pages <= 0:
-            return 0
-        key = self.policy.key
-        nodes = [n for n in self._nodes() if self._device_candidate(n)]
-        heap = [(key(n), n.id, n) for n in nodes]
-        heapq.heapify(heap)
-        freed = 0
-        while heap and freed < num_pages:
-            k, _, node = heapq.heappop(heap)
-            if bound is not None and not k < bound:
-                break
-            parent = node.parent
-            assert parent is not None
-            pages: list[int] = []
-            freed += self._evict_device(node, pages)
-            self.allocator.free(pages)
-            if self._device_candidate(parent):
-                heapq.heappush(heap, (key(parent), parent.id, parent))
-        return freed
+from agentrt.kvmanager.reference import PlainEvictTree
 
 
 class MostRecentFirst(LRUPolicy):
@@ -53,8 +26,9 @@ class MostRecentFirst(LRUPolicy):
 
 def build(cls: type[RadixTree], policy: str, ps: int, device: int, host: int) -> RadixTree:
     chosen = MostRecentFirst() if policy == "mru" else policy
-    tree = cls(ps, PageAllocator(device), chosen, PageAllocator(host) if host else None)
-    tree.transfer = ManualTransfer()
+    tree = cls(ps, PageAllocator(device), chosen)
+    if host:
+        HostTier(tree, PageAllocator(host), ManualTransfer())
     if policy == "belady":
         tree.policy.set_future(["b", "a", "b", "a"])
     return tree
@@ -102,9 +76,9 @@ def test_eviction_frees_a_chain_and_its_siblings_in_lru_order():
     # tree: [1,2] -> [3], [4]; [5], on 5 pages. Oldest leaf first: [3], then [4], then
     # [1,2] (older than [5]).
     assert allocator.num_free == 3
-    assert tree.evict(2) == 2
+    assert tree.eviction.evict(2) == 2
     assert allocator.num_free == 5
     tree.check_integrity()
-    assert tree.evict(2) == 2  # [1, 2] as one node
+    assert tree.eviction.evict(2) == 2  # [1, 2] as one node
     assert [n.key for n in tree.root.children.values()] == [(5,)]
     tree.check_integrity()

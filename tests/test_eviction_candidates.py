@@ -1,8 +1,8 @@
 """The tree's incremental eviction candidates evict in exactly the order of the full scan
-they replaced, for every policy, under random inserts, matches, locks, hint changes,
-device and host evictions and loads (`agentrt.kvmanager.candidates`). The path shortcuts
-(`insert(..., start=node)`, `insert_below`, `touch_prefix`, `relock`) leave the tree
-exactly as `insert` from the root, `match_prefix` and `lock` + `unlock` do."""
+they replaced (`reference.ScanTree`), for every policy, under random inserts, matches,
+locks, hint changes, device and host evictions and loads (`agentrt.kvmanager.candidates`).
+The path shortcuts (`insert_below`, `touch_prefix`, `relock`) leave the tree exactly as
+`insert` from the root, `match_prefix` and `lock` + `unlock` do."""
 
 from __future__ import annotations
 
@@ -10,24 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from radix_helpers import path_tokens
 
-from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree
+from agentrt.kvmanager import HostTier, ManualTransfer, PageAllocator, RadixNode, RadixTree
 from agentrt.kvmanager.radix_node import InsertResult
-
-
-class ScanTree(RadixTree):
-    """The reference: candidates found by scanning every node at each eviction (the
-    eviction loops are the tree's own; only where candidates come from differs)."""
-
-    def _device_candidates(self) -> list[RadixNode]:
-        return [n for n in self._nodes() if self._device_candidate(n)]
-
-    def _host_candidates(self) -> list[RadixNode]:
-        return [n for n in self._nodes() if self._host_candidate(n)]
+from agentrt.kvmanager.reference import ScanTree
 
 
 def build(cls: type[RadixTree], policy: str, ps: int, device: int, host: int) -> RadixTree:
-    tree = cls(ps, PageAllocator(device), policy, PageAllocator(host) if host else None)
-    tree.transfer = ManualTransfer()
+    """A ``cls`` tree, with a host tier (``tree.host``) of ``host`` pages unless 0."""
+    tree = cls(ps, PageAllocator(device), policy)
+    if host:
+        HostTier(tree, PageAllocator(host), ManualTransfer())
     if policy == "belady":
         tree.policy.set_future(["b", "a", "b", "a"])
     return tree
@@ -75,28 +67,28 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
             return None
         mine = tree.allocator.alloc(need)
         theirs = [0] * (len(path) // tree.page_size)  # the tree holds these positions
-        if fast and n % 2:  # the tail only, counted from `held`
+        if fast:  # the tail only, counted from `held`
             held_pages = tree_pages(held)
             below = tree.insert_below(held, tokens, mine)
             result = InsertResult(
                 [*held_pages, *below.pages], len(path) + below.num_existing, below.node
             )
         else:
-            result = tree.insert(path + tokens, theirs + mine, held if fast else None)
+            result = tree.insert(path + tokens, theirs + mine)
         kept = result.pages[len(theirs) :]
         tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
         if n % 3 == 0:  # move the hold to the new node, as KVCacheManager.cache does
             if fast:
-                tree.relock(held, result.node)
+                tree.locks.relock(held, result.node)
             else:
-                tree.lock(result.node)
-                tree.unlock(held)
+                tree.locks.lock(result.node)
+                tree.locks.unlock(held)
             locked[locked.index(held)] = result.node
         return result.pages, result.num_existing, result.node.id
     if name == "insert":
         need = len(pages)
         if tree.allocator.num_free < need:
-            tree.evict(need - tree.allocator.num_free)
+            tree.eviction.evict(need - tree.allocator.num_free)
         if tree.allocator.num_free < need:
             return None
         mine = tree.allocator.alloc(need)
@@ -109,35 +101,38 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
             node.agents.add(agent)
             node = node.parent
         if n % 2 and result.node is not tree.root:
-            tree.lock(result.node)
+            tree.locks.lock(result.node)
             locked.append(result.node)
         return result.pages
     if name == "match":
         result = tree.match_prefix(tokens)
         if result.node is not tree.root:
-            tree.lock(result.node)
+            tree.locks.lock(result.node)
             locked.append(result.node)
         return result.pages
     if name == "unlock":
         if locked:
-            tree.unlock(locked.pop(n % len(locked)))
+            tree.locks.unlock(locked.pop(n % len(locked)))
         return None
     if name == "evict":
-        return tree.evict(n)
+        return tree.eviction.evict(n)
     if name == "evict_host":
-        return tree.evict_host(n)
+        return tree.host.evict(n) if tree.host is not None else 0
     if name == "hints":
         tree.policy.update_hints({"a": n % 3, "b": (n + 1) % 3})
         if tree.policy.name == "belady":
             tree.policy.on_request("ab"[n % 2])
         return None
-    found = tree.match_host(tokens)  # load
+    host = tree.host  # load
+    if host is None:
+        return None
+    found = host.match(tokens)
     if not found.nodes or found.loading:
         return None
-    pending = tree.start_load(found.nodes)
+    pending = host.start_load(found.nodes)
     if pending is None:
         return None
-    tree.finish_load(pending, ok=bool(n % 2))
+    host.finish_load(pending, ok=bool(n % 2))
     return pending.op
 
 

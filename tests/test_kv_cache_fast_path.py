@@ -3,7 +3,8 @@
 (`touch_prefix` with the known depth) and rebuilds an agent's prefix tuple only when its
 node changed. Under random sequences (prefill in chunks, decode, finish, evictions from a
 small pool, agents whose prefix changes) it leaves everything as the plain version does:
-an insert from the root, `match_prefix` for the tag, the tuple stored on every call."""
+an insert from the root, `match_prefix` for the tag, the tuple stored on every call
+(`reference.PlainCacheManager`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentrt.kvmanager import KVCacheManager
+from agentrt.kvmanager.reference import PlainCacheManager
 
 
 @dataclass(eq=False)
@@ -27,41 +29,6 @@ class Seq:
     num_tree_pages: int = 0
     tree_node: object = None
     num_preemptions: int = 0
-
-
-class PlainCacheManager(KVCacheManager):
-    """The reference: the whole token list inserted from the root, the prefix node found
-    by `match_prefix`, the agent's prefix tuple stored every time."""
-
-    def cache(self, seq: Seq) -> None:
-        full_pages = seq.num_computed_tokens // self.page_size
-        if full_pages <= seq.num_tree_pages:
-            return
-        tokens = seq.token_ids[: full_pages * self.page_size]
-        result = self.tree.insert(tokens, seq.block_table[:full_pages])
-        kept = len(result.pages)
-        duplicates = []
-        for i in range(seq.num_tree_pages, kept):
-            if result.pages[i] != seq.block_table[i]:
-                duplicates.append(seq.block_table[i])
-                seq.block_table[i] = result.pages[i]
-        self.allocator.free(duplicates)
-        self.tree.lock(result.node)
-        self.tree.unlock(seq.tree_node)
-        seq.tree_node = result.node
-        seq.num_tree_pages = kept
-        agent, prefix_len = seq.agent_id, seq.prefix_len
-        if agent is None or not prefix_len:
-            return
-        n = min(prefix_len, kept * self.page_size) // self.page_size * self.page_size
-        if n == 0:
-            return
-        node = self.tree.match_prefix(tokens[:n]).node
-        while node is not self.tree.root and agent not in node.agents:
-            node.agents.add(agent)
-            node = node.parent
-        if n == prefix_len // self.page_size * self.page_size:
-            self.agent_prefixes[agent] = tuple(tokens[:n])
 
 
 PS = 2

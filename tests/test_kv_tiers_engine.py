@@ -81,7 +81,7 @@ def test_kvflow_prefetch_turns_host_hits_into_device_hits(runs):
 
 
 def _prefix_on_device(engine, tokens: list[int]) -> int:
-    return engine.kv.tree.match_host(tokens).device_tokens
+    return engine.kv.host.match(tokens).device_tokens
 
 
 def test_prefetch_loads_prefix_before_request(tiny_models):
@@ -92,7 +92,7 @@ def test_prefetch_loads_prefix_before_request(tiny_models):
         run_to_completion_tagged(engine, agent, prompt)
     a_prefix = calls[0][1][:PREFIX]
     assert _prefix_on_device(engine, a_prefix) < PREFIX
-    assert engine.kv.tree.match_host(a_prefix).num_tokens > 0  # ... but on host
+    assert engine.kv.host.match(a_prefix).num_tokens > 0  # ... but on host
     engine.kv.update_hints({"wf/a": 1, "wf/b": 2})
     engine.step()  # no requests: just polls hints and plans the prefetch
     while engine.kv.loads_in_flight:
@@ -123,14 +123,14 @@ def test_failed_load_falls_back_to_recompute(tiny_models):
     for agent, prompt in calls[: len(AGENTS)]:
         run_to_completion_tagged(engine, agent, prompt)
     a_prompt = calls[len(AGENTS)][1]
-    assert engine.kv.tree.match_host(a_prompt[:PREFIX]).nodes  # needs a load
+    assert engine.kv.host.match(a_prompt[:PREFIX]).nodes  # needs a load
     engine.runner.kv_transfer.fail_next_loads = 1
     got = run_to_completion_tagged(engine, "wf/a", a_prompt)
     assert engine.kv.stats.failed_loads == 1
     hf = load_hf(tiny_models[FAMILY])
     assert got == hf_greedy(hf, a_prompt, NEW)
     # The recomputed pages became the node's device copy: the next call hits on device.
-    assert engine.kv.tree.match_host(a_prompt[:PREFIX]).device_tokens == PREFIX
+    assert engine.kv.host.match(a_prompt[:PREFIX]).device_tokens == PREFIX
 
 
 def test_batched_workload_with_in_flight_loads(tiny_models):

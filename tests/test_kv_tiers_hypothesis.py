@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from radix_helpers import path_tokens
 
-from agentrt.kvmanager import ManualTransfer, PageAllocator, RadixNode, RadixTree, TransferOp
+from agentrt.kvmanager import (
+    HostTier,
+    ManualTransfer,
+    PageAllocator,
+    RadixNode,
+    RadixTree,
+    TransferOp,
+)
 
 
 class ContentTransfer(ManualTransfer):
@@ -47,14 +54,8 @@ class TwoTierMachine(RuleBasedStateMachine):
     def setup(self, page_size, device, host, policy, write_through, data) -> None:
         self.ps = page_size
         self.transfer = ContentTransfer()
-        self.tree = RadixTree(
-            page_size,
-            PageAllocator(device),
-            policy,
-            PageAllocator(host),
-            self.transfer,
-            write_through,
-        )
+        self.tree = RadixTree(page_size, PageAllocator(device), policy)
+        self.host = HostTier(self.tree, PageAllocator(host), self.transfer, write_through)
         if policy == "kvflow":
             self.tree.policy.update_hints({"a": 0, "b": 2})
         if policy == "belady":
@@ -73,7 +74,7 @@ class TwoTierMachine(RuleBasedStateMachine):
         n = len(tokens) // self.ps
         alloc = self.tree.allocator
         if alloc.num_free < n:
-            self.tree.evict(n - alloc.num_free)
+            self.tree.eviction.evict(n - alloc.num_free)
         if alloc.num_free < n:
             return
         pages = alloc.alloc(n)
@@ -89,7 +90,7 @@ class TwoTierMachine(RuleBasedStateMachine):
                 node.agents.add(agent)
                 node = node.parent
         if lock and result.node is not self.tree.root:
-            self.tree.lock(result.node)
+            self.tree.locks.lock(result.node)
             self.locked.append(result.node)
 
     @rule(data=st.data())
@@ -99,28 +100,28 @@ class TwoTierMachine(RuleBasedStateMachine):
         for i, p in enumerate(result.pages):
             assert self.transfer.device[p] == tuple(tokens[: (i + 1) * self.ps])
         if result.node is not self.tree.root:
-            self.tree.lock(result.node)
+            self.tree.locks.lock(result.node)
             self.locked.append(result.node)
 
     @precondition(lambda self: self.locked)
     @rule(i=st.integers(0, 100))
     def unlock(self, i) -> None:
-        self.tree.unlock(self.locked.pop(i % len(self.locked)))
+        self.tree.locks.unlock(self.locked.pop(i % len(self.locked)))
 
     @rule(n=st.integers(1, 8))
     def evict(self, n) -> None:
-        self.tree.evict(n)
+        self.tree.eviction.evict(n)
 
     @rule(n=st.integers(1, 8))
     def evict_host(self, n) -> None:
-        self.tree.evict_host(n)
+        self.host.evict(n)
 
     @rule(data=st.data())
     def start_load(self, data) -> None:
-        found = self.tree.match_host(self.draw_tokens(data))
+        found = self.host.match(self.draw_tokens(data))
         if not found.nodes or found.loading:
             return
-        pending = self.tree.start_load(found.nodes)
+        pending = self.host.start_load(found.nodes)
         if pending is not None:
             pending.future = self.transfer.load(pending.op)
 
@@ -130,27 +131,25 @@ class TwoTierMachine(RuleBasedStateMachine):
         i %= len(self.transfer.pending)
         future = self.transfer.pending[i][1]
         self.transfer.finish(i, None if ok else RuntimeError("injected"))
-        (pending,) = [p for p in self.tree.inflight if p.future is future]
-        self.tree.finish_load(pending, ok=future.exception() is None)
+        (pending,) = [p for p in self.host.inflight if p.future is future]
+        self.host.finish_load(pending, ok=future.exception() is None)
 
     @precondition(lambda self: self.transfer.pending)
     @rule(i=st.integers(0, 100))
     def cancel_queued_load(self, i) -> None:
         op, future = self.transfer.pending.pop(i % len(self.transfer.pending))
         assert future.cancel()
-        (pending,) = [p for p in self.tree.inflight if p.future is future]
-        self.tree.finish_load(pending, ok=False)
+        (pending,) = [p for p in self.host.inflight if p.future is future]
+        self.host.finish_load(pending, ok=False)
 
     @invariant()
     def integrity(self) -> None:
         self.tree.check_integrity()
-        assert self.tree.host_allocator.num_free + self.tree.host_cached_pages == (
-            self.tree.host_allocator.num_pages
-        )
+        assert self.host.pool.num_free + self.host.cached_pages == (self.host.pool.num_pages)
 
     @invariant()
     def contents(self) -> None:
-        for node in self.tree._nodes():
+        for node in self.tree.nodes():
             if node is self.tree.root:
                 continue
             tokens = path_tokens(node)

@@ -94,13 +94,13 @@ def test_lock_protects_from_evict() -> None:
     allocator, tree = make()
     cache(tree, [1, 2, 3, 4])
     m = tree.match_prefix([1, 2, 3, 4])
-    tree.lock(m.node)
+    tree.locks.lock(m.node)
     assert tree.evictable_pages == 0 and tree.cached_pages == 2
-    assert tree.evict(10) == 0
+    assert tree.eviction.evict(10) == 0
     assert tree.match_prefix([1, 2, 3, 4]).num_tokens == 4
-    tree.unlock(m.node)
+    tree.locks.unlock(m.node)
     assert tree.evictable_pages == 2
-    assert tree.evict(10) == 2
+    assert tree.eviction.evict(10) == 2
     assert allocator.num_free == allocator.num_pages and tree.cached_pages == 0
     tree.check_integrity()
 
@@ -110,13 +110,13 @@ def test_lock_covers_ancestors_but_not_siblings() -> None:
     cache(tree, [1, 2, 3, 4])
     cache(tree, [1, 2, 5, 6])
     node = tree.match_prefix([1, 2, 3, 4]).node
-    tree.lock(node)
+    tree.locks.lock(node)
     assert node.lock_ref == 1 and node.parent is not None and node.parent.lock_ref == 1
     assert tree.root.lock_ref == 0
     assert tree.evictable_pages == 1
-    assert tree.evict(10) == 1
+    assert tree.eviction.evict(10) == 1
     assert tree.match_prefix([1, 2, 5, 6]).num_tokens == 2
-    tree.unlock(node)
+    tree.locks.unlock(node)
     tree.check_integrity()
 
 
@@ -124,17 +124,17 @@ def test_split_of_locked_node_keeps_lock_counts() -> None:
     _, tree = make()
     cache(tree, [1, 2, 3, 4, 5, 6])
     held = tree.match_prefix([1, 2, 3, 4, 5, 6]).node
-    tree.lock(held)
-    tree.lock(held)
+    tree.locks.lock(held)
+    tree.locks.lock(held)
     upper = tree.match_prefix([1, 2, 9, 9]).node
     assert upper is not held and held.parent is upper
     assert upper.lock_ref == 2 and held.lock_ref == 2
     tree.check_integrity()
-    tree.unlock(held)
-    tree.unlock(held)
+    tree.locks.unlock(held)
+    tree.locks.unlock(held)
     assert upper.lock_ref == 0 and tree.evictable_pages == 3
     with pytest.raises(ValueError, match="not locked"):
-        tree.unlock(held)
+        tree.locks.unlock(held)
     tree.check_integrity()
 
 
@@ -143,7 +143,7 @@ def test_unlock_below_zero_raises() -> None:
     cache(tree, [1, 2])
     node = tree.match_prefix([1, 2]).node
     with pytest.raises(ValueError, match="not locked"):
-        tree.unlock(node)
+        tree.locks.unlock(node)
     assert node.lock_ref == 0
 
 
@@ -151,9 +151,9 @@ def test_lock_of_evicted_node_raises() -> None:
     _, tree = make()
     cache(tree, [1, 2])
     node = tree.match_prefix([1, 2]).node
-    tree.evict(1)
+    tree.eviction.evict(1)
     with pytest.raises(ValueError, match="not in this tree"):
-        tree.lock(node)
+        tree.locks.lock(node)
 
 
 def test_lru_order() -> None:
@@ -162,9 +162,9 @@ def test_lru_order() -> None:
     cache(tree, [2, 2])
     c = cache(tree, [3, 3])
     tree.match_prefix([1, 1])  # A is now the most recent; B the oldest
-    assert tree.evict(1) == 1
+    assert tree.eviction.evict(1) == 1
     assert tree.match_prefix([2, 2]).num_tokens == 0
-    assert tree.evict(1) == 1
+    assert tree.eviction.evict(1) == 1
     assert tree.match_prefix([3, 3]).num_tokens == 0
     assert tree.match_prefix([1, 1]).pages == a
     assert c  # C's page went back to the allocator
@@ -179,14 +179,14 @@ def test_evict_cascades_to_parents_leaves_first() -> None:
     cache(tree, [9, 9])
     tree.match_prefix([9, 9])
     # [1,2,3,4] has two leaf children; it only becomes a candidate once both are gone.
-    assert tree.evict(2) == 2
+    assert tree.eviction.evict(2) == 2
     upper = tree.root.children[(1, 2)]
     assert upper.key == (1, 2, 3, 4) and upper.is_leaf and upper.lock_ref == 0
     assert set(tree.root.children) == {(1, 2), (9, 9)}
-    assert tree.evict(1) == 2  # the whole 2-page parent goes at once
+    assert tree.eviction.evict(1) == 2  # the whole 2-page parent goes at once
     assert tree.match_prefix([1, 2]).num_tokens == 0
     assert tree.match_prefix([9, 9]).num_tokens == 2
-    assert tree.evict(100) == 1
+    assert tree.eviction.evict(100) == 1
     assert allocator.num_free == allocator.num_pages
     tree.check_integrity()
 
@@ -195,7 +195,7 @@ def test_evict_cascades_within_one_call() -> None:
     allocator, tree = make()
     cache(tree, [1, 2, 3, 4])
     cache(tree, [1, 2, 5, 6])
-    assert tree.evict(3) == 3  # both leaves, then their parent once it is a leaf
+    assert tree.eviction.evict(3) == 3  # both leaves, then their parent once it is a leaf
     assert tree.root.children == {} and allocator.num_free == allocator.num_pages
     tree.check_integrity()
 
@@ -203,7 +203,7 @@ def test_evict_cascades_within_one_call() -> None:
 def test_evict_nonpositive_is_noop() -> None:
     _, tree = make()
     cache(tree, [1, 2])
-    assert tree.evict(0) == 0 and tree.evict(-3) == 0
+    assert tree.eviction.evict(0) == 0 and tree.eviction.evict(-3) == 0
     assert tree.cached_pages == 1
 
 
@@ -212,16 +212,16 @@ def test_reset() -> None:
     cache(tree, [1, 2, 3, 4])
     cache(tree, [1, 2, 5, 6])
     node = tree.match_prefix([1, 2, 5, 6]).node
-    tree.lock(node)
+    tree.locks.lock(node)
     with pytest.raises(RuntimeError, match="locked"):
         tree.reset()
-    tree.unlock(node)
+    tree.locks.unlock(node)
     tree.reset()
     assert allocator.num_free == allocator.num_pages
     assert (tree.cached_pages, tree.evictable_pages) == (0, 0)
     assert tree.match_prefix([1, 2]).num_tokens == 0
     with pytest.raises(ValueError, match="not in this tree"):
-        tree.lock(node)
+        tree.locks.lock(node)
     tree.check_integrity()
 
 

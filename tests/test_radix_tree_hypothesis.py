@@ -65,9 +65,9 @@ class RadixTreeMachine(RuleBasedStateMachine):
         return pages
 
     def check_match(self, tokens: list[int]):
-        nodes = len(self.tree._nodes())
+        nodes = len(self.tree.nodes())
         m = self.tree.match_prefix(tokens)
-        if len(self.tree._nodes()) > nodes:
+        if len(self.tree.nodes()) > nodes:
             event("match split a node" + (" (locked)" if m.node.lock_ref else ""))
         expected = self.expected_match(tokens)
         assert m.pages == expected, f"match {tokens}: got {m.pages}, model {expected}"
@@ -77,7 +77,7 @@ class RadixTreeMachine(RuleBasedStateMachine):
 
     def evict(self, n: int) -> int:
         before = self.tree.evictable_pages
-        freed = self.tree.evict(n)
+        freed = self.tree.eviction.evict(n)
         gone = {p for p, page in self.model.items() if self.allocator.is_free(page)}
         assert freed == len(gone), f"evict reported {freed}, freed {len(gone)}"
         assert not gone & self.locked_prefixes(), "a locked prefix was evicted"
@@ -124,14 +124,14 @@ class RadixTreeMachine(RuleBasedStateMachine):
 
     def start(self, tokens: list[int]) -> None:
         m = self.check_match(tokens)
-        self.tree.lock(m.node)
+        self.tree.locks.lock(m.node)
         whole = tuple(tokens[: len(tokens) // self.ps * self.ps])
         seq = FakeSeq(whole, list(m.pages), [], m.node, whole[: m.num_tokens])
         self.seqs.append(seq)
         own = self.alloc(len(whole) // self.ps - len(m.pages))
         if own is None:
             self.seqs.remove(seq)
-            self.tree.unlock(m.node)
+            self.tree.locks.unlock(m.node)
             return
         seq.own_pages = own
 
@@ -169,8 +169,8 @@ class RadixTreeMachine(RuleBasedStateMachine):
                 self.model[prefix] = mine
         assert set(duplicates) <= set(seq.own_pages)
         self.allocator.free(duplicates)
-        self.tree.lock(result.node)
-        self.tree.unlock(seq.node)
+        self.tree.locks.lock(result.node)
+        self.tree.locks.unlock(seq.node)
         seq.node, seq.locked_tokens = result.node, seq.tokens
         seq.tree_pages, seq.own_pages = list(result.pages), []
 
@@ -179,7 +179,7 @@ class RadixTreeMachine(RuleBasedStateMachine):
     def release_seq(self, data: st.DataObject) -> None:
         seq = data.draw(st.sampled_from(self.seqs), "seq")
         self.seqs.remove(seq)
-        self.tree.unlock(seq.node)
+        self.tree.locks.unlock(seq.node)
         self.allocator.free(seq.own_pages)
 
     @rule(n=st.integers(0, 8))

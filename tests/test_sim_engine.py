@@ -65,6 +65,19 @@ def test_clock_advances_by_the_modelled_step_cost():
     assert engine.clock.now() == pytest.approx(expected)
 
 
+def test_recording_runner_passes_the_declared_kv_capabilities_through():
+    """`ModelRunner` declares `kv_bytes_per_token` and `kv_transfer` with defaults; the
+    recording wrapper must report its inner runner's, not the defaults."""
+    engine = sim_engine(host_kv_cache_tokens=1024, eviction_policy="hicache")
+    inner = engine.runner
+    assert inner.kv_bytes_per_token > 0 and inner.kv_transfer is not None
+    recorder = RecordingRunner(inner)
+    assert recorder.kv_bytes_per_token == inner.kv_bytes_per_token
+    assert recorder.kv_transfer is inner.kv_transfer
+    assert engine.kv.page_bytes == inner.kv_bytes_per_token * 4  # through kv_tier_options
+    assert engine.kv.host is not None and engine.kv.host.transfer is inner.kv_transfer
+
+
 def test_transfers_queue_on_one_link():
     runner = CostModelRunner(load_profile("l4-llama3-8b"))
     one = runner.transfer_seconds(1 << 30)

@@ -79,7 +79,7 @@ def _replay(policy: str, fast: bool, records: list[CallRecord]) -> tuple[dict, d
 def _tree_state(engine: LLMEngine) -> list[tuple]:
     """Every node with its access time as a rank: a skipped admission retry does not
     advance the tree's logical clock, but it must leave the access *order* unchanged."""
-    nodes = engine.kv.tree._nodes()
+    nodes = engine.kv.tree.nodes()
     rank = {t: i for i, t in enumerate(sorted({n.last_access for n in nodes}))}
     return [
         (n.id, n.key, tuple(n.pages), tuple(n.host_pages), n.lock_ref, rank[n.last_access])
@@ -110,13 +110,13 @@ def test_a_blocked_admission_is_retried_once_the_kv_state_changes():
     kv = KVCacheManager(8, 2, "lru")
     batcher = Batcher(kv, 64, 8)
     held = kv.tree.insert(list(range(12)), kv.allocator.alloc(6)).node
-    kv.tree.lock(held)  # 6 of 8 pages pinned by someone else
+    kv.tree.locks.lock(held)  # 6 of 8 pages pinned by someone else
     seq = Sequence(list(range(100, 110)), SamplingParams(max_tokens=2))
     batcher.add(seq)
     assert not batcher.schedule() and batcher._blocked is not None  # needs 5 pages, 2 free
     version = kv.tree.version
     assert not batcher.schedule() and kv.tree.version == version  # skipped: no lookup
-    kv.tree.unlock(held)  # the pinned prefix becomes evictable: the outcome can change
+    kv.tree.locks.unlock(held)  # the pinned prefix becomes evictable: the outcome can change
     batch = batcher.schedule()
     assert [item.seq for item in batch.items] == [seq]
     assert seq.status is SequenceStatus.RUNNING

@@ -16,7 +16,7 @@ def _corrupt_tree() -> tuple[PageAllocator, RadixTree]:
     allocator, tree = make()
     cache(tree, [1, 2, 3, 4])
     cache(tree, [1, 2, 5, 6])
-    tree.lock(tree.match_prefix([1, 2, 3, 4]).node)
+    tree.locks.lock(tree.match_prefix([1, 2, 3, 4]).node)
     return allocator, tree
 
 
@@ -57,11 +57,11 @@ def _parent_lock_low(tree: RadixTree) -> None:
 
 
 def _cached_counter(tree: RadixTree) -> None:
-    tree._cached_pages += 1
+    tree.cached_pages += 1
 
 
 def _evictable_counter(tree: RadixTree) -> None:
-    tree._evictable_pages -= 1
+    tree.evictable_pages -= 1
 
 
 @pytest.mark.parametrize(

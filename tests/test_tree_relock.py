@@ -1,4 +1,4 @@
-"""`RadixTree.relock(old, new)`: the same tree as ``lock(new)`` then ``unlock(old)``
+"""`PathLocks.relock(old, new)`: the same tree as ``lock(new)`` then ``unlock(old)``
 (lock counts, evictable pages, version, eviction candidates), also where ``new`` is an
 existing unlocked node below ``old`` (an eviction candidate until then)."""
 
@@ -19,8 +19,8 @@ def twin_trees() -> list[tuple[RadixTree, RadixNode, RadixNode]]:
         cache(tree, [1, 2, 3, 4, 5, 6, 7, 8])
         cache(tree, [1, 2, 9, 9])  # splits [1, 2] off: `old` has an ancestor
         old = tree.match_prefix([1, 2, 3, 4]).node
-        tree.lock(old)
-        new = tree.insert([1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 14, 15], old).node
+        tree.locks.lock(old)
+        new = tree.insert_below(old, [5, 6, 7, 8], [14, 15]).node
         assert new.lock_ref == 0 and new.parent is old
         tree.check_integrity()  # brings the candidates up to date: `new` is one
         out.append((tree, old, new))
@@ -36,15 +36,15 @@ def same(a: RadixTree, b: RadixTree) -> None:
 
 def test_relock_onto_an_existing_node_below_equals_lock_then_unlock():
     (fast, old_f, new_f), (slow, old_s, new_s) = twin_trees()
-    fast.relock(old_f, new_f)
-    slow.lock(new_s)
-    slow.unlock(old_s)
+    fast.locks.relock(old_f, new_f)
+    slow.locks.lock(new_s)
+    slow.locks.unlock(old_s)
     same(fast, slow)
     assert new_f.lock_ref == 1 and old_f.lock_ref == 1
-    assert fast.evict(16) == slow.evict(16)  # the now-locked node is not evicted
+    assert fast.eviction.evict(16) == slow.eviction.evict(16)  # the now-locked node is not evicted
     same(fast, slow)
-    fast.unlock(new_f)
-    slow.unlock(new_s)
+    fast.locks.unlock(new_f)
+    slow.locks.unlock(new_s)
     same(fast, slow)
 
 
@@ -52,22 +52,22 @@ def test_relock_from_none_root_or_an_unrelated_node():
     (fast, old_f, new_f), (slow, old_s, new_s) = twin_trees()
     other_f = fast.match_prefix([1, 2, 9, 9]).node  # a sibling branch, not an ancestor
     other_s = slow.match_prefix([1, 2, 9, 9]).node
-    fast.lock(other_f)
-    slow.lock(other_s)
-    fast.relock(other_f, new_f)
-    slow.lock(new_s)
-    slow.unlock(other_s)
+    fast.locks.lock(other_f)
+    slow.locks.lock(other_s)
+    fast.locks.relock(other_f, new_f)
+    slow.locks.lock(new_s)
+    slow.locks.unlock(other_s)
     same(fast, slow)
-    fast.relock(None, other_f)
-    slow.lock(other_s)
+    fast.locks.relock(None, other_f)
+    slow.locks.lock(other_s)
     same(fast, slow)
-    fast.relock(fast.root, old_f)
-    slow.lock(old_s)
+    fast.locks.relock(fast.root, old_f)
+    slow.locks.lock(old_s)
     same(fast, slow)
 
 
 def test_relock_from_an_unlocked_node_raises():
     ((tree, old, new), _) = twin_trees()
-    tree.unlock(old)
+    tree.locks.unlock(old)
     with pytest.raises(ValueError, match="not locked"):
-        tree.relock(old, new)
+        tree.locks.relock(old, new)

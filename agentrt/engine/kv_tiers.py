@@ -10,12 +10,11 @@ from agentrt.engine.runner import ModelRunner
 
 def kv_tier_options(config: EngineConfig, runner: ModelRunner) -> dict[str, Any]:
     """Keyword arguments of `KVCacheManager` for the host tier. A runner without a
-    `kv_transfer` (a cost model) gets bookkeeping-only transfers."""
-    bytes_per_token = getattr(runner, "kv_bytes_per_token", 0)
+    `kv_transfer` gets bookkeeping-only transfers."""
     return {
         "num_host_pages": config.num_host_pages or 0,
-        "transfer": getattr(runner, "kv_transfer", None),
+        "transfer": runner.kv_transfer,
         "write_through": config.write_through,
         "prefetch_k": config.prefetch_k,
-        "page_bytes": bytes_per_token * config.page_size,
+        "page_bytes": runner.kv_bytes_per_token * config.page_size,
     }

@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from agentrt.kvmanager.transfer import TransferOp
+from agentrt.kvmanager.transfer import TransferOp, wait_first
 
 KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
 ATEN_GRAIN = 32_768  # elements: ATen runs smaller element-wise ops without OpenMP
@@ -109,6 +110,9 @@ class TorchKVTransfer:
         with torch.cuda.stream(self.stream):  # pinned host -> device, async on its stream
             copy_pages(*args, self.page_size, non_blocking=True)
         self.stream.synchronize()
+
+    def wait(self, futures: Iterable[Future[None]], timeout: float | None = None) -> None:
+        wait_first(futures, timeout)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from agentrt.engine.batcher import ScheduledBatch
+from agentrt.kvmanager.transfer import KVTransfer
 
 
 class SamplingFailed(Exception):
@@ -28,9 +29,13 @@ class ModelRunner(ABC):
     requests that cause it (`isolation.py`), so `execute` must be safe to repeat for
     any subset of a batch.
     A runner with `uses_compute_thread` has its steps run on the process's single
-    compute thread (see compute_thread.py)."""
+    compute thread (see compute_thread.py). `kv_bytes_per_token` (0: unknown) sizes the
+    KV manager's byte counts; `kv_transfer` copies KV between device and a host tier
+    (None: the runner has no host KV, so transfers are bookkeeping only)."""
 
     uses_compute_thread: bool = False
+    kv_bytes_per_token: int = 0
+    kv_transfer: KVTransfer | None = None
 
     @abstractmethod
     def execute(self, batch: ScheduledBatch) -> list[int]: ...

@@ -2,6 +2,10 @@
 
 from agentrt.kvmanager import policies as _policies  # noqa: F401  (registers built-ins)
 from agentrt.kvmanager.errors import OutOfPagesError
+from agentrt.kvmanager.eviction import DeviceEviction
+from agentrt.kvmanager.host_tier import HostTier, PendingLoad
+from agentrt.kvmanager.loader import Loader
+from agentrt.kvmanager.locks import PathLocks
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import (
@@ -10,19 +14,16 @@ from agentrt.kvmanager.policy import (
     get_policy,
     register_policy,
 )
-from agentrt.kvmanager.radix_tree import (
-    HostMatch,
-    InsertResult,
-    MatchResult,
-    RadixNode,
-    RadixTree,
-)
+from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
+from agentrt.kvmanager.radix_tree import RadixTree
 from agentrt.kvmanager.stats import KVStats
-from agentrt.kvmanager.tiering import PendingLoad
 from agentrt.kvmanager.transfer import KVTransfer, ManualTransfer, NullTransfer, TransferOp
 
 __all__ = [
+    "DeviceEviction",
     "EvictionPolicy",
+    "HostTier",
+    "Loader",
     "HostMatch",
     "InsertResult",
     "KVCacheManager",
@@ -35,6 +36,7 @@ __all__ = [
     "MatchResult",
     "OutOfPagesError",
     "PageAllocator",
+    "PathLocks",
     "RadixNode",
     "RadixTree",
     "available_policies",

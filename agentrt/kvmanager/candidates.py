@@ -1,12 +1,13 @@
 """The radix tree's eviction candidates, kept up to date instead of found by a full scan.
 
 A device candidate is a non-root, resident (device pages, not loading), unlocked node
-with no child holding device pages; a host candidate is a non-root host-only leaf. Every
-tree operation that can change a node's candidacy (lock counts crossing zero, device or
-host pages gained or lost, children added or removed, loads) marks the node (and, where
-its parent's candidacy can change too, the parent) with `mark`, after the change (a
-refresh between a mark and its change would lose it). The sets are brought up
-to date lazily, when an eviction asks for them: each marked node is re-checked once.
+with no child holding device pages (`is_device_candidate`); a host candidate is a
+non-root host-only leaf (`is_host_candidate`). Every tree operation that can change a
+node's candidacy (lock counts crossing zero, device or host pages gained or lost, children
+added or removed, loads) marks the node (and, where its parent's candidacy can change
+too, the parent) with `mark`, after the change (a refresh between a mark and its change
+would lose it). The sets are brought up to date lazily, when an eviction asks for them:
+each marked node is re-checked once.
 
 The candidates handed out are exactly those a scan over every node would find, so the
 eviction order (policy key, then node id) is unchanged; `check` verifies that.
@@ -14,56 +15,51 @@ eviction order (policy key, then node id) is unchanged; `check` verifies that.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-if TYPE_CHECKING:
-    from agentrt.kvmanager.radix_node import RadixNode
-    from agentrt.kvmanager.radix_tree import RadixTree
+from agentrt.kvmanager.radix_node import RadixNode
 
 
-def is_device_candidate(root: RadixNode, node: RadixNode) -> bool:
+def is_device_candidate(node: RadixNode) -> bool:
+    """Whether device eviction may take ``node`` now (the root's parent is None). The two
+    hottest callers (`_refresh`, `DeviceEviction.evict`) inline it; the reference tests hold
+    them to it."""
+    children = node.children
     return (
-        node is not root
-        and node.parent is not None
+        node.parent is not None
         and bool(node.pages)
         and not node.loading
         and node.lock_ref == 0
-        and not any(c.pages for c in node.children.values())
+        and not (children and any(c.pages for c in children.values()))
     )
 
 
-def is_host_candidate(root: RadixNode, node: RadixNode) -> bool:
+def is_host_candidate(node: RadixNode) -> bool:
+    """Whether host eviction may drop ``node`` now (pinning is the host tier's filter)."""
     return (
-        node is not root
-        and node.parent is not None
-        and not node.children
-        and not node.pages
-        and bool(node.host_pages)
+        node.parent is not None and not node.children and not node.pages and bool(node.host_pages)
     )
 
 
 class EvictionCandidates:
-    """Device and host eviction candidates of one tree, by node id."""
+    """Device and host eviction candidates of one tree, by node id. ``tiered``: the tree
+    has a host tier (without one no node has a host copy, so host candidacy is skipped)."""
 
-    def __init__(self, tree: RadixTree) -> None:
-        self.tree = tree
-        self._device: dict[int, RadixNode] = {}
+    def __init__(self) -> None:
+        self.tiered = False
+        # The device candidates by id; `evict` updates it directly: an entry it sets or
+        # removes must be what a refresh would find at that moment.
+        self.device_set: dict[int, RadixNode] = {}
         self._host: dict[int, RadixNode] = {}
         self._marked: dict[int, RadixNode] = {}
 
     def mark(self, node: RadixNode | None) -> None:
-        """``node``'s candidacy may have changed (None and the root are ignored)."""
+        """``node``'s candidacy may have changed (None is ignored)."""
         if node is not None:
             self._marked[node.id] = node
 
-    @property
-    def device_set(self) -> dict[int, RadixNode]:
-        """The device candidates by id, for `evict` to update directly: an entry it sets
-        or removes must be what a refresh would find at that moment."""
-        return self._device
-
     def clear(self) -> None:
-        self._device.clear()
+        self.device_set.clear()
         self._host.clear()
         self._marked.clear()
 
@@ -71,9 +67,8 @@ class EvictionCandidates:
         marked = self._marked
         if not marked:
             return
-        device, host = self._device, self._host
-        # is_device_candidate, inlined (the root's parent is None): this runs per mark
-        for nid, node in marked.items():
+        device, host = self.device_set, self._host
+        for nid, node in marked.items():  # is_device_candidate, inlined: this runs per mark
             children = node.children
             if (
                 node.parent is not None
@@ -85,10 +80,9 @@ class EvictionCandidates:
                 device[nid] = node
             else:
                 device.pop(nid, None)
-        if self.tree.host_allocator is not None:  # without a host tier no node has a host copy
-            root = self.tree.root
+        if self.tiered:
             for nid, node in marked.items():
-                if is_host_candidate(root, node):
+                if is_host_candidate(node):
                     host[nid] = node
                 else:
                     host.pop(nid, None)
@@ -97,22 +91,21 @@ class EvictionCandidates:
     def device(self) -> list[RadixNode]:
         """Every device candidate now (any order)."""
         self._refresh()
-        return list(self._device.values())
+        return list(self.device_set.values())
 
     def host(self) -> list[RadixNode]:
-        """Every host candidate now (any order; pinning is the caller's filter)."""
+        """Every host candidate now (any order)."""
         self._refresh()
         return list(self._host.values())
 
-    def check(self) -> None:
-        """Raise ``AssertionError`` unless the sets equal a full scan of the tree."""
-        tree = self.tree
+    def check(self, nodes: Iterable[RadixNode]) -> None:
+        """Raise ``AssertionError`` unless the sets equal a scan of ``nodes`` (the tree's)."""
         self._refresh()
-        nodes = tree._nodes()
-        want_device = {n.id for n in nodes if is_device_candidate(tree.root, n)}
-        want_host = {n.id for n in nodes if is_host_candidate(tree.root, n)}
-        assert set(self._device) == want_device, (
-            f"device candidates {sorted(self._device)} != scan {sorted(want_device)}"
+        nodes = list(nodes)
+        want_device = {n.id for n in nodes if is_device_candidate(n)}
+        want_host = {n.id for n in nodes if is_host_candidate(n)}
+        assert set(self.device_set) == want_device, (
+            f"device candidates {sorted(self.device_set)} != scan {sorted(want_device)}"
         )
         assert set(self._host) == want_host, (
             f"host candidates {sorted(self._host)} != scan {sorted(want_host)}"

@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from agentrt.kvmanager.manager_loads import HostLoadsMixin
+from agentrt.kvmanager.host_tier import HostTier, PendingLoad
+from agentrt.kvmanager.loader import Loader
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
-from agentrt.kvmanager.prefetcher import Prefetcher
 from agentrt.kvmanager.radix_tree import RadixTree
 from agentrt.kvmanager.stats import KVStats
 from agentrt.kvmanager.transfer import KVTransfer
@@ -38,9 +38,13 @@ class PagedSequence(Protocol):
     block_table: list[int]
     num_tree_pages: int
     tree_node: object
+    num_preemptions: int
 
 
-class KVCacheManager(HostLoadsMixin):
+class KVCacheManager:
+    """Composes the device ``allocator``, the radix ``tree``, its ``host`` tier and the
+    ``loader`` of host->device loads (both None without a host tier)."""
+
     def __init__(
         self,
         num_pages: int,
@@ -58,11 +62,7 @@ class KVCacheManager(HostLoadsMixin):
         self.page_bytes = page_bytes
         self.allocator = PageAllocator(num_pages)
         policy = get_policy(policy)
-        tiered = policy.uses_host_tier and num_host_pages > 0 and enable_prefix_cache
-        self.host_allocator = PageAllocator(num_host_pages) if tiered else None
-        self.tree = RadixTree(
-            page_size, self.allocator, policy, self.host_allocator, transfer, write_through
-        )
+        self.tree = RadixTree(page_size, self.allocator, policy)
         self.enable_prefix_cache = enable_prefix_cache
         # Evict at least this many pages when eviction is needed (0: exactly the
         # shortfall). Batching amortises the tree scan of each eviction; simulations at
@@ -71,14 +71,14 @@ class KVCacheManager(HostLoadsMixin):
         self._stats = KVStats()
         self.agent_prefixes: dict[str, tuple[int, ...]] = {}
         self._prefix_nodes: dict[str, object] = {}  # the node ending at each agent's prefix
-        self.prefetcher = (
-            Prefetcher(self.tree, self.agent_prefixes, self._submit, self._stats, prefetch_k)
-            if tiered and policy.prefetch
-            else None
-        )
-        self._first_look: dict[str, int] = {}
-        self._late: set[str] = set()
-        self._no_load: set[str] = set()
+        self.host: HostTier | None = None
+        self.loader: Loader | None = None
+        if policy.uses_host_tier and num_host_pages > 0 and enable_prefix_cache:
+            pool = PageAllocator(num_host_pages)
+            self.host = HostTier(self.tree, pool, transfer, write_through)
+            k = prefetch_k if policy.prefetch else None
+            self.loader = Loader(self.host, self._stats, page_bytes, self.agent_prefixes, k)
+        self.host_allocator = self.host.pool if self.host is not None else None
         self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
         self._unmatched: set[str] = set()  # deferred after a match: not a new call
         self._hints: Mapping[str, float] | None = None
@@ -94,15 +94,16 @@ class KVCacheManager(HostLoadsMixin):
 
     @property
     def stats(self) -> KVStats:
-        self._stats.offloaded_pages = self.tree.offloaded_pages
+        self._stats.offloaded_pages = self.host.offloaded_pages if self.host is not None else 0
         return self._stats
 
     def reset_stats(self) -> None:
         """Start a new measurement (counters only; the cache is kept)."""
         self._stats = KVStats()
-        self.tree.offloaded_pages = 0
-        if self.prefetcher is not None:
-            self.prefetcher.stats = self._stats
+        if self.host is not None:
+            self.host.offloaded_pages = 0
+        if self.loader is not None:
+            self.loader.use_stats(self._stats)
 
     @property
     def epoch(self) -> tuple[int, int]:
@@ -115,15 +116,13 @@ class KVCacheManager(HostLoadsMixin):
         """Whether the values passed to `update_hints` can change anything: the policy
         reads them or a prefetcher plans with them. (Any publication, read or not, counts
         as a change of the tree at the next `poll`.)"""
-        reads = type(self.tree.policy).update_hints is not EvictionPolicy.update_hints
-        return reads or self.prefetcher is not None
+        return self.policy.reads_hints or (
+            self.loader is not None and self.loader.prefetcher is not None
+        )
 
     @property
     def loads_in_flight(self) -> int:
-        return len(self.tree.inflight)
-
-    def pages_for(self, num_tokens: int) -> int:
-        return -(-num_tokens // self.page_size)
+        return len(self.host.inflight) if self.host is not None else 0
 
     # ---- the sequence lifecycle -------------------------------------------------------
 
@@ -139,7 +138,7 @@ class KVCacheManager(HostLoadsMixin):
             self._count(seq, 0)
             return
         result = self.tree.match_prefix(seq.token_ids[: self._match_limit(seq)])
-        self.tree.lock(result.node)
+        self.tree.locks.lock(result.node)
         seq.tree_node = result.node
         seq.block_table = list(result.pages)
         seq.num_tree_pages = len(result.pages)
@@ -147,7 +146,7 @@ class KVCacheManager(HostLoadsMixin):
         self._count(seq, result.num_tokens)
         retry = seq.request_id in self._unmatched
         self._unmatched.discard(seq.request_id)
-        if not getattr(seq, "num_preemptions", 0) and not retry:  # not a new call
+        if not seq.num_preemptions and not retry:  # not a new call
             self.tree.policy.on_request(seq.agent_id)
 
     def unmatch(self, seq: PagedSequence) -> None:
@@ -169,9 +168,7 @@ class KVCacheManager(HostLoadsMixin):
 
     def _count(self, seq: PagedSequence, matched: int) -> None:
         rid = seq.request_id
-        first = self._first_look.pop(rid, matched)
-        self._late.discard(rid)
-        self._no_load.discard(rid)
+        first = self.loader.first_look(rid, matched) if self.loader is not None else matched
         st = self._stats
         st.requests += 1
         st.prompt_tokens += len(seq.token_ids)
@@ -183,13 +180,13 @@ class KVCacheManager(HostLoadsMixin):
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
         """Ensure pages for `num_new_tokens` more tokens, evicting cached prefixes if
         needed. Returns False (allocating nothing) when the pool cannot supply them."""
-        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # pages_for
+        need = -(-(seq.num_computed_tokens + num_new_tokens) // self.page_size)  # ceil
         need -= len(seq.block_table)
         if need <= 0:
             return True
         short = need - self.allocator.num_free
         if short > 0:
-            self.tree.evict(max(short, self.min_evict_pages))
+            self.tree.eviction.evict(max(short, self.min_evict_pages))
             if self.allocator.num_free < need:
                 return False
         seq.block_table.extend(self.allocator.alloc(need))
@@ -218,7 +215,7 @@ class KVCacheManager(HostLoadsMixin):
                 table[i] = page
             i += 1
         self.allocator.free(duplicates)
-        self.tree.relock(start, result.node)  # lock(result.node), unlock(start)
+        self.tree.locks.relock(start, result.node)  # lock(result.node), unlock(start)
         seq.tree_node = result.node
         seq.num_tree_pages = i
         self._tag(seq, tokens, result.node, i * ps)
@@ -250,14 +247,15 @@ class KVCacheManager(HostLoadsMixin):
         self._counted.pop(seq.request_id, None)
         self.allocator.free(seq.block_table[seq.num_tree_pages :])
         if seq.tree_node is not None:
-            self.tree.unlock(seq.tree_node)
+            self.tree.locks.unlock(seq.tree_node)
         seq.tree_node = None
         seq.block_table = []
         seq.num_tree_pages = 0
 
     def check_integrity(self, live: Iterable[PagedSequence] = ()) -> None:
         """Every device page is exactly one of: free, held by the tree (resident or
-        loading), owned by a live sequence; every host page free or held by the tree."""
+        loading), owned by a live sequence; every host page free or held by the tree
+        (`HostTier.check_integrity`, through the tree's)."""
         self.tree.check_integrity()
         self.allocator.check_integrity()
         owned = [p for s in live for p in s.block_table[s.num_tree_pages :]]
@@ -267,10 +265,48 @@ class KVCacheManager(HostLoadsMixin):
             f"page leak: free {self.allocator.num_free} + tree {self.tree.cached_pages} "
             f"+ sequences {len(owned)} != {self.num_pages}"
         )
-        host = self.host_allocator
-        if host is not None:
-            host.check_integrity()
-            assert host.num_free + self.tree.host_cached_pages == host.num_pages, (
-                f"host page leak: free {host.num_free} + tree {self.tree.host_cached_pages} "
-                f"!= {host.num_pages}"
-            )
+
+    # ---- hints and loads (engine thread, except update_hints) ---------------------------
+
+    def update_hints(self, agent_ste: Mapping[str, float]) -> None:
+        """New STE per agent; any thread. Applied (and prefetch planned) at next `poll`."""
+        with self._hints_lock:
+            self._hints = dict(agent_ste)
+
+    def poll(self) -> None:
+        """Apply finished loads, then new hints (policy + prefetch plan)."""
+        loader = self.loader
+        if loader is not None:
+            loader.complete_done()
+        with self._hints_lock:
+            hints, self._hints = self._hints, None
+        if hints is not None:
+            self.tree.version += 1  # eviction order may change
+            self.tree.policy.update_hints(hints)
+            if loader is not None and loader.prefetcher is not None:
+                loader.prefetcher.plan(hints)
+                loader.complete_done()
+
+    def wait_for_loads(self, timeout: float | None = None) -> None:
+        """Block until some in-flight load finishes (the batcher has nothing else to run)."""
+        if self.loader is not None:
+            self.loader.wait(timeout)
+        self.poll()
+
+    def prepare(self, seq: PagedSequence) -> bool:
+        """Start loading the host-only part of `seq`'s prefix; False while it must wait."""
+        loader = self.loader
+        if loader is None or not self.enable_prefix_cache:
+            return True
+        self.poll()
+        started = loader.start(seq.request_id, seq.token_ids[: self._match_limit(seq)])
+        if not isinstance(started, PendingLoad):
+            return started
+        self.poll()
+        return started not in loader.host.inflight
+
+    def forget(self, seq: PagedSequence) -> None:
+        """A waiting sequence left (aborted) before admission: drop its lookup state."""
+        self._unmatched.discard(seq.request_id)
+        if self.loader is not None:
+            self.loader.forget(seq.request_id)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
-    from agentrt.kvmanager.radix_tree import RadixNode
+    from agentrt.kvmanager.radix_node import RadixNode
 
 
 class EvictionPolicy(ABC):
@@ -27,17 +27,32 @@ class EvictionPolicy(ABC):
     arrive through ``update_hints`` (STE per agent) and ``on_request`` (an agent's call
     was admitted), both no-ops by default.
 
-    Class flags tell the manager how to run the policy: ``uses_host_tier`` (keep a host
-    copy of evicted pages and load them back; False means a miss recomputes),
-    ``prefetch`` (load due agents' prefixes before their requests arrive) and
-    ``device_pool_includes_host`` (``ideal``: the host pool's pages are added to the
-    device pool instead, so nothing ever leaves the device).
+    Class flags declare the policy's capabilities to the tree and the manager:
+    ``uses_host_tier`` (keep a host copy of evicted pages and load them back; False means
+    a miss recomputes), ``prefetch`` (load due agents' prefixes before their requests
+    arrive), ``device_pool_includes_host`` (``ideal``: the host pool's pages are added to
+    the device pool instead, so nothing ever leaves the device), ``key_is_last_access``
+    (``key(node)`` is ``node.last_access``: eviction reads it without the call) and
+    ``reads_hints`` (``update_hints`` uses its argument). A subclass whose body defines
+    ``key`` (``update_hints``) without declaring ``key_is_last_access``
+    (``reads_hints``) gets False (True): an inherited declaration never speaks for a
+    method the subclass replaced.
     """
 
     name: ClassVar[str] = ""
     uses_host_tier: ClassVar[bool] = False
     prefetch: ClassVar[bool] = False
     device_pool_includes_host: ClassVar[bool] = False
+    key_is_last_access: ClassVar[bool] = False
+    reads_hints: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        body = cls.__dict__
+        if "key" in body and "key_is_last_access" not in body:
+            cls.key_is_last_access = False
+        if "update_hints" in body and "reads_hints" not in body:
+            cls.reads_hints = True
 
     @abstractmethod
     def key(self, node: RadixNode) -> Any:

@@ -10,25 +10,21 @@ loads already running complete normally.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
-from agentrt.kvmanager.tiering import PendingLoad
-
-if TYPE_CHECKING:
-    from agentrt.kvmanager.radix_tree import RadixTree
-    from agentrt.kvmanager.stats import KVStats
+from agentrt.kvmanager.host_tier import HostTier, PendingLoad
+from agentrt.kvmanager.stats import KVStats
 
 
 class Prefetcher:
     def __init__(
         self,
-        tree: RadixTree,
+        host: HostTier,
         prefixes: Mapping[str, tuple[int, ...]],
         submit: Callable[[PendingLoad], None],
         stats: KVStats,
         k: float = 1,
     ) -> None:
-        self.tree = tree
+        self.host = host
         self.prefixes = prefixes
         self.submit = submit
         self.stats = stats
@@ -37,21 +33,22 @@ class Prefetcher:
     def plan(self, agent_ste: Mapping[str, float]) -> None:
         due = sorted((s, a) for a, s in agent_ste.items() if s <= self.k)
         due_agents = {a for _, a in due}
-        for pending in list(self.tree.inflight):
+        host = self.host
+        for pending in list(host.inflight):
             if pending.meta.get("prefetch") in due_agents or pending.meta.get("waiters"):
                 continue
             if pending.meta.get("prefetch") is not None and pending.future.cancel():
-                self.tree.finish_load(pending, ok=False)
+                host.finish_load(pending, ok=False)
                 self.stats.prefetch_cancelled += 1
         for _, agent in due:
             tokens = self.prefixes.get(agent)
             if not tokens:
                 continue
-            found = self.tree.match_host(tokens)
+            found = host.match(tokens)
             if not found.nodes or found.loading:
                 continue
-            bound = self.tree.policy.prefetch_bound(found.nodes[-1])
-            pending = self.tree.start_load(found.nodes, bound)
+            bound = host.tree.policy.prefetch_bound(found.nodes[-1])
+            pending = host.start_load(found.nodes, bound)
             if pending is None:
                 continue
             pending.meta["prefetch"] = agent

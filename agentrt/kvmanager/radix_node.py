@@ -126,3 +126,16 @@ class HostMatch:
     @property
     def loading(self) -> bool:
         return any(n.loading for n in self.nodes)
+
+
+def path_to_root(root: RadixNode, node: RadixNode) -> list[RadixNode]:
+    """``node`` and its ancestors, ``root`` excluded; raise ``ValueError`` if ``node`` is
+    not below ``root`` (evicted, or of another tree)."""
+    path = []
+    n: RadixNode | None = node
+    while n is not None and n is not root:
+        path.append(n)
+        n = n.parent
+    if n is not root:
+        raise ValueError(f"{node!r} is not in this tree (evicted?)")
+    return path

@@ -6,73 +6,52 @@ import itertools
 from collections.abc import Sequence
 
 from agentrt.kvmanager.candidates import EvictionCandidates
+from agentrt.kvmanager.eviction import DeviceEviction
+from agentrt.kvmanager.interfaces import HostCopies
+from agentrt.kvmanager.locks import PathLocks
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
-from agentrt.kvmanager.radix_node import HostMatch, InsertResult, MatchResult, RadixNode
-from agentrt.kvmanager.tiering import TieringMixin
-from agentrt.kvmanager.transfer import KVTransfer, NullTransfer
-from agentrt.kvmanager.tree_integrity import check_tree
-from agentrt.kvmanager.tree_paths import PathsMixin
-
-__all__ = ["HostMatch", "InsertResult", "MatchResult", "RadixNode", "RadixTree"]
+from agentrt.kvmanager.radix_node import InsertResult, MatchResult, RadixNode, path_to_root
+from agentrt.kvmanager.tree_integrity import check_nodes, dump
 
 
-class RadixTree(TieringMixin, PathsMixin):
-    """Prefix cache of KV pages over a device ``PageAllocator`` (and optionally a host one).
+class RadixTree:
+    """Prefix cache of KV pages over a device ``PageAllocator``.
 
-    Locks cover a node and all its ancestors *excluding the root*: the root is never
-    evicted, holds no pages and its ``lock_ref`` stays 0. Every public operation advances a
-    logical clock by one; the nodes it touches get that value as ``last_access``.
-
-    The tree owns the pages it adopted (via ``insert``) or allocated (host copies, loads)
-    and frees them only on eviction, failed loads or ``reset``.
-
-    Tiers (when ``host_allocator`` is given): device-resident nodes form a subtree that
-    contains the root; everything else is host-only or loading. See ``TieringMixin``.
+    Every public operation advances a logical clock by one; the nodes it touches get that
+    value as ``last_access``. The tree owns the pages it adopted (via ``insert``) or
+    allocated (loads) and frees them only on eviction, failed loads or ``reset``. Its
+    parts: ``locks`` (`PathLocks`), ``eviction`` (`DeviceEviction`), ``candidates``
+    (`EvictionCandidates`) and, attached by a `HostTier`, ``host``; the counters
+    ``cached_pages``, ``evictable_pages`` and ``version`` are described by `TreeView`.
     """
 
     def __init__(
-        self,
-        page_size: int,
-        allocator: PageAllocator,
-        policy: str | EvictionPolicy = "lru",
-        host_allocator: PageAllocator | None = None,
-        transfer: KVTransfer | None = None,
-        write_through: bool = False,
+        self, page_size: int, allocator: PageAllocator, policy: str | EvictionPolicy = "lru"
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         self.page_size = page_size
         self.allocator = allocator
-        self.host_allocator = host_allocator
-        self.transfer: KVTransfer = transfer or NullTransfer()
-        self.write_through = write_through and host_allocator is not None
         self.policy = get_policy(policy)
+        self.host: HostCopies | None = None
+        self.copy_on_insert: HostCopies | None = None  # the host, with write-through
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
         self._clock = 0
-        # Bumped by every change that can alter a lookup or an eviction: ticks (match,
-        # insert), unlocks to zero, evictions, loads, reset. Equal versions => same tree.
         self.version = 0
-        self._cached_pages = 0
-        self._evictable_pages = 0
-        self._host_cached_pages = 0
-        self._cands = EvictionCandidates(self)
-        self._init_tiering()
+        self.cached_pages = 0
+        self.evictable_pages = 0
+        self.candidates = EvictionCandidates()
+        self.locks = PathLocks(self)
+        self.eviction = DeviceEviction(self)
 
-    @property
-    def cached_pages(self) -> int:
-        """Device pages held by the tree (loading nodes included)."""
-        return self._cached_pages
-
-    @property
-    def evictable_pages(self) -> int:
-        """Device pages held by unlocked, resident nodes."""
-        return self._evictable_pages
-
-    @property
-    def host_cached_pages(self) -> int:
-        return self._host_cached_pages
+    def attach_host(self, host: HostCopies) -> None:
+        """Give the (still empty) tree its host tier."""
+        assert self.host is None and not self.root.children, "attach a host tier first"
+        self.host = host
+        self.copy_on_insert = host if host.write_through else None
+        self.candidates.tiered = True
 
     @property
     def clock(self) -> int:
@@ -93,7 +72,7 @@ class RadixTree(TieringMixin, PathsMixin):
             child = node.children.get(tokens[pos : pos + ps])
             if child is None or not child.on_device:
                 break
-            n = self._common_pages(child, tokens, pos)
+            n = self.common_pages(child, tokens, pos)
             partial = n < child.num_pages
             if partial:
                 child = self._split(child, n)
@@ -105,82 +84,53 @@ class RadixTree(TieringMixin, PathsMixin):
                 break
         return MatchResult(pages=pages, num_tokens=pos, node=node)
 
-    def match_host(self, tokens: Sequence[int]) -> HostMatch:
-        """Read-only probe: the device prefix of ``tokens``, then the non-device nodes
-        (host-only or loading) that extend it. Nodes are reported whole even when the
-        tokens diverge inside the last one."""
-        ps = self.page_size
-        tokens = tuple(tokens[: len(tokens) // ps * ps])
-        node, pos = self.root, 0
-        device_tokens = 0
-        nodes: list[RadixNode] = []
-        while pos < len(tokens):
-            child = node.children.get(tokens[pos : pos + ps])
-            if child is None:
-                break
-            n = self._common_pages(child, tokens, pos)
-            if child.on_device:
-                assert not nodes, "device node below a non-device node"
-                device_tokens += n * ps
-            else:
-                nodes.append(child)
-            pos += n * ps
-            if n < child.num_pages:
-                break
-            node = child
-        return HostMatch(device_tokens, nodes, pos - device_tokens)
-
-    def insert(
-        self, tokens: Sequence[int], pages: Sequence[int], start: RadixNode | None = None
-    ) -> InsertResult:
+    def insert(self, tokens: Sequence[int], pages: Sequence[int]) -> InsertResult:
         """Cache ``tokens`` whose KV is in ``pages`` (one page per ``page_size`` tokens).
 
         The tree keeps its own device page wherever it already has one and adopts the
         caller's pages for the remaining positions (host-only nodes on the path get the
         caller's pages as their device copy); see ``InsertResult``.
-
-        ``start``: a locked node whose path from the root spells a prefix of ``tokens``
-        (e.g. the node a sequence holds); the walk resumes there instead of comparing
-        that prefix again. Same result and access times as without it.
         """
-        ps = self.page_size
-        self._check_page_count(tokens, pages)
-        now = self._tick()
-        node, out = self.root, []
-        base = 0  # tokens[:base] are the path to `start`, not compared again
-        if start is not None and start is not self.root:
-            base, out = self._touch_path(start, now)
-            node = start
-            assert tuple(tokens[base - len(start.key) : base]) == start.key, "start off path"
-            pages = pages[base // ps :]
-        tokens = tuple(tokens[base:]) if base else tuple(tokens)
-        more, existing, node = self._insert_walk(node, tokens, pages, now)
-        out.extend(more)
-        return InsertResult(pages=out, num_existing=base + existing, node=node)
+        return self.insert_below(self.root, tokens, pages)
 
-    def _insert_walk(
-        self, node: RadixNode, tokens: tuple[int, ...], pages: Sequence[int], now: int
-    ) -> tuple[list[int], int, RadixNode]:
-        """`insert` below ``node`` (already touched): ``tokens`` and their ``pages``
-        continue its path. Returns the tree's pages for them, how many of the tokens it
-        already held and the node ending at the last page kept."""
+    def insert_below(
+        self, start: RadixNode, tokens: Sequence[int], pages: Sequence[int]
+    ) -> InsertResult:
+        """``insert(path + tokens, path_pages + pages)`` where ``path`` is what the path
+        from the root to ``start`` (the root or a locked node) spells and ``path_pages``
+        its device pages: the same tree, access times and ids, without reading the path's
+        tokens or pages. The result counts from ``start``: its ``pages`` are the tree's
+        pages for ``tokens`` and ``num_existing`` how many of ``tokens`` it already held."""
+        if len(tokens) != len(pages) * self.page_size:
+            raise ValueError(
+                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
+                f"tokens for {len(pages)} pages of size {self.page_size}"
+            )
+        now = self._tick()
+        root = self.root
+        n: RadixNode | None = start
+        while n is not root:
+            if n is None:
+                raise ValueError(f"{start!r} is not in this tree (evicted?)")
+            n.last_access = now
+            n = n.parent
         ps = self.page_size
-        pos, out = 0, []
+        node, tokens, pos, out = start, tuple(tokens), 0, []
         num_existing = None
         while pos < len(tokens):
             child = node.children.get(tokens[pos : pos + ps])
             if child is None:
                 break
-            if child.loading:
+            if child.loading:  # the caller keeps its pages from here on
                 existing = pos if num_existing is None else num_existing
-                return out, existing, node
-            n = self._common_pages(child, tokens, pos)
-            if n < child.num_pages:
-                child = self._split(child, n)
+                return InsertResult(pages=out, num_existing=existing, node=node)
+            k = self.common_pages(child, tokens, pos)
+            if k < child.num_pages:
+                child = self._split(child, k)
             if not child.on_device:
                 if num_existing is None:
                     num_existing = pos
-                self._adopt(child, list(pages[pos // ps : pos // ps + n]))
+                self._adopt(child, list(pages[pos // ps : pos // ps + k]))
             child.last_access = now
             out.extend(child.pages)
             pos += len(child.key)
@@ -191,89 +141,97 @@ class RadixTree(TieringMixin, PathsMixin):
             node = self._add_leaf(node, tokens[pos:], list(pages[pos // ps :]))
             node.last_access = now
             out.extend(node.pages)
-            if self.write_through:
-                self._write_through(node)
-        return out, num_existing, node
+            if self.copy_on_insert is not None:
+                self.copy_on_insert.keep_copy(node)
+        return InsertResult(pages=out, num_existing=num_existing, node=node)
 
-    # ---- locking ----------------------------------------------------------------------
+    def touch_prefix(self, node: RadixNode, num_tokens: int, depth: int | None = None) -> RadixNode:
+        """``match_prefix(tokens[:num_tokens]).node`` where ``tokens`` is the path from
+        the root to ``node`` (resident, locked or just inserted) and ``num_tokens`` a
+        positive whole number of pages within it: one tick, the node holding the boundary
+        split there, every node down to it touched. Returns the node ending at
+        ``num_tokens``. ``depth``: the length of the path to ``node``, when known."""
+        ps = self.page_size
+        assert num_tokens > 0 and num_tokens % ps == 0
+        if depth is None:
+            depth = sum(len(n.key) for n in path_to_root(self.root, node))
+        if num_tokens > depth:
+            raise AssertionError(f"touch_prefix past the end of the path ({depth} < {num_tokens})")
+        now = self._tick()
+        n, end = node, depth  # the path to `n` spells tokens[:end]
+        while end - len(n.key) >= num_tokens:
+            end -= len(n.key)
+            n = n.parent
+        if end > num_tokens:  # the boundary is inside `n`
+            n = self._split(n, (num_tokens - end + len(n.key)) // ps)
+        target, root = n, self.root
+        while n is not root:
+            n.last_access = now
+            n = n.parent
+        return target
 
-    def lock(self, node: RadixNode) -> None:
-        """Protect ``node`` and its ancestors from eviction (reference counted)."""
-        mark = self._cands.mark
-        for n in self._path_to_root(node):
-            if n.lock_ref == 0:
-                mark(n)
-                if not n.loading:
-                    self._evictable_pages -= len(n.pages)
-            n.lock_ref += 1
+    # ---- candidates, reset and checking --------------------------------------------------
 
-    def unlock(self, node: RadixNode, *, quiet: bool = False) -> None:
-        """Undo one ``lock(node)``; raise ``ValueError`` if it was not locked.
-        ``quiet``: the lock being undone was taken within the same operation (no
-        ``version`` bump: the pair changed nothing)."""
-        path = self._path_to_root(node)
-        for n in path:
-            if n.lock_ref <= 0:
-                raise ValueError(f"unlock of a node that is not locked: {n!r}")
-        freed = False
-        for n in path:
-            n.lock_ref -= 1
-            if n.lock_ref == 0:
-                self._cands.mark(n)
-                if not n.loading:
-                    self._evictable_pages += len(n.pages)
-                    freed = True
-        if freed and not quiet:
-            self.version += 1
+    def device_candidates(self) -> list[RadixNode]:
+        """The nodes device eviction may take now (kept by `EvictionCandidates`)."""
+        return self.candidates.device()
 
-    # ---- reset and checking -------------------------------------------------------------
+    def host_candidates(self) -> list[RadixNode]:
+        """The host-only leaves host eviction may drop now (pinning aside)."""
+        return self.candidates.host()
 
     def reset(self) -> None:
         """Free everything the tree holds; raise ``RuntimeError`` if anything is locked
         or loading."""
-        busy = [n for n in self._nodes() if n.lock_ref > 0 or n.loading]
+        nodes = self.nodes()
+        busy = [n for n in nodes if n.lock_ref > 0 or n.loading]
         if busy:
             raise RuntimeError(f"cannot reset a radix tree with locked or loading nodes: {busy}")
-        nodes = self._nodes()
         pages = [p for node in nodes for p in node.pages]
         host = [p for node in nodes for p in node.host_pages]
-        for node in nodes:
-            if node is not self.root:
-                node.parent = None
+        for node in nodes[1:]:
+            node.parent = None
         self.root.children.clear()
-        self._cands.clear()
+        self.candidates.clear()
         self.allocator.free(pages)
-        if self.host_allocator is not None:
-            self.host_allocator.free(host)
-        self._cached_pages = self._evictable_pages = self._host_cached_pages = 0
+        if self.host is not None:
+            self.host.free(host)
+        self.cached_pages = self.evictable_pages = 0
         self.version += 1
 
     def check_integrity(self) -> None:
         """Raise ``AssertionError`` naming the first broken invariant (both tiers)."""
-        check_tree(self)
-        self._cands.check()
+        nodes = self.nodes()
+        tiered = self.host is not None
+        cached, evictable = check_nodes(self.root, nodes, self.page_size, self.allocator, tiered)
+        assert cached == self.cached_pages, (
+            f"cached_pages counter {self.cached_pages} != recount {cached}"
+        )
+        assert evictable == self.evictable_pages, (
+            f"evictable_pages counter {self.evictable_pages} != recount {evictable}"
+        )
+        if self.host is not None:
+            self.host.check_integrity(nodes)
+        self.candidates.check(nodes)
 
     def pretty(self) -> str:
         """Indented dump of the tree, one node per line."""
-        lines = [
-            f"root  cached={self._cached_pages} evictable={self._evictable_pages} "
-            f"host={self._host_cached_pages}"
-        ]
-
-        def walk(node: RadixNode, depth: int) -> None:
-            for child in node.children.values():
-                lines.append("  " * depth + repr(child))
-                walk(child, depth + 1)
-
-        walk(self.root, 1)
-        return "\n".join(lines)
+        return dump(self.root, f"cached={self.cached_pages} evictable={self.evictable_pages}")
 
     def __repr__(self) -> str:
         return (
             f"RadixTree(page_size={self.page_size}, policy={self.policy.name!r}, "
-            f"cached_pages={self._cached_pages}, evictable_pages={self._evictable_pages}, "
-            f"host_cached_pages={self._host_cached_pages})"
+            f"cached_pages={self.cached_pages}, evictable_pages={self.evictable_pages})"
         )
+
+    def nodes(self) -> list[RadixNode]:
+        """Every node, root first, parents before children."""
+        out, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(node.children.values())
+        return out
 
     # ---- internals --------------------------------------------------------------------
 
@@ -282,7 +240,7 @@ class RadixTree(TieringMixin, PathsMixin):
         self.version += 1
         return self._clock
 
-    def _common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:
+    def common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""
         key = node.key
         if tokens[pos : pos + len(key)] == key:  # the common case, compared in C
@@ -291,7 +249,7 @@ class RadixTree(TieringMixin, PathsMixin):
         n = 0
         for i in range(node.num_pages):
             start = i * ps
-            if node.key[start : start + ps] != tokens[pos + start : pos + start + ps]:
+            if key[start : start + ps] != tokens[pos + start : pos + start + ps]:
                 break
             n += 1
         return n
@@ -316,16 +274,9 @@ class RadixTree(TieringMixin, PathsMixin):
         node.host_pages = node.host_pages[n:]
         node.parent = upper
         upper.children[node.key[:ps]] = node
-        self._cands.mark(upper)
-        self._cands.mark(node)
+        self.candidates.mark(upper)
+        self.candidates.mark(node)
         return upper
-
-    def _check_page_count(self, tokens: Sequence[int], pages: Sequence[int]) -> None:
-        if len(tokens) != len(pages) * self.page_size:
-            raise ValueError(
-                f"insert needs len(tokens) == len(pages) * page_size, got {len(tokens)} "
-                f"tokens for {len(pages)} pages of size {self.page_size}"
-            )
 
     def _check_allocated(self, pages: list[int]) -> None:
         page = self.allocator.first_unallocated(pages)
@@ -336,10 +287,10 @@ class RadixTree(TieringMixin, PathsMixin):
         self._check_allocated(pages)
         node = RadixNode(next(self._ids), key, pages, parent)
         parent.children[key[: self.page_size]] = node
-        self._cands.mark(node)
-        self._cands.mark(parent)
-        self._cached_pages += len(pages)
-        self._evictable_pages += len(pages)
+        self.candidates.mark(node)
+        self.candidates.mark(parent)
+        self.cached_pages += len(pages)
+        self.evictable_pages += len(pages)
         return node
 
     def _adopt(self, node: RadixNode, pages: list[int]) -> None:
@@ -347,27 +298,7 @@ class RadixTree(TieringMixin, PathsMixin):
         self._check_allocated(pages)
         assert node.lock_ref == 0 and len(pages) == len(node.host_pages)
         node.pages = pages
-        self._cands.mark(node)
-        self._cands.mark(node.parent)
-        self._cached_pages += len(pages)
-        self._evictable_pages += len(pages)
-
-    def _path_to_root(self, node: RadixNode) -> list[RadixNode]:
-        """``node`` and its ancestors, root excluded; raise if ``node`` is not in this tree."""
-        path = []
-        n: RadixNode | None = node
-        while n is not None and n is not self.root:
-            path.append(n)
-            n = n.parent
-        if n is not self.root:
-            raise ValueError(f"{node!r} is not in this tree (evicted?)")
-        return path
-
-    def _nodes(self) -> list[RadixNode]:
-        """Every node, root first, parents before children."""
-        out, stack = [], [self.root]
-        while stack:
-            node = stack.pop()
-            out.append(node)
-            stack.extend(node.children.values())
-        return out
+        self.candidates.mark(node)
+        self.candidates.mark(node.parent)
+        self.cached_pages += len(pages)
+        self.evictable_pages += len(pages)

@@ -9,11 +9,16 @@ bytes. Contract:
   ``Future``; the manager marks the node resident once the future has succeeded (polled
   from the engine thread). A failed future means the KV was not loaded; a future that
   can still be cancelled (``cancel()`` returns True) has not touched the device pages.
+- ``wait(futures, timeout)`` blocks until one of ``futures`` (loads of this backend) is
+  done or ``timeout`` passes; a backend in virtual time advances its clock instead
+  (`wait_first` is the wall-clock way).
 - Backends never touch bookkeeping; bookkeeping is only mutated on the engine thread.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -34,6 +39,13 @@ class KVTransfer(Protocol):
     def offload(self, op: TransferOp) -> None: ...
 
     def load(self, op: TransferOp) -> Future[None]: ...
+
+    def wait(self, futures: Iterable[Future[None]], timeout: float | None = None) -> None: ...
+
+
+def wait_first(futures: Iterable[Future[None]], timeout: float | None = None) -> None:
+    """`KVTransfer.wait` in wall-clock time: until the first of ``futures`` is done."""
+    cf.wait(list(futures), timeout, return_when=cf.FIRST_COMPLETED)
 
 
 def done_future(error: BaseException | None = None) -> Future[None]:
@@ -57,6 +69,9 @@ class NullTransfer:
     def load(self, op: TransferOp) -> Future[None]:
         self.ops.append(op)
         return done_future()
+
+    def wait(self, futures: Iterable[Future[None]], timeout: float | None = None) -> None:
+        wait_first(futures, timeout)
 
 
 class ManualTransfer(NullTransfer):

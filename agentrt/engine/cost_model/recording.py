@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.cost_model.model import StepFeatures
 from agentrt.engine.runner import ModelRunner
+from agentrt.kvmanager.transfer import KVTransfer
 
 # One item as (request id, tokens computed before, tokens in this step).
 ItemShape = tuple[str, int, int]
@@ -40,8 +41,16 @@ class RecordingRunner(ModelRunner):
     def uses_compute_thread(self) -> bool:  # type: ignore[override]
         return self.inner.uses_compute_thread
 
+    @property
+    def kv_bytes_per_token(self) -> int:  # type: ignore[override]
+        return self.inner.kv_bytes_per_token
+
+    @property
+    def kv_transfer(self) -> KVTransfer | None:  # type: ignore[override]
+        return self.inner.kv_transfer
+
     def __getattr__(self, name: str):
-        # Runner-specific extras (clock, kv_bytes_per_token, model, ...) pass through.
+        # Runner-specific extras (clock, model, ...) pass through.
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)

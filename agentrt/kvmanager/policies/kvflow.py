@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class KVFlowPolicy(EvictionPolicy):
     uses_host_tier = True
     prefetch = True
+    reads_hints = True
 
     def __init__(self) -> None:
         self.agent_ste: Mapping[str, float] = {}
