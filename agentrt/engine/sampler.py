@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from agentrt.engine.logprobs import record_logprobs
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_output import accept_tokens, apply_constraints
 
 
 class Sampler:
@@ -19,13 +21,27 @@ class Sampler:
         self._generators.pop(request_id, None)
 
     def sample(
-        self, logits: torch.Tensor, params: list[SamplingParams], request_ids: list[str]
+        self,
+        logits: torch.Tensor,
+        params: list[SamplingParams],
+        request_ids: list[str],
+        seqs: list | None = None,
     ) -> list[int]:
-        """logits: float32 [B, vocab] (any device); returns B token ids."""
+        """logits: float32 [B, vocab] (any device); returns B token ids. With `seqs` (the
+        rows' sequences) their constraints mask the logits and their logprobs are kept."""
+        raw = logits
+        constrained: list[int] = []
+        if seqs is not None:
+            logits, constrained = apply_constraints(logits, seqs)
         tokens = logits.argmax(dim=-1).tolist()
         for row, (p, rid) in enumerate(zip(params, request_ids, strict=True)):
             if not p.greedy:
                 tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
+        if seqs is not None:
+            accept_tokens(constrained, seqs, tokens)
+            asked = [i for i, s in enumerate(seqs) if s.logprobs is not None]
+            if asked:
+                record_logprobs(raw, asked, seqs, tokens)
         return tokens
 
     def _generator(self, params: SamplingParams, request_id: str) -> torch.Generator:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agentrt.engine.structured_params import StructuredOutputParams
+
 
 class SamplingParams(BaseModel):
     """How to sample one request's output.
@@ -11,7 +13,10 @@ class SamplingParams(BaseModel):
     `temperature == 0` means greedy. `top_k == 0` and `top_p == 1` disable those filters.
     `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, at an
     EOS token (unless `ignore_eos`), at any of `stop_token_ids`, or when the text contains
-    one of `stop` (the stop string is cut from the text).
+    one of `stop` (the stop string is cut from the text). `min_tokens` holds back EOS
+    and the stop ids until that many tokens are out; `logprobs` (k) records each output
+    token's log-probability and the k most likely alternatives; `structured_output`
+    constrains the output to a grammar (see structured_output.py).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -24,6 +29,9 @@ class SamplingParams(BaseModel):
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
+    min_tokens: int = Field(default=0, ge=0)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    structured_output: StructuredOutputParams | None = None
 
     @field_validator("stop", mode="before")
     @classmethod
