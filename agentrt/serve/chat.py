@@ -146,7 +146,6 @@ class ChatHandler:
         try:
             async for i, out in self.service.stream(plan.jobs):
                 state = states[i]
-                delta = state.delta(out)
                 logprobs = None
                 if out.logprobs is not None:
                     logprobs = self.logprobs.chat(out.logprobs[state.sent_tokens :])
@@ -154,12 +153,14 @@ class ChatHandler:
                 if out.finished:
                     finals[i] = out
                     check_finished(out)
-                    content, calls = self._split(plan, out.text)
+                    _, calls = self._split(plan, out.text)
                     delta = state.final_delta(out, calls)
                     reason = "tool_calls" if calls else out.finish_reason
                     choice = {"index": i, "delta": delta, "logprobs": logprobs}
                     yield self._chunk(plan, [{**choice, "finish_reason": reason}])
-                elif delta or logprobs:
+                    continue
+                delta = state.delta(out)
+                if delta or logprobs:
                     choice = {"index": i, "delta": delta, "logprobs": logprobs}
                     yield self._chunk(plan, [{**choice, "finish_reason": None}])
         except APIError as exc:
