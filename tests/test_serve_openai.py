@@ -228,6 +228,7 @@ def test_completions_text_and_token_prompts(client, server):
 def test_async_client_streams_concurrently(server):
     async def main():
         client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+
         async def one(i):
             stream = await client.chat.completions.create(
                 model=_model(server),

@@ -1,0 +1,133 @@
+"""Safe defaults: the API key, body and prompt limits, the bounded queue, disconnects."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+import pytest
+from engine_helpers import make_engine
+from serve_helpers import ServerThread, make_tiny_chat_model
+
+from agentrt.serve.settings import ServeSettings
+
+KEY = "sk-test-very-secret-key"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    model = make_tiny_chat_model(tmp_path_factory.mktemp("safety") / "tinychat")
+    engine = make_engine(model, kv_cache_tokens=8192)
+    settings = ServeSettings(
+        api_key=KEY,
+        max_body_bytes=4000,
+        max_prompt_tokens=64,
+        max_pending=2,
+        grace_seconds=5,
+        log_requests=True,
+    )
+    with ServerThread(engine, settings) as s:
+        yield s
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def _body(server, **kw) -> dict:
+    body = {"model": str(server.engine.config.model), "max_tokens": 3}
+    body["messages"] = [{"role": "user", "content": "hi"}]
+    return {**body, **kw}
+
+
+def _wait_idle(engine, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while engine.has_unfinished_requests() or engine.batcher.running:
+        assert time.monotonic() < deadline, "requests still in the engine"
+        time.sleep(0.02)
+    engine.check_integrity()
+
+
+def test_every_route_but_health_needs_the_key(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    for path in ("/v1/models", "/metrics"):
+        assert server.get(path).status_code == 401
+        assert server.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert server.get(path, headers=AUTH).status_code == 200
+    r = server.post("/v1/chat/completions", json=_body(server))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert server.post("/v1/chat/completions", json=_body(server), headers=AUTH).status_code == 200
+    assert server.get("/health").status_code == 200
+    assert KEY not in caplog.text
+
+
+def test_large_bodies_are_413_declared_or_streamed(server):
+    big = _body(server, messages=[{"role": "user", "content": "x" * 5000}])
+    r = server.post("/v1/chat/completions", json=big, headers=AUTH)
+    assert r.status_code == 413
+    payload = httpx.Request("POST", "/", json=big).content
+
+    def chunks():
+        yield payload[:3000]
+        yield payload[3000:]
+
+    r = server.post("/v1/chat/completions", content=chunks(), headers=AUTH)  # chunked
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_prompt_over_the_server_limit_is_400(server):
+    r = server.post(
+        "/v1/chat/completions",
+        json=_body(server, messages=[{"role": "user", "content": "word " * 100}]),
+        headers=AUTH,
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+
+
+def _stream_until_cancelled(server, started: threading.Event, stop: threading.Event) -> None:
+    body = _body(server, max_tokens=900, stream=True, ignore_eos=True)
+    with httpx.stream(
+        "POST", server.base_url + "/v1/chat/completions", json=body, headers=AUTH, timeout=60
+    ) as r:
+        for _ in r.iter_lines():
+            started.set()
+            if stop.is_set():
+                return  # closes the connection mid-stream
+
+
+def test_full_queue_answers_503_and_disconnects_free_their_kv(server):
+    engine = server.engine
+    stop = threading.Event()
+    streams = []
+    for _ in range(2):
+        started = threading.Event()
+        t = threading.Thread(target=_stream_until_cancelled, args=(server, started, stop))
+        t.start()
+        assert started.wait(30)
+        streams.append(t)
+    r = server.post("/v1/chat/completions", json=_body(server), headers=AUTH)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "server_busy"
+    generated = engine.stats.generated_tokens
+    stop.set()
+    for t in streams:
+        t.join(30)
+    _wait_idle(engine)
+    assert engine.stats.generated_tokens - generated < 2 * 900 - 50  # aborted, not run out
+    r = server.post("/v1/chat/completions", json=_body(server), headers=AUTH)
+    assert r.status_code == 200  # places given back
+
+
+def test_non_streaming_client_that_leaves_aborts_its_request(server):
+    engine = server.engine
+    before = engine.stats.generated_tokens
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            server.base_url + "/v1/chat/completions",
+            json=_body(server, max_tokens=900, ignore_eos=True),
+            headers=AUTH,
+            timeout=httpx.Timeout(30, read=0.3),
+        )
+    _wait_idle(engine)
+    assert engine.stats.generated_tokens - before < 900
