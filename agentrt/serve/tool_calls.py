@@ -93,15 +93,33 @@ def new_call(name: str, arguments) -> ToolCall:
 
 
 def parse_constrained(mode: ToolMode, text: str) -> list[ToolCall] | None:
-    """The calls of a constrained output, or None when it is not complete JSON (the
-    request ran out of tokens)."""
+    """The calls of a constrained output, or None when no call is complete. An output
+    cut short by max_tokens keeps the calls of its list that were complete."""
     try:
         value = json.loads(text)
     except ValueError:
-        return None
+        value = _complete_items(text) if mode.mode == "required" else None
+        if not value:
+            return None
     if mode.mode == "named":
         return [new_call(mode.name or "", value)]
     return [new_call(item["name"], item["arguments"]) for item in value]
+
+
+def _complete_items(text: str) -> list:
+    """The complete items at the start of a JSON list cut short."""
+    decoder = json.JSONDecoder()
+    items: list = []
+    pos = text.find("[") + 1
+    while 0 < pos < len(text):
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            break
+        items.append(item)
+        while pos < len(text) and text[pos] in ", \n":
+            pos += 1
+    return items
 
 
 def parse_auto(text: str, known: set[str]) -> tuple[str | None, list[ToolCall]]:
