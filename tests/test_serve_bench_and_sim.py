@@ -1,0 +1,54 @@
+"""`agentrt bench serve`'s two runs on a tiny workload, and the server on the sim backend."""
+
+from __future__ import annotations
+
+import anyio
+import openai
+import pytest
+from engine_helpers import make_engine
+from serve_helpers import ServerThread, make_tiny_chat_model
+
+from agentrt.cli import main
+from agentrt.engine.config import EngineConfig
+from agentrt.serve.bench import build_workload, run_http, run_in_process
+from agentrt.serve.cli import build_engine
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_chat_model(tmp_path_factory.mktemp("bench") / "tinychat")
+
+
+def test_http_and_in_process_runs_complete_the_same_workload(model_dir):
+    requests = build_workload("workflow", 12, 49152, output_len=3)
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    with ServerThread(engine) as server:
+        http, http_hits = anyio.run(run_http, server.base_url, requests, 4)
+    local, local_hits = anyio.run(
+        run_in_process, make_engine(model_dir, kv_cache_tokens=8192), requests, 4
+    )
+    for result in (http, local):
+        assert result["completed"] == 12 and result["failed"] == 0
+        assert result["output_throughput"] > 0 and result["ttft_ms"]["p50"] > 0
+    # 8 agents' 512-token prefixes: the last 4 requests reuse theirs
+    assert http_hits > 0.2 and local_hits > 0.2
+
+
+def test_sim_backend_serves_chat_in_virtual_time():
+    engine = build_engine(EngineConfig(backend="sim", kv_cache_tokens=1 << 20))
+    with ServerThread(engine) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        model = client.models.list().data[0].id
+        for i in range(20):
+            resp = client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": f"q{i}"}], max_tokens=1
+            )
+            assert resp.usage.completion_tokens == 1
+        metrics = server.get("/metrics").text
+    assert 'agentrt:request_success_total{finished_reason="length"' in metrics
+    assert "agentrt:time_to_first_token_seconds_count" in metrics
+
+
+def test_bench_serve_cli_rejects_an_unknown_workload(capsys):
+    assert main(["bench", "serve", "--backend", "sim", "--workload", "nope"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
