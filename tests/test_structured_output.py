@@ -78,3 +78,18 @@ def test_logprobs_are_the_model_log_softmax(engine):
         assert len(e.top) == 2 and e.top[0][0] == e.token_id  # greedy takes the top one
         assert e.logprob == pytest.approx(e.top[0][1]) and e.top[1][1] <= e.logprob <= 0
         assert torch.tensor(e.logprob).exp() <= 1
+
+
+def test_unpacked_bitmask_matches_xgrammar_apply():
+    import xgrammar as xgr
+
+    from agentrt.engine.structured_output import unpack_bitmask
+
+    vocab = 100
+    packed = xgr.allocate_token_bitmask(1, vocab)
+    packed[0] = torch.randint(-(2**31), 2**31 - 1, (packed.shape[1],), dtype=torch.int32)
+    logits = torch.randn(1, vocab)
+    expected = logits.clone()
+    xgr.apply_token_bitmask_inplace(expected, packed)
+    allowed = unpack_bitmask(packed[0], vocab)
+    assert torch.equal(torch.isinf(expected[0]), ~allowed)

@@ -44,20 +44,33 @@ class GrammarConstraint(TokenConstraint):
     def __init__(self, compiled, vocab_size: int) -> None:
         import xgrammar as xgr
 
-        self._xgr = xgr
         self.matcher = xgr.GrammarMatcher(compiled)
         self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+        self.vocab_size = vocab_size
 
     def mask(self, logits: torch.Tensor, num_output_tokens: int) -> None:
         if self.matcher.is_terminated():
             return  # only EOS was left and it was sampled; the engine stops the request
         self.matcher.fill_next_token_bitmask(self.bitmask)
-        row = logits.view(1, -1)
-        self._xgr.apply_token_bitmask_inplace(row, self.bitmask.to(logits.device))
+        allowed = unpack_bitmask(self.bitmask[0].to(logits.device), logits.shape[-1])
+        logits.masked_fill_(~allowed, float("-inf"))
 
     def accept(self, token_id: int) -> None:
         if not self.matcher.is_terminated():
             self.matcher.accept_token(token_id)
+
+
+_BITS = torch.arange(32, dtype=torch.int32)
+
+
+def unpack_bitmask(packed: torch.Tensor, size: int) -> torch.Tensor:
+    """xgrammar's packed int32 bitmask (bit j of word i = token 32i + j) as a bool mask
+    of `size` tokens, on the bitmask's device (plain torch ops: any device, no kernel)."""
+    bits = (packed.unsqueeze(-1) >> _BITS.to(packed.device)) & 1
+    mask = bits.flatten().bool()
+    if mask.numel() < size:  # logits wider than the tokenizer: the extra ids are never allowed
+        mask = torch.cat([mask, mask.new_zeros(size - mask.numel())])
+    return mask[:size]
 
 
 class GrammarCache:
