@@ -298,3 +298,16 @@ def test_bad_requests_leave_the_engine_clean(client, server):
     assert _chat(client, server, max_tokens=2).usage.completion_tokens >= 1
     assert not server.engine.has_unfinished_requests()
     server.engine.check_integrity()
+
+
+def test_n_choices_stream_each_to_its_whole_answer(client, server):
+    kw = {"n": 2, "temperature": 1.0, "seed": 3, "max_tokens": 5}
+    whole = [c.message.content for c in _chat(client, server, **kw).choices]
+    texts = ["", ""]
+    finished = set()
+    for chunk in _chat(client, server, stream=True, **kw):
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finished.add(choice.index)
+    assert texts == whole and finished == {0, 1}

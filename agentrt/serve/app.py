@@ -55,12 +55,15 @@ async def parse(request: Request, model: type[BaseModel], limit: int):
 
 
 async def until_disconnect(request: Request, work):
-    """Run `work()`; a client that disconnects first cancels it (aborting its requests)."""
-    result = None
+    """Run `work()`; a client that disconnects first cancels it (aborting its requests).
+    Its exceptions are raised here, outside the task group (which would wrap them)."""
+    outcome: dict = {}
 
     async def run(scope: anyio.CancelScope) -> None:
-        nonlocal result
-        result = await work()
+        try:
+            outcome["result"] = await work()
+        except Exception as exc:
+            outcome["error"] = exc
         scope.cancel()
 
     async with anyio.create_task_group() as tg:
@@ -70,9 +73,11 @@ async def until_disconnect(request: Request, work):
             if message["type"] == "http.disconnect":
                 tg.cancel_scope.cancel()
                 break
-    if result is None:
+    if "error" in outcome:
+        raise outcome["error"]
+    if "result" not in outcome:
         raise APIError(499, "the client disconnected")
-    return result
+    return outcome["result"]
 
 
 def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastAPI:
@@ -82,12 +87,14 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with AsyncLLM(engine) as llm:
+        async with AsyncLLM(engine) as llm, anyio.create_task_group() as tasks:
             service = Service(llm, settings, name)
+            service.tasks = tasks
             app.state.service = service
             app.state.chat = ChatHandler(service) if service.renderer is not None else None
             app.state.completions = CompletionHandler(service)
             yield
+            tasks.cancel_scope.cancel()  # choices of requests cut off by the shutdown
 
     app = FastAPI(title="agentrt", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = None  # set once the engine loop runs

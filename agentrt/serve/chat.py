@@ -144,25 +144,26 @@ class ChatHandler:
             role = {"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
             yield self._chunk(plan, [{**role, "finish_reason": None}])
         try:
-            async for i, out in self.service.stream(plan.jobs):
-                state = states[i]
-                logprobs = None
-                if out.logprobs is not None:
-                    logprobs = self.logprobs.chat(out.logprobs[state.sent_tokens :])
-                    state.sent_tokens = len(out.logprobs)
-                if out.finished:
-                    finals[i] = out
-                    check_finished(out)
-                    _, calls = self._split(plan, out.text)
-                    delta = state.final_delta(out, calls)
-                    reason = "tool_calls" if calls else out.finish_reason
-                    choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                    yield self._chunk(plan, [{**choice, "finish_reason": reason}])
-                    continue
-                delta = state.delta(out)
-                if delta or logprobs:
-                    choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                    yield self._chunk(plan, [{**choice, "finish_reason": None}])
+            async with self.service.stream(plan.jobs) as outs:
+                async for i, out in outs:
+                    state = states[i]
+                    logprobs = None
+                    if out.logprobs is not None:
+                        logprobs = self.logprobs.chat(out.logprobs[state.sent_tokens :])
+                        state.sent_tokens = len(out.logprobs)
+                    if out.finished:
+                        finals[i] = out
+                        check_finished(out)
+                        _, calls = self._split(plan, out.text)
+                        delta = state.final_delta(out, calls)
+                        reason = "tool_calls" if calls else out.finish_reason
+                        choice = {"index": i, "delta": delta, "logprobs": logprobs}
+                        yield self._chunk(plan, [{**choice, "finish_reason": reason}])
+                        continue
+                    delta = state.delta(out)
+                    if delta or logprobs:
+                        choice = {"index": i, "delta": delta, "logprobs": logprobs}
+                        yield self._chunk(plan, [{**choice, "finish_reason": None}])
         except APIError as exc:
             yield event(exc.body())
             yield DONE

@@ -112,26 +112,27 @@ class CompletionHandler:
         sent_tokens = [0] * len(plan.jobs)
         finals: list[RequestOutput | None] = [None] * len(plan.jobs)
         try:
-            async for i, out in self.service.stream(plan.jobs):
-                text = out.text
-                end = len(text)
-                if not out.finished and text.endswith("\ufffd"):
-                    end -= 1
-                if out.finished:
-                    check_finished(out)
-                    finals[i] = out
-                if end <= sent[i] and not out.finished:
-                    continue
-                piece = text[sent[i] : end]
-                logprobs = self._logprobs(out, sent_tokens[i], sent[i])
-                sent[i], sent_tokens[i] = end, len(out.token_ids)
-                choice = {
-                    "index": i,
-                    "text": piece,
-                    "logprobs": logprobs,
-                    "finish_reason": out.finish_reason if out.finished else None,
-                }
-                yield event(self._body(plan, [choice], None))
+            async with self.service.stream(plan.jobs) as outs:
+                async for i, out in outs:
+                    text = out.text
+                    end = len(text)
+                    if not out.finished and text.endswith("\ufffd"):
+                        end -= 1
+                    if out.finished:
+                        check_finished(out)
+                        finals[i] = out
+                    if end <= sent[i] and not out.finished:
+                        continue
+                    piece = text[sent[i] : end]
+                    logprobs = self._logprobs(out, sent_tokens[i], sent[i])
+                    sent[i], sent_tokens[i] = end, len(out.token_ids)
+                    choice = {
+                        "index": i,
+                        "text": piece,
+                        "logprobs": logprobs,
+                        "finish_reason": out.finish_reason if out.finished else None,
+                    }
+                    yield event(self._body(plan, [choice], None))
         except APIError as exc:
             yield event(exc.body())
             yield DONE

@@ -9,22 +9,21 @@ choice still running, which frees its KV.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anyio
+from anyio.abc import TaskGroup
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve.chat_template import ChatRenderer
+from agentrt.serve.choices import ChoiceStream, Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.metrics import ServerMetrics
 from agentrt.serve.settings import ServeSettings
-
-Job = tuple[list[int], SamplingParams]
 
 
 class Service:
@@ -36,6 +35,7 @@ class Service:
         self.created = int(time.time())
         self.metrics = ServerMetrics(self.engine, model_name)
         self.pending = 0
+        self.tasks: TaskGroup | None = None  # the lifespan's, for choices of n > 1
         self.draining = False
         self.max_prompt_tokens = min(
             settings.max_prompt_tokens or self.engine.max_model_len - 1,
@@ -111,27 +111,12 @@ class Service:
 
     # -- generation ---------------------------------------------------------------------
 
-    async def stream(self, jobs: list[Job]) -> AsyncIterator[tuple[int, RequestOutput]]:
+    def stream(self, jobs: list[Job]) -> ChoiceStream:
         """(choice index, output) after every step that extends a choice, all choices
-        merged. Engine errors that reject a request become APIError (400)."""
-        if len(jobs) == 1:
-            ids, params = jobs[0]
-            async for out in self._generate(ids, params):
-                yield 0, out
-            return
-        send, receive = anyio.create_memory_object_stream[tuple[int, RequestOutput]](math.inf)
-        async with anyio.create_task_group() as tg:
-            for i, (ids, params) in enumerate(jobs):
-                tg.start_soon(self._pump, i, ids, params, send.clone())
-            send.close()
-            async with receive:
-                async for item in receive:
-                    yield item
-
-    async def _pump(self, index: int, ids: list[int], params: SamplingParams, send) -> None:
-        async with send:
-            async for out in self._generate(ids, params):
-                await send.send((index, out))
+        merged; use it as `async with service.stream(jobs) as outs`. Engine errors that
+        reject a request come out as APIError (400)."""
+        assert self.tasks is not None, "the app's lifespan sets the task group"
+        return ChoiceStream(jobs, self._generate, self.tasks)
 
     async def _generate(self, ids: list[int], params: SamplingParams):
         try:
@@ -145,9 +130,10 @@ class Service:
     async def complete(self, jobs: list[Job]) -> list[RequestOutput]:
         """The final output of every choice."""
         final: list[RequestOutput | None] = [None] * len(jobs)
-        async for i, out in self.stream(jobs):
-            if out.finished:
-                final[i] = out
+        async with self.stream(jobs) as outs:
+            async for i, out in outs:
+                if out.finished:
+                    final[i] = out
         return [check_finished(out) for out in final]
 
 
