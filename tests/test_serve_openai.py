@@ -311,3 +311,17 @@ def test_n_choices_stream_each_to_its_whole_answer(client, server):
             if choice.finish_reason:
                 finished.add(choice.index)
     assert texts == whole and finished == {0, 1}
+
+
+def test_schema_that_does_not_compile_is_400_and_others_go_on(client, server):
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}
+    with pytest.raises(openai.BadRequestError):
+        _chat(client, server, max_tokens=4, response_format=fmt)
+    assert _chat(client, server, max_tokens=2).choices[0].finish_reason in ("stop", "length")
+
+
+def test_tool_choice_none_neither_renders_nor_parses_tools(client, server):
+    with_tools = _chat(client, server, max_tokens=4, tools=[WEATHER], tool_choice="none")
+    without = _chat(client, server, max_tokens=4)
+    assert with_tools.usage.prompt_tokens == without.usage.prompt_tokens
+    assert with_tools.choices[0].message.tool_calls is None

@@ -47,3 +47,33 @@ def test_held_back_covers_a_partial_open_tag():
     assert held_back("hello <tool") == len("<tool")
     assert held_back("hello <") == 1
     assert held_back("hello") == 0
+
+
+def _out(text: str, finished: bool = False, reason: str | None = None):
+    from agentrt.engine.outputs import RequestOutput
+
+    return RequestOutput("r", [1], [], [], text, finished, reason)
+
+
+def test_auto_stream_holds_back_a_tag_and_sends_the_call_at_the_end():
+    from agentrt.serve.chat import _ChoiceStream
+
+    tools = (Tool(function=FunctionDef(name="get_time")),)
+    stream = _ChoiceStream(ToolMode("auto", tools))
+    pieces = [stream.delta(_out("Sure <")), stream.delta(_out("Sure <tool")), {}]
+    pieces[2] = stream.delta(_out('Sure <tool_call>{"name": "get_time"'))
+    assert pieces[0] == {"content": "Sure "} and pieces[1] == {} and pieces[2] == {}
+    text = 'Sure <tool_call>{"name": "get_time", "arguments": {}}</tool_call>'
+    _, calls = parse_auto(text, {"get_time"})
+    final = stream.final_delta(_out(text, True, "stop"), calls)
+    assert "content" not in final  # "Sure" went out already
+    assert final["tool_calls"][0]["function"]["name"] == "get_time"
+
+
+def test_auto_stream_sends_held_text_that_was_no_tag():
+    from agentrt.serve.chat import _ChoiceStream
+
+    stream = _ChoiceStream(ToolMode("auto", (Tool(function=FunctionDef(name="f")),)))
+    assert stream.delta(_out("a <")) == {"content": "a "}
+    assert stream.delta(_out("a < b")) == {"content": "< b"}
+    assert stream.final_delta(_out("a < b!", True, "stop"), []) == {"content": "!"}

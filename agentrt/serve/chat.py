@@ -76,7 +76,7 @@ class ChatHandler:
             raise APIError(400, f"n must be at most {svc.settings.max_n}", param="n")
         mode = tc.tool_mode(req)
         ids = svc.renderer.render(req.messages, list(mode.tools) or None)
-        svc.check_prompt(ids)
+        svc.check_prompt(ids, "messages")
         structured = _structured(req, mode)
         await svc.compile(structured)
         limit = req.max_completion_tokens or req.max_tokens

@@ -55,20 +55,20 @@ class Service:
                 code="model_not_found",
             )
 
-    def check_prompt(self, ids: list[int]) -> None:
+    def check_prompt(self, ids: list[int], param: str = "prompt") -> None:
         if not ids:
-            raise APIError(400, "the prompt is empty", param="prompt")
+            raise APIError(400, "the prompt is empty", param=param)
         if len(ids) > self.max_prompt_tokens:
             raise APIError(
                 400,
                 f"this model's maximum prompt length is {self.max_prompt_tokens} tokens; "
                 f"the prompt has {len(ids)}",
-                param="messages",
+                param=param,
                 code="context_length_exceeded",
             )
         vocab = self.engine.vocab_size
         if vocab is not None and not (min(ids) >= 0 and max(ids) < vocab):
-            raise APIError(400, f"prompt token ids must be in [0, {vocab})", param="prompt")
+            raise APIError(400, f"prompt token ids must be in [0, {vocab})", param=param)
 
     def max_tokens(self, requested: int | None, prompt_len: int) -> int:
         """What a request may generate: its own limit, else what the context leaves."""
