@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import openai
+import orjson
 import pytest
 from engine_helpers import make_engine
 from serve_helpers import ServerThread, make_tiny_chat_model
@@ -52,3 +53,19 @@ def test_sim_backend_serves_chat_in_virtual_time():
 def test_bench_serve_cli_rejects_an_unknown_workload(capsys):
     assert main(["bench", "serve", "--backend", "sim", "--workload", "nope"]) == 2
     assert "unknown workload" in capsys.readouterr().err
+
+
+def test_bench_serve_cli_prints_the_block_and_writes_json(tmp_path, capsys):
+    engine = build_engine(EngineConfig(backend="sim"))
+    out = tmp_path / "bench.json"
+    with ServerThread(engine) as server:
+        argv = ["bench", "serve", "--backend", "sim", "--base-url", server.base_url]
+        argv += ["--num-requests", "6", "--clients", "2", "--output-len", "2"]
+        assert main([*argv, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for line in ("Successful requests", "p99 TTFT (ms)", "Prefix hit rate", "p50 TTFT overhead"):
+        assert line in printed
+    result = orjson.loads(out.read_bytes())
+    assert result["results"]["HTTP"]["completed"] == 6
+    assert result["results"]["in-process"]["completed"] == 6
+    assert "output_throughput_ratio" in result["overhead"]
