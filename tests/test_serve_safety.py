@@ -131,3 +131,59 @@ def test_non_streaming_client_that_leaves_aborts_its_request(server):
         )
     _wait_idle(engine)
     assert engine.stats.generated_tokens - before < 900
+
+
+def _metric(text: str, name: str) -> float:
+    line = next(li for li in text.splitlines() if li.startswith(name + "{"))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_count_requests_tokens_and_running_streams(server):
+    before = server.get("/metrics", headers=AUTH).text
+    started, stop = threading.Event(), threading.Event()
+    t = threading.Thread(target=_stream_until_cancelled, args=(server, started, stop))
+    t.start()
+    assert started.wait(30)
+    during = server.get("/metrics", headers=AUTH).text
+    stop.set()
+    t.join(30)
+    _wait_idle(server.engine)
+    assert _metric(during, "agentrt:num_requests_running") == 1
+    r = server.post("/v1/chat/completions", json=_body(server, max_tokens=3), headers=AUTH)
+    after = server.get("/metrics", headers=AUTH).text
+    usage = r.json()["usage"]
+    gen = "agentrt:generation_tokens_total"
+    assert _metric(after, gen) - _metric(before, gen) >= usage["completion_tokens"]
+    assert _metric(after, "agentrt:num_requests_running") == 0
+    assert "agentrt:e2e_request_latency_seconds_bucket" in after
+    assert "agentrt:prefix_cache_hits_total{model_name=" in after and 'tier="host"' in after
+
+
+def test_shutdown_past_the_grace_period_aborts_streams_and_frees_kv(server):
+    engine = make_engine(server.engine.config.model, kv_cache_tokens=8192)
+    lines: list[str] = []
+    short = ServerThread(engine, ServeSettings(grace_seconds=0.5))
+    body = {"model": str(engine.config.model), "messages": [{"role": "user", "content": "go"}]}
+    body.update(max_tokens=900, ignore_eos=True, stream=True)
+
+    def read() -> None:
+        try:
+            with httpx.stream(
+                "POST", short.base_url + "/v1/chat/completions", json=body, timeout=60
+            ) as r:
+                lines.extend(r.iter_lines())
+        except httpx.HTTPError:
+            pass  # the server cut the stream
+
+    with short:
+        reader = threading.Thread(target=read)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not engine.has_unfinished_requests():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    reader.join(30)
+    assert "data: [DONE]" not in lines
+    assert not engine.has_unfinished_requests() and not engine.batcher.running
+    engine.check_integrity()
+    assert engine.stats.generated_tokens < 900

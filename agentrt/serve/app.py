@@ -80,6 +80,15 @@ async def until_disconnect(request: Request, work):
     return outcome["result"]
 
 
+def abort_all(engine: LLMEngine) -> None:
+    """Abort what the stopped engine loop left (requests cut off at shutdown queue their
+    aborts for a step that never came), so the engine holds no request and no KV."""
+    for request_id in list(engine.requests):
+        engine.abort(request_id)
+    if engine.requests:
+        engine.step()
+
+
 def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastAPI:
     """The OpenAI-compatible app over `engine`; its lifespan runs the engine loop."""
     settings = settings or ServeSettings()
@@ -95,6 +104,7 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
             app.state.completions = CompletionHandler(service)
             yield
             tasks.cancel_scope.cancel()  # choices of requests cut off by the shutdown
+        abort_all(engine)
 
     app = FastAPI(title="agentrt", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = None  # set once the engine loop runs

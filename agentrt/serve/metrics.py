@@ -37,14 +37,16 @@ class _EngineCollector:
         running = GaugeMetricFamily(
             "agentrt:num_requests_running", "Requests in the running batch.", labels=["model_name"]
         )
-        running.add_metric(labels, len(batcher.running))
+        num_running = len(batcher.running)
+        running.add_metric(labels, num_running)
         yield running
         waiting = GaugeMetricFamily(
             "agentrt:num_requests_waiting",
             "Requests waiting to be scheduled.",
             labels=["model_name"],
         )
-        waiting.add_metric(labels, len(batcher.waiting) + len(engine._inbox))
+        # every unfinished request not in the running batch (queued or not yet drained)
+        waiting.add_metric(labels, max(0, len(engine.requests) - num_running))
         yield waiting
         total, used = kv.allocator.num_pages, kv.allocator.num_used
         pages = GaugeMetricFamily(
