@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 
 import anyio
 from anyio.abc import TaskGroup
@@ -120,10 +121,11 @@ class Service:
 
     async def _generate(self, ids: list[int], params: SamplingParams):
         try:
-            async for out in self.llm.generate(ids, params):
-                if out.finished:
-                    self.metrics.finished(out)
-                yield out
+            async with aclosing(self.llm.generate(ids, params)) as outputs:
+                async for out in outputs:
+                    if out.finished:
+                        self.metrics.finished(out)
+                    yield out
         except ValueError as exc:  # add_request refused it
             raise APIError(400, str(exc)) from None
 
