@@ -45,7 +45,7 @@ def test_default_model_forced_tool_call_and_schema(client):
             "name": "get_weather",
             "parameters": {
                 "type": "object",
-                "properties": {"city": {"type": "string", "maxLength": 12}},
+                "properties": {"city": {"type": "string", "maxLength": 8}},
                 "required": ["city"],
             },
         },
@@ -63,7 +63,7 @@ def test_default_model_forced_tool_call_and_schema(client):
     assert isinstance(json.loads(call.function.arguments)["city"], str)
     schema = {
         "type": "object",
-        "properties": {"capital": {"type": "string", "maxLength": 12}},
+        "properties": {"capital": {"type": "string", "maxLength": 8}},
         "required": ["capital"],
     }
     resp = client.chat.completions.create(
