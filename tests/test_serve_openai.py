@@ -325,3 +325,33 @@ def test_tool_choice_none_neither_renders_nor_parses_tools(client, server):
     without = _chat(client, server, max_tokens=4)
     assert with_tools.usage.prompt_tokens == without.usage.prompt_tokens
     assert with_tools.choices[0].message.tool_calls is None
+
+
+def _events(r: httpx.Response) -> list[dict]:
+    lines = [line for line in r.text.split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    return [json.loads(line[len("data: ") :]) for line in lines[:-1]]
+
+
+def test_every_body_has_openai_exact_shape(server):
+    from agentrt.serve import protocol as p
+
+    model = _model(server)
+    assert p.ModelList.model_validate(server.get("/v1/models").json())
+    chat = {"model": model, "messages": [{"role": "user", "content": "x"}], "max_tokens": 3}
+    variants = [
+        {},
+        {"logprobs": True, "top_logprobs": 2, "n": 2},
+        {"tools": [WEATHER], "tool_choice": "required"},
+    ]
+    for extra in variants:
+        body = {**chat, **extra}
+        p.ChatCompletion.model_validate(server.post("/v1/chat/completions", json=body).json())
+        body.update(stream=True, stream_options={"include_usage": True}, max_tokens=30)
+        for chunk in _events(server.post("/v1/chat/completions", json=body)):
+            p.ChatCompletionChunk.model_validate(chunk)
+    completion = {"model": model, "prompt": "x", "max_tokens": 3, "logprobs": 2}
+    p.Completion.model_validate(server.post("/v1/completions", json=completion).json())
+    completion.update(stream=True, stream_options={"include_usage": True})
+    for chunk in _events(server.post("/v1/completions", json=completion)):
+        p.Completion.model_validate(chunk)

@@ -129,20 +129,37 @@ class CompletionRequest(_Sampling):
 
 
 # -- responses --------------------------------------------------------------------------
+# The server writes its bodies as plain dicts (per-token chunks stay cheap); these models
+# are the shapes those dicts must have, and the tests hold every body to them.
 
 
-class PromptTokensDetails(BaseModel):
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResponseFunction(_Response):
+    name: str
+    arguments: str
+
+
+class ResponseToolCall(_Response):
+    id: str
+    type: Literal["function"]
+    function: ResponseFunction
+
+
+class PromptTokensDetails(_Response):
     cached_tokens: int = 0
 
 
-class Usage(BaseModel):
+class Usage(_Response):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails
 
 
-class TopLogprob(BaseModel):
+class TopLogprob(_Response):
     token: str
     logprob: float
     bytes: list[int]
@@ -152,93 +169,96 @@ class ChatTokenLogprob(TopLogprob):
     top_logprobs: list[TopLogprob]
 
 
-class ChatLogprobs(BaseModel):
+class ChatLogprobs(_Response):
     content: list[ChatTokenLogprob]
 
 
-class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
+class AssistantMessage(_Response):
+    role: Literal["assistant"]
     content: str | None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ResponseToolCall] | None = None
 
 
-class ChatChoice(BaseModel):
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+class ChatChoice(_Response):
     index: int
     message: AssistantMessage
-    logprobs: ChatLogprobs | None = None
-    finish_reason: str | None
+    logprobs: ChatLogprobs | None
+    finish_reason: FinishReason
 
 
-class ChatCompletion(BaseModel):
+class ChatCompletion(_Response):
     id: str
-    object: Literal["chat.completion"] = "chat.completion"
+    object: Literal["chat.completion"]
     created: int
     model: str
     choices: list[ChatChoice]
     usage: Usage
-    system_fingerprint: str | None = None
+    system_fingerprint: str | None
 
 
-class ToolCallDelta(BaseModel):
+class ToolCallDelta(_Response):
     index: int
     id: str | None = None
     type: Literal["function"] | None = None
-    function: dict[str, str]
+    function: ResponseFunction
 
 
-class Delta(BaseModel):
+class Delta(_Response):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
 
 
-class ChunkChoice(BaseModel):
+class ChunkChoice(_Response):
     index: int
     delta: Delta
-    logprobs: ChatLogprobs | None = None
-    finish_reason: str | None = None
+    logprobs: ChatLogprobs | None
+    finish_reason: FinishReason | None
 
 
-class ChatCompletionChunk(BaseModel):
+class ChatCompletionChunk(_Response):
     id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    object: Literal["chat.completion.chunk"]
     created: int
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
 
 
-class CompletionLogprobs(BaseModel):
+class CompletionLogprobs(_Response):
     tokens: list[str]
     token_logprobs: list[float]
     top_logprobs: list[dict[str, float]] | None
     text_offset: list[int]
 
 
-class CompletionChoice(BaseModel):
+class CompletionChoice(_Response):
     index: int
     text: str
-    logprobs: CompletionLogprobs | None = None
-    finish_reason: str | None
+    logprobs: CompletionLogprobs | None
+    finish_reason: FinishReason | None
 
 
-class Completion(BaseModel):
+class Completion(_Response):
     id: str
-    object: Literal["text_completion"] = "text_completion"
+    object: Literal["text_completion"]
     created: int
     model: str
     choices: list[CompletionChoice]
-    usage: Usage | None = None
+    usage: Usage | None
 
 
-class ModelCard(BaseModel):
+class ModelCard(_Response):
     id: str
-    object: Literal["model"] = "model"
+    object: Literal["model"]
     created: int
-    owned_by: str = "agentrt"
+    owned_by: str
     max_model_len: int
 
 
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
+class ModelList(_Response):
+    object: Literal["list"]
     data: list[ModelCard]
