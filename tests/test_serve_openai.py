@@ -355,3 +355,16 @@ def test_every_body_has_openai_exact_shape(server):
     completion.update(stream=True, stream_options={"include_usage": True})
     for chunk in _events(server.post("/v1/completions", json=completion)):
         p.Completion.model_validate(chunk)
+
+
+def test_named_tool_call_streams_its_arguments(client, server):
+    kw = {"tools": [WEATHER], "max_tokens": 30}
+    kw["tool_choice"] = {"type": "function", "function": {"name": "get_weather"}}
+    whole = _chat(client, server, **kw).choices[0].message.tool_calls[0]
+    chunks = list(_chat(client, server, stream=True, **kw))
+    deltas = [d for c in chunks for d in (c.choices[0].delta.tool_calls or [])]
+    assert len(deltas) > 1 and deltas[0].id and deltas[0].function.name == "get_weather"
+    assert all(d.id is None and d.function.name is None for d in deltas[1:])
+    args = "".join(d.function.arguments for d in deltas)
+    assert args == whole.function.arguments
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"

@@ -174,57 +174,71 @@ class ChatHandler:
 
 
 class _ChoiceStream:
-    """What one choice has sent so far, and what its next delta is."""
+    """What one choice has sent so far, and what its next delta is. A named tool
+    choice streams its arguments as `tool_calls` deltas (the first with the call's id
+    and name); `required` sends its calls whole at the end (they are parsed from a JSON
+    list); `auto` streams content and holds back what may begin a `<tool_call>` tag."""
 
     def __init__(self, mode: tc.ToolMode) -> None:
         self.mode = mode
-        self.sent = 0  # characters of text sent as content
+        self.sent = 0  # characters of the output text sent
         self.sent_tokens = 0
         self.in_tool_call = False
+        self.call_id = f"call_{secrets.token_hex(12)}" if mode.mode == "named" else None
+        self.announced = False
 
-    def _visible(self, text: str, final: bool) -> int:
-        """How much of the text may go out as content now."""
-        if self.mode.constrained:
-            return self.sent  # the whole output is a tool call
+    def _ready(self, text: str) -> int:
+        """How much of the text may go out now (the request is still running)."""
+        if self.mode.mode == "required":
+            return self.sent
         end = len(text)
+        if text.endswith("\ufffd"):  # an incomplete character
+            end -= 1
         if self.mode.mode == "auto":
             if self.in_tool_call or tc.OPEN in text[self.sent :]:
                 self.in_tool_call = True
                 found = text.find(tc.OPEN, self.sent)
                 return max(self.sent, found) if found >= 0 else self.sent
-            if not final:
-                end -= tc.held_back(text)
-        if not final and text.endswith("\ufffd"):  # an incomplete character
-            end -= 1
+            end = min(end, len(text) - tc.held_back(text))
         return max(self.sent, end)
 
+    def _piece(self, piece: str) -> dict:
+        if self.call_id is None:
+            return {"content": piece}
+        call: dict = {"index": 0, "function": {"arguments": piece}}
+        if not self.announced:
+            self.announced = True
+            call.update(id=self.call_id, type="function")
+            call["function"]["name"] = self.mode.name
+        return {"tool_calls": [call]}
+
     def delta(self, out: RequestOutput) -> dict:
-        end = self._visible(out.text, False)
+        end = self._ready(out.text)
         if end <= self.sent:
             return {}
         piece = out.text[self.sent : end]
         self.sent = end
-        return {"content": piece}
+        return self._piece(piece)
 
     def final_delta(self, out: RequestOutput, calls: list[ToolCall]) -> dict:
+        rest = out.text[self.sent :]
+        self.sent = len(out.text)
+        if self.call_id is not None:  # the named call's arguments went out as they came
+            return self._piece(rest) if rest or not self.announced else {}
+        if not calls:
+            return {"content": rest} if rest else {}
         delta: dict = {}
-        if calls:
-            if self.mode.mode == "auto":  # text before the first block is content
-                head = out.text[self.sent : out.text.find(tc.OPEN)].rstrip()
-                if head:
-                    delta["content"] = head
-            delta["tool_calls"] = [
-                {
-                    "index": k,
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.function.name, "arguments": c.function.arguments},
-                }
-                for k, c in enumerate(calls)
-            ]
-            return delta
-        end = len(out.text)
-        if end > self.sent:
-            delta["content"] = out.text[self.sent : end]
-            self.sent = end
+        if self.mode.mode == "auto":  # text before the first block is content
+            head = rest[: rest.find(tc.OPEN)].rstrip()
+            if head:
+                delta["content"] = head
+        delta["tool_calls"] = [
+            {
+                "index": k,
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
+            for k, c in enumerate(calls)
+        ]
         return delta

@@ -199,11 +199,16 @@ class ChatCompletion(_Response):
     system_fingerprint: str | None
 
 
+class FunctionDelta(_Response):
+    name: str | None = None
+    arguments: str
+
+
 class ToolCallDelta(_Response):
     index: int
     id: str | None = None
     type: Literal["function"] | None = None
-    function: ResponseFunction
+    function: FunctionDelta
 
 
 class Delta(_Response):
