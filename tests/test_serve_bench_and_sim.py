@@ -69,3 +69,15 @@ def test_bench_serve_cli_prints_the_block_and_writes_json(tmp_path, capsys):
     assert result["results"]["HTTP"]["completed"] == 6
     assert result["results"]["in-process"]["completed"] == 6
     assert "output_throughput_ratio" in result["overhead"]
+
+
+def test_mooncake_workload_keeps_shared_blocks_as_shared_prefixes(tmp_path):
+    trace = tmp_path / "mooncake.jsonl"
+    rows = [
+        {"timestamp": 0, "input_length": 1024, "output_length": 40, "hash_ids": [7, 8]},
+        {"timestamp": 5, "input_length": 1024, "output_length": 20, "hash_ids": [7, 9]},
+    ]
+    trace.write_text("\n".join(orjson.dumps(r).decode() for r in rows))
+    a, b = build_workload("mooncake", 2, 49152, trace=trace, scale_tokens=0.25)
+    assert len(a.prompt) == len(b.prompt) == 256 and (a.max_tokens, b.max_tokens) == (10, 5)
+    assert a.prompt[:128] == b.prompt[:128] and a.prompt[128:] != b.prompt[128:]

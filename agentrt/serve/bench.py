@@ -24,7 +24,14 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
 WORKLOADS = ("mixed", "mooncake", "workflow")
-DEFAULT_TRACE = Path("/work/shared/data/traces/mooncake_conversation_trace.jsonl")
+# the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
+DEFAULT_TRACE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "traces"
+    / "mooncake_conversation_trace.jsonl"
+)
 
 
 @dataclass(frozen=True)
