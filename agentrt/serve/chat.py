@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve import tool_calls as tc
+from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.logprobs import LogprobFormatter
 from agentrt.serve.protocol import ChatCompletionRequest, ToolCall
 from agentrt.serve.sampling import sampling_params
-from agentrt.serve.service import Job, Service, check_finished
+from agentrt.serve.service import Service, check_finished
 from agentrt.serve.streaming import DONE, event
 
 

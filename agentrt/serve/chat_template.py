@@ -41,11 +41,16 @@ def message_text(message: ChatMessage) -> str:
     return "".join(texts)
 
 
-def tool_call_block(name: str, arguments: str) -> str:
+def _args(arguments: str):
+    """Arguments as templates expect them: the JSON object, or the text if it is not JSON."""
     try:
-        args = json.loads(arguments) if arguments else {}
+        return json.loads(arguments) if arguments else {}
     except ValueError:
-        args = arguments
+        return arguments
+
+
+def tool_call_block(name: str, arguments: str) -> str:
+    args = _args(arguments)
     return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
 
 
@@ -85,7 +90,7 @@ class ChatRenderer:
                 {
                     "id": c.id,
                     "type": "function",
-                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                    "function": {"name": c.function.name, "arguments": _args(c.function.arguments)},
                 }
                 for c in m.tool_calls
             ]
