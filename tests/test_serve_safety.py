@@ -187,3 +187,21 @@ def test_shutdown_past_the_grace_period_aborts_streams_and_frees_kv(server):
     assert not engine.has_unfinished_requests() and not engine.batcher.running
     engine.check_integrity()
     assert engine.stats.generated_tokens < 900
+
+
+def test_a_failed_engine_answers_503_and_health_says_so(server):
+    engine = make_engine(server.engine.config.model, kv_cache_tokens=4096)
+    body = {"model": str(engine.config.model), "messages": [{"role": "user", "content": "x"}]}
+    body["max_tokens"] = 2
+
+    def device_lost():  # fault injection: the engine's step fails for good
+        raise RuntimeError("device lost")
+
+    with ServerThread(engine) as broken:
+        assert broken.post("/v1/chat/completions", json=body).status_code == 200
+        engine.step = device_lost
+        r = broken.post("/v1/chat/completions", json=body)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "engine_dead"
+        assert broken.get("/health").status_code == 503
+        r = broken.post("/v1/chat/completions", json={**body, "stream": True})
+        assert '"code":"engine_dead"' in r.text and r.text.endswith("data: [DONE]\n\n")

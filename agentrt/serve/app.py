@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
+from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.serve.chat import ChatHandler
 from agentrt.serve.completions import CompletionHandler
@@ -117,10 +117,6 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return APIError(exc.status_code, str(exc.detail)).response()
-
-    @app.exception_handler(EngineDeadError)
-    async def _engine_dead(request: Request, exc: EngineDeadError) -> Response:
-        return APIError(503, "the engine failed; restart the server", code="engine_dead").response()
 
     @app.get("/health")
     async def health(request: Request) -> Response:

@@ -16,7 +16,7 @@ from contextlib import aclosing
 import anyio
 from anyio.abc import TaskGroup
 
-from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.structured_params import StructuredOutputParams
@@ -128,6 +128,10 @@ class Service:
                     yield out
         except ValueError as exc:  # add_request refused it
             raise APIError(400, str(exc)) from None
+        except EngineDeadError:
+            raise APIError(
+                503, "the engine failed; restart the server", code="engine_dead"
+            ) from None
 
     async def complete(self, jobs: list[Job]) -> list[RequestOutput]:
         """The final output of every choice."""
