@@ -63,10 +63,17 @@ def test_bench_serve_cli_prints_the_block_and_writes_json(tmp_path, capsys):
         argv += ["--num-requests", "6", "--clients", "2", "--output-len", "2"]
         assert main([*argv, "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for line in ("Successful requests", "p99 TTFT (ms)", "Prefix hit rate", "p50 TTFT overhead"):
+    for line in (
+        "Successful requests",
+        "p99 TTFT (ms)",
+        "Total token throughput",
+        "Prefix hit rate",
+        "p50 TTFT overhead",
+    ):
         assert line in printed
     result = orjson.loads(out.read_bytes())
     assert result["results"]["HTTP"]["completed"] == 6
+    assert result["results"]["HTTP"]["output_tokens"] == 12
     assert result["results"]["in-process"]["completed"] == 6
     assert "output_throughput_ratio" in result["overhead"]
 

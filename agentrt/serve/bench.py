@@ -136,7 +136,7 @@ async def run_http(base_url: str, requests: list[BenchRequest], clients: int, ap
                 timing.failed = True
 
         duration = await _closed_loop(requests, clients, one)
-    return serving_metrics(timings, duration), _hit_rate(requests, cached, timings)
+    return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
 
 
 async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], clients: int):
@@ -157,7 +157,18 @@ async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], client
                     cached[i] = out.num_cached_tokens
 
         duration = await _closed_loop(requests, clients, one)
-    return serving_metrics(timings, duration), _hit_rate(requests, cached, timings)
+    return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
+
+
+def _metrics(requests, timings, duration: float) -> dict:
+    """`trace.metrics.serving_metrics` plus vllm's token totals and total throughput."""
+    out = serving_metrics(timings, duration)
+    ok = [i for i, t in enumerate(timings) if not t.failed and t.token_times]
+    out["input_tokens"] = sum(len(requests[i].prompt) for i in ok)
+    out["output_tokens"] = sum(timings[i].output_tokens for i in ok)
+    total = out["input_tokens"] + out["output_tokens"]
+    out["total_token_throughput"] = total / duration if duration else 0.0
+    return out
 
 
 def _hit_rate(requests, cached, timings) -> float:

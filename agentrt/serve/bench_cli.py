@@ -111,8 +111,16 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         local, local_hits = anyio.run(run_in_process, engine, requests, args.clients)
         results["in-process"] = {**local, "prefix_hit_rate": local_hits}
     print(format_serving(results))
-    rows = [("Prefix hit rate", *(r["prefix_hit_rate"] for r in results.values()))]
-    print(format_table("Prefix cache", ["metric", *results], rows))
+    rows = [
+        ("Total input tokens", *(r["input_tokens"] for r in results.values())),
+        ("Total generated tokens", *(r["output_tokens"] for r in results.values())),
+        (
+            "Total token throughput (tok/s)",
+            *(r["total_token_throughput"] for r in results.values()),
+        ),
+        ("Prefix hit rate", *(r["prefix_hit_rate"] for r in results.values())),
+    ]
+    print(format_table("Tokens and prefix cache", ["metric", *results], rows))
     out = {"workload": args.workload, "clients": args.clients, "results": results}
     if "in-process" in results:
         over = overhead(results["HTTP"], results["in-process"])
