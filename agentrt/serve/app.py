@@ -114,6 +114,10 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
     async def _api_error(request: Request, exc: APIError) -> Response:
         return exc.response()
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return APIError(500, f"internal error: {type(exc).__name__}: {exc}").response()
+
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return APIError(exc.status_code, str(exc.detail)).response()

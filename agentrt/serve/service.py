@@ -132,6 +132,10 @@ class Service:
             raise APIError(
                 503, "the engine failed; restart the server", code="engine_dead"
             ) from None
+        except Exception as exc:  # this request failed inside the engine; others go on
+            raise APIError(
+                500, f"the engine failed this request: {exc}", code="engine_error"
+            ) from None
 
     async def complete(self, jobs: list[Job]) -> list[RequestOutput]:
         """The final output of every choice."""
