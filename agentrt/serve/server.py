@@ -50,7 +50,10 @@ def make_server(
 
 def serve(engine: LLMEngine, settings: ServeSettings, sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM/SIGINT. uvicorn re-raises the signal it stopped on once it is
-    done; a no-op SIGTERM handler underneath makes that a clean exit (status 0)."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server = make_server(engine, settings)
-    server.run(sockets=[sock] if sock is not None else None)
+    done; a no-op SIGTERM handler underneath (whatever the caller had is put back after)
+    makes that a clean exit (status 0)."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        make_server(engine, settings).run(sockets=[sock] if sock is not None else None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
