@@ -13,10 +13,11 @@ from starlette.responses import JSONResponse, Response
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.loader import DEFAULT_MODEL
 from agentrt.serve.chat import ChatHandler
 from agentrt.serve.completions import CompletionHandler
 from agentrt.serve.errors import APIError, from_validation
-from agentrt.serve.guards import Guards, _too_large
+from agentrt.serve.guards import Guards, too_large
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.service import Service
 from agentrt.serve.settings import ServeSettings
@@ -24,8 +25,6 @@ from agentrt.serve.streaming import SSEResponse
 
 
 def model_name(engine: LLMEngine, settings: ServeSettings) -> str:
-    from agentrt.engine.loader import DEFAULT_MODEL
-
     return settings.served_model_name or engine.config.model or DEFAULT_MODEL
 
 
@@ -35,7 +34,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -46,9 +46,9 @@ class Guards:
             except ValueError:
                 return APIError(400, "the Content-Length header is not a number")
             if too_big:
-                return _too_large(self.max_body_bytes)
+                return too_large(self.max_body_bytes)
         return None
 
 
-def _too_large(limit: int) -> APIError:
+def too_large(limit: int) -> APIError:
     return APIError(413, f"the request body is over the limit of {limit} bytes", code="too_large")
