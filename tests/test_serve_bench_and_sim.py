@@ -21,7 +21,7 @@ def model_dir(tmp_path_factory):
 
 
 def test_http_and_in_process_runs_complete_the_same_workload(model_dir):
-    requests = build_workload("workflow", 12, 49152, output_len=3)
+    requests = build_workload("workflow", 10, 49152, output_len=2)
     engine = make_engine(model_dir, kv_cache_tokens=8192)
     with ServerThread(engine) as server:
         http, http_hits = anyio.run(run_http, server.base_url, requests, 4)
@@ -29,10 +29,10 @@ def test_http_and_in_process_runs_complete_the_same_workload(model_dir):
         run_in_process, make_engine(model_dir, kv_cache_tokens=8192), requests, 4
     )
     for result in (http, local):
-        assert result["completed"] == 12 and result["failed"] == 0
+        assert result["completed"] == 10 and result["failed"] == 0
         assert result["output_throughput"] > 0 and result["ttft_ms"]["p50"] > 0
-    # 8 agents' 512-token prefixes: the last 4 requests reuse theirs
-    assert http_hits > 0.2 and local_hits > 0.2
+    # 8 agents' 512-token prefixes: the last 2 requests reuse theirs
+    assert http_hits > 0.1 and local_hits > 0.1
 
 
 def test_sim_backend_serves_chat_in_virtual_time():

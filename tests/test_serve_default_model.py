@@ -1,5 +1,6 @@
-"""The server on the default model (SmolLM2-135M-Instruct): a real answer, a forced tool
-call and a schema-constrained answer, through the openai client."""
+"""The server on the default model (SmolLM2-135M-Instruct): a real answer with cached
+prompt tokens and a forced tool call that parses, through the openai client (schemas and
+the rest are covered on the tiny model)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_default_model_answers_and_reports_cached_prompt_tokens(client):
     assert again.usage.prompt_tokens_details.cached_tokens >= 32
 
 
-def test_default_model_forced_tool_call_and_schema(client):
+def test_default_model_forced_tool_call_parses(client):
     tool = {
         "type": "function",
         "function": {
@@ -61,16 +62,3 @@ def test_default_model_forced_tool_call_and_schema(client):
     call = resp.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather"
     assert isinstance(json.loads(call.function.arguments)["city"], str)
-    schema = {
-        "type": "object",
-        "properties": {"capital": {"type": "string", "maxLength": 8}},
-        "required": ["capital"],
-    }
-    resp = client.chat.completions.create(
-        model="smollm2",
-        messages=[{"role": "user", "content": "Capital of Italy, as JSON."}],
-        response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
-        max_tokens=24,
-        temperature=0,
-    )
-    assert isinstance(json.loads(resp.choices[0].message.content)["capital"], str)

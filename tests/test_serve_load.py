@@ -18,7 +18,7 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.serve.settings import ServeSettings
 
 CLIENTS = 64
-TOKENS = 6
+TOKENS = 4
 
 
 @pytest.fixture(scope="module")

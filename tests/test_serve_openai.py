@@ -339,15 +339,17 @@ def test_every_body_has_openai_exact_shape(server):
     model = _model(server)
     assert p.ModelList.model_validate(server.get("/v1/models").json())
     chat = {"model": model, "messages": [{"role": "user", "content": "x"}], "max_tokens": 3}
+    named = {"type": "function", "function": {"name": "get_weather"}}
     variants = [
         {},
         {"logprobs": True, "top_logprobs": 2, "n": 2},
-        {"tools": [WEATHER], "tool_choice": "required"},
+        {"tools": [WEATHER], "tool_choice": named, "max_tokens": 20},
+        {"tools": [WEATHER], "tool_choice": "required", "max_tokens": 20},
     ]
     for extra in variants:
         body = {**chat, **extra}
         p.ChatCompletion.model_validate(server.post("/v1/chat/completions", json=body).json())
-        body.update(stream=True, stream_options={"include_usage": True}, max_tokens=30)
+        body.update(stream=True, stream_options={"include_usage": True})
         for chunk in _events(server.post("/v1/chat/completions", json=body)):
             p.ChatCompletionChunk.model_validate(chunk)
     completion = {"model": model, "prompt": "x", "max_tokens": 3, "logprobs": 2}
