@@ -46,6 +46,9 @@ def _chat(client, server, **kw):
 
 def test_models_lists_the_served_model(client, server):
     assert [m.id for m in client.models.list().data] == [_model(server)]
+    assert client.models.retrieve(_model(server)).id == _model(server)
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope")
 
 
 def test_chat_greedy_matches_the_engine_in_process(client, server):

@@ -128,17 +128,24 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/v1/models")
-    async def models(request: Request) -> Response:
-        service: Service = request.app.state.service
-        card = {
+    def card(service: Service) -> dict:
+        return {
             "id": service.model_name,
             "object": "model",
             "created": service.created,
             "owned_by": "agentrt",
             "max_model_len": engine.max_model_len,
         }
-        return JSONResponse({"object": "list", "data": [card]})
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [card(request.app.state.service)]})
+
+    @app.get("/v1/models/{model:path}")
+    async def model(request: Request, model: str) -> Response:
+        service: Service = request.app.state.service
+        service.check_model(model)
+        return JSONResponse(card(service))
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
