@@ -51,6 +51,12 @@ def _wait_idle(engine, timeout: float = 20.0) -> None:
 
 def test_every_route_but_health_needs_the_key(server, caplog):
     caplog.set_level(logging.DEBUG)
+    levels = {}
+    for name in ("uvicorn.access", "uvicorn.error"):  # they do not propagate to the root
+        logger = logging.getLogger(name)
+        levels[name] = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(caplog.handler)
     for path in ("/v1/models", "/metrics"):
         assert server.get(path).status_code == 401
         assert server.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -59,6 +65,10 @@ def test_every_route_but_health_needs_the_key(server, caplog):
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert server.post("/v1/chat/completions", json=_body(server), headers=AUTH).status_code == 200
     assert server.get("/health").status_code == 200
+    for name, level in levels.items():
+        logging.getLogger(name).removeHandler(caplog.handler)
+        logging.getLogger(name).setLevel(level)
+    assert "POST /v1/chat/completions" in caplog.text  # the access log was captured
     assert KEY not in caplog.text
 
 
