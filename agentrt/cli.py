@@ -330,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     from agentrt.simulation.simulate_cli import add_parser as add_simulate_parser
 
     add_simulate_parser(sub, _add_common)
+
+    from agentrt.serve import cli as serve_cli
+
+    serve_cli.add_parser(sub)
+    serve_cli.add_bench_parser(bench_sub)
     return parser
 
 

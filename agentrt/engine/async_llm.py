@@ -57,6 +57,11 @@ class AsyncLLM:
         self._task_group.cancel_scope.cancel()
         return await self._task_group.__aexit__(*exc_info)
 
+    @property
+    def failed(self) -> bool:
+        """True once the engine loop has failed (no request can complete)."""
+        return self._error is not None
+
     def attach_hints(self, board: HintBoard) -> None:
         """Feed the board's STE to the KV manager on every update (eviction + prefetch);
         an idle engine steps once so the prefetch plan runs before the next request."""

@@ -22,6 +22,7 @@ from agentrt.engine.request_checks import check_request, check_token_range, toke
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import FinishReason, Sequence, SequenceStatus
+from agentrt.engine.structured_output import GrammarCache, request_constraints
 from agentrt.engine.torch_runner import TorchModelRunner
 from agentrt.kvmanager.manager import KVCacheManager
 
@@ -84,6 +85,7 @@ class LLMEngine:
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
         self._lock = threading.Lock()
+        self.grammars = GrammarCache()
         # False: `step` reports only requests that finished (callers that wait for
         # completions, e.g. the co-simulation, skip a snapshot per token).
         self.stream_outputs = True
@@ -177,6 +179,12 @@ class LLMEngine:
         )
         if request_id is not None:
             seq.request_id = request_id
+        if params.min_tokens or params.structured_output is not None:
+            seq.constraints = request_constraints(
+                params, self.eos_token_ids, self.grammars, self.tokenizer, self.vocab_size
+            )
+        if params.logprobs is not None:
+            seq.logprobs = []
         with self._lock:
             if seq.request_id in self.requests:
                 raise ValueError(f"duplicate request id {seq.request_id!r}")
@@ -329,6 +337,7 @@ class LLMEngine:
             arrival_time=seq.arrival_time,
             first_token_time=seq.first_token_time,
             finish_time=seq.finish_time,
+            logprobs=None if seq.logprobs is None else seq.logprobs[:],
         )
 
     def reset_prefix_cache(self) -> None:

@@ -22,6 +22,7 @@ class RequestOutput:
     arrival_time: float = 0.0
     first_token_time: float | None = None
     finish_time: float | None = None
+    logprobs: list | None = None  # TokenLogprob per output token, when params ask
 
 
 @dataclass

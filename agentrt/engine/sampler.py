@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from agentrt.engine.logprobs import record_logprobs
 from agentrt.engine.runner import SamplingFailed
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_output import accept_tokens, apply_constraints
 
 
 class Sampler:
@@ -22,9 +24,18 @@ class Sampler:
         self._generators.pop(request_id, None)
 
     def sample(
-        self, logits: torch.Tensor, params: list[SamplingParams], request_ids: list[str]
+        self,
+        logits: torch.Tensor,
+        params: list[SamplingParams],
+        request_ids: list[str],
+        seqs: list | None = None,
     ) -> list[int]:
-        """logits: float32 [B, vocab] (any device); returns B token ids."""
+        """logits: float32 [B, vocab] (any device); returns B token ids. With `seqs` (the
+        rows' sequences) their constraints mask the logits and their logprobs are kept."""
+        raw = logits
+        constrained: list[int] = []
+        if seqs is not None:
+            logits, constrained = apply_constraints(logits, seqs)
         tokens = logits.argmax(dim=-1).tolist()
         errors: dict[str, Exception] = {}
         for row, (p, rid) in enumerate(zip(params, request_ids, strict=True)):
@@ -33,6 +44,11 @@ class Sampler:
                     tokens[row] = self._sample_row(logits[row].cpu(), p, rid)
                 except Exception as exc:  # this request's fault: the others still sample
                     errors[rid] = exc
+        if seqs is not None:
+            accept_tokens(constrained, seqs, tokens)
+            asked = [i for i, s in enumerate(seqs) if s.logprobs is not None]
+            if asked:
+                record_logprobs(raw, asked, seqs, tokens)
         if errors:
             raise SamplingFailed(tokens, errors)
         return tokens

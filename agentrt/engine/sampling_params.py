@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
+
+from agentrt.engine.structured_params import StructuredOutputParams
 
 # Below this the scaled float32 logits lose all but the top token (and 1e-45 overflows
 # them to inf); use 0 for greedy.
@@ -29,6 +31,9 @@ ACCEPTED: dict[str, str] = {
     "stop": "a non-empty string or a list of non-empty strings",
     "stop_token_ids": "a list of integer token ids in [0, vocabulary size)",
     "ignore_eos": "true or false",
+    "min_tokens": "an integer in [0, 2**63 - 1]",
+    "logprobs": "None or an integer in [0, 20]",
+    "structured_output": "None or a structured-output constraint",
 }
 
 
@@ -58,9 +63,12 @@ class SamplingParams(BaseModel):
     `temperature == 0` means greedy. `top_k == 0` and `top_p == 1` disable those filters.
     `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, at an
     EOS token (unless `ignore_eos`), at any of `stop_token_ids`, or when the text contains
-    one of `stop` (the stop string is cut from the text). The accepted ranges are in
-    `ACCEPTED`; the engine also checks `stop_token_ids` against its vocabulary when the
-    request is added.
+    one of `stop` (the stop string is cut from the text). `min_tokens` holds back EOS
+    and the stop ids until that many tokens are out; `logprobs` (k) records each output
+    token's log-probability and the k most likely alternatives; `structured_output`
+    constrains the output to a grammar (see structured_output.py). The accepted
+    ranges are in `ACCEPTED`; the engine also checks `stop_token_ids` against its
+    vocabulary when the request is added.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -73,6 +81,9 @@ class SamplingParams(BaseModel):
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
+    min_tokens: int = Field(default=0, ge=0, le=MAX_INT64)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    structured_output: StructuredOutputParams | None = None
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -52,6 +52,8 @@ class Sequence:
     first_token_time: float | None = None
     finish_time: float | None = None
     text: str = ""
+    constraints: tuple = ()  # TokenConstraint per request, applied by the sampler
+    logprobs: list | None = None  # TokenLogprob per output token, when params ask
 
     def __post_init__(self) -> None:
         self.token_ids = list(self.prompt_token_ids)

@@ -82,7 +82,7 @@ class TorchModelRunner(ModelRunner):
         )
         sampling = [item.seq for item in batch.items if item.samples]
         return self.sampler.sample(
-            logits, [s.params for s in sampling], [s.request_id for s in sampling]
+            logits, [s.params for s in sampling], [s.request_id for s in sampling], sampling
         )
 
     def forget(self, request_id: str) -> None:

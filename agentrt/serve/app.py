@@ -1,0 +1,185 @@
+"""The FastAPI app: routes, error handlers and the engine's lifespan."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import anyio
+import orjson
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.loader import DEFAULT_MODEL
+from agentrt.serve.chat import ChatHandler
+from agentrt.serve.completions import CompletionHandler
+from agentrt.serve.errors import APIError, from_validation
+from agentrt.serve.guards import Guards, too_large
+from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
+from agentrt.serve.service import Service
+from agentrt.serve.settings import ServeSettings
+from agentrt.serve.streaming import SSEResponse
+
+
+def model_name(engine: LLMEngine, settings: ServeSettings) -> str:
+    return settings.served_model_name or engine.config.model or DEFAULT_MODEL
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or 413 once more than `limit` bytes have arrived."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse(request: Request, model: type[BaseModel], limit: int):
+    body = await read_body(request, limit)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise APIError(400, "the body must be a JSON object", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+async def until_disconnect(request: Request, work):
+    """Run `work()`; a client that disconnects first cancels it (aborting its requests).
+    Its exceptions are raised here, outside the task group (which would wrap them)."""
+    outcome: dict = {}
+
+    async def run(scope: anyio.CancelScope) -> None:
+        try:
+            outcome["result"] = await work()
+        except Exception as exc:
+            outcome["error"] = exc
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, tg.cancel_scope)
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                tg.cancel_scope.cancel()
+                break
+    if "error" in outcome:
+        raise outcome["error"]
+    if "result" not in outcome:
+        raise APIError(499, "the client disconnected")
+    return outcome["result"]
+
+
+def abort_all(engine: LLMEngine) -> None:
+    """Abort what the stopped engine loop left (requests cut off at shutdown queue their
+    aborts for a step that never came), so the engine holds no request and no KV."""
+    for request_id in list(engine.requests):
+        engine.abort(request_id)
+    if engine.requests:
+        engine.step()
+
+
+def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastAPI:
+    """The OpenAI-compatible app over `engine`; its lifespan runs the engine loop."""
+    settings = settings or ServeSettings()
+    name = model_name(engine, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with AsyncLLM(engine) as llm, anyio.create_task_group() as tasks:
+            service = Service(llm, settings, name)
+            service.tasks = tasks
+            app.state.service = service
+            app.state.chat = ChatHandler(service) if service.renderer is not None else None
+            app.state.completions = CompletionHandler(service)
+            yield
+            tasks.cancel_scope.cancel()  # choices of requests cut off by the shutdown
+        abort_all(engine)
+
+    app = FastAPI(title="agentrt", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = None  # set once the engine loop runs
+    app.add_middleware(Guards, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return APIError(500, f"internal error: {type(exc).__name__}: {exc}").response()
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return APIError(exc.status_code, str(exc.detail)).response()
+
+    @app.get("/health")
+    async def health(request: Request) -> Response:
+        service: Service = request.app.state.service
+        if service.draining or service.llm.failed:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    def card(service: Service) -> dict:
+        return {
+            "id": service.model_name,
+            "object": "model",
+            "created": service.created,
+            "owned_by": "agentrt",
+            "max_model_len": engine.max_model_len,
+        }
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [card(request.app.state.service)]})
+
+    @app.get("/v1/models/{model:path}")
+    async def model(request: Request, model: str) -> Response:
+        service: Service = request.app.state.service
+        service.check_model(model)
+        return JSONResponse(card(service))
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        service: Service = request.app.state.service
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        service: Service = request.app.state.service
+        req = await parse(request, ChatCompletionRequest, settings.max_body_bytes)
+        handler: ChatHandler | None = request.app.state.chat
+        if handler is None:
+            service.check_model(req.model)
+            raise APIError(400, "this model has no chat template; use /v1/completions")
+        plan = await handler.plan(req)
+        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        service: Service = request.app.state.service
+        req = await parse(request, CompletionRequest, settings.max_body_bytes)
+        handler: CompletionHandler = request.app.state.completions
+        plan = await handler.plan(req)
+        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+
+    return app
+
+
+async def _answer(request: Request, service: Service, n: int, stream: bool, handler, plan):
+    release = service.admit(n)
+    if stream:
+        return SSEResponse(handler.stream(plan), on_close=release)
+    try:
+        body = await until_disconnect(request, lambda: handler.complete(plan))
+    finally:
+        release()
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,0 +1,187 @@
+"""`agentrt bench serve`: N concurrent HTTP clients against a server, and the same
+workload in-process on an engine with the same settings, side by side.
+
+Requests go to /v1/completions as token-id prompts with `ignore_eos` (every request
+produces exactly its output length), streamed, with usage (its cached tokens give the
+prefix hit rate). Each client sends its next request when the last one ends (a closed
+loop, as `vllm bench serve --max-concurrency`). Timings are wall-clock on both sides.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+import orjson
+
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.trace.metrics import RequestTiming, serving_metrics
+
+WORKLOADS = ("mixed", "mooncake", "workflow")
+# the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
+DEFAULT_TRACE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "traces"
+    / "mooncake_conversation_trace.jsonl"
+)
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    prompt: list[int]
+    max_tokens: int
+
+
+def build_workload(
+    name: str,
+    num_requests: int,
+    vocab_size: int,
+    output_len: int = 64,
+    seed: int = 0,
+    trace: Path | None = None,
+    scale_tokens: float = 0.05,
+    max_prompt: int = 4096,
+) -> list[BenchRequest]:
+    """`mixed`: the engine bench's prompt lengths (32 to 1,024 random tokens) in turn;
+    `mooncake`: the first records of a Mooncake trace, lengths scaled by `scale_tokens`,
+    shared hash blocks as shared prefixes; `workflow`: 8 agents with 512-token fixed
+    prefixes taking turns, each call a 64-token unique suffix."""
+    rng = random.Random(seed)
+
+    def tokens(n: int) -> list[int]:
+        return [rng.randrange(100, vocab_size) for _ in range(n)]
+
+    if name == "mixed":
+        lengths = (32, 128, 512, 1024)
+        return [BenchRequest(tokens(lengths[i % 4]), output_len) for i in range(num_requests)]
+    if name == "workflow":
+        prefixes = [tokens(512) for _ in range(8)]
+        return [BenchRequest(prefixes[i % 8] + tokens(64), output_len) for i in range(num_requests)]
+    if name == "mooncake":
+        from agentrt.trace.importers import TraceReader
+        from agentrt.trace.tokens import prompt_tokens, scaled_len
+
+        out = []
+        for record in TraceReader(trace or DEFAULT_TRACE):
+            prompt = prompt_tokens(record, vocab_size, scale_tokens)[:max_prompt]
+            out.append(BenchRequest(prompt, scaled_len(max(1, record.output_len), scale_tokens)))
+            if len(out) == num_requests:
+                break
+        return out
+    raise ValueError(f"unknown workload {name!r}; use one of {WORKLOADS}")
+
+
+async def _closed_loop(requests: list[BenchRequest], clients: int, one) -> float:
+    """Run `one(i, request)` for every request, `clients` at a time; returns seconds."""
+    pending = iter(enumerate(requests))
+
+    async def client() -> None:
+        for i, request in pending:
+            await one(i, request)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(clients):
+            tg.start_soon(client)
+    return time.perf_counter() - start
+
+
+async def run_http(base_url: str, requests: list[BenchRequest], clients: int, api_key=None):
+    """The workload over HTTP; returns (metrics, prefix hit rate)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    timings = [RequestTiming(0.0) for _ in requests]
+    cached = [0] * len(requests)
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=600, limits=limits
+    ) as client:
+        model = (await client.get("/v1/models")).json()["data"][0]["id"]
+
+        async def one(i: int, request: BenchRequest) -> None:
+            timing = timings[i]
+            body = {
+                "model": model,
+                "prompt": request.prompt,
+                "max_tokens": request.max_tokens,
+                "temperature": 0,
+                "ignore_eos": True,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+            timing.arrival = time.perf_counter()
+            try:
+                async with client.stream("POST", "/v1/completions", json=body) as r:
+                    if r.status_code != 200:
+                        timing.failed = True
+                        await r.aread()
+                        return
+                    async for line in r.aiter_lines():
+                        if not line.startswith("data: ") or line == "data: [DONE]":
+                            continue
+                        chunk = orjson.loads(line[6:])
+                        if chunk["choices"]:
+                            timing.token_times.append(time.perf_counter())
+                        if chunk.get("usage"):
+                            timing.output_tokens = chunk["usage"]["completion_tokens"]
+                            cached[i] = chunk["usage"]["prompt_tokens_details"]["cached_tokens"]
+            except httpx.HTTPError:
+                timing.failed = True
+
+        duration = await _closed_loop(requests, clients, one)
+    return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
+
+
+async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], clients: int):
+    """The same workload on AsyncLLM in this process; returns (metrics, hit rate)."""
+    timings = [RequestTiming(0.0) for _ in requests]
+    cached = [0] * len(requests)
+    async with AsyncLLM(engine) as llm:
+
+        async def one(i: int, request: BenchRequest) -> None:
+            timing = timings[i]
+            params = SamplingParams(max_tokens=request.max_tokens, ignore_eos=True)
+            timing.arrival = time.perf_counter()
+            async for out in llm.generate(request.prompt, params):
+                if out.new_token_ids:
+                    timing.token_times.append(time.perf_counter())
+                if out.finished:
+                    timing.output_tokens = len(out.token_ids)
+                    cached[i] = out.num_cached_tokens
+
+        duration = await _closed_loop(requests, clients, one)
+    return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
+
+
+def _metrics(requests, timings, duration: float) -> dict:
+    """`trace.metrics.serving_metrics` plus vllm's token totals and total throughput."""
+    out = serving_metrics(timings, duration)
+    ok = [i for i, t in enumerate(timings) if not t.failed and t.token_times]
+    out["input_tokens"] = sum(len(requests[i].prompt) for i in ok)
+    out["output_tokens"] = sum(timings[i].output_tokens for i in ok)
+    total = out["input_tokens"] + out["output_tokens"]
+    out["total_token_throughput"] = total / duration if duration else 0.0
+    return out
+
+
+def _hit_rate(requests, cached, timings) -> float:
+    ok = [i for i, t in enumerate(timings) if not t.failed]
+    prompt = sum(len(requests[i].prompt) for i in ok)
+    return sum(min(cached[i], len(requests[i].prompt)) for i in ok) / prompt if prompt else 0.0
+
+
+def overhead(http: dict, local: dict) -> dict:
+    """What HTTP costs over in-process: throughput ratio and p50 TTFT difference."""
+    base = local["output_throughput"]
+    return {
+        "output_throughput_ratio": http["output_throughput"] / base if base else 0.0,
+        "ttft_p50_overhead_ms": http["ttft_ms"]["p50"] - local["ttft_ms"]["p50"],
+        "e2e_p50_overhead_ms": http["e2e_ms"]["p50"] - local["e2e_ms"]["p50"],
+    }

@@ -1,0 +1,140 @@
+"""`agentrt bench serve`: argument parsing, the server it starts, the printed block."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+
+from agentrt.report import format_table, write_json
+
+
+def add_parser(bench_sub, add_engine_flags) -> None:
+    p = bench_sub.add_parser(
+        "serve",
+        help="N concurrent HTTP clients against agentrt serve, beside the same run in-process",
+        description="Drives a running server (--base-url) or starts `agentrt serve` with the "
+        "engine flags given, with N concurrent streaming clients on a workload; then runs "
+        "the same workload in-process on an engine with the same flags and prints both "
+        "in the `vllm bench serve` layout with the server's overhead.",
+    )
+    add_engine_flags(p)
+    p.add_argument("--base-url", default=None, help="a running server (default: start one)")
+    p.add_argument("--api-key", default=None, help="bearer key of the server")
+    p.add_argument("--workload", default="mixed", help="mixed, mooncake or workflow (mixed)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    p.add_argument("--num-requests", type=int, default=64, help="requests (64)")
+    p.add_argument("--output-len", type=int, default=64, help="tokens per request (64)")
+    p.add_argument("--trace", default=None, help="mooncake: trace file (shared conversation)")
+    p.add_argument("--scale-tokens", type=float, default=0.05, help="mooncake: length scale")
+    p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
+    p.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    p.set_defaults(func=_cmd_bench_serve)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _engine_argv(args: argparse.Namespace) -> list[str]:
+    flags = ["model", "device", "dtype", "backend", "profile", "kv_cache_tokens", "page_size"]
+    flags += ["max_num_seqs", "max_num_batched_tokens", "eviction_policy"]
+    flags += ["host_kv_cache_tokens", "seed"]
+    argv = []
+    for name in flags:
+        value = vars(args)[name]
+        if value is not None:
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    return argv
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    """`agentrt serve` in a child process on a free loopback port, once it is healthy."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "agentrt.cli", "serve", "--port", str(port)]
+    cmd += _engine_argv(args) + ["--max-pending", "100000"]
+    env = {**os.environ, "AGENTRT_API_KEY": ""}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the server did not become healthy in 600 s")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+
+
+def _cmd_bench_serve(args: argparse.Namespace) -> int:
+    from agentrt.serve.bench import build_workload, overhead, run_http, run_in_process
+    from agentrt.serve.cli import build_engine, engine_config
+    from agentrt.trace.metrics import format_serving
+
+    engine = build_engine(engine_config(args))
+    requests = build_workload(
+        args.workload,
+        args.num_requests,
+        engine.vocab_size or len(engine.tokenizer),
+        args.output_len,
+        seed=args.seed,
+        trace=Path(args.trace) if args.trace else None,
+        scale_tokens=args.scale_tokens,
+        max_prompt=engine.max_model_len - args.output_len - 1,
+    )
+    proc = None
+    url = args.base_url
+    if url is None:
+        proc, url = start_server(args)
+    try:
+        http, http_hits = anyio.run(run_http, url, requests, args.clients, args.api_key)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    results = {"HTTP": {**http, "prefix_hit_rate": http_hits}}
+    if not args.no_in_process:
+        local, local_hits = anyio.run(run_in_process, engine, requests, args.clients)
+        results["in-process"] = {**local, "prefix_hit_rate": local_hits}
+    print(format_serving(results))
+    rows = [
+        ("Total input tokens", *(r["input_tokens"] for r in results.values())),
+        ("Total generated tokens", *(r["output_tokens"] for r in results.values())),
+        (
+            "Total token throughput (tok/s)",
+            *(r["total_token_throughput"] for r in results.values()),
+        ),
+        ("Prefix hit rate", *(r["prefix_hit_rate"] for r in results.values())),
+    ]
+    print(format_table("Tokens and prefix cache", ["metric", *results], rows))
+    out = {"workload": args.workload, "clients": args.clients, "results": results}
+    if "in-process" in results:
+        over = overhead(results["HTTP"], results["in-process"])
+        out["overhead"] = over
+        print(
+            format_table(
+                "Server overhead (HTTP vs in-process)",
+                ["metric", "value"],
+                [
+                    ("output throughput, HTTP / in-process", over["output_throughput_ratio"]),
+                    ("p50 TTFT overhead (ms)", over["ttft_p50_overhead_ms"]),
+                    ("p50 E2E overhead (ms)", over["e2e_p50_overhead_ms"]),
+                ],
+            )
+        )
+    write_json(args.json, out)
+    return 0 if all(r["failed"] == 0 for r in results.values()) else 1

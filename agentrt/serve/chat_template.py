@@ -1,0 +1,117 @@
+"""Chat messages (and tool definitions) to prompt token ids, by the model's chat template.
+
+A template that knows tools (it reads a `tools` variable) gets the messages and tools as
+they came. For one that does not (SmolLM2's), tools are described in the system turn in
+the Hermes format most small instruct models were tuned on, the assistant's earlier tool
+calls become `<tool_call>` blocks in its text and tool results keep the `tool` role.
+"""
+
+from __future__ import annotations
+
+import json
+
+from agentrt.serve.errors import APIError
+from agentrt.serve.protocol import ChatMessage, Tool
+
+TOOLS_PREAMBLE = (
+    "You are a function calling AI model. You are provided with function signatures "
+    "within <tools></tools> XML tags. You may call one or more functions to assist with "
+    "the user query. For each function call return a json object with the function name "
+    "and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-dict>}\n</tool_call>\n'
+)
+
+
+def message_text(message: ChatMessage) -> str:
+    """The message's text; content parts must all be text."""
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for i, part in enumerate(content):
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise APIError(
+                400,
+                f"content part of type {part.get('type')!r} is not supported (text only)",
+                param=f"messages.content.{i}",
+            )
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def _args(arguments: str):
+    """Arguments as templates expect them: the JSON object, or the text if it is not JSON."""
+    try:
+        return json.loads(arguments) if arguments else {}
+    except ValueError:
+        return arguments
+
+
+def tool_call_block(name: str, arguments: str) -> str:
+    args = _args(arguments)
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
+
+
+class ChatRenderer:
+    def __init__(self, tokenizer) -> None:
+        if tokenizer is None or tokenizer.chat_template is None:
+            raise ValueError("chat completions need a model whose tokenizer has a chat template")
+        self.tokenizer = tokenizer
+        self.native_tools = "tools" in tokenizer.chat_template
+
+    def render(self, messages: list[ChatMessage], tools: list[Tool] | None) -> list[int]:
+        """Prompt token ids ending in the assistant's generation header."""
+        if self.native_tools:
+            plain = [self._native(m) for m in messages]
+            tool_defs = [t.model_dump(exclude_none=True) for t in tools] if tools else None
+        else:
+            plain = [self._flat(m) for m in messages]
+            if tools:
+                plain = self._with_tools_system(plain, tools)
+            tool_defs = None
+        try:
+            ids = self.tokenizer.apply_chat_template(
+                plain,
+                tools=tool_defs,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+            )
+        except Exception as exc:  # jinja raises its own errors (roles the template refuses)
+            raise APIError(400, f"the chat template rejected the messages: {exc}") from None
+        return list(ids)
+
+    def _native(self, m: ChatMessage) -> dict:
+        out: dict = {"role": m.role, "content": message_text(m)}
+        if m.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": _args(c.function.arguments)},
+                }
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id is not None:
+            out["tool_call_id"] = m.tool_call_id
+        if m.name is not None:
+            out["name"] = m.name
+        return out
+
+    def _flat(self, m: ChatMessage) -> dict:
+        text = message_text(m)
+        role = "system" if m.role == "developer" else m.role
+        if m.tool_calls:
+            blocks = [tool_call_block(c.function.name, c.function.arguments) for c in m.tool_calls]
+            text = "\n".join([text, *blocks]) if text else "\n".join(blocks)
+        return {"role": role, "content": text}
+
+    def _with_tools_system(self, messages: list[dict], tools: list[Tool]) -> list[dict]:
+        specs = "\n".join(json.dumps(t.model_dump(exclude_none=True)) for t in tools)
+        block = f"{TOOLS_PREAMBLE}<tools>\n{specs}\n</tools>"
+        if messages and messages[0]["role"] == "system":
+            first = {"role": "system", "content": messages[0]["content"] + "\n\n" + block}
+            return [first, *messages[1:]]
+        return [{"role": "system", "content": block}, *messages]

@@ -1,0 +1,90 @@
+"""`agentrt bench serve`'s two runs on a tiny workload, and the server on the sim backend."""
+
+from __future__ import annotations
+
+import anyio
+import openai
+import orjson
+import pytest
+from engine_helpers import make_engine
+from serve_helpers import ServerThread, make_tiny_chat_model
+
+from agentrt.cli import main
+from agentrt.engine.config import EngineConfig
+from agentrt.serve.bench import build_workload, run_http, run_in_process
+from agentrt.serve.cli import build_engine
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_chat_model(tmp_path_factory.mktemp("bench") / "tinychat")
+
+
+def test_http_and_in_process_runs_complete_the_same_workload(model_dir):
+    requests = build_workload("workflow", 10, 49152, output_len=2)
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    with ServerThread(engine) as server:
+        http, http_hits = anyio.run(run_http, server.base_url, requests, 4)
+    local, local_hits = anyio.run(
+        run_in_process, make_engine(model_dir, kv_cache_tokens=8192), requests, 4
+    )
+    for result in (http, local):
+        assert result["completed"] == 10 and result["failed"] == 0
+        assert result["output_throughput"] > 0 and result["ttft_ms"]["p50"] > 0
+    # 8 agents' 512-token prefixes: the last 2 requests reuse theirs
+    assert http_hits > 0.1 and local_hits > 0.1
+
+
+def test_sim_backend_serves_chat_in_virtual_time():
+    engine = build_engine(EngineConfig(backend="sim", kv_cache_tokens=1 << 20))
+    with ServerThread(engine) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        model = client.models.list().data[0].id
+        for i in range(20):
+            resp = client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": f"q{i}"}], max_tokens=1
+            )
+            assert resp.usage.completion_tokens == 1
+        metrics = server.get("/metrics").text
+    assert 'agentrt:request_success_total{finished_reason="length"' in metrics
+    assert "agentrt:time_to_first_token_seconds_count" in metrics
+
+
+def test_bench_serve_cli_rejects_an_unknown_workload(capsys):
+    assert main(["bench", "serve", "--backend", "sim", "--workload", "nope"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
+
+
+def test_bench_serve_cli_prints_the_block_and_writes_json(tmp_path, capsys):
+    engine = build_engine(EngineConfig(backend="sim"))
+    out = tmp_path / "bench.json"
+    with ServerThread(engine) as server:
+        argv = ["bench", "serve", "--backend", "sim", "--base-url", server.base_url]
+        argv += ["--num-requests", "6", "--clients", "2", "--output-len", "2"]
+        assert main([*argv, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for line in (
+        "Successful requests",
+        "p99 TTFT (ms)",
+        "Total token throughput",
+        "Prefix hit rate",
+        "p50 TTFT overhead",
+    ):
+        assert line in printed
+    result = orjson.loads(out.read_bytes())
+    assert result["results"]["HTTP"]["completed"] == 6
+    assert result["results"]["HTTP"]["output_tokens"] == 12
+    assert result["results"]["in-process"]["completed"] == 6
+    assert "output_throughput_ratio" in result["overhead"]
+
+
+def test_mooncake_workload_keeps_shared_blocks_as_shared_prefixes(tmp_path):
+    trace = tmp_path / "mooncake.jsonl"
+    rows = [
+        {"timestamp": 0, "input_length": 1024, "output_length": 40, "hash_ids": [7, 8]},
+        {"timestamp": 5, "input_length": 1024, "output_length": 20, "hash_ids": [7, 9]},
+    ]
+    trace.write_text("\n".join(orjson.dumps(r).decode() for r in rows))
+    a, b = build_workload("mooncake", 2, 49152, trace=trace, scale_tokens=0.25)
+    assert len(a.prompt) == len(b.prompt) == 256 and (a.max_tokens, b.max_tokens) == (10, 5)
+    assert a.prompt[:128] == b.prompt[:128] and a.prompt[128:] != b.prompt[128:]
