@@ -47,6 +47,14 @@ positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
 
 
+def port(text: str) -> int:
+    """A TCP port, 0-65535 (0: any free port)."""
+    value = _integer(text, "in [0, 65535]")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 65535], got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (a rate, a speed-up, a scale)."""
     value = _finite(text, " > 0")

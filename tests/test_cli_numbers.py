@@ -26,6 +26,10 @@ SIZE = ["-1", "nan", "inf", "1.5"]  # sizes where 0 means "none"
 RATE = ["0", "-1", "nan", "inf", "-inf", "x"]  # finite numbers > 0
 FINITE = ["nan", "inf", "-inf"]
 
+ENGINE_COUNTS = ("--kv-cache-tokens", "--page-size", "--max-num-seqs", "--max-num-batched-tokens")
+SERVE_COUNTS = ("--max-body-bytes", "--max-prompt-tokens", "--max-pending")
+BENCH_SERVE_COUNTS = ("--clients", "--num-requests", "--output-len")
+
 # (command words, flag, bad values): every numeric flag of every command
 CASES: list[tuple[list[str], str, list[str]]] = [
     (["demo"], "--max-tokens", COUNT),
@@ -64,6 +68,15 @@ CASES: list[tuple[list[str], str, list[str]]] = [
     (["simulate"], "--start-hour", FINITE),
     (["simulate"], "--host-kv-tokens", SIZE),
     (["simulate"], "--max-tokens", COUNT),
+    *((["serve"], flag, COUNT) for flag in (*ENGINE_COUNTS, *SERVE_COUNTS)),
+    (["serve"], "--host-kv-cache-tokens", SIZE),
+    (["serve"], "--seed", ["nan", "1.5"]),
+    (["serve"], "--port", ["-1", "65536", "nan", "1.5"]),
+    (["serve"], "--grace-seconds", RATE),
+    *((["bench", "serve"], flag, COUNT) for flag in (*ENGINE_COUNTS, *BENCH_SERVE_COUNTS)),
+    (["bench", "serve"], "--host-kv-cache-tokens", SIZE),
+    (["bench", "serve"], "--seed", ["nan", "1.5"]),
+    (["bench", "serve"], "--scale-tokens", RATE),
 ]
 
 PARAMS = [

@@ -2,9 +2,22 @@
 
 app = build_app(engine, ServeSettings(api_key="..."))   # a FastAPI app
 uvicorn.run(app)                                       # or `agentrt serve`
+
+The names are imported lazily, so that the command line can parse its flags without
+loading the web stack and the engine.
 """
 
-from agentrt.serve.app import build_app
-from agentrt.serve.settings import ServeSettings
+from __future__ import annotations
 
-__all__ = ["ServeSettings", "build_app"]
+import importlib
+from typing import Any
+
+_EXPORTS = {"build_app": "agentrt.serve.app", "ServeSettings": "agentrt.serve.settings"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'agentrt.serve' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -14,6 +14,8 @@ from pathlib import Path
 import anyio
 import httpx
 
+from agentrt.cli_types import positive_float, positive_int
+from agentrt.output_files import JSON, output_path
 from agentrt.report import format_table, write_json
 
 
@@ -30,13 +32,17 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     p.add_argument("--base-url", default=None, help="a running server (default: start one)")
     p.add_argument("--api-key", default=None, help="bearer key of the server")
     p.add_argument("--workload", default="mixed", help="mixed, mooncake or workflow (mixed)")
-    p.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
-    p.add_argument("--num-requests", type=int, default=64, help="requests (64)")
-    p.add_argument("--output-len", type=int, default=64, help="tokens per request (64)")
+    p.add_argument("--clients", type=positive_int, default=16, help="concurrent clients (16)")
+    p.add_argument("--num-requests", type=positive_int, default=64, help="requests (64)")
+    p.add_argument("--output-len", type=positive_int, default=64, help="tokens per request (64)")
     p.add_argument("--trace", default=None, help="mooncake: trace file (shared conversation)")
-    p.add_argument("--scale-tokens", type=float, default=0.05, help="mooncake: length scale")
+    p.add_argument(
+        "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
+    )
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
-    p.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
+    p.add_argument(
+        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
+    )
     p.set_defaults(func=_cmd_bench_serve)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from agentrt.cli_types import nonneg_int, port, positive_float, positive_int
 from agentrt.engine.config import EngineConfig
 from agentrt.serve.settings import ServeSettings
 
@@ -16,14 +17,21 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="auto", help="auto (bfloat16), float32, bfloat16")
     p.add_argument("--backend", choices=("builtin", "sim"), default="builtin", help="(builtin)")
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile (h100-llama3-8b)")
-    p.add_argument("--kv-cache-tokens", type=int, default=32_768, help="device KV tokens (32768)")
-    p.add_argument("--page-size", type=int, default=16, help="KV page size in tokens (16)")
-    p.add_argument("--max-num-seqs", type=int, default=64, help="running batch cap (64)")
     p.add_argument(
-        "--max-num-batched-tokens", type=int, default=512, help="per-step token budget (512)"
+        "--kv-cache-tokens", type=positive_int, default=32_768, help="device KV tokens (32768)"
+    )
+    p.add_argument("--page-size", type=positive_int, default=16, help="KV page size in tokens (16)")
+    p.add_argument("--max-num-seqs", type=positive_int, default=64, help="running batch cap (64)")
+    p.add_argument(
+        "--max-num-batched-tokens",
+        type=positive_int,
+        default=512,
+        help="per-step token budget (512)",
     )
     p.add_argument("--eviction-policy", default="lru", help="prefix-cache eviction policy (lru)")
-    p.add_argument("--host-kv-cache-tokens", type=int, default=0, help="host KV tier tokens (0)")
+    p.add_argument(
+        "--host-kv-cache-tokens", type=nonneg_int, default=0, help="host KV tier tokens (0)"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed of unseeded requests (0)")
 
 
@@ -83,17 +91,21 @@ def add_parser(sub) -> None:
     )
     add_engine_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (8000)")
+    p.add_argument("--port", type=port, default=8000, help="port (8000)")
     p.add_argument(
         "--api-key",
         default=None,
         help="require `Authorization: Bearer KEY` (default: $AGENTRT_API_KEY; none if unset)",
     )
     p.add_argument("--served-model-name", default=None, help="model id clients name")
-    p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="body limit (4 MiB)")
-    p.add_argument("--max-prompt-tokens", type=int, default=None, help="prompt limit (context)")
-    p.add_argument("--max-pending", type=int, default=512, help="requests in flight (512)")
-    p.add_argument("--grace-seconds", type=float, default=30.0, help="SIGTERM grace (30)")
+    p.add_argument(
+        "--max-body-bytes", type=positive_int, default=4 << 20, help="body limit (4 MiB)"
+    )
+    p.add_argument(
+        "--max-prompt-tokens", type=positive_int, default=None, help="prompt limit (context)"
+    )
+    p.add_argument("--max-pending", type=positive_int, default=512, help="requests in flight (512)")
+    p.add_argument("--grace-seconds", type=positive_float, default=30.0, help="SIGTERM grace (30)")
     p.add_argument("--log-requests", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_cmd_serve)
 
