@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup
 
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.result import SimResult
-from agentrt.simulation.unit_loop import AgentStep, Unit, UnitLoop, scheduler_for
+from agentrt.simulation.unit_loop import AgentStep, Unit, UnitLoop
 from agentrt.simulation.world import AgentStepPlan, World
 
 
@@ -81,8 +81,7 @@ async def simulate_async(
     """Like `simulate`, with ``executor.run(plan)`` awaited for every agent step;
     ``makespan`` and ``busy`` are wall seconds."""
     t0 = time.perf_counter()
-    sched = scheduler_for(world, mode, steps, true_deps)
-    loop = UnitLoop(world, sched, steps, record_deps=record_deps)
+    loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps)
     async with anyio.create_task_group() as tg:
         tasks = AgentTasks(executor, tg, world.num_agents)
         await loop.run_async(tasks)

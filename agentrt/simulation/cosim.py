@@ -72,7 +72,7 @@ class CosimEngines:
         self.heap: list[tuple[float, int, int, list[RequestOutput]]] = []
         self.seq = 0
         self.now = 0.0
-        self.last: int | None = None  # replica of the event `wait` returned last
+        self.last = -1  # replica of the event `wait` returned last (-1: none yet)
         self.active: dict[int, AgentStep] = {}  # agents whose calls run
         self.next_call = [0] * num_agents  # per active agent: its plan's next call
         self.said: list[list[int]] = [[] for _ in range(num_agents)]  # history outputs' ids
@@ -168,18 +168,15 @@ class CosimEngines:
 
     # -- the replicas ------------------------------------------------------------------
 
-    def _kick_all(self, r: int | None) -> None:
-        """Kick every idle replica; after an event of replica ``r``, the others first
-        and ``r`` last, allowed to fast-forward (None: no event yet)."""
-        if r is None:
-            for q in range(len(self.engines)):
-                self._kick(q)
-            return
+    def _kick_all(self, r: int) -> None:
+        """Kick every idle replica; after an event of replica ``r`` (-1: none yet), the
+        others first and ``r`` last, allowed to fast-forward."""
         in_step = self.in_step
         for q in range(len(self.engines)):
             if q != r and not in_step[q]:  # (a replica mid-step has nothing to start)
                 self._kick(q)
-        self._kick(r, fast=True)
+        if r >= 0:
+            self._kick(r, fast=True)
 
     def _kick(self, r: int, fast: bool = False) -> None:
         """Start replica ``r``'s next step if it is idle with work. ``fast``: it may

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.mode_order import run_in_order
 from agentrt.simulation.result import SimResult
-from agentrt.simulation.unit_loop import Unit, UnitLoop, scheduler_for
+from agentrt.simulation.unit_loop import Unit, UnitLoop
 from agentrt.simulation.world import AgentStepPlan, LLMCall, World
 
 
@@ -88,8 +88,7 @@ def simulate(
     """
     t0 = time.perf_counter()
     clock = VirtualClock(executor or VirtualExecutor())
-    sched = scheduler_for(world, mode, steps, true_deps)
-    loop = UnitLoop(world, sched, steps, record_deps=record_deps, check=check)
+    loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps, check=check)
     loop.run(clock)
     return loop.result(clock.now, clock.calls, clock.busy, time.perf_counter() - t0)
 

@@ -1,20 +1,15 @@
-"""The simulation loop: the lifecycle of a unit, whatever runs its LLM calls.
+"""The simulation loop: a unit's lifecycle, whatever runs its LLM calls.
 
-    ready units -> start -> each agent observes and plans -> its calls run (executor)
+    ready units -> start -> each agent observes and plans -> calls (executor)
     -> each agent acts, its state is written and hashed -> scheduler.finish
 
-`UnitLoop` does every part of this but the calls. An executor gets each started `Unit`
-and runs its agents' calls in its own time: a virtual clock (`driver.VirtualClock`),
-tasks awaiting real engines (`async_driver`), or co-simulated cost-model engines
-(`cosim`). It fills in each `AgentStep.outputs` (or leaves ``None``: the world's
-deterministic fallback action) and hands finished units back from ``wait``, which also
-moves its clock. The loop then ends them, in the order given, and starts whatever became
-ready. `run` drives an executor whose ``wait`` returns at once, `run_async` one that
-awaits.
-
-The loop keeps the world hash (`result.world_hash`: every agent's state after every
-step, in (step, agent) order) and, with ``record_deps``, the agents each agent step
-perceived: the true dependencies an ``oracle`` run replays.
+`UnitLoop` does all of it but the calls. Its executor (virtual clock `driver.VirtualClock`,
+tasks on real engines `async_driver.AgentTasks`, co-simulated engines
+`cosim.CosimEngines`) runs each started `Unit`'s calls on its own clock, may fill in
+`AgentStep.outputs` (``None``: the world's deterministic fallback action) and hands
+finished units back from ``wait``; the loop ends them in that order and starts what
+became ready. The world hash and, with ``record_deps``, the true dependencies (the
+agents each agent step perceived, which an ``oracle`` run replays) are kept here.
 """
 
 from __future__ import annotations
@@ -52,24 +47,21 @@ class Unit:
 
 
 class UnitExecutor(Protocol):
-    def start(self, unit: Unit) -> bool:
-        """Start the unit's calls at the current time; False if it is done at once."""
-        ...
+    """``start``: run the unit's calls from the current time (False: done at once).
+    ``wait``: the units that finish next, in finish order, with the clock moved to
+    then (None: no unit runs)."""
 
-    def wait(self) -> list[Unit] | None:
-        """The units that finish next (one or more, in finish order), with the clock at
-        their finish time; None when no unit is running."""
-        ...
+    def start(self, unit: Unit) -> bool: ...
+
+    def wait(self) -> list[Unit] | None: ...
 
 
 class AsyncUnitExecutor(Protocol):
-    def start(self, unit: Unit) -> bool:
-        """As `UnitExecutor.start`."""
-        ...
+    """A `UnitExecutor` whose ``wait`` is awaited."""
 
-    async def wait(self) -> list[Unit] | None:
-        """As `UnitExecutor.wait`, awaiting the next finished units."""
-        ...
+    def start(self, unit: Unit) -> bool: ...
+
+    async def wait(self) -> list[Unit] | None: ...
 
 
 def scheduler_for(
@@ -89,22 +81,21 @@ def scheduler_for(
 
 
 class UnitLoop:
-    """Runs ``steps`` steps of ``world`` under ``sched``; one loop per run.
-
-    ``check`` is called with the scheduler after every finished unit.
-    """
+    """Runs ``steps`` steps of a fresh ``world`` under ``mode`` (`scheduler_for`); one
+    loop per run. ``check`` is called with the scheduler after every finished unit."""
 
     def __init__(
         self,
         world: World,
-        sched: StepScheduler,
+        mode: str | StepScheduler,
         steps: int,
         *,
+        true_deps: TrueDeps | None = None,
         record_deps: bool = False,
         check: Callable[[StepScheduler], None] | None = None,
     ) -> None:
         self.world = world
-        self.sched = sched
+        self.sched = scheduler_for(world, mode, steps, true_deps)
         self.steps = steps
         self.check = check
         self.hashes: list[list[str]] = [[""] * world.num_agents for _ in range(steps)]
