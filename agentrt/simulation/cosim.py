@@ -1,23 +1,21 @@
 """Co-simulation of a world and R sim-backend engines in virtual time (no threads, no anyio).
 
-`CosimEngines` is the `UnitLoop` executor, a discrete-event pump over global virtual
-time ``T``:
+`CosimEngines` is the `UnitLoop` executor, a discrete-event pump over virtual time ``T``:
 
 1. a started unit's agents submit their first call to their replica (`Router`: sticky,
-   balanced) at ``T``; requests to a replica that is mid-step wait for its next step
+   balanced) at ``T``; a request to a replica mid-step waits for its next step
    (continuous batching); a unit whose agents plan no call is done at once;
-2. an idle replica with work steps at once (its clock first jumps to ``T``); the step's
-   outputs become an event at the step's end time; events pop in time order (``T`` := the
-   event time), so steps of different replicas interleave exactly as their clocks say;
-3. a finished call submits the agent's next call, or ends its agent's calls; the units
-   whose agents all ended during an event go back to the loop together, which acts for
-   them with the world's deterministic fallback (synthetic tokens carry no meaning, and
-   this keeps the world hash equal to the no-LLM `simulate` one) and starts what became
-   ready before the replicas are kicked again.
+2. an idle replica with work steps at once (its clock first jumps to ``T``), and the
+   step's outputs become an event at its end time; events pop in time order (``T`` :=
+   the event time), so the replicas' steps interleave exactly as their clocks say;
+3. a finished call submits the agent's next call; the units an event completes go back
+   to the loop together (agents act with the deterministic fallback: synthetic tokens
+   mean nothing, and the world hash stays the no-LLM `simulate` one), and the replicas
+   are kicked again once the loop has started what became ready.
 
 Before each step, a replica whose agents' schedule changed gets fresh steps-to-execution
-hints (`agentrt.simulation.ste`) via ``engine.kv.update_hints``. Prompts are synthetic
-token ids of faithful length (`SyntheticPrompts`); the persona is the fixed prefix.
+hints (`agentrt.simulation.ste`). Prompts are synthetic token ids of faithful length
+(`SyntheticPrompts`); the persona is the fixed prefix.
 """
 
 from __future__ import annotations
@@ -38,8 +36,6 @@ from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.synthetic_prompts import SyntheticPrompts
 from agentrt.simulation.unit_loop import AgentStep, Unit, UnitLoop, scheduler_for
 from agentrt.simulation.world import World
-
-__all__ = ["CosimConfig", "CosimEngines", "cosimulate"]
 
 
 class CosimEngines:
