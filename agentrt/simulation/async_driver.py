@@ -7,9 +7,9 @@
 
     result = await simulate_async(world, "ooo", steps, MyExecutor())
 
-`AgentTasks` is the `UnitLoop` executor: a started unit runs as a task, its agents
-concurrently (each agent's calls are the step executor's business, usually one after
-another); a unit finishes when all its agents have their outputs. Returning ``None``
+`AgentTasks` is the `UnitLoop` executor: each agent of a started unit runs as a task
+(its calls are the step executor's business, usually one after another); a unit
+finishes when all its agents have their outputs. Returning ``None``
 from ``run`` uses the world's deterministic fallback action. Results mirror `simulate`,
 with wall seconds in place of virtual time.
 """
@@ -33,7 +33,7 @@ class AsyncStepExecutor(Protocol):
 
 
 class AgentTasks:
-    """`AsyncUnitExecutor` running units as tasks of ``tg``. ``busy`` sums each agent
+    """`AsyncUnitExecutor` running agent steps as tasks of ``tg``. ``busy`` sums each agent
     step's wall seconds in ``run`` (so ``parallelism`` is mean agent steps in flight)."""
 
     def __init__(self, executor: AsyncStepExecutor, tg: TaskGroup, num_agents: int) -> None:
@@ -46,7 +46,8 @@ class AgentTasks:
 
     def start(self, unit: Unit) -> bool:
         self.running += 1
-        self.tg.start_soon(self._run_unit, unit)
+        for st in unit.steps:
+            self.tg.start_soon(self._run_agent, st)
         return True
 
     async def wait(self) -> list[Unit] | None:
@@ -56,17 +57,14 @@ class AgentTasks:
         self.running -= 1
         return [unit]
 
-    async def _run_unit(self, unit: Unit) -> None:
-        async with anyio.create_task_group() as tg:
-            for st in unit.steps:
-                tg.start_soon(self._run_agent, st)
-        await self.send.send(unit)
-
     async def _run_agent(self, st: AgentStep) -> None:
         started = time.perf_counter()
         st.outputs = await self.executor.run(st.plan)
         self.busy += time.perf_counter() - started
         self.calls += len(st.plan.calls)
+        st.unit.left -= 1
+        if not st.unit.left:
+            await self.send.send(st.unit)
 
 
 async def simulate_async(

@@ -36,13 +36,7 @@ from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.unit_loop import scheduler_for
 from agentrt.simulation.world import World
 
-__all__ = [
-    "ALL_MODES",
-    "BuiltinConfig",
-    "expand_modes",
-    "run_simulation",
-    "summarize",
-]
+__all__ = ["ALL_MODES", "BuiltinConfig", "expand_modes", "run_simulation", "summarize"]
 
 
 @dataclass
