@@ -129,7 +129,7 @@ class CosimEngines:
         return finished
 
     def _agent_done(self, i: int) -> bool:
-        """Agent ``i`` made its last call; True when that completes its unit."""
+        """Agent ``i`` has no calls left; True when that completes its unit."""
         unit = self.active.pop(i).unit
         unit.left -= 1
         return not unit.left
