@@ -11,11 +11,11 @@ import pytest
 from sim_helpers import sim_engine_state
 
 from agentrt.simulation import TownScenario, TownWorld
-from agentrt.simulation.cosim import CosimConfig, _Cosim
-from agentrt.simulation.driver import scheduler_for
+from agentrt.simulation.cosim import CosimConfig, CosimEngines
+from agentrt.simulation.unit_loop import UnitLoop, scheduler_for
 
 
-class Recording(_Cosim):
+class Recording(CosimEngines):
     """Records (virtual time, agent, step, call) of every submission and agent step end."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -23,8 +23,7 @@ class Recording(_Cosim):
         self.log: list[tuple] = []
 
     def _submit(self, i: int) -> None:
-        st = self.active[i]
-        self.log.append(("call", self.now, i, st.step, st.next_call))
+        self.log.append(("call", self.now, i, self.active[i].step, self.next_call[i]))
         super()._submit(i)
 
     def _agent_done(self, i: int) -> None:
@@ -32,11 +31,12 @@ class Recording(_Cosim):
         super()._agent_done(i)
 
 
-def run(dynamics: str, cfg: CosimConfig, agents: int, steps: int) -> Recording:
+def run(dynamics: str, cfg: CosimConfig, agents: int, steps: int) -> tuple[Recording, UnitLoop]:
     world = TownWorld(TownScenario(agents=agents, seed=3, dynamics=dynamics))
-    sim = Recording(world, scheduler_for(world, "ooo", steps), steps, cfg)
-    sim.run()
-    return sim
+    sim = Recording(world.num_agents, scheduler_for(world, "ooo", steps), steps, cfg)
+    loop = UnitLoop(world, sim.sched, steps)
+    loop.run(sim)
+    return sim, loop
 
 
 def replica_state(sim: Recording) -> list[tuple]:
@@ -57,17 +57,17 @@ FAST_PATHS = [(False, True), (True, True)]  # (fast_forward, implicit_decodes) v
 @pytest.mark.parametrize(("dynamics", "limits", "agents", "steps"), CASES)
 def test_fast_paths_match_step_by_step(dynamics, limits, agents, steps, fast_forward, implicit):
     plain = CosimConfig(replicas=2, fast_forward=False, implicit_decodes=False, **limits)
-    slow = run(dynamics, plain, agents, steps)
+    slow, slow_loop = run(dynamics, plain, agents, steps)
     cfg = CosimConfig(replicas=2, fast_forward=fast_forward, implicit_decodes=implicit, **limits)
-    fast = run(dynamics, cfg, agents, steps)
+    fast, fast_loop = run(dynamics, cfg, agents, steps)
     assert slow.fast_steps == 0
     assert (fast.fast_steps > 0) == fast_forward
     assert fast.log == slow.log
-    assert (fast.now, fast.calls, fast.busy, fast.hashes) == (
+    assert (fast.now, fast.calls, fast.busy, fast_loop.hashes) == (
         slow.now,
         slow.calls,
         slow.busy,
-        slow.hashes,
+        slow_loop.hashes,
     )
     for e in fast.engines:  # the running sequences' tokens catch up
         e.implicit_decodes = False

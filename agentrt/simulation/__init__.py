@@ -1,7 +1,8 @@
 """Multi-agent simulations: the world interface, a Smallville-like town, a virtual-time driver."""
 
 from agentrt.simulation.async_driver import AsyncStepExecutor, simulate_async
-from agentrt.simulation.driver import SimResult, VirtualExecutor, run_modes, simulate, world_hash
+from agentrt.simulation.driver import VirtualExecutor, run_modes, simulate
+from agentrt.simulation.result import SimResult, world_hash
 from agentrt.simulation.town import TownState, TownWorld
 from agentrt.simulation.town_scenario import (
     PlaceSpec,

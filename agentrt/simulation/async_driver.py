@@ -7,9 +7,9 @@
 
     result = await simulate_async(world, "ooo", steps, MyExecutor())
 
-Ready units start at once as tasks; the agents of a unit run concurrently (each agent's
-calls are the executor's business, usually one after another); when a unit's agents
-have all acted the scheduler is told and newly ready units start. Returning ``None``
+`AgentTasks` is the `UnitLoop` executor: each agent of a started unit runs as a task
+(its calls are the step executor's business, usually one after another); a unit
+finishes when all its agents have their outputs. Returning ``None``
 from ``run`` uses the world's deterministic fallback action. Results mirror `simulate`,
 with wall seconds in place of virtual time.
 """
@@ -20,14 +20,51 @@ import time
 from typing import Protocol
 
 import anyio
+from anyio.abc import TaskGroup
 
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
-from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
+from agentrt.simulation.result import SimResult
+from agentrt.simulation.unit_loop import AgentStep, Unit, UnitLoop
 from agentrt.simulation.world import AgentStepPlan, World
 
 
 class AsyncStepExecutor(Protocol):
     async def run(self, plan: AgentStepPlan) -> list[str] | None: ...
+
+
+class AgentTasks:
+    """`AsyncUnitExecutor` running agent steps as tasks of ``tg``. ``busy`` sums each agent
+    step's wall seconds in ``run`` (so ``parallelism`` is mean agent steps in flight)."""
+
+    def __init__(self, executor: AsyncStepExecutor, tg: TaskGroup, num_agents: int) -> None:
+        self.executor = executor
+        self.tg = tg
+        self.send, self.receive = anyio.create_memory_object_stream[Unit](num_agents + 1)
+        self.running = 0
+        self.calls = 0
+        self.busy = 0.0
+
+    def start(self, unit: Unit) -> bool:
+        self.running += 1
+        for st in unit.steps:
+            self.tg.start_soon(self._run_agent, st)
+        return True
+
+    async def wait(self) -> list[Unit] | None:
+        if not self.running:
+            return None
+        unit = await self.receive.receive()
+        self.running -= 1
+        return [unit]
+
+    async def _run_agent(self, st: AgentStep) -> None:
+        started = time.perf_counter()
+        st.outputs = await self.executor.run(st.plan)
+        self.busy += time.perf_counter() - started
+        self.calls += len(st.plan.calls)
+        st.unit.left -= 1
+        if not st.unit.left:
+            await self.send.send(st.unit)
 
 
 async def simulate_async(
@@ -39,62 +76,12 @@ async def simulate_async(
     true_deps: TrueDeps | None = None,
     record_deps: bool = False,
 ) -> SimResult:
-    """Like `simulate`, with ``executor.run(plan)`` awaited for every agent step.
-
-    ``makespan`` and ``busy`` are wall seconds (``busy`` sums each agent step's time in
-    ``run``, so ``parallelism`` is mean agent steps in flight).
-    """
+    """Like `simulate`, with ``executor.run(plan)`` awaited for every agent step;
+    ``makespan`` and ``busy`` are wall seconds."""
     t0 = time.perf_counter()
-    n = world.num_agents
-    sched = scheduler_for(world, mode, steps, true_deps)
-    hashes: list[list[str]] = [[""] * n for _ in range(steps)]
-    deps: dict[tuple[int, int], tuple[int, ...]] | None = {} if record_deps else None
-    stats = {"calls": 0, "agent_steps": 0, "busy": 0.0}
-    send, receive = anyio.create_memory_object_stream[list[int]](n + 1)
-
-    async def agent_step(i: int, s: int) -> None:
-        obs = world.observe(i, s)
-        plan = world.plan(obs)
-        if deps is not None:
-            deps[(i, s)] = obs.neighbor_ids
-        started = time.perf_counter()
-        outputs = await executor.run(plan)
-        stats["busy"] += time.perf_counter() - started
-        stats["calls"] += len(plan.calls)
-        world.apply(i, s, world.act(obs, outputs))
-        hashes[s][i] = world.state_hash(i, s + 1)
-
-    async def run_unit(unit: list[int]) -> None:
-        async with anyio.create_task_group() as tg:
-            for i in unit:
-                tg.start_soon(agent_step, i, sched.step_of(i))
-        await send.send(unit)
-
-    running = 0
+    loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps)
     async with anyio.create_task_group() as tg:
-        while True:
-            for unit in sched.ready_units():
-                sched.start(unit)
-                running += 1
-                tg.start_soon(run_unit, unit)
-            if not running:
-                break
-            unit = await receive.receive()
-            running -= 1
-            stats["agent_steps"] += len(unit)
-            sched.finish(unit, [world.position(i, sched.step_of(i) + 1) for i in unit])
-    if not sched.done():
-        raise RuntimeError(f"mode {sched.name!r} stalled before finishing {steps} steps")
+        tasks = AgentTasks(executor, tg, world.num_agents)
+        await loop.run_async(tasks)
     wall = time.perf_counter() - t0
-    return SimResult(
-        sched.name,
-        n,
-        steps,
-        wall,
-        stats["agent_steps"],
-        stats["calls"],
-        stats["busy"],
-        world_hash(hashes),
-        wall,
-        deps,
-    )
+    return loop.result(wall, tasks.calls, tasks.busy, wall)

@@ -1,115 +1,49 @@
 """Co-simulation of a world and R sim-backend engines in virtual time (no threads, no anyio).
 
-A discrete-event loop over global virtual time ``T``:
+`CosimEngines` is the `UnitLoop` executor, a discrete-event pump over virtual time ``T``:
 
-1. ready units start at ``T``: each agent observes, plans its calls and submits its
-   first call to its replica (`Router`: sticky, balanced); requests to a replica that is
-   mid-step wait for its next step (continuous batching);
-2. an idle replica with work steps at once (its clock first jumps to ``T``); the step's
-   outputs become an event at the step's end time; events pop in time order (``T`` := the
-   event time), so steps of different replicas interleave exactly as their clocks say;
-3. a finished call submits the agent's next call, or ends its agent step; when every
-   agent of a unit is done, each acts with the world's deterministic fallback
-   (``world.act(obs, None)``: synthetic tokens carry no meaning, and this keeps the world
-   hash equal to the no-LLM `simulate` one), its state is written and the scheduler told.
+1. a started unit's agents submit their first call to their replica (`Router`: sticky,
+   balanced) at ``T``; a request to a replica mid-step waits for its next step
+   (continuous batching); a unit whose agents plan no call is done at once;
+2. an idle replica with work steps at once (its clock first jumps to ``T``), and the
+   step's outputs become an event at its end time; events pop in time order (``T`` :=
+   the event time), so the replicas' steps interleave exactly as their clocks say;
+3. a finished call submits the agent's next call; the units an event completes go back
+   to the loop together (agents act with the deterministic fallback: synthetic tokens
+   mean nothing, and the world hash stays the no-LLM `simulate` one), and the replicas
+   are kicked again once the loop has started what became ready.
 
 Before each step, a replica whose agents' schedule changed gets fresh steps-to-execution
-hints (`agentrt.simulation.ste`) via ``engine.kv.update_hints``. Prompts are synthetic
-token ids of faithful length (`SyntheticPrompts`); the persona is the fixed prefix.
+hints (`agentrt.simulation.ste`). Prompts are synthetic token ids of faithful length
+(`SyntheticPrompts`); the persona is the fixed prefix.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
-from agentrt.engine.config import EngineConfig, check_count
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
-from agentrt.simulation.driver import SimResult, scheduler_for, world_hash
+from agentrt.simulation.cosim_config import CosimConfig
 from agentrt.simulation.gc_passes import fewer_gc_passes
+from agentrt.simulation.result import SimResult
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.synthetic_prompts import SyntheticPrompts
-from agentrt.simulation.world import AgentStepPlan, Observation, World
-
-# Llama-3-8B on a 24 GB L4: ~16.1 GB of weights, ~1.5 GB activations/graphs -> ~6.5 GB KV.
-L4_KV_TOKENS = 49_152
+from agentrt.simulation.unit_loop import AgentStep, Unit, UnitLoop, scheduler_for
+from agentrt.simulation.world import World
 
 
-@dataclass
-class CosimConfig:
-    """Replicas and engine limits of a co-simulation (one `EngineConfig` per replica).
+class CosimEngines:
+    """`UnitExecutor` over ``cfg.replicas`` sim engines. ``sched`` wraps the given
+    scheduler so that schedule changes mark the hints stale: the loop must run on it.
+    ``now`` is virtual seconds; ``busy`` sums call latencies (submit to finish)."""
 
-    ``policy`` None: ``kvflow`` with a host tier (``host_kv_cache_tokens > 0``), else
-    ``lru``. ``move_factor``: see `Router` (None: sticky only). ``max_tokens`` caps
-    every call's output length (None: the plan's). ``implicit_decodes``: decoders advance as a
-    group (`SimLLMEngine.implicit_decodes`); with it, ``fast_forward`` runs stretches of
-    pure-decode steps in one call (`SimLLMEngine.fast_forward`). Same timeline either way.
-    """
-
-    profile: str = "l4-llama3-8b"
-    replicas: int = 1
-    kv_cache_tokens: int = L4_KV_TOKENS
-    host_kv_cache_tokens: int = 0
-    policy: str | None = None
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    prefetch_k: int = 1
-    move_factor: float | None = None
-    max_tokens: int | None = None  # cap on every call's max_tokens
-    fast_forward: bool = True  # pure-decode stretches in one call (needs implicit_decodes)
-    implicit_decodes: bool = True
-
-    def __post_init__(self) -> None:
-        self.replicas = check_count("CosimConfig.replicas", self.replicas, 1)
-        if self.max_tokens is not None:
-            self.max_tokens = check_count("CosimConfig.max_tokens", self.max_tokens, 1)
-        if self.move_factor is not None and not (
-            math.isfinite(self.move_factor) and self.move_factor >= 1
-        ):
-            raise ValueError(
-                f"CosimConfig.move_factor must be a finite number >= 1, got {self.move_factor!r}"
-            )
-        self.engine_config()  # the engine's sizes fail here, before any replica starts
-
-    @property
-    def eviction_policy(self) -> str:
-        if self.policy is not None:
-            return self.policy
-        return "kvflow" if self.host_kv_cache_tokens > 0 else "lru"
-
-    def engine_config(self) -> EngineConfig:
-        return EngineConfig(
-            backend="sim",
-            profile=self.profile,
-            kv_cache_tokens=self.kv_cache_tokens,
-            host_kv_cache_tokens=self.host_kv_cache_tokens,
-            eviction_policy=self.eviction_policy,
-            max_num_seqs=self.max_num_seqs,
-            max_num_batched_tokens=self.max_num_batched_tokens,
-            prefetch_k=self.prefetch_k,
-        )
-
-
-@dataclass
-class _AgentStep:
-    step: int
-    obs: Observation
-    plan: AgentStepPlan
-    unit: list[int]
-    next_call: int = 0
-    said: list[int] = field(default_factory=list)  # output ids of finished history calls
-
-
-class _Cosim:
-    def __init__(self, world: World, sched: StepScheduler, steps: int, cfg: CosimConfig) -> None:
-        self.world = world
-        self.steps = steps
+    def __init__(self, num_agents: int, sched: StepScheduler, steps: int, cfg: CosimConfig) -> None:
         self.max_tokens = cfg.max_tokens
         self.fast_forward = cfg.fast_forward and cfg.implicit_decodes
         self.fast_steps = 0
@@ -120,8 +54,7 @@ class _Cosim:
             eng.stream_outputs = False  # only finished calls matter here
             eng.implicit_decodes = cfg.implicit_decodes  # type: ignore[attr-defined]
         self.router = Router(cfg.replicas, move_factor=cfg.move_factor)
-        n = world.num_agents
-        self.keys = [agent_key(i) for i in range(n)]
+        self.keys = [agent_key(i) for i in range(num_agents)]
         for k in self.keys:  # balanced up front, so hints reach every agent's replica
             self.router.assign(k)
         self.sched = HintedScheduler(sched, steps, self._schedule_changed)
@@ -135,52 +68,81 @@ class _Cosim:
         self.heap: list[tuple[float, int, int, list[RequestOutput]]] = []
         self.seq = 0
         self.now = 0.0
-        self.active: dict[int, _AgentStep] = {}
-        self.left: dict[int, int] = {}  # id(unit) -> agents still calling
+        self.last = -1  # replica of the event `wait` returned last (-1: none yet)
+        self.active: dict[int, AgentStep] = {}  # agents whose calls run
+        self.next_call = [0] * num_agents  # per active agent: its plan's next call
+        self.said: list[list[int]] = [[] for _ in range(num_agents)]  # history outputs' ids
         self.requests: dict[str, tuple[int, int, float]] = {}  # rid -> agent, replica, t0
-        self.hashes: list[list[str]] = [[""] * n for _ in range(steps)]
-        self.deps: dict[tuple[int, int], tuple[int, ...]] | None = None
-        self.calls = self.agent_steps = self.hint_updates = 0
+        self.calls = self.hint_updates = 0
         self.busy = 0.0
         self._owned_cache: dict[tuple[int, int, int], list[int]] = {}
         self._params_cache: dict[int, SamplingParams] = {}
 
-    def _schedule_changed(self, _: HintedScheduler) -> None:
-        self.dirty = [True] * len(self.dirty)
+    # -- the executor ------------------------------------------------------------------
 
-    def _publish(self, r: int) -> None:
-        kv = self.engines[r].kv
-        if kv.reads_hints:
-            ste = self.sched.ste(self._owned(r))
-            kv.update_hints({self.keys[i]: v for i, v in ste.items()})
-        else:  # the same publication, without computing values nobody reads
-            kv.update_hints({})
-        self.dirty[r] = False
-        self.hint_updates += 1
+    def start(self, unit: Unit) -> bool:
+        for st in unit.steps:
+            i = st.agent
+            self.active[i] = st
+            self.next_call[i] = 0
+            if st.plan.calls:
+                self.said[i].clear()
+                self._submit(i)
+            else:
+                self._agent_done(i)
+        return unit.left > 0
 
-    def _owned(self, r: int) -> list[int]:
-        """Replica ``r``'s agents (cached until the router assigns or moves an agent)."""
-        key = (r, self.router.moves, self.router.assigned[r])
-        owned = self._owned_cache.get(key)
-        if owned is None:
-            owned = [int(k[5:]) for k in self.router.agents_of(r)]
-            self._owned_cache[key] = owned
-        return owned
+    def wait(self) -> list[Unit] | None:
+        self._kick_all(self.last)
+        heap = self.heap
+        while heap:
+            self.now, _, r, outs = heapq.heappop(heap)
+            self.in_step[r] = False
+            finished = self._take(outs)
+            if finished:
+                self.last = r
+                return finished
+            self._kick_all(r)
+        return None
 
-    def _params(self, limit: int) -> SamplingParams:
-        params = self._params_cache.get(limit)
-        if params is None:  # frozen: one instance per limit is shared by all calls
-            params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
-        return params
+    def _take(self, outs: list[RequestOutput]) -> list[Unit]:
+        """Account the finished calls among ``outs`` and submit their agents' next
+        calls; the units this completes, in completion order."""
+        finished: list[Unit] = []
+        for out in outs:
+            if not out.finished:
+                continue
+            i, r0, t0 = self.requests.pop(out.request_id)
+            self.router.done(r0)
+            self.busy += self.now - t0
+            self.calls += 1
+            st = self.active[i]
+            k = self.next_call[i]
+            if st.plan.calls[k].history:
+                self.said[i] += out.token_ids
+            k += 1
+            self.next_call[i] = k
+            if k < len(st.plan.calls):
+                self._submit(i)
+            elif self._agent_done(i):
+                finished.append(st.unit)
+        return finished
+
+    def _agent_done(self, i: int) -> bool:
+        """Agent ``i`` has no calls left; True when that completes its unit."""
+        unit = self.active.pop(i).unit
+        unit.left -= 1
+        return not unit.left
 
     def _submit(self, i: int) -> None:
         st = self.active[i]
-        call = st.plan.calls[st.next_call]
+        k = self.next_call[i]
+        call = st.plan.calls[k]
         r = self.router.route(self.keys[i])
         ids, prefix_len = self.prompts.build(st.plan.prefix, call.text)
         if call.history:  # the conversation so far follows the question
-            ids = ids + st.said
-        rid = f"{i}/{st.step}/{st.next_call}"
+            ids = ids + self.said[i]
+        rid = f"{i}/{st.step}/{k}"
         limit = call.max_tokens
         if self.max_tokens is not None:
             limit = min(limit, self.max_tokens)
@@ -194,41 +156,23 @@ class _Cosim:
         )
         self.requests[rid] = (i, r, self.now)
 
-    def _release(self) -> None:
-        while units := self.sched.ready_units():  # units without calls finish at once
-            self._start(units)
+    def _params(self, limit: int) -> SamplingParams:
+        params = self._params_cache.get(limit)
+        if params is None:  # frozen: one instance per limit is shared by all calls
+            params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
+        return params
 
-    def _start(self, units: list[list[int]]) -> None:
-        for unit in units:
-            self.sched.start(unit)
-            self.left[id(unit)] = len(unit)
-            for i in unit:
-                s = self.sched.step_of(i)
-                obs = self.world.observe(i, s)
-                plan = self.world.plan(obs)
-                if self.deps is not None:
-                    self.deps[(i, s)] = obs.neighbor_ids
-                self.active[i] = _AgentStep(s, obs, plan, unit)
-                if plan.calls:
-                    self._submit(i)
-                else:
-                    self._agent_done(i)
+    # -- the replicas ------------------------------------------------------------------
 
-    def _agent_done(self, i: int) -> None:
-        unit = self.active[i].unit
-        self.left[id(unit)] -= 1
-        if self.left[id(unit)]:
-            return
-        del self.left[id(unit)]
-        world = self.world
-        positions = []
-        for j in unit:
-            st = self.active.pop(j)
-            world.apply(j, st.step, world.act(st.obs, None))
-            self.hashes[st.step][j] = world.state_hash(j, st.step + 1)
-            positions.append(world.position(j, st.step + 1))
-        self.agent_steps += len(unit)
-        self.sched.finish(unit, positions)
+    def _kick_all(self, r: int) -> None:
+        """Kick every idle replica; after an event of replica ``r`` (-1: none yet), the
+        others first and ``r`` last, allowed to fast-forward."""
+        in_step = self.in_step
+        for q in range(len(self.engines)):
+            if q != r and not in_step[q]:  # (a replica mid-step has nothing to start)
+                self._kick(q)
+        if r >= 0:
+            self._kick(r, fast=True)
 
     def _kick(self, r: int, fast: bool = False) -> None:
         """Start replica ``r``'s next step if it is idle with work. ``fast``: it may
@@ -261,40 +205,45 @@ class _Cosim:
         heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, outs))
         self.seq += 1
 
-    def run(self) -> None:
-        self._release()
-        for r in range(len(self.engines)):
-            self._kick(r)
-        while self.heap:
-            self.now, _, r, outs = heapq.heappop(self.heap)
-            self.in_step[r] = False
-            finished_unit = False
-            for out in outs:
-                if not out.finished:
-                    continue
-                i, r0, t0 = self.requests.pop(out.request_id)
-                self.router.done(r0)
-                self.busy += self.now - t0
-                self.calls += 1
-                st = self.active[i]
-                if st.plan.calls[st.next_call].history:
-                    st.said += out.token_ids
-                st.next_call += 1
-                if st.next_call < len(st.plan.calls):
-                    self._submit(i)
-                else:
-                    before = self.agent_steps
-                    self._agent_done(i)
-                    finished_unit = finished_unit or self.agent_steps != before
-            if finished_unit:
-                self._release()
-            in_step = self.in_step
-            for q in range(len(self.engines)):
-                if q != r and not in_step[q]:  # (a replica mid-step has nothing to start)
-                    self._kick(q)
-            self._kick(r, fast=True)
-        if not self.sched.done():
-            raise RuntimeError(f"mode {self.sched.name!r} stalled before {self.steps} steps")
+    def _schedule_changed(self, _: HintedScheduler) -> None:
+        self.dirty = [True] * len(self.dirty)
+
+    def _publish(self, r: int) -> None:
+        kv = self.engines[r].kv
+        if kv.reads_hints:
+            ste = self.sched.ste(self._owned(r))
+            kv.update_hints({self.keys[i]: v for i, v in ste.items()})
+        else:  # the same publication, without computing values nobody reads
+            kv.update_hints({})
+        self.dirty[r] = False
+        self.hint_updates += 1
+
+    def _owned(self, r: int) -> list[int]:
+        """Replica ``r``'s agents (cached until the router assigns or moves an agent)."""
+        key = (r, self.router.moves, self.router.assigned[r])
+        owned = self._owned_cache.get(key)
+        if owned is None:
+            owned = [int(k[5:]) for k in self.router.agents_of(r)]
+            self._owned_cache[key] = owned
+        return owned
+
+    def stats(self, wall_s: float) -> dict[str, Any]:
+        """`SimResult.extra` of a run that took ``wall_s`` wall seconds."""
+        stats = [e.stats for e in self.engines]
+        reused = sum(s.prefill_tokens_reused for s in stats)
+        computed = sum(s.prefill_tokens_computed for s in stats)
+        steps = sum(s.steps for s in stats)
+        return {
+            "calls_per_wall_s": self.calls / wall_s if wall_s else 0.0,
+            "engine_steps": steps,
+            "mean_batch": sum(sum(s.batch_sizes) for s in stats) / max(1, steps),
+            "prefix_hit_rate": reused / (reused + computed) if reused + computed else 0.0,
+            "preemptions": sum(s.preemptions for s in stats),
+            "calls_per_replica": list(self.router.calls),
+            "router_moves": self.router.moves,
+            "hint_updates": self.hint_updates,
+            "fast_forward_steps": self.fast_steps,
+        }
 
 
 def cosimulate(
@@ -316,39 +265,15 @@ def cosimulate(
     cfg = config or CosimConfig()
     sched = scheduler_for(world, mode, steps, true_deps)
     with fewer_gc_passes():
-        sim = _Cosim(world, sched, steps, cfg)
-        if record_deps:
-            sim.deps = {}
-        sim.run()
+        sim = CosimEngines(world.num_agents, sched, steps, cfg)
+        loop = UnitLoop(world, sim.sched, steps, record_deps=record_deps)
+        loop.run(sim)
     wall = time.perf_counter() - t0
-    stats = [e.stats for e in sim.engines]
-    reused = sum(s.prefill_tokens_reused for s in stats)
-    computed = sum(s.prefill_tokens_computed for s in stats)
     extra = {
         "backend": "sim",
         "profile": cfg.profile,
         "replicas": cfg.replicas,
         "policy": cfg.eviction_policy,
-        "calls_per_wall_s": sim.calls / wall if wall else 0.0,
-        "engine_steps": sum(s.steps for s in stats),
-        "mean_batch": sum(sum(s.batch_sizes) for s in stats) / max(1, sum(s.steps for s in stats)),
-        "prefix_hit_rate": reused / (reused + computed) if reused + computed else 0.0,
-        "preemptions": sum(s.preemptions for s in stats),
-        "calls_per_replica": list(sim.router.calls),
-        "router_moves": sim.router.moves,
-        "hint_updates": sim.hint_updates,
-        "fast_forward_steps": sim.fast_steps,
+        **sim.stats(wall),
     }
-    return SimResult(
-        sched.name,
-        world.num_agents,
-        steps,
-        sim.now,
-        sim.agent_steps,
-        sim.calls,
-        sim.busy,
-        world_hash(sim.hashes),
-        wall,
-        sim.deps,
-        extra,
-    )
+    return loop.result(sim.now, sim.calls, sim.busy, wall, extra)

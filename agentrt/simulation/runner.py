@@ -8,9 +8,9 @@
   process runs its first simulation ~1.5x slower on CPU (measured: sync 39 s cold,
   25.6 s warm, same calls and engine steps), which would favour every mode run later.
 
-``oracle`` needs the true dependencies of a finished run: a ``sync`` run is made first
-(recording them) whenever ``oracle`` is asked for. The summary adds, per mode, ``% of
-oracle`` (oracle makespan / mode makespan) and the ``ooo``/``sync`` speedup.
+Modes run in `mode_order` (``sync`` first, recording the true dependencies ``oracle``
+replays). The summary adds, per mode, ``% of oracle`` (oracle makespan / mode makespan)
+and the ``ooo``/``sync`` speedup.
 """
 
 from __future__ import annotations
@@ -25,25 +25,18 @@ import anyio
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig, check_count
 from agentrt.engine.llm_engine import LLMEngine
-from agentrt.scheduler.sim_modes import MODES, TrueDeps
+from agentrt.scheduler.sim_modes import TrueDeps
 from agentrt.simulation.async_driver import simulate_async
 from agentrt.simulation.cosim import CosimConfig, cosimulate
-from agentrt.simulation.driver import SimResult, scheduler_for
 from agentrt.simulation.llm_executor import LLMStepExecutor
+from agentrt.simulation.mode_order import ALL_MODES, expand_modes, mode_order, run_in_order
+from agentrt.simulation.result import SimResult
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
+from agentrt.simulation.unit_loop import scheduler_for
 from agentrt.simulation.world import World
 
-ALL_MODES = ("sync", "ooo", "oracle")
-
-
-def expand_modes(mode: str) -> list[str]:
-    """``all`` -> sync, ooo, oracle; otherwise the one mode (validated)."""
-    if mode == "all":
-        return list(ALL_MODES)
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)} or all")
-    return [mode]
+__all__ = ["ALL_MODES", "BuiltinConfig", "expand_modes", "run_simulation", "summarize"]
 
 
 @dataclass
@@ -105,10 +98,9 @@ def run_simulation(
     cosim: CosimConfig | None = None,
     builtin: BuiltinConfig | None = None,
 ) -> dict[str, SimResult]:
-    """Run each of ``modes`` on a fresh world; results keyed by mode, in ``modes`` order."""
-    modes = [m for m in dict.fromkeys(modes)]
-    for m in modes:
-        expand_modes(m)
+    """Run each of ``modes`` on a fresh world, in `mode_order`; results keyed by mode, in
+    ``modes`` order."""
+    order = mode_order(modes)
     engines: list[LLMEngine] = []
     if backend == "builtin":
         builtin = builtin or BuiltinConfig(EngineConfig(batch_invariant=True))
@@ -126,15 +118,9 @@ def run_simulation(
             _run_builtin, make_world(), mode, steps, engines, builtin.max_tokens, deps, record
         )
 
-    out: dict[str, SimResult] = {}
     if backend == "builtin" and builtin is not None and builtin.warmup:
-        one("sync" if "oracle" in modes else modes[0], None, False)
-    if "oracle" in modes or "sync" in modes:
-        out["sync"] = one("sync", None, "oracle" in modes)
-    for m in modes:
-        if m != "sync":
-            out[m] = one(m, out["sync"].true_deps if m == "oracle" else None, False)
-    return {m: out[m] for m in modes}
+        one(order[0], None, False)
+    return run_in_order(modes, one)
 
 
 def summarize(results: dict[str, SimResult]) -> dict[str, Any]:
