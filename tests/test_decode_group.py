@@ -1,4 +1,4 @@
-"""Implicit decodes (`SimLLMEngine.implicit_decodes`, `DecodeGroup`) against the plain
+"""Implicit decodes (`LLMEngine.implicit_decodes`, `DecodeGroup`) against the plain
 step, step by step: the same outputs in the same order, clock, statistics, free pages,
 block tables and prefix tree, under evictions, preemptions, aborts, shared prefixes,
 length limits of the model and requests that arrive mid-run."""
@@ -34,7 +34,7 @@ def sim_engine(implicit: bool, kv_tokens: int, host_tokens: int) -> LLMEngine:
         )
     )
     engine.stream_outputs = False
-    engine.implicit_decodes = implicit  # type: ignore[attr-defined]
+    engine.implicit_decodes = implicit
     return engine
 
 
@@ -83,7 +83,7 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         if fast and rng.random() < 0.5:
             finished: list[RequestOutput] = []
             until = group.clock.now() + rng.random()
-            n = group.fast_forward(until, finished)  # type: ignore[attr-defined]
+            n = group.fast_forward(until, finished)
         if n:
             stretches += n > 1
             for _ in range(n - 1):
@@ -96,12 +96,12 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         steps += n
         for engine in (plain, group):
             engine.check_integrity()
-        g = group.decode_group  # type: ignore[attr-defined]
+        g = group.decode_group
         assert min([*g._pages, *g._finishes], default=g.steps) >= g.steps  # none left behind
         assert sim_engine_state(group) == sim_engine_state(plain)
         if not plain.has_unfinished_requests() and submitted >= 40:
             break
-    group.implicit_decodes = False  # type: ignore[attr-defined]  # tokens catch up
+    group.implicit_decodes = False  # tokens catch up
     assert [running(s) for s in group.batcher.running] == [
         running(s) for s in plain.batcher.running
     ]

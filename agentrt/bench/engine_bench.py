@@ -21,9 +21,9 @@ from transformers import AutoModelForCausalLM
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
-from agentrt.engine.torch_engine import resolve_dtype
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.torch_engine import resolve_dtype
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from typing import TYPE_CHECKING, Any
 
-from agentrt.engine.batcher import Batcher, ScheduledBatch
+from agentrt.engine.batcher import Batcher
 from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
@@ -22,10 +22,10 @@ from agentrt.engine.implicit_decodes import ImplicitDecodes
 from agentrt.engine.isolation import isolate
 from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.outputs import EngineStats, RequestOutput
+from agentrt.engine.postprocess import Postprocessor
 from agentrt.engine.request_checks import check_request, check_token_range, token_ids_of
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.engine.postprocess import Postprocessor
 from agentrt.engine.sequence import FinishReason, Sequence
 from agentrt.kvmanager.manager import KVCacheManager
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from agentrt.engine.cost_model.decode_group import DecodeGroup
 
 Prompt = str | Seq[int]
-_NO_BATCH = ScheduledBatch()  # a step of implicit decodes only
 
 
 class LLMEngine:
@@ -48,12 +47,10 @@ class LLMEngine:
     released, while the rest of the batch goes on (`isolation.py`).
 
     With `implicit_decodes` on (runners that support it: the cost model), the steady
-    decoders are members of the runner's `decode_group`: a step costs the events due in
-    it, not an update per running sequence, and gives the same timeline, tokens, pages
-    and statistics as the plain step. Meanwhile the members' `token_ids` and
-    `num_computed_tokens` lag behind (each catches up when it finishes, is aborted or
-    the group dissolves), so only callers that read finished requests' outputs, or take
-    token times from the group, may turn it on (the co-simulation and the sim replay).
+    decoders are members of the runner's `decode_group`, advanced by counting steps, with
+    the same results as the plain step (`implicit_decodes.py`). The members' `token_ids`
+    and `num_computed_tokens` lag behind until they leave, so only callers that read
+    finished requests, or take token times from the group, may turn it on.
     """
 
     def __init__(
@@ -67,8 +64,7 @@ class LLMEngine:
         clock: Clock | None = None,
         load_tokenizer: Callable[[], Any] | None = None,
     ) -> None:
-        """``load_tokenizer``: loads the tokenizer the first time a text prompt needs it,
-        where ``tokenizer`` is None (the sim engine; None: such prompts are refused)."""
+        """``load_tokenizer``: loads a missing tokenizer when a text prompt needs it."""
         self.config = config
         self.clock: Clock = clock or WallClock()
         self.runner = runner
@@ -102,7 +98,7 @@ class LLMEngine:
             self.eos_token_ids,
             self.max_model_len,
         )
-        self.implicit = ImplicitDecodes(runner, self.batcher, self.eos_token_ids)
+        self.implicit = ImplicitDecodes(self.post)
         # False: `step` reports only requests that finished (callers that wait for
         # completions, e.g. the co-simulation, skip a snapshot per token).
         self.stream_outputs = True
@@ -119,8 +115,6 @@ class LLMEngine:
         from agentrt.engine.torch_engine import build_torch_engine
 
         return on_compute_thread(build_torch_engine, config)
-
-    # -- requests -------------------------------------------------------------------
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
@@ -184,8 +178,6 @@ class LLMEngine:
     def has_unfinished_requests(self) -> bool:
         return bool(self.requests)
 
-    # -- stepping -------------------------------------------------------------------
-
     def step(self) -> list[RequestOutput]:
         """Run one batch. Returns an output for every request that changed (only for
         those that finished when `stream_outputs` is False)."""
@@ -194,21 +186,22 @@ class LLMEngine:
         return self._step()
 
     def _step(self) -> list[RequestOutput]:
+        """The one step routine: schedule, execute (the group's members too, when they
+        can step implicitly; else the group dissolves for a plain step), postprocess."""
         outputs = self._drain_inbox()
         group = self.runner.decode_group
         plan = None
         if group is not None:
             self.kv.poll()  # as `Batcher.schedule` does first
-            quiet = self.tokenizer is None and not self.stream_outputs
-            plan = self.implicit.plan(group) if quiet else None
+            if self._quiet:
+                plan = self.implicit.plan(group)
             if plan is None:
                 group.dissolve()  # a plain step, then the decoders regroup
-        if plan is not None:
-            prefills, needs = plan
-            self.implicit.allocate_pages(group, needs)
-            batch = self.batcher.schedule_besides(group.since, prefills)
-        else:
+        if plan is None:
             batch = self.batcher.schedule()
+        else:
+            self.implicit.allocate_pages(group, plan.needs)
+            batch = self.batcher.schedule_besides(group.since, plan.prefills)
         self.stats.preemptions += len(batch.preempted)
         members = len(group) if plan is not None else 0
         if not batch and not members:
@@ -216,7 +209,7 @@ class LLMEngine:
                 self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
         elif plan is not None:
             finishing = group.finishing()
-            sampled = self._run_group_step(batch, members)
+            sampled = self.implicit.run_step(group, batch)
             outputs += self.post.finish_members(finishing)
             outputs += self.post.apply(batch, sampled, False)
             self.implicit.join(group, [item.seq for item in batch.items])
@@ -244,32 +237,10 @@ class LLMEngine:
         outputs appended to ``finished``). Stops before a step whose new pages the free
         list cannot supply. Returns how many steps ran (0: call `step`); their end times
         are `decode_group.last_step_ends`."""
-        group, clock = self.runner.decode_group, self.clock
-        if group is None or not group or self._inbox or self._aborts:
+        group = self.runner.decode_group
+        if not group or self._inbox or self._aborts or not self._quiet:  # None or empty
             return 0
-        if not clock.now() - origin < until:
-            return 0
-        if self.tokenizer is not None or self.stream_outputs:
-            return 0
-        self.kv.poll()  # as the next step would first
-        if not self.implicit.only_members_step(group):
-            return 0
-        members, free = len(group), self.kv.allocator
-        steps = 0
-        while clock.now() - origin < until:
-            needs = group.pages_due()
-            if len(needs) > free.num_free:
-                break  # that step evicts, after which waiting requests may fit: `step`
-            self.implicit.allocate_pages(group, needs)
-            finishing = group.finishing()
-            self._run_group_step(_NO_BATCH, members)
-            steps += 1
-            if finishing:
-                finished += self.post.finish_members(finishing)
-                break
-        return steps
-
-    # -- implicit decodes -------------------------------------------------------------
+        return self.implicit.fast_forward(group, until, finished, origin)
 
     @property
     def decode_group(self) -> DecodeGroup | None:
@@ -278,7 +249,7 @@ class LLMEngine:
 
     @property
     def implicit_decodes(self) -> bool:
-        return self.runner.decode_group is not None
+        return self.decode_group is not None
 
     @implicit_decodes.setter
     def implicit_decodes(self, on: bool) -> None:
@@ -291,22 +262,15 @@ class LLMEngine:
         elif not on:
             self.runner.stop_decode_group()
 
-    def _run_group_step(self, batch: ScheduledBatch, members: int) -> list[int]:
-        """Run ``batch`` with the ``members`` decoding besides, and count it."""
-        stats = self.stats
-        t0 = self.clock.now()
-        sampled = self.runner.execute_with_group(batch)
-        stats.forward_seconds += self.clock.now() - t0
-        stats.steps += 1
-        stats.batch_sizes.append(members + len(batch.items))
-        stats.decode_tokens += members
-        stats.generated_tokens += members
-        return sampled
+    @property
+    def _quiet(self) -> bool:
+        """No outputs to stream or detokenize: what implicit decodes need."""
+        return self.tokenizer is None and not self.stream_outputs
 
     def _regroup(self) -> None:
         """Every running sequence that decodes joins the (empty) group."""
         group = self.runner.decode_group
-        if group is not None and self.tokenizer is None and not self.stream_outputs:
+        if group is not None and self._quiet:
             self.implicit.join(group, self.batcher.running)
 
     def _drain_inbox(self) -> list[RequestOutput]:

@@ -85,10 +85,9 @@ class CostModelRunner(ModelRunner):
         token = self.tokens.token
         out = []
         for item in batch.items:
-            seq = item.seq
-            total = len(seq.token_ids)
-            if seq.num_computed_tokens + item.num_new_tokens == total:  # item.samples
-                out.append(token(self._hash(seq.request_id), total))
+            if item.samples:
+                seq = item.seq
+                out.append(token(self._hash(seq.request_id), len(seq.token_ids)))
         return out
 
     def _hash(self, request_id: str) -> int:
