@@ -32,10 +32,6 @@ class ScheduledBatch:
     items: list[ScheduledSeq] = field(default_factory=list)
     preempted: list[Sequence] = field(default_factory=list)
 
-    @property
-    def num_tokens(self) -> int:
-        return sum(item.num_new_tokens for item in self.items)
-
     def __bool__(self) -> bool:
         return bool(self.items)
 
