@@ -14,6 +14,7 @@ from sim_helpers import sim_engine_state
 
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.decode_group import DecodeGroup
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens, SyntheticTokens
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -133,14 +134,8 @@ def test_the_workloads_exercise_what_they_claim():
 
 
 def test_group_events_and_context():
-    appended: list[tuple[str, int]] = []
-
-    def append(seqs, n):
-        for seq in seqs:
-            appended.append((seq.request_id, n))
-            seq.token_ids.extend([7] * n)
-
-    group = DecodeGroup(page_size=4, max_model_len=100, append_tokens=append)
+    tokens = RequestTokens(SyntheticTokens(100, 1000))
+    group = DecodeGroup(page_size=4, max_model_len=100, tokens=tokens)
     seq = Sequence([1, 2, 3, 4, 5], SamplingParams(max_tokens=6), request_id="a")
     seq.token_ids.append(9)  # one output token; 5 tokens computed, 3 slots in 2 pages
     seq.num_computed_tokens = 5
@@ -160,5 +155,6 @@ def test_group_events_and_context():
     assert needs == [False, False, False, True, False]
     assert finishes == [False, False, False, False, True]
     group.leave(seq)
-    assert seq.num_computed_tokens == 10 and len(seq.token_ids) == 11
+    assert seq.num_computed_tokens == 10
+    assert seq.token_ids == [1, 2, 3, 4, 5, 9, *(tokens.token("a", p) for p in range(6, 11))]
     assert len(group) == 0 and group.context() == 0

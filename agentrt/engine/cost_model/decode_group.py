@@ -13,13 +13,10 @@ finishes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from operator import attrgetter
 
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens
 from agentrt.engine.sequence import Sequence
-
-AppendTokens = Callable[[Iterable[Sequence], int], None]
-
 
 _admission = attrgetter("admission")  # `running` order
 
@@ -27,14 +24,14 @@ _admission = attrgetter("admission")  # `running` order
 class DecodeGroup:
     """Members decode one token in every group step; their events are kept per step.
 
-    ``append_tokens(seqs, n)`` appends to each sequence the next ``n`` tokens it samples
-    (`CostModelRunner.append_tokens`). ``max_model_len``: the engine's length limit.
+    ``tokens``: the tokens the members sample (the runner's). ``max_model_len``: the
+    engine's length limit.
     """
 
-    def __init__(self, page_size: int, max_model_len: int, append_tokens: AppendTokens) -> None:
+    def __init__(self, page_size: int, max_model_len: int, tokens: RequestTokens) -> None:
         self.page_size = page_size
         self.max_model_len = max_model_len
-        self._append = append_tokens
+        self._tokens = tokens
         self.steps = 0  # group steps run so far
         self._ends: list[float] = []  # the clock at the end of each group step
         self.since: dict[Sequence, int] = {}  # member -> the step its fields are current at
@@ -130,7 +127,7 @@ class DecodeGroup:
         """Bring a member's tokens and computed count up to date."""
         k = self.steps - self.since[seq]
         if k:
-            self._append((seq,), k)
+            self._tokens.append(seq, k)
             seq.num_computed_tokens += k
             self.since[seq] = self.steps
 

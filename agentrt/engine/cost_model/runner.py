@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
-
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.clock import VirtualClock
 from agentrt.engine.cost_model.decode_group import DecodeGroup
 from agentrt.engine.cost_model.model import CostModel, StepFeatures
 from agentrt.engine.cost_model.profile import CostProfile
-from agentrt.engine.cost_model.synthetic_tokens import SyntheticTokens
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens, SyntheticTokens
 from agentrt.engine.runner import ModelRunner
-from agentrt.engine.sequence import Sequence
 
 FIRST_TOKEN = 100  # synthetic tokens stay clear of the special tokens at the low ids
 MAX_TOKEN = 32_000  # and inside any modern vocabulary, so a real tokenizer decodes them
@@ -41,11 +37,9 @@ class CostModelRunner(ModelRunner):
         self.cost = CostModel(profile)
         self.clock = clock or VirtualClock()
         top = min(vocab_size or MAX_TOKEN, MAX_TOKEN)
-        self.tokens = SyntheticTokens(
-            FIRST_TOKEN if top > FIRST_TOKEN else 0, max(1, top - FIRST_TOKEN)
-        )
+        first = FIRST_TOKEN if top > FIRST_TOKEN else 0
+        self.tokens = RequestTokens(SyntheticTokens(first, max(1, top - FIRST_TOKEN)))
         self._link_free_at = 0.0
-        self._hashes: dict[str, int] = {}  # request id -> crc32, until `forget`
         self.busy_seconds = 0.0
         self.kv_transfer = None  # set by build_sim_engine: a SimKVTransfer
 
@@ -58,7 +52,7 @@ class CostModelRunner(ModelRunner):
         return self._sample(batch)
 
     def start_decode_group(self, page_size: int, max_model_len: int) -> DecodeGroup:
-        self.decode_group = DecodeGroup(page_size, max_model_len, self.append_tokens)
+        self.decode_group = DecodeGroup(page_size, max_model_len, self.tokens)
         return self.decode_group
 
     def stop_decode_group(self) -> None:
@@ -83,32 +77,10 @@ class CostModelRunner(ModelRunner):
     def _sample(self, batch: ScheduledBatch) -> list[int]:
         """The tokens the items of ``batch`` that reach their last token sample."""
         token = self.tokens.token
-        out = []
-        for item in batch.items:
-            if item.samples:
-                seq = item.seq
-                out.append(token(self._hash(seq.request_id), len(seq.token_ids)))
-        return out
-
-    def _hash(self, request_id: str) -> int:
-        h = self._hashes.get(request_id)
-        if h is None:
-            h = self._hashes[request_id] = zlib.crc32(request_id.encode())
-        return h
+        return [token(i.seq.request_id, len(i.seq.token_ids)) for i in batch.items if i.samples]
 
     def forget(self, request_id: str) -> None:
-        self._hashes.pop(request_id, None)
-
-    def token_for(self, request_id: str, position: int) -> int:
-        """The synthetic token sampled at `position` of request `request_id`."""
-        return self.tokens.token(self._hash(request_id), position)
-
-    def append_tokens(self, seqs: Iterable[Sequence], n: int) -> None:
-        """Append to each sequence the ``n`` tokens it samples next (`token_for` at each
-        new position: the tokens of its implicit decodes)."""
-        for seq in seqs:
-            ids = seq.token_ids
-            ids.extend(self.tokens.run(self._hash(seq.request_id), len(ids), n))
+        self.tokens.forget(request_id)
 
     def transfer_seconds(self, num_bytes: int) -> float:
         """Modelled duration of one host<->device copy of `num_bytes`."""
