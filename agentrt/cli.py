@@ -338,6 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _runs_torch(args: argparse.Namespace) -> bool:
+    """Whether the command runs the built-in (torch) engine: every command but `bench
+    tracker`, `bench sim --speed-only` and those run on ``--backend sim``."""
+    if args.func is _cmd_bench_tracker or (args.func is _cmd_bench_sim and args.speed_only):
+        return False
+    return vars(args).get("backend", "builtin") != "sim"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Bad arguments exit 2 (argparse) or return 2 (found later, before
     the work), other I/O errors return 1; Ctrl-C returns 130 and SIGTERM 143. Each of
@@ -345,9 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_raises():
         try:
             args = build_parser().parse_args(argv)
-            # all commands but `bench tracker` run an engine: load torch whole, first
-            with interrupts_deferred():
-                import agentrt.engine.llm_engine  # noqa: F401
+            if _runs_torch(args):  # load the torch side whole, first: a Ctrl-C during
+                with interrupts_deferred():  # an import would leave it half-initialised
+                    import agentrt.engine.torch_engine  # noqa: F401
             return args.func(args)
         except (ValueError, FileNotFoundError) as exc:
             print(f"agentrt: error: {exc}", file=sys.stderr)

@@ -43,12 +43,14 @@ def _group(pgid: int) -> list[int]:
     return [p for p, (_, group) in _processes().items() if group == pgid]
 
 
-def _has_loaded_torch(pid: int) -> bool:
-    """The command is past argument parsing: its engine code (and torch) is loaded."""
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (0 once it is gone)."""
     try:
-        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _big_trace(path: Path, requests: int = 30_000) -> Path:
@@ -137,8 +139,9 @@ def test_in_process_simulation_stops(how, expected, name, tmp_path):
     argv = ["simulate", "--backend", "sim", "--agents", "25", "--steps", "200000"]
     proc = _start([*argv, "--mode", "ooo", "--json", "out/s.json"], tmp_path)
     try:
-        _wait_for(lambda: _has_loaded_torch(proc.pid), 60, "the simulation to start")
-        time.sleep(1.0)  # simulating now
+        # the sim backend loads no torch: the run is past its imports (well under a
+        # second of CPU) once it has used 2 s
+        _wait_for(lambda: _cpu_seconds(proc.pid) >= 2.0, 60, "the simulation to start")
         status = _stop(proc, how)
     finally:
         if proc.poll() is None:

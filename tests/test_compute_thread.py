@@ -12,10 +12,11 @@ from engine_helpers import make_engine, run_to_completion
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.compute_thread import is_compute_thread, on_compute_thread
+from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 
 
-class ThreadRecorder:
+class ThreadRecorder(ModelRunner):
     """Wraps a runner; remembers the thread of every `execute`."""
 
     def __init__(self, inner) -> None:

@@ -1,5 +1,5 @@
 """The co-simulation with decode fast-forward (including the step in which calls finish)
-and with implicit decodes (`SimLLMEngine.implicit_decodes`), alone and together, against
+and with implicit decodes (`LLMEngine.implicit_decodes`), alone and together, against
 the step-by-step reference, call by call: every call is submitted at the same
 virtual time, every agent step ends at the same time, and each replica ends with the
 same clock, engine and KV statistics, batch sizes, free pages and prefix tree, under

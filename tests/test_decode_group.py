@@ -1,4 +1,4 @@
-"""Implicit decodes (`SimLLMEngine.implicit_decodes`, `DecodeGroup`) against the plain
+"""Implicit decodes (`LLMEngine.implicit_decodes`, `DecodeGroup`) against the plain
 step, step by step: the same outputs in the same order, clock, statistics, free pages,
 block tables and prefix tree, under evictions, preemptions, aborts, shared prefixes,
 length limits of the model and requests that arrive mid-run."""
@@ -14,6 +14,7 @@ from sim_helpers import sim_engine_state
 
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.decode_group import DecodeGroup
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens, SyntheticTokens
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
@@ -34,7 +35,7 @@ def sim_engine(implicit: bool, kv_tokens: int, host_tokens: int) -> LLMEngine:
         )
     )
     engine.stream_outputs = False
-    engine.implicit_decodes = implicit  # type: ignore[attr-defined]
+    engine.implicit_decodes = implicit
     return engine
 
 
@@ -83,7 +84,7 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         if fast and rng.random() < 0.5:
             finished: list[RequestOutput] = []
             until = group.clock.now() + rng.random()
-            n = group.fast_forward(until, finished)  # type: ignore[attr-defined]
+            n = group.fast_forward(until, finished)
         if n:
             stretches += n > 1
             for _ in range(n - 1):
@@ -96,12 +97,12 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         steps += n
         for engine in (plain, group):
             engine.check_integrity()
-        g = group.decode_group  # type: ignore[attr-defined]
+        g = group.decode_group
         assert min([*g._pages, *g._finishes], default=g.steps) >= g.steps  # none left behind
         assert sim_engine_state(group) == sim_engine_state(plain)
         if not plain.has_unfinished_requests() and submitted >= 40:
             break
-    group.implicit_decodes = False  # type: ignore[attr-defined]  # tokens catch up
+    group.implicit_decodes = False  # tokens catch up
     assert [running(s) for s in group.batcher.running] == [
         running(s) for s in plain.batcher.running
     ]
@@ -133,14 +134,8 @@ def test_the_workloads_exercise_what_they_claim():
 
 
 def test_group_events_and_context():
-    appended: list[tuple[str, int]] = []
-
-    def append(seqs, n):
-        for seq in seqs:
-            appended.append((seq.request_id, n))
-            seq.token_ids.extend([7] * n)
-
-    group = DecodeGroup(page_size=4, max_model_len=100, append_tokens=append)
+    tokens = RequestTokens(SyntheticTokens(100, 1000))
+    group = DecodeGroup(page_size=4, max_model_len=100, tokens=tokens)
     seq = Sequence([1, 2, 3, 4, 5], SamplingParams(max_tokens=6), request_id="a")
     seq.token_ids.append(9)  # one output token; 5 tokens computed, 3 slots in 2 pages
     seq.num_computed_tokens = 5
@@ -160,5 +155,6 @@ def test_group_events_and_context():
     assert needs == [False, False, False, True, False]
     assert finishes == [False, False, False, False, True]
     group.leave(seq)
-    assert seq.num_computed_tokens == 10 and len(seq.token_ids) == 11
+    assert seq.num_computed_tokens == 10
+    assert seq.token_ids == [1, 2, 3, 4, 5, 9, *(tokens.token("a", p) for p in range(6, 11))]
     assert len(group) == 0 and group.context() == 0

@@ -6,6 +6,7 @@ import pytest
 from engine_helpers import make_engine, random_prompts, run_to_completion
 
 from agentrt.bench.sim_validation import default_workloads, run_workload, validate
+from agentrt.engine.batcher import ScheduledBatch, ScheduledSeq
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model import CostModel, CostModelRunner, load_profile
 from agentrt.engine.cost_model.recording import RecordingRunner
@@ -48,12 +49,16 @@ def test_sim_tokens_are_deterministic_and_never_eos():
 
 def test_appended_tokens_are_the_sampled_ones():
     runner = sim_engine().runner
+    tokens = runner.tokens
     seqs = [Sequence([5, 6, 7], SamplingParams(), request_id=r) for r in ("a", "b")]
-    runner.append_tokens(seqs, 1)
-    runner.append_tokens(seqs, 3)
     for seq in seqs:
-        want = [runner.token_for(seq.request_id, p) for p in range(3, 7)]
+        tokens.append(seq, 1)
+        tokens.append(seq, 3)
+        want = [tokens.token(seq.request_id, p) for p in range(3, 7)]
         assert seq.token_ids == [5, 6, 7, *want]
+        seq.num_computed_tokens = len(seq.token_ids) - 1
+    sampled = runner.execute(ScheduledBatch([ScheduledSeq(s, 1) for s in seqs]))
+    assert sampled == [tokens.token(s.request_id, 7) for s in seqs]
 
 
 def test_clock_advances_by_the_modelled_step_cost():

@@ -20,9 +20,10 @@ from transformers import AutoModelForCausalLM
 
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
-from agentrt.engine.llm_engine import LLMEngine, resolve_dtype
+from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.torch_engine import resolve_dtype
 
 
 @dataclass
@@ -141,7 +142,7 @@ def _run_engine_bench(
     from agentrt.engine import loader
 
     model_dir = loader.resolve_model_dir(model)
-    torch_dtype = resolve_dtype(dtype, torch.device(device))
+    torch_dtype = resolve_dtype(dtype)
     hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype).to(device).eval()
     hf.generation_config.eos_token_id = None  # run exactly new_tokens, like ignore_eos
     pad_id = hf.config.pad_token_id or 0

@@ -32,10 +32,6 @@ class ScheduledBatch:
     items: list[ScheduledSeq] = field(default_factory=list)
     preempted: list[Sequence] = field(default_factory=list)
 
-    @property
-    def num_tokens(self) -> int:
-        return sum(item.num_new_tokens for item in self.items)
-
     def __bool__(self) -> bool:
         return bool(self.items)
 
@@ -83,7 +79,7 @@ class Batcher:
         decodes: list[Sequence] = []
         prefills: list[Sequence] = []
         for s in self.running:
-            (prefills if s.num_computed_tokens < len(s.token_ids) - 1 else decodes).append(s)
+            (prefills if s.is_prefilling else decodes).append(s)
         return self._schedule(decodes + prefills, prefills, self.max_num_batched_tokens, ())
 
     def schedule_besides(
@@ -191,7 +187,7 @@ class Batcher:
             seq.admission = self._admissions  # `running` is in admission order
             self._admissions += 1
             self.running.append(seq)
-            if seq.num_computed_tokens < len(seq.token_ids) - 1:
+            if seq.is_prefilling:
                 prefilling.append(seq)
             batch.items.append(ScheduledSeq(seq, n))
             budget -= n

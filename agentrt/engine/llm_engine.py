@@ -1,44 +1,39 @@
-"""The engine: requests in, one batched step at a time, outputs out."""
+"""The engine: requests in, one batched step at a time, outputs out.
+
+Torch-free bookkeeping: the model runner (`TorchModelRunner` for the built-in backend,
+`CostModelRunner` for `sim`) is the only part that differs between backends.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from agentrt.engine.batcher import Batcher, ScheduledBatch
+from agentrt.engine.batcher import Batcher
 from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.errors import PromptTooLongError
-from agentrt.engine.isolation import isolate, reason
+from agentrt.engine.implicit_decodes import ImplicitDecodes
+from agentrt.engine.isolation import isolate
 from agentrt.engine.kv_tiers import kv_tier_options
-from agentrt.engine.model import CausalLM
 from agentrt.engine.outputs import EngineStats, RequestOutput
+from agentrt.engine.postprocess import Postprocessor
 from agentrt.engine.request_checks import check_request, check_token_range, token_ids_of
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.engine.sequence import FinishReason, Sequence, SequenceStatus
-from agentrt.engine.structured_output import GrammarCache, request_constraints
-from agentrt.engine.torch_runner import TorchModelRunner
+from agentrt.engine.sequence import FinishReason, Sequence
 from agentrt.kvmanager.manager import KVCacheManager
 
+if TYPE_CHECKING:
+    from agentrt.engine.cost_model.decode_group import DecodeGroup
+    from agentrt.engine.structured_output import GrammarCache
+
 Prompt = str | Seq[int]
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16
-    try:
-        dtype = getattr(torch, name)
-    except AttributeError:
-        dtype = None
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r}; use auto, float32, bfloat16 or float16")
-    return dtype
 
 
 class LLMEngine:
@@ -51,6 +46,12 @@ class LLMEngine:
     error, and a request that still fails inside a step (its sampling, the model or
     detokenizing) ends with finish reason ``error`` and `RequestOutput.error` set, its KV
     released, while the rest of the batch goes on (`isolation.py`).
+
+    With `implicit_decodes` on (runners that support it: the cost model), the steady
+    decoders are members of the runner's `decode_group`, advanced by counting steps, with
+    the same results as the plain step (`implicit_decodes.py`). The members' `token_ids`
+    and `num_computed_tokens` lag behind until they leave, so only callers that read
+    finished requests, or take token times from the group, may turn it on.
     """
 
     def __init__(
@@ -62,11 +63,14 @@ class LLMEngine:
         max_model_len: int | None = None,
         vocab_size: int | None = None,
         clock: Clock | None = None,
+        load_tokenizer: Callable[[], Any] | None = None,
     ) -> None:
+        """``load_tokenizer``: loads a missing tokenizer when a text prompt needs it."""
         self.config = config
         self.clock: Clock = clock or WallClock()
         self.runner = runner
         self.tokenizer = tokenizer
+        self.load_tokenizer = load_tokenizer
         self.eos_token_ids = frozenset(eos_token_ids)
         self.vocab_size = vocab_size
         self.kv = KVCacheManager(
@@ -85,7 +89,18 @@ class LLMEngine:
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
         self._lock = threading.Lock()
-        self.grammars = GrammarCache()
+        self._grammars: GrammarCache | None = None  # made by the first grammar request
+        self.post = Postprocessor(
+            self.batcher,
+            runner,
+            self.clock,
+            self.stats,
+            self.requests,
+            self._detok,
+            self.eos_token_ids,
+            self.max_model_len,
+        )
+        self.implicit = ImplicitDecodes(self.post)
         # False: `step` reports only requests that finished (callers that wait for
         # completions, e.g. the co-simulation, skip a snapshot per token).
         self.stream_outputs = True
@@ -99,42 +114,14 @@ class LLMEngine:
             from agentrt.engine.cost_model.engine import build_sim_engine
 
             return build_sim_engine(config)
-        return on_compute_thread(cls._build_torch_engine, config)
+        from agentrt.engine.torch_engine import build_torch_engine
 
-    @classmethod
-    def _build_torch_engine(cls, config: EngineConfig) -> LLMEngine:
-        from agentrt.engine import loader
-
-        device = torch.device(config.device)
-        dtype = resolve_dtype(config.dtype, device)
-        model_dir = loader.resolve_model_dir(config.model)
-        hf_config = loader.load_config(model_dir)
-        family = loader.model_family(hf_config)
-        max_positions = hf_config.max_position_embeddings
-        model = CausalLM(hf_config, family, max_positions)
-        model.load_hf_weights(loader.load_weights(model_dir, torch.float32, "cpu"))
-        model.to(device=device, dtype=dtype)
-        model.optimize_for_device()
-        if config.batch_invariant:
-            model.make_batch_invariant()
-        runner = TorchModelRunner(
-            model,
-            config.num_pages,
-            config.page_size,
-            device,
-            dtype,
-            num_host_pages=config.num_host_pages or 0,
-            batch_invariant=config.batch_invariant,
-        )
-        tokenizer = loader.load_tokenizer(model_dir)
-        eos = hf_config.eos_token_id
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        return cls(config, runner, tokenizer, eos_ids, max_positions, hf_config.vocab_size)
-
-    # -- requests -------------------------------------------------------------------
+        return on_compute_thread(build_torch_engine, config)
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
+            if self.tokenizer is None and self.load_tokenizer is not None:
+                self.tokenizer = self.load_tokenizer()
             if self.tokenizer is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
@@ -180,9 +167,7 @@ class LLMEngine:
         if request_id is not None:
             seq.request_id = request_id
         if params.min_tokens or params.structured_output is not None:
-            seq.constraints = request_constraints(
-                params, self.eos_token_ids, self.grammars, self.tokenizer, self.vocab_size
-            )
+            seq.constraints = self._constraints(params)
         if params.logprobs is not None:
             seq.logprobs = []
         with self._lock:
@@ -192,14 +177,30 @@ class LLMEngine:
             self._inbox.append(seq)
         return seq.request_id
 
+    @property
+    def grammars(self) -> GrammarCache:
+        """Compiled grammars of structured-output requests (xgrammar and torch masks, so
+        imported on first use)."""
+        if self._grammars is None:
+            from agentrt.engine.structured_output import GrammarCache
+
+            self._grammars = GrammarCache()
+        return self._grammars
+
+    def _constraints(self, params: SamplingParams) -> tuple:
+        """The request's token constraints (usually none)."""
+        from agentrt.engine.structured_output import request_constraints
+
+        return request_constraints(
+            params, self.eos_token_ids, self.grammars, self.tokenizer, self.vocab_size
+        )
+
     def abort(self, request_id: str) -> None:
         """Cancel a request; its KV locks are released at the next step."""
         self._aborts.append(request_id)
 
     def has_unfinished_requests(self) -> bool:
         return bool(self.requests)
-
-    # -- stepping -------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
         """Run one batch. Returns an output for every request that changed (only for
@@ -209,25 +210,92 @@ class LLMEngine:
         return self._step()
 
     def _step(self) -> list[RequestOutput]:
+        """The one step routine: schedule, execute (the group's members too, when they
+        can step implicitly; else the group dissolves for a plain step), postprocess."""
         outputs = self._drain_inbox()
-        batch = self.batcher.schedule()
+        group = self.runner.decode_group
+        plan = None
+        if group is not None:
+            self.kv.poll()  # as `Batcher.schedule` does first
+            if self._quiet:
+                plan = self.implicit.plan(group)
+            if plan is None:
+                group.dissolve()  # a plain step, then the decoders regroup
+        if plan is None:
+            batch = self.batcher.schedule()
+        else:
+            self.implicit.allocate_pages(group, plan.needs)
+            batch = self.batcher.schedule_besides(group.since, plan.prefills)
         self.stats.preemptions += len(batch.preempted)
-        if not batch:
+        members = len(group) if plan is not None else 0
+        if not batch and not members:
             if self.kv.loads_in_flight:
                 self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
-            return outputs
-        t0 = self.clock.now()
-        self.stats.steps += 1
-        self.stats.batch_sizes.append(len(batch.items))
-        try:
-            sampled = self.runner.execute(batch)
-        except Exception as exc:  # fail only the requests at fault
-            isolated = isolate(self.runner, batch, exc)
-            for seq, why in isolated.failed.items():
-                outputs.append(self._fail(seq, why))
-            batch, sampled = isolated.ran, isolated.tokens
-        self.stats.forward_seconds += self.clock.now() - t0
-        return outputs + self._apply(batch, sampled)
+        elif plan is not None:
+            finishing = group.finishing()
+            sampled = self.implicit.run_step(group, batch)
+            outputs += self.post.finish_members(finishing)
+            outputs += self.post.apply(batch, sampled, False)
+            self.implicit.join(group, [item.seq for item in batch.items])
+        else:
+            t0 = self.clock.now()
+            self.stats.steps += 1
+            self.stats.batch_sizes.append(len(batch.items))
+            try:
+                sampled = self.runner.execute(batch)
+            except Exception as exc:  # fail only the requests at fault
+                isolated = isolate(self.runner, batch, exc)
+                for seq, why in isolated.failed.items():
+                    outputs.append(self.post.fail(seq, why))
+                batch, sampled = isolated.ran, isolated.tokens
+            self.stats.forward_seconds += self.clock.now() - t0
+            outputs += self.post.apply(batch, sampled, self.stream_outputs)
+        if group is not None and plan is None:
+            self._regroup()
+        return outputs
+
+    def fast_forward(self, until: float, finished: list[RequestOutput], origin: float = 0.0) -> int:
+        """With `implicit_decodes`: run the steps that start at a clock ``t`` with
+        ``t - origin < until`` while every running sequence is a member and nothing can
+        be admitted, as `step` would, the last one possibly finishing members (their
+        outputs appended to ``finished``). Stops before a step whose new pages the free
+        list cannot supply. Returns how many steps ran (0: call `step`); their end times
+        are `decode_group.last_step_ends`."""
+        group = self.runner.decode_group
+        if not group or self._inbox or self._aborts or not self._quiet:  # None or empty
+            return 0
+        return self.implicit.fast_forward(group, until, finished, origin)
+
+    @property
+    def decode_group(self) -> DecodeGroup | None:
+        """The runner's group of implicit decoders (None: implicit decodes are off)."""
+        return self.runner.decode_group
+
+    @property
+    def implicit_decodes(self) -> bool:
+        return self.decode_group is not None
+
+    @implicit_decodes.setter
+    def implicit_decodes(self, on: bool) -> None:
+        """On: outputs only when requests finish, and the decoders join the group (a
+        runner without the capability raises ValueError). Off: their tokens catch up."""
+        if on and self.runner.decode_group is None:
+            self.runner.start_decode_group(self.kv.page_size, self.max_model_len)
+            self.stream_outputs = False
+            self._regroup()
+        elif not on:
+            self.runner.stop_decode_group()
+
+    @property
+    def _quiet(self) -> bool:
+        """No outputs to stream or detokenize: what implicit decodes need."""
+        return self.tokenizer is None and not self.stream_outputs
+
+    def _regroup(self) -> None:
+        """Every running sequence that decodes joins the (empty) group."""
+        group = self.runner.decode_group
+        if group is not None and self._quiet:
+            self.implicit.join(group, self.batcher.running)
 
     def _drain_inbox(self) -> list[RequestOutput]:
         while self._inbox:
@@ -239,106 +307,9 @@ class LLMEngine:
         while self._aborts:
             seq = self.requests.get(self._aborts.popleft())
             if seq is not None:
-                self._finish(seq, FinishReason.ABORT)
-                outputs.append(self._output(seq, []))
+                self.post.finish(seq, FinishReason.ABORT)
+                outputs.append(self.post.output(seq, []))
         return outputs
-
-    def _apply(self, batch: ScheduledBatch, sampled: list[int]) -> list[RequestOutput]:
-        tokens = iter(sampled)
-        outputs = []
-        stats, kv, stream = self.stats, self.kv, self.stream_outputs
-        plain = not self._detok and not self.eos_token_ids  # only max_tokens / length stop
-        decoded = generated = 0  # counted here, added to the stats once
-        for item in batch.items:
-            seq = item.seq
-            n = item.num_new_tokens
-            done = seq.num_computed_tokens
-            total = len(seq.token_ids)
-            prompt = len(seq.prompt_token_ids)
-            if seq.num_cached_tokens and done == seq.num_cached_tokens:
-                stats.prefill_tokens_reused += seq.num_cached_tokens
-            if total - done > 1 or total == prompt:
-                stats.prefill_tokens_computed += n
-            else:
-                decoded += 1
-            seq.num_computed_tokens = done + n
-            if n > 1:
-                kv.cache(seq)  # a computed prefill chunk is reusable by others right away
-            if done + n != total:
-                continue  # a prefill chunk that does not reach the last token
-            token = next(tokens)
-            seq.token_ids.append(token)
-            generated += 1
-            if seq.first_token_time is None:
-                seq.first_token_time = self.clock.now()
-                stats.prompt_tokens += prompt
-            p = seq.params
-            if plain and not p.stop_token_ids:  # no text or stop ids to look at
-                stop = self._length_stop(total + 1, prompt, p.max_tokens)
-            else:
-                try:
-                    stop = self._check_stop(seq, token)
-                except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
-                    seq.error = reason("detokenizing", exc)
-                    stop = FinishReason.ERROR
-            if stop is not None:
-                self._finish(seq, stop)
-            elif not stream:
-                continue
-            outputs.append(self._output(seq, [token]))
-        stats.decode_tokens += decoded
-        stats.generated_tokens += generated
-        return outputs
-
-    def _check_stop(self, seq: Sequence, token: int) -> FinishReason | None:
-        p = seq.params
-        detok = self._detok.get(seq.request_id) if self._detok else None
-        if detok is not None:
-            seq.text = detok.append(token)
-            if detok.stopped:
-                return FinishReason.STOP
-        if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
-            return FinishReason.STOP
-        return self._length_stop(len(seq.token_ids), len(seq.prompt_token_ids), p.max_tokens)
-
-    def _length_stop(self, num_tokens: int, num_prompt: int, limit: int) -> FinishReason | None:
-        if num_tokens - num_prompt >= limit or num_tokens >= self.max_model_len:
-            return FinishReason.LENGTH
-        return None
-
-    def _finish(self, seq: Sequence, reason: FinishReason) -> None:
-        self.batcher.remove(seq)
-        seq.status = SequenceStatus.FINISHED
-        seq.finish_reason = reason
-        seq.finish_time = self.clock.now()
-        self.requests.pop(seq.request_id, None)
-        self._detok.pop(seq.request_id, None)
-        self.runner.forget(seq.request_id)
-        self.stats.finished_requests += 1
-
-    def _fail(self, seq: Sequence, why: str) -> RequestOutput:
-        """End ``seq`` with finish reason ``error`` (its KV released) and report it."""
-        seq.error = why
-        self._finish(seq, FinishReason.ERROR)
-        return self._output(seq, [])
-
-    def _output(self, seq: Sequence, new_tokens: list[int]) -> RequestOutput:
-        reason = seq.finish_reason
-        return RequestOutput(
-            request_id=seq.request_id,
-            prompt_token_ids=seq.prompt_token_ids,
-            token_ids=seq.output_token_ids,
-            new_token_ids=new_tokens,
-            text=seq.text,
-            finished=seq.is_finished,
-            finish_reason=reason.value if reason else None,
-            error=seq.error,
-            num_cached_tokens=seq.num_cached_tokens,
-            arrival_time=seq.arrival_time,
-            first_token_time=seq.first_token_time,
-            finish_time=seq.finish_time,
-            logprobs=None if seq.logprobs is None else seq.logprobs[:],
-        )
 
     def reset_prefix_cache(self) -> None:
         """Drop every cached prefix (only between runs: no request may be in flight)."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.kvmanager.transfer import KVTransfer
+
+if TYPE_CHECKING:
+    from agentrt.engine.cost_model.decode_group import DecodeGroup
 
 
 class SamplingFailed(Exception):
@@ -31,14 +35,32 @@ class ModelRunner(ABC):
     A runner with `uses_compute_thread` has its steps run on the process's single
     compute thread (see compute_thread.py). `kv_bytes_per_token` (0: unknown) sizes the
     KV manager's byte counts; `kv_transfer` copies KV between device and a host tier
-    (None: the runner has no host KV, so transfers are bookkeeping only)."""
+    (None: the runner has no host KV, so transfers are bookkeeping only).
+
+    Implicit decodes, a capability of runners whose decode steps follow from bookkeeping
+    alone (`supports_implicit_decodes`: the cost model): while `decode_group` is set, its
+    members decode one token in every `execute_with_group` step without being scheduled
+    (the engine allocates their pages and finishes them; see `LLMEngine`)."""
 
     uses_compute_thread: bool = False
     kv_bytes_per_token: int = 0
     kv_transfer: KVTransfer | None = None
+    supports_implicit_decodes: bool = False
+    decode_group: DecodeGroup | None = None
 
     @abstractmethod
     def execute(self, batch: ScheduledBatch) -> list[int]: ...
 
     def forget(self, request_id: str) -> None:  # noqa: B027 - optional hook
         """Drop per-request state (e.g. a sampling generator) once a request ends."""
+
+    def start_decode_group(self, page_size: int, max_model_len: int) -> DecodeGroup:
+        """Set `decode_group` to an empty group and return it (implicit decodes on)."""
+        raise ValueError(f"{type(self).__name__} has no implicit decodes")
+
+    def stop_decode_group(self) -> None:  # noqa: B027 - only with implicit decodes
+        """Dissolve `decode_group` (its members' tokens catch up) and unset it."""
+
+    def execute_with_group(self, batch: ScheduledBatch) -> list[int]:
+        """`execute` with every member of `decode_group` decoding one token besides."""
+        raise ValueError(f"{type(self).__name__} has no implicit decodes")

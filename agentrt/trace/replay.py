@@ -155,18 +155,17 @@ def replay(
     def engine_waiting() -> int:
         return len(engine.requests) - len(engine.batcher.running)
 
-    # A sim engine's decoders advance implicitly (`SimLLMEngine.implicit_decodes`): its
+    # Where the runner can, decoders advance implicitly (`LLMEngine.implicit_decodes`):
     # steps report only finished requests, pure-decode stretches run in one call, and the
-    # tokens are credited from the running sequences and the group's record of members.
-    from agentrt.engine.cost_model.engine import SimLLMEngine
-
-    fast = options.fast_forward and isinstance(engine, SimLLMEngine) and on_step is None
+    # tokens are credited from the running sequences and the group's record of leavers.
+    fast = options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
     stream = engine.stream_outputs
     group = None
     if fast:
-        engine.implicit_decodes = True  # type: ignore[attr-defined]
-        group = engine.decode_group  # type: ignore[attr-defined]
-        group.left = []
+        engine.implicit_decodes = True
+        group = engine.decode_group
+        assert group is not None
+        group.record_leavers(True)
     else:
         engine.stream_outputs = True
 
@@ -180,11 +179,10 @@ def replay(
         """Credit the tokens decoded since the last call: each member that left the group
         got one at the end of every step it ran in as a member; the other running
         requests (and members that joined in the last step) got their new ones `now`."""
-        for rid, first, last in group.left:
-            credit(request_to_call.get(rid), group.ends[first:last])
-        group.left.clear()
+        for rid, times in group.take_leavers():
+            credit(request_to_call.get(rid), times)
         for seq in engine.batcher.running:
-            if seq in group and group.first_step(seq) != group.steps:
+            if group.decoded_as_member(seq):
                 continue  # credited when it leaves the group
             call_id = request_to_call.get(seq.request_id)
             if call_id is not None:
@@ -209,12 +207,12 @@ def replay(
             waiting_ok = heap and engine_waiting() < options.max_waiting
             outputs = []
             until = heap[0][0] if waiting_ok else math.inf
-            stretch = engine.fast_forward(until, outputs, start)  # type: ignore[attr-defined]
+            stretch = engine.fast_forward(until, outputs, start)
         if not stretch:
             outputs = engine.step()
         now = clock.now()
         if timeline is not None and stretch:
-            for i, end in enumerate(group.ends[-stretch:]):
+            for i, end in enumerate(group.last_step_ends(stretch)):
                 running = len(engine.batcher.running) + (len(outputs) if i < stretch - 1 else 0)
                 timeline.span(
                     "engine steps", "step", step_start - start, end - start, requests=running
@@ -269,8 +267,8 @@ def replay(
             on_step(engine)
     bar.close()
     if fast:
-        group.left = None
-        engine.implicit_decodes = False  # type: ignore[attr-defined]
+        group.record_leavers(False)
+        engine.implicit_decodes = False
     engine.stream_outputs = stream
     result = serving_metrics(list(timings.values()), clock.now() - start)
     result["truncated"] = truncated

@@ -6,19 +6,17 @@ steps, and a finish at its length limit. `DecodeGroup` keeps such sequences as m
 advances them all by counting steps: a step costs the events due in it (new pages,
 finishes), not one update per sequence. A member's `num_computed_tokens` and `token_ids`
 are current as of the group step `since[seq]`; `materialize` appends the tokens of the
-steps run since. Pure bookkeeping: the engine (`SimLLMEngine`) allocates the pages, runs
-the steps and finishes the sequences.
+steps run since. Pure bookkeeping: the `CostModelRunner` owns the group and moves it on
+with each step it runs; the engine (`LLMEngine`) allocates the members' pages and
+finishes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from operator import attrgetter
 
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens
 from agentrt.engine.sequence import Sequence
-
-AppendTokens = Callable[[Iterable[Sequence], int], None]
-
 
 _admission = attrgetter("admission")  # `running` order
 
@@ -26,21 +24,21 @@ _admission = attrgetter("admission")  # `running` order
 class DecodeGroup:
     """Members decode one token in every group step; their events are kept per step.
 
-    ``append_tokens(seqs, n)`` appends to each sequence the next ``n`` tokens it samples
-    (`CostModelRunner.append_tokens`). ``max_model_len``: the engine's length limit.
+    ``tokens``: the tokens the members sample (the runner's). ``max_model_len``: the
+    engine's length limit.
     """
 
-    def __init__(self, page_size: int, max_model_len: int, append_tokens: AppendTokens) -> None:
+    def __init__(self, page_size: int, max_model_len: int, tokens: RequestTokens) -> None:
         self.page_size = page_size
         self.max_model_len = max_model_len
-        self._append = append_tokens
+        self._tokens = tokens
         self.steps = 0  # group steps run so far
-        self.ends: list[float] = []  # the clock at the end of each group step
+        self._ends: list[float] = []  # the clock at the end of each group step
         self.since: dict[Sequence, int] = {}  # member -> the step its fields are current at
         self._first: dict[Sequence, int] = {}  # member -> its first step as a member
-        # (request id, first step, steps run) of each member that left, while not None:
-        # it decoded one token at the end of each of `ends[first:steps]`
-        self.left: list[tuple[str, int, int]] | None = None
+        # (request id, first step, steps run) of each member that left, while recording:
+        # it decoded one token at the end of each of `_ends[first:steps]`
+        self._left: list[tuple[str, int, int]] | None = None
         self._page_step: dict[Sequence, int] = {}  # member -> the step it needs a page in
         self._finish_step: dict[Sequence, int] = {}  # member -> the step it finishes in
         self._pages: dict[int, dict[Sequence, None]] = {}  # step -> who needs a page
@@ -101,18 +99,35 @@ class DecodeGroup:
     def advance(self, end: float) -> None:
         """A step ran, ending at clock ``end``; its events were handled (those due a
         page got it; those due to finish leave next)."""
-        self.ends.append(end)
+        self._ends.append(end)
         self.steps += 1
 
-    def first_step(self, seq: Sequence) -> int:
-        """A member's first step as a member."""
-        return self._first[seq]
+    def last_step_ends(self, n: int) -> list[float]:
+        """The clock at the end of each of the last ``n`` group steps."""
+        return self._ends[len(self._ends) - n :]
+
+    def record_leavers(self, on: bool) -> None:
+        """Start (or stop) recording the members that leave, for `take_leavers`."""
+        self._left = [] if on else None
+
+    def take_leavers(self) -> list[tuple[str, list[float]]]:
+        """The members that left since the last call (while recording), in order, each
+        as (request id, the end times of the steps it decoded a token in as a member)."""
+        left, ends = self._left or [], self._ends
+        self._left = [] if self._left is not None else None
+        return [(rid, ends[first:last]) for rid, first, last in left]
+
+    def decoded_as_member(self, seq: Sequence) -> bool:
+        """Whether ``seq`` is a member that decoded in a step as a member (its tokens
+        since joining are `take_leavers`' to report, once it leaves)."""
+        first = self._first.get(seq)
+        return first is not None and first != self.steps
 
     def materialize(self, seq: Sequence) -> None:
         """Bring a member's tokens and computed count up to date."""
         k = self.steps - self.since[seq]
         if k:
-            self._append((seq,), k)
+            self._tokens.append(seq, k)
             seq.num_computed_tokens += k
             self.since[seq] = self.steps
 
@@ -121,8 +136,8 @@ class DecodeGroup:
         self.materialize(seq)
         del self.since[seq]
         first = self._first.pop(seq)
-        if self.left is not None:
-            self.left.append((seq.request_id, first, self.steps))
+        if self._left is not None:
+            self._left.append((seq.request_id, first, self.steps))
         self._context -= seq.num_computed_tokens + 1 - self.steps
         for events, at in ((self._pages, self._page_step), (self._finishes, self._finish_step)):
             step = at.pop(seq)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
-
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.clock import VirtualClock
-from agentrt.engine.cost_model.model import CostModel
+from agentrt.engine.cost_model.decode_group import DecodeGroup
+from agentrt.engine.cost_model.model import CostModel, StepFeatures
 from agentrt.engine.cost_model.profile import CostProfile
-from agentrt.engine.cost_model.synthetic_tokens import SyntheticTokens
+from agentrt.engine.cost_model.synthetic_tokens import RequestTokens, SyntheticTokens
 from agentrt.engine.runner import ModelRunner
-from agentrt.engine.sequence import Sequence
 
 FIRST_TOKEN = 100  # synthetic tokens stay clear of the special tokens at the low ids
 MAX_TOKEN = 32_000  # and inside any modern vocabulary, so a real tokenizer decodes them
@@ -25,7 +22,11 @@ class CostModelRunner(ModelRunner):
     engine has none), so `max_tokens` governs output length. Host<->device copies are
     modelled on one link: `start_transfer` queues a copy behind earlier ones and returns
     when it completes, in virtual seconds; the caller decides whether to wait for it.
+    Its implicit decodes' members are a `DecodeGroup`: a step costs its batch plus one
+    decode per member, and moves the group on.
     """
+
+    supports_implicit_decodes = True
 
     def __init__(
         self,
@@ -36,11 +37,9 @@ class CostModelRunner(ModelRunner):
         self.cost = CostModel(profile)
         self.clock = clock or VirtualClock()
         top = min(vocab_size or MAX_TOKEN, MAX_TOKEN)
-        self.tokens = SyntheticTokens(
-            FIRST_TOKEN if top > FIRST_TOKEN else 0, max(1, top - FIRST_TOKEN)
-        )
+        first = FIRST_TOKEN if top > FIRST_TOKEN else 0
+        self.tokens = RequestTokens(SyntheticTokens(first, max(1, top - FIRST_TOKEN)))
         self._link_free_at = 0.0
-        self._hashes: dict[str, int] = {}  # request id -> crc32, until `forget`
         self.busy_seconds = 0.0
         self.kv_transfer = None  # set by build_sim_engine: a SimKVTransfer
 
@@ -49,54 +48,39 @@ class CostModelRunner(ModelRunner):
         return self.cost.profile.kv_bytes_per_token
 
     def execute(self, batch: ScheduledBatch) -> list[int]:
-        self.advance(self.cost.batch_seconds(batch))
-        return self.sample(batch)
+        self._advance(self.cost.batch_seconds(batch))
+        return self._sample(batch)
 
-    def advance(self, seconds: float) -> None:
-        """Run a step of ``seconds``: the clock and the busy time advance."""
+    def start_decode_group(self, page_size: int, max_model_len: int) -> DecodeGroup:
+        self.decode_group = DecodeGroup(page_size, max_model_len, self.tokens)
+        return self.decode_group
+
+    def stop_decode_group(self) -> None:
+        if self.decode_group is not None:
+            self.decode_group.dissolve()
+            self.decode_group = None
+
+    def execute_with_group(self, batch: ScheduledBatch) -> list[int]:
+        group = self.decode_group
+        assert group is not None
+        f = StepFeatures.of(batch)  # the explicit items; the members are decodes
+        context = f.decode_context + group.context()
+        members = StepFeatures(f.prefill_tokens, f.decodes + len(group), f.prefill_pairs, context)
+        self._advance(self.cost.step_seconds(members))
+        group.advance(self.clock.now())
+        return self._sample(batch)
+
+    def _advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         self.busy_seconds += seconds
 
-    def sample(self, batch: ScheduledBatch) -> list[int]:
+    def _sample(self, batch: ScheduledBatch) -> list[int]:
         """The tokens the items of ``batch`` that reach their last token sample."""
-        token, hashes = self.tokens.token, self._hashes
-        out = []
-        for item in batch.items:
-            seq = item.seq
-            total = len(seq.token_ids)
-            if seq.num_computed_tokens + item.num_new_tokens == total:  # item.samples
-                h = hashes.get(seq.request_id)
-                if h is None:
-                    h = self._hash(seq.request_id)
-                out.append(token(h, total))
-        return out
-
-    def _hash(self, request_id: str) -> int:
-        h = self._hashes.get(request_id)
-        if h is None:
-            h = self._hashes[request_id] = zlib.crc32(request_id.encode())
-        return h
+        token = self.tokens.token
+        return [token(i.seq.request_id, len(i.seq.token_ids)) for i in batch.items if i.samples]
 
     def forget(self, request_id: str) -> None:
-        self._hashes.pop(request_id, None)
-
-    def token_for(self, request_id: str, position: int) -> int:
-        """The synthetic token sampled at `position` of request `request_id`."""
-        return self.tokens.token(self._hash(request_id), position)
-
-    def append_tokens(self, seqs: Iterable[Sequence], n: int) -> None:
-        """Append to each sequence the ``n`` tokens it samples next (`token_for` at each
-        new position; the decode fast-forward's tokens)."""
-        tokens, hashes = self.tokens, self._hashes
-        for seq in seqs:
-            ids = seq.token_ids
-            h = hashes.get(seq.request_id)
-            if h is None:
-                h = self._hash(seq.request_id)
-            if n == 1:
-                ids.append(tokens.token(h, len(ids)))
-            else:
-                ids.extend(tokens.run(h, len(ids), n))
+        self.tokens.forget(request_id)
 
     def transfer_seconds(self, num_bytes: int) -> float:
         """Modelled duration of one host<->device copy of `num_bytes`."""

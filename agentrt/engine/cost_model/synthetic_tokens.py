@@ -9,7 +9,10 @@ tokens costs a slice, not ``n`` multiplications (the decode fast paths append ru
 from __future__ import annotations
 
 import math
+import zlib
 from functools import lru_cache
+
+from agentrt.engine.sequence import Sequence
 
 STRIDE = 7919  # a prime: consecutive positions spread over the vocabulary
 
@@ -40,3 +43,31 @@ class SyntheticTokens:
         # STRIDE * j == h + STRIDE * start (mod span): the run is the cycle from j
         j = (h + STRIDE * start) % span * self._inverse % span
         return _cycle(self.first, span)[j : j + n]
+
+
+class RequestTokens:
+    """The synthetic tokens of each request: `SyntheticTokens` under the crc32 of its
+    request id (kept per request until `forget`). Shared by the cost-model runner (the
+    tokens it samples) and its `DecodeGroup` (the tokens its members decode)."""
+
+    def __init__(self, tokens: SyntheticTokens) -> None:
+        self.tokens = tokens
+        self._hashes: dict[str, int] = {}
+
+    def _hash(self, request_id: str) -> int:
+        h = self._hashes.get(request_id)
+        if h is None:
+            h = self._hashes[request_id] = zlib.crc32(request_id.encode())
+        return h
+
+    def token(self, request_id: str, position: int) -> int:
+        """The token sampled at ``position`` of request ``request_id``."""
+        return self.tokens.token(self._hash(request_id), position)
+
+    def append(self, seq: Sequence, n: int) -> None:
+        """Append to ``seq`` the ``n`` tokens it samples next."""
+        ids = seq.token_ids
+        ids.extend(self.tokens.run(self._hash(seq.request_id), len(ids), n))
+
+    def forget(self, request_id: str) -> None:
+        self._hashes.pop(request_id, None)

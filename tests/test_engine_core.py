@@ -1,0 +1,60 @@
+"""The engine core: torch-free, and implicit decodes only where the runner declares them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from engine_helpers import make_engine, run_to_completion
+
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.sampling_params import SamplingParams
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_engine_core_simulator_and_replay_import_no_torch():
+    script = (
+        "import sys\n"
+        "import agentrt.simulation.cosim, agentrt.trace.replay, agentrt.engine.llm_engine\n"
+        "from agentrt.engine.config import EngineConfig\n"
+        "from agentrt.engine.llm_engine import LLMEngine\n"
+        "e = LLMEngine.from_config(EngineConfig(backend='sim', profile='l4-llama3-8b'))\n"
+        "e.add_request([101, 102, 103], request_id='r')\n"
+        "while e.has_unfinished_requests():\n"
+        "    e.step()\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers'))\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_a_runner_without_implicit_decodes_refuses_them_and_serves_on(tiny_models):
+    engine = make_engine(tiny_models["llama"])
+    assert not engine.runner.supports_implicit_decodes
+    with pytest.raises(ValueError, match="TorchModelRunner has no implicit decodes"):
+        engine.implicit_decodes = True
+    assert not engine.implicit_decodes and engine.decode_group is None
+    assert engine.stream_outputs  # untouched
+    engine.implicit_decodes = False  # a no-op
+    params = SamplingParams(max_tokens=3, ignore_eos=True)
+    (out,) = run_to_completion(engine, [[5, 6, 7, 8]], params)
+    assert out.finish_reason == "length" and len(out.token_ids) == 3
+
+
+def test_sim_engine_turns_implicit_decodes_on_and_off():
+    engine = LLMEngine.from_config(EngineConfig(backend="sim", profile="l4-llama3-8b"))
+    assert engine.runner.supports_implicit_decodes and engine.decode_group is None
+    engine.implicit_decodes = True
+    assert engine.decode_group is engine.runner.decode_group is not None
+    assert not engine.stream_outputs  # outputs only when requests finish
+    engine.implicit_decodes = False
+    assert engine.decode_group is None
