@@ -88,3 +88,21 @@ def test_mooncake_workload_keeps_shared_blocks_as_shared_prefixes(tmp_path):
     a, b = build_workload("mooncake", 2, 49152, trace=trace, scale_tokens=0.25)
     assert len(a.prompt) == len(b.prompt) == 256 and (a.max_tokens, b.max_tokens) == (10, 5)
     assert a.prompt[:128] == b.prompt[:128] and a.prompt[128:] != b.prompt[128:]
+
+
+def test_bench_serve_chat_endpoint_counts_what_the_server_renders(tmp_path, capsys):
+    """`--endpoint chat`: the prompt goes as a user message; both runs complete, and the
+    in-process run's prompt is the server's rendering (same prompt token totals)."""
+    engine = build_engine(EngineConfig(backend="sim"))
+    out = tmp_path / "chat.json"
+    with ServerThread(engine) as server:
+        argv = ["bench", "serve", "--backend", "sim", "--base-url", server.base_url]
+        argv += ["--endpoint", "chat", "--num-requests", "6", "--clients", "3"]
+        assert main([*argv, "--output-len", "1", "--json", str(out)]) == 0
+    result = orjson.loads(out.read_bytes())
+    assert result["endpoint"] == "chat"
+    http, local = result["results"]["HTTP"], result["results"]["in-process"]
+    assert http["completed"] == local["completed"] == 6
+    assert http["output_tokens"] == local["output_tokens"] == 6
+    assert http["input_tokens"] == local["input_tokens"] > 0
+    assert http["ttft_ms"]["p50"] > 0

@@ -1,10 +1,12 @@
 """`agentrt bench serve`: N concurrent HTTP clients against a server, and the same
 workload in-process on an engine with the same settings, side by side.
 
-Requests go to /v1/completions as token-id prompts with `ignore_eos` (every request
-produces exactly its output length), streamed, with usage (its cached tokens give the
-prefix hit rate). Each client sends its next request when the last one ends (a closed
-loop, as `vllm bench serve --max-concurrency`). Timings are wall-clock on both sides.
+Requests go to /v1/completions as token-id prompts (or, with `endpoint="chat"`, to
+/v1/chat/completions as one user message, the prompt's tokens decoded to text) with
+`ignore_eos` (every request produces exactly its output length), streamed, with usage
+(its cached tokens give the prefix hit rate). Each client sends its next request when
+the last one ends (a closed loop, as `vllm bench serve --max-concurrency`). Timings are
+wall-clock on both sides.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
 WORKLOADS = ("mixed", "mooncake", "workflow")
+ENDPOINTS = ("completions", "chat")
 # the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
 DEFAULT_TRACE = (
     Path(__file__).resolve().parents[3]
@@ -38,6 +41,22 @@ DEFAULT_TRACE = (
 class BenchRequest:
     prompt: list[int]
     max_tokens: int
+    text: str = ""  # the user message of a chat request
+
+
+def as_chat(requests: list[BenchRequest], tokenizer) -> list[BenchRequest]:
+    """Chat requests: each prompt's tokens decoded as its user message, and `prompt` the
+    ids the model's chat template renders from it (what the server will compute)."""
+    from agentrt.serve.chat_template import ChatRenderer
+    from agentrt.serve.protocol import ChatMessage
+
+    renderer = ChatRenderer(tokenizer)
+    out = []
+    for r in requests:
+        text = tokenizer.decode(r.prompt)
+        ids = renderer.render([ChatMessage(role="user", content=text)], None)
+        out.append(BenchRequest(ids, r.max_tokens, text))
+    return out
 
 
 def build_workload(
@@ -94,8 +113,16 @@ async def _closed_loop(requests: list[BenchRequest], clients: int, one) -> float
     return time.perf_counter() - start
 
 
-async def run_http(base_url: str, requests: list[BenchRequest], clients: int, api_key=None):
+async def run_http(
+    base_url: str,
+    requests: list[BenchRequest],
+    clients: int,
+    api_key: str | None = None,
+    endpoint: str = "completions",
+):
     """The workload over HTTP; returns (metrics, prefix hit rate)."""
+    chat = endpoint == "chat"
+    path = "/v1/chat/completions" if chat else "/v1/completions"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
@@ -109,16 +136,19 @@ async def run_http(base_url: str, requests: list[BenchRequest], clients: int, ap
             timing = timings[i]
             body = {
                 "model": model,
-                "prompt": request.prompt,
                 "max_tokens": request.max_tokens,
                 "temperature": 0,
                 "ignore_eos": True,
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }
+            if chat:
+                body["messages"] = [{"role": "user", "content": request.text}]
+            else:
+                body["prompt"] = request.prompt
             timing.arrival = time.perf_counter()
             try:
-                async with client.stream("POST", "/v1/completions", json=body) as r:
+                async with client.stream("POST", path, json=body) as r:
                     if r.status_code != 200:
                         timing.failed = True
                         await r.aread()
@@ -127,7 +157,7 @@ async def run_http(base_url: str, requests: list[BenchRequest], clients: int, ap
                         if not line.startswith("data: ") or line == "data: [DONE]":
                             continue
                         chunk = orjson.loads(line[6:])
-                        if chunk["choices"]:
+                        if _has_tokens(chunk, chat):
                             timing.token_times.append(time.perf_counter())
                         if chunk.get("usage"):
                             timing.output_tokens = chunk["usage"]["completion_tokens"]
@@ -137,6 +167,15 @@ async def run_http(base_url: str, requests: list[BenchRequest], clients: int, ap
 
         duration = await _closed_loop(requests, clients, one)
     return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
+
+
+def _has_tokens(chunk: dict, chat: bool) -> bool:
+    """A chunk that carries output: not a chat stream's opening role chunk (a token that
+    decodes to no text yet is seen at the next chunk or the finish)."""
+    choices = chunk["choices"]
+    if not choices or not chat:
+        return bool(choices)
+    return bool(choices[0]["delta"].get("content")) or choices[0]["finish_reason"] is not None
 
 
 async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], clients: int):

@@ -32,6 +32,13 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     p.add_argument("--base-url", default=None, help="a running server (default: start one)")
     p.add_argument("--api-key", default=None, help="bearer key of the server")
     p.add_argument("--workload", default="mixed", help="mixed, mooncake or workflow (mixed)")
+    p.add_argument(
+        "--endpoint",
+        choices=("completions", "chat"),
+        default="completions",
+        help="/v1/completions with token ids, or /v1/chat/completions with the prompt as "
+        "text (completions)",
+    )
     p.add_argument("--clients", type=positive_int, default=16, help="concurrent clients (16)")
     p.add_argument("--num-requests", type=positive_int, default=64, help="requests (64)")
     p.add_argument("--output-len", type=positive_int, default=64, help="tokens per request (64)")
@@ -87,7 +94,7 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
 
 
 def _cmd_bench_serve(args: argparse.Namespace) -> int:
-    from agentrt.serve.bench import build_workload, overhead, run_http, run_in_process
+    from agentrt.serve.bench import as_chat, build_workload, overhead, run_http, run_in_process
     from agentrt.serve.cli import build_engine, engine_config
     from agentrt.trace.metrics import format_serving
 
@@ -102,12 +109,16 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         scale_tokens=args.scale_tokens,
         max_prompt=engine.max_model_len - args.output_len - 1,
     )
+    if args.endpoint == "chat":
+        requests = as_chat(requests, engine.tokenizer)
     proc = None
     url = args.base_url
     if url is None:
         proc, url = start_server(args)
     try:
-        http, http_hits = anyio.run(run_http, url, requests, args.clients, args.api_key)
+        http, http_hits = anyio.run(
+            run_http, url, requests, args.clients, args.api_key, args.endpoint
+        )
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
@@ -127,7 +138,12 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         ("Prefix hit rate", *(r["prefix_hit_rate"] for r in results.values())),
     ]
     print(format_table("Tokens and prefix cache", ["metric", *results], rows))
-    out = {"workload": args.workload, "clients": args.clients, "results": results}
+    out = {
+        "workload": args.workload,
+        "endpoint": args.endpoint,
+        "clients": args.clients,
+        "results": results,
+    }
     if "in-process" in results:
         over = overhead(results["HTTP"], results["in-process"])
         out["overhead"] = over
