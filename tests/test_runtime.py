@@ -180,10 +180,11 @@ async def test_cancel_workflow_releases_kv(tiny_models):
     assert_kv_clean(engine)
 
 
-async def test_ste_published_on_every_change(tiny_models):
+async def test_ste_reaches_the_client_on_every_change(tiny_models):
     snapshots: list[dict] = []
     async with tiny_runtime(tiny_engine(tiny_models)) as rt:
-        rt.hints.subscribe(lambda board: snapshots.append(board.agent_ste()))
+        push = rt.llm.update_steps_to_execution  # the real AsyncLLM's, recorded on the way
+        rt.llm.update_steps_to_execution = lambda ste: (snapshots.append(dict(ste)), push(ste))
         await rt.run(review_loop([]), ["x"])
     assert snapshots[0] == {"review/planner": 0, "review/coder": 1, "review/reviewer": 2}
     assert any(s.get("review/coder") == 1 and s.get("review/reviewer") == 0 for s in snapshots)
