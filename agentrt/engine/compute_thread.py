@@ -56,9 +56,7 @@ def on_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     return submit_to_compute_thread(fn, *args, **kwargs).result()
 
 
-def submit_to_compute_thread(
-    fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> Future[T]:
+def submit_to_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
     """Queue `fn` on the compute thread; the future completes there (for callers that
     must not block, like an event loop)."""
     return _get_executor().submit(fn, *args, **kwargs)

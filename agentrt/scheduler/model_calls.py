@@ -137,9 +137,7 @@ class ModelCalls:
         assert self.on_tokens is not None
         shown = 0
         last: RequestOutput | None = None
-        outputs = self.client.generate(
-            prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len
-        )
+        outputs = self.client.generate(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
         try:
             async with aclosing(outputs):  # leaving early aborts the request at once
                 async for last in outputs:
