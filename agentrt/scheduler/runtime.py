@@ -282,22 +282,9 @@ class Runtime:
             return
         if run.error is None and not run.state.finished:
             return
-        exits = run.workflow.exits
-        output = (
-            run.results.get(exits[0]) if len(exits) == 1 else {e: run.results.get(e) for e in exits}
-        )
         self.stats.workflows_done += 1
         self.stats.workflows_failed += run.error is not None
-        run.result = WorkflowResult(
-            run.workflow_id,
-            run.error is None,
-            output if run.error is None else None,
-            run.results,
-            run.error,
-            run.llm_calls,
-            time.perf_counter() - run.started_at,
-            run.input,
-        )
+        run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())
         self._held = [a for a in self._held if a.run is not run]

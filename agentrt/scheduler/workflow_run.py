@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -57,6 +58,24 @@ class WorkflowRun:
     pending_frontier: defaultdict[str, set] = field(default_factory=lambda: defaultdict(set))
     ended: anyio.Event = field(default_factory=anyio.Event)
     result: WorkflowResult | None = None
+
+    def make_result(self) -> WorkflowResult:
+        """The result of this instance, now that it has ended."""
+        exits = self.workflow.exits
+        results = self.results
+        output = results.get(exits[0]) if len(exits) == 1 else {e: results.get(e) for e in exits}
+        ok = self.error is None
+        seconds = time.perf_counter() - self.started_at
+        return WorkflowResult(
+            self.workflow_id,
+            ok,
+            output if ok else None,
+            results,
+            self.error,
+            self.llm_calls,
+            seconds,
+            self.input,
+        )
 
     async def wait(self) -> WorkflowResult:
         await self.ended.wait()
