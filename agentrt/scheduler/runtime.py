@@ -223,7 +223,8 @@ class Runtime:
         error: BaseException | None = None
         value = None
         limit = run.workflow.timeouts.get(agent)
-        assert self._tg is not None
+        group = self._tg
+        assert group is not None
         with anyio.CancelScope() as scope:
             run.scopes[agent_run.id] = scope
             deadline = anyio.move_on_after(limit)
@@ -235,7 +236,7 @@ class Runtime:
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or deadline.cancel_called:
                     raise
-                if self._tg.cancel_scope.cancel_called:
+                if group.cancel_scope.cancel_called:
                     raise
                 error = AgentExitError(agent, exc)  # raised by the agent, not a cancel
                 error.__cause__ = exc
