@@ -44,10 +44,12 @@ async def open_runtime(
             trace=trace,
             on_tokens=on_tokens,
         )
-        async with runtime:
-            yield runtime
-        if runtime.trace is not None:
-            runtime.trace.close()
+        try:
+            async with runtime.running():
+                yield runtime
+        finally:
+            if runtime.trace is not None:
+                runtime.trace.close()
 
 
 def _tokenizer(engine: LLMEngine) -> Any:

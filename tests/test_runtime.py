@@ -6,8 +6,11 @@ import anyio
 import pytest
 from runtime_helpers import assert_kv_clean, tiny_engine, tiny_runtime
 
+from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.decorators import Workflow
 from agentrt.graph.errors import GraphError, UnboundedCycleError, UnknownAgentError
+from agentrt.scheduler.errors import unwrap
 from agentrt.scheduler.runtime import WorkflowCancelledError
 
 pytestmark = pytest.mark.anyio
@@ -180,10 +183,11 @@ async def test_cancel_workflow_releases_kv(tiny_models):
     assert_kv_clean(engine)
 
 
-async def test_ste_published_on_every_change(tiny_models):
+async def test_ste_reaches_the_client_on_every_change(tiny_models):
     snapshots: list[dict] = []
     async with tiny_runtime(tiny_engine(tiny_models)) as rt:
-        rt.hints.subscribe(lambda board: snapshots.append(board.agent_ste()))
+        push = rt.llm.update_steps_to_execution  # the real AsyncLLM's, recorded on the way
+        rt.llm.update_steps_to_execution = lambda ste: (snapshots.append(dict(ste)), push(ste))
         await rt.run(review_loop([]), ["x"])
     assert snapshots[0] == {"review/planner": 0, "review/coder": 1, "review/reviewer": 2}
     assert any(s.get("review/coder") == 1 and s.get("review/reviewer") == 0 for s in snapshots)
@@ -245,3 +249,25 @@ async def test_goto_to_a_non_successor_fails_the_workflow(tiny_models):
     async with tiny_runtime(tiny_engine(tiny_models)) as rt:
         (result,) = await rt.run(wf, [None])
     assert not result.ok and "c" in str(result.error)
+
+
+async def test_an_error_in_the_body_cancels_running_agents_and_is_the_only_error(tiny_models):
+    engine = tiny_engine(tiny_models)
+    wf = Workflow("long")
+    started = anyio.Event()
+
+    @wf.agent(prefix="long", max_tokens=400, ignore_eos=True)
+    async def talker(ctx):
+        started.set()
+        return await ctx.gen("go on")
+
+    with pytest.raises(BaseException) as info:
+        async with tiny_runtime(engine) as rt, rt:
+            rt.submit(wf, None)
+            await started.wait()
+            await anyio.sleep(0.05)
+            raise KeyError("the body's own")
+    assert repr(unwrap(info.value)) == repr(KeyError("the body's own"))  # nothing else
+    async with AsyncLLM(engine) as llm:  # the aborted request is gone after one more step
+        await llm.complete([5, 6, 7], SamplingParams(max_tokens=1))
+    assert_kv_clean(engine)

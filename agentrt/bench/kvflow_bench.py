@@ -41,8 +41,8 @@ class RecordingClient:
         self.llm = llm
         self.outputs: dict[tuple[int, ...], list[int]] = {}
 
-    def attach_hints(self, board) -> None:
-        self.llm.attach_hints(board)
+    def update_steps_to_execution(self, agent_ste) -> None:
+        self.llm.update_steps_to_execution(agent_ste)
 
     async def complete(self, prompt, params, *, agent_id: str, prefix_len: int):
         out = await self.llm.complete(prompt, params, agent_id=agent_id, prefix_len=prefix_len)

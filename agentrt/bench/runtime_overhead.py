@@ -35,6 +35,9 @@ class InstantClient:
     ):
         return _Done([prompt[-1]])
 
+    def update_steps_to_execution(self, agent_ste) -> None:
+        """No KV cache: nothing to order."""
+
 
 class _SpaceTokenizer:
     chat_template = None

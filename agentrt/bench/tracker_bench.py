@@ -54,20 +54,19 @@ def bench_tracker(
     seed: int = 0,
     progress: bool = True,
     priority: str = "fifo",
-    prune: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark; returns ``num_calls``, ``releases_per_s``,
     ``overhead_us_per_call``, ``add_per_s`` (see the module docstring) plus
     ``priority``, ``num_workflows``, ``rounds`` and ``seconds`` (tracker time)."""
     rng = random.Random(seed)
     rows = random_dag(num_calls, max_deps, rng)
-    tracker = DependencyTracker(priority, prune=prune)
+    tracker = DependencyTracker(priority)
     perf = time.perf_counter
     add = tracker.add
 
     t0 = perf()
-    for call_id, deps, wf, step in rows:
-        add(call_id, deps, workflow_id=wf, step=step)
+    for call_id, deps, _, step in rows:
+        add(call_id, deps, step=step)
     add_s = perf() - t0
 
     bar = _bar(num_calls, progress)

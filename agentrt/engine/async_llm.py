@@ -5,9 +5,11 @@
             ...
         out = await llm.complete(prompt, params)          # just the final output
 
-Engine steps run in a worker thread, so the event loop stays free to run agent code,
-tools and new requests while a batch executes. Leaving `generate` early (cancellation,
-`break`, an exception) aborts the request, which releases its KV locks.
+Each engine step runs on the process's compute thread (`compute_thread`); the event loop
+awaits a future that thread completes, so it stays free to run agent code, tools and new
+requests while a batch executes. Leaving `generate` early (cancellation, `break`, an
+exception) aborts the request, which releases its KV locks. Runs on anyio's asyncio
+backend (its default).
 
 A request that fails inside a step raises `RequestFailedError` in its own caller only;
 the other requests and the engine loop go on. Only a failure of the engine loop itself
@@ -16,21 +18,20 @@ the other requests and the engine loop go on. Only a failure of the engine loop 
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
-from anyio.abc import TaskGroup
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 
+from agentrt.engine.compute_thread import submit_to_compute_thread
 from agentrt.engine.errors import RequestFailedError
 from agentrt.engine.llm_engine import LLMEngine, Prompt
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
-
-if TYPE_CHECKING:
-    from agentrt.scheduler.hints import HintBoard
 
 
 class EngineDeadError(RuntimeError):
@@ -42,36 +43,43 @@ class AsyncLLM:
         self.engine = engine
         self._streams: dict[str, MemoryObjectSendStream[RequestOutput]] = {}
         self._wakeup = anyio.Event()
-        self._task_group: TaskGroup | None = None
+        self._serving = False
+        self._exit: AsyncExitStack | None = None
         self._error: BaseException | None = None
         self._hints_pending = False
 
-    async def __aenter__(self) -> AsyncLLM:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._run)
-        return self
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[AsyncLLM]:
+        """Step the engine while the body runs (`async with AsyncLLM(engine)` does this)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._run)
+            self._serving = True
+            try:
+                yield self
+            finally:
+                self._serving = False
+                tg.cancel_scope.cancel()
 
-    async def __aexit__(self, *exc_info) -> bool | None:
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(*exc_info)
+    async def __aenter__(self) -> AsyncLLM:
+        self._exit = AsyncExitStack()
+        return await self._exit.enter_async_context(self.serving())
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        assert self._exit is not None
+        return await self._exit.__aexit__(*exc_info)
 
     @property
     def failed(self) -> bool:
         """True once the engine loop has failed (no request can complete)."""
         return self._error is not None
 
-    def attach_hints(self, board: HintBoard) -> None:
-        """Feed the board's STE to the KV manager on every update (eviction + prefetch);
-        an idle engine steps once so the prefetch plan runs before the next request."""
-
-        def on_update(b: HintBoard) -> None:
-            self.engine.kv.update_hints(b.agent_ste())
-            self._hints_pending = True
-            self._wakeup.set()
-
-        board.subscribe(on_update)
+    def update_steps_to_execution(self, agent_ste: Mapping[str, float]) -> None:
+        """Steps-to-execution per agent id (0: ready or running; agents left out need
+        nothing) for the KV manager's eviction order and prefetch; an idle engine steps
+        once so the prefetch plan runs before the next request."""
+        self.engine.kv.update_hints(agent_ste)
+        self._hints_pending = True
+        self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -83,7 +91,7 @@ class AsyncLLM:
             if idle:  # a step for the prefetch plan; a request added meanwhile may run in it
                 self._hints_pending = False
             try:
-                outputs = await anyio.to_thread.run_sync(self.engine.step)
+                outputs = await self._step()
             except Exception as exc:  # the engine is broken: fail every waiter, loudly
                 self._error = exc
                 for stream in self._streams.values():
@@ -99,6 +107,13 @@ class AsyncLLM:
                     stream.close()
                     del self._streams[out.request_id]
 
+    async def _step(self) -> list[RequestOutput]:
+        """One engine step on the compute thread: the only thread hop of a step."""
+        await anyio.lowlevel.checkpoint()  # tasks woken by the last step add requests first
+        done = asyncio.wrap_future(submit_to_compute_thread(self.engine.step))
+        with anyio.CancelScope(shield=True):  # a step once begun runs to its end
+            return await done
+
     async def generate(
         self,
         prompt: Prompt,
@@ -111,10 +126,10 @@ class AsyncLLM:
         """Submit a request and yield its output after every step that extends it.
         Bad arguments raise here (`LLMEngine.add_request`); a failure of this request
         inside a step raises `RequestFailedError`."""
-        if self._task_group is None:
-            raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
-        if self._error is not None:
+        if self._error is not None:  # (the loop's failure also ended `serving`)
             raise EngineDeadError("the engine loop failed earlier") from self._error
+        if not self._serving:
+            raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
         send, receive = anyio.create_memory_object_stream[RequestOutput](math.inf)
         rid = self.engine.add_request(
             prompt, params, request_id=request_id, agent_id=agent_id, prefix_len=prefix_len

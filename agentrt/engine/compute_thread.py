@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -53,7 +53,13 @@ def on_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     Called from the compute thread itself, it runs inline."""
     if is_compute_thread():
         return fn(*args, **kwargs)
-    return _get_executor().submit(fn, *args, **kwargs).result()
+    return submit_to_compute_thread(fn, *args, **kwargs).result()
+
+
+def submit_to_compute_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+    """Queue `fn` on the compute thread; the future completes there (for callers that
+    must not block, like an event loop)."""
+    return _get_executor().submit(fn, *args, **kwargs)
 
 
 def is_compute_thread() -> bool:

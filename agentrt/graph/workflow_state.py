@@ -70,11 +70,6 @@ class WorkflowState:
         """True when nothing is ready or running: no agent can ever run again."""
         return not self._ready and not self._running
 
-    @property
-    def completed(self) -> frozenset[str]:
-        """Agents that have finished at least once."""
-        return frozenset(a for a, n in self._visits.items() if n)
-
     def is_active(self, agent: str) -> bool:
         return agent in self._ready or agent in self._running
 

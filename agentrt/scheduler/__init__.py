@@ -1,11 +1,9 @@
-"""Scheduling: the out-of-order dependency tracker and ready-call priorities."""
+"""Scheduling: the runtime, the out-of-order dependency tracker and ready-work priorities."""
 
 from agentrt.scheduler.call import (
     Call,
-    CallCancelledError,
     CallId,
     CallState,
-    DependencyFailedError,
     DuplicateCallError,
     InvalidTransitionError,
     TrackerError,
@@ -22,10 +20,8 @@ from agentrt.scheduler.tracker import DependencyTracker
 
 __all__ = [
     "Call",
-    "CallCancelledError",
     "CallId",
     "CallState",
-    "DependencyFailedError",
     "DependencyTracker",
     "DuplicateCallError",
     "InvalidTransitionError",

@@ -14,7 +14,8 @@ import anyio.to_thread
 from agentrt.scheduler.errors import unwrap
 
 if TYPE_CHECKING:
-    from agentrt.scheduler.runtime import Runtime, WorkflowRun
+    from agentrt.scheduler.runtime import Runtime
+    from agentrt.scheduler.workflow_run import AgentRun
 
 
 class AgentContext:
@@ -35,23 +36,19 @@ class AgentContext:
       successors); naming the target of a bounded back edge takes the loop.
     """
 
-    def __init__(
-        self, runtime: Runtime, run: WorkflowRun, agent: str, call_id: str, step: int
-    ) -> None:
+    def __init__(self, runtime: Runtime, agent_run: AgentRun) -> None:
+        run = agent_run.run
         self._runtime = runtime
         self._run = run
-        self.agent = agent
-        self.call_id = call_id
-        self.step = step
-        self.agent_id = run.workflow.agent_id(agent)
-        self.visit = run.state.visits(agent) + 1
+        self.agent = agent_run.agent
+        self.call_id = agent_run.id
+        self.step = agent_run.step
+        self.agent_id = run.workflow.agent_id(self.agent)
+        self.visit = run.state.visits(self.agent) + 1
         self.started_at = time.perf_counter()
         self.take: list[str] | None = None
-        # LLM calls this agent's next call depends on (initially its predecessors' last).
-        self.frontier: set[str] = run.inherited_frontier(agent)
-        self.last_finish = max(
-            (run.finish_times.get(c, self.started_at) for c in self.frontier), default=0.0
-        )
+        # Model calls this agent's next call depends on (initially its predecessors' last).
+        self.frontier: set[str] = agent_run.frontier
 
     @property
     def workflow_id(self) -> str:
@@ -71,7 +68,7 @@ class AgentContext:
                 f"agent {self.agent!r}: ctx.gen takes the prompt text as a str, "
                 f"got {type(text).__name__}"
             )
-        return (await self._runtime.llm_call(self._run, self, text, sampling)).text
+        return (await self._runtime.model.call(self._run, self, text, sampling)).text
 
     async def gen_many(self, texts: Iterable[str], **sampling: Any) -> list[str]:
         if isinstance(texts, str):

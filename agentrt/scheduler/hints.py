@@ -1,52 +1,46 @@
 """Workflow hints for the KV manager: each agent's steps-to-execution (STE).
 
-The runtime publishes every workflow's STE map on each state change; the board keeps, per
-agent, the minimum STE over all live workflows (an agent's prefix is shared by every
-instance of its workflow, so the nearest instance decides). Listeners (the KV manager)
-are told after every update.
+The runtime publishes every workflow's STE map on each state change and hands the board's
+`agent_ste()` to its client. The board keeps, per agent, the minimum STE over all live
+workflows: an agent's prefix is shared by every instance of its workflow, so the nearest
+instance decides. It counts the live workflows at each STE value per agent, so an update
+costs the size of one workflow's map, however many workflows are live.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Hashable, Mapping
-
-Listener = Callable[["HintBoard"], None]
+from collections import Counter
+from collections.abc import Hashable, Mapping
 
 
 class HintBoard:
     def __init__(self) -> None:
         self._per_workflow: dict[Hashable, dict[str, float]] = {}
-        self._listeners: list[Listener] = []
+        self._values: dict[str, Counter[float]] = {}  # agent -> STE -> live workflows
         self.updates = 0
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
 
     def publish(self, workflow_id: Hashable, ste: Mapping[str, float]) -> None:
         """Replace one workflow's STE map (agent id -> steps until it can run)."""
+        self._drop(workflow_id)
         self._per_workflow[workflow_id] = dict(ste)
-        self._changed()
+        for agent, value in ste.items():
+            self._values.setdefault(agent, Counter())[value] += 1
+        self.updates += 1
 
     def end(self, workflow_id: Hashable) -> None:
         """A workflow finished, failed or was cancelled: its agents need nothing more."""
-        if self._per_workflow.pop(workflow_id, None) is not None:
-            self._changed()
+        self._drop(workflow_id)
+        self.updates += 1
 
     def agent_ste(self) -> dict[str, float]:
         """Minimum STE per agent over live workflows."""
-        best: dict[str, float] = {}
-        for ste in self._per_workflow.values():
-            for agent, value in ste.items():
-                if value < best.get(agent, math.inf):
-                    best[agent] = value
-        return best
+        return {agent: min(values) for agent, values in self._values.items()}
 
-    def due_next(self, k: int = 1) -> set[str]:
-        """Agents at most `k` steps away (0 included: ready or running)."""
-        return {a for a, s in self.agent_ste().items() if s <= k}
-
-    def _changed(self) -> None:
-        self.updates += 1
-        for listener in self._listeners:
-            listener(self)
+    def _drop(self, workflow_id: Hashable) -> None:
+        for agent, value in self._per_workflow.pop(workflow_id, {}).items():
+            values = self._values[agent]
+            values[value] -= 1
+            if not values[value]:
+                del values[value]
+                if not values:
+                    del self._values[agent]

@@ -1,18 +1,18 @@
-"""Orderings of ready calls: a tiny queue interface and a registry by name.
+"""Orderings of ready work: a tiny queue interface and a registry by name.
 
-The tracker pushes a call when it becomes ready and pops calls in priority order in
-`DependencyTracker.pop_ready`. Queues may hold *stale* entries (calls cancelled while
-queued): the tracker skips any popped call that is no longer ``ready``, so a queue
-never needs to support removal.
+The runtime queues agent runs (`AgentRun`) and the dependency tracker its calls (`Call`)
+as they become ready, and pops them in priority order. Queues may hold *stale* entries
+(work cancelled while queued): the caller skips a popped entry that can no longer run,
+so a queue never needs to support removal.
 
 Built in:
 
-- ``fifo``: the order in which calls became ready.
-- ``earliest_step``: lowest ``Call.step`` first; ties in the order they became ready.
-- ``fewest_remaining``: lowest ``Call.remaining`` first (``None`` last), i.e. workflows
+- ``fifo``: the order in which entries became ready.
+- ``earliest_step``: lowest ``step`` first; ties in the order they became ready.
+- ``fewest_remaining``: lowest ``remaining`` first (``None`` last), i.e. workflows
   closest to finishing go first; ties by lower step, then the order they became ready.
-  The caller supplies ``remaining`` per call in `DependencyTracker.add` (e.g. from the
-  step graph's steps-to-execution); it is read when the call becomes ready.
+  The caller supplies ``remaining`` (e.g. from the step graph); it is read when the
+  entry is pushed.
 
 Custom orderings subclass `KeyedReadyQueue` (a key function) or `ReadyQueue` and
 register with ``@register_priority("name")``.
@@ -26,32 +26,40 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from agentrt.scheduler.call import Call
+
+class Queued(Protocol):
+    """What a ready queue orders by."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def remaining(self) -> float | None: ...
 
 
 class ReadyQueue(ABC):
-    """Ready calls in priority order.
+    """Ready entries in priority order.
 
-    Contract: ``pop()`` returns the highest-priority call pushed and not yet popped and
+    Contract: ``pop()`` returns the highest-priority entry pushed and not yet popped and
     raises ``IndexError`` when empty; ``len()`` counts entries (stale ones included);
-    iteration yields the queued calls in any order, without removing them.
+    iteration yields the queued entries in any order, without removing them.
     """
 
     name: str = ""
 
     @abstractmethod
-    def push(self, call: Call) -> None: ...
+    def push(self, entry: Queued) -> None: ...
 
     @abstractmethod
-    def pop(self) -> Call: ...
+    def pop(self) -> Queued: ...
 
     @abstractmethod
     def __len__(self) -> int: ...
 
     @abstractmethod
-    def __iter__(self) -> Iterator[Call]: ...
+    def __iter__(self) -> Iterator[Queued]: ...
 
 
 _REGISTRY: dict[str, type[ReadyQueue]] = {}
@@ -92,48 +100,48 @@ class FifoReadyQueue(ReadyQueue):
     """First ready, first out."""
 
     def __init__(self) -> None:
-        self._q: deque[Call] = deque()
+        self._q: deque[Queued] = deque()
         # Instance attributes shadow the methods below: the deque's own bound methods
-        # save a Python frame per push/pop on the tracker's hot path.
+        # save a Python frame per push/pop on the dispatch hot path.
         self.push = self._q.append  # type: ignore[method-assign]
         self.pop = self._q.popleft  # type: ignore[method-assign]
 
-    def push(self, call: Call) -> None:  # replaced per instance in __init__
-        self._q.append(call)
+    def push(self, entry: Queued) -> None:  # replaced per instance in __init__
+        self._q.append(entry)
 
-    def pop(self) -> Call:  # replaced per instance in __init__
+    def pop(self) -> Queued:  # replaced per instance in __init__
         return self._q.popleft()
 
     def __len__(self) -> int:
         return len(self._q)
 
-    def __iter__(self) -> Iterator[Call]:
+    def __iter__(self) -> Iterator[Queued]:
         return iter(self._q)
 
 
 class KeyedReadyQueue(ReadyQueue):
-    """A binary heap ordered by ``key(call)``; equal keys pop in the order pushed."""
+    """A binary heap ordered by ``key(entry)``; equal keys pop in the order pushed."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[Any, ...]] = []  # (key..., seq, call)
+        self._heap: list[tuple[Any, ...]] = []  # (key..., seq, entry)
         self._seq = itertools.count().__next__
 
     @staticmethod
     @abstractmethod
-    def key(call: Call) -> Any:
+    def key(entry: Queued) -> Any:
         """Sort key; smaller pops first. Must not raise and must be comparable."""
 
-    def push(self, call: Call) -> None:
-        heappush(self._heap, (self.key(call), self._seq(), call))
+    def push(self, entry: Queued) -> None:
+        heappush(self._heap, (self.key(entry), self._seq(), entry))
 
-    def pop(self) -> Call:
+    def pop(self) -> Queued:
         return heappop(self._heap)[-1]
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def __iter__(self) -> Iterator[Call]:
-        return (entry[-1] for entry in self._heap)
+    def __iter__(self) -> Iterator[Queued]:
+        return (item[-1] for item in self._heap)
 
 
 @register_priority("earliest_step")
@@ -141,24 +149,24 @@ class EarliestStepReadyQueue(KeyedReadyQueue):
     """Lowest step first."""
 
     @staticmethod
-    def key(call: Call) -> int:
-        return call.step
+    def key(entry: Queued) -> int:
+        return entry.step
 
-    def push(self, call: Call) -> None:  # key() inlined: the tracker's hot path
-        heappush(self._heap, (call.step, self._seq(), call))
+    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
+        heappush(self._heap, (entry.step, self._seq(), entry))
 
 
 @register_priority("fewest_remaining")
 class FewestRemainingReadyQueue(KeyedReadyQueue):
-    """Fewest steps remaining in the call's workflow first (``None`` = unknown, last)."""
+    """Fewest steps remaining in the entry's workflow first (``None`` = unknown, last)."""
 
     @staticmethod
-    def key(call: Call) -> tuple[float, int]:
-        remaining = call.remaining
-        return (math.inf if remaining is None else remaining, call.step)
+    def key(entry: Queued) -> tuple[float, int]:
+        remaining = entry.remaining
+        return (math.inf if remaining is None else remaining, entry.step)
 
-    def push(self, call: Call) -> None:  # key() inlined: the tracker's hot path
-        remaining = call.remaining
+    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
+        remaining = entry.remaining
         if remaining is None:
             remaining = math.inf
-        heappush(self._heap, (remaining, call.step, self._seq(), call))
+        heappush(self._heap, (remaining, entry.step, self._seq(), entry))

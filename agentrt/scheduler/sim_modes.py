@@ -119,14 +119,14 @@ class OracleScheduler:
     name = "oracle"
 
     def __init__(self, num_agents: int, max_step: int, deps: TrueDeps) -> None:
-        self._tracker = DependencyTracker(prune=True)
+        self._tracker = DependencyTracker()
         self._steps = [0] * num_agents
         self._offered: dict[int, None] = {}
         self._left = num_agents * max_step
         for s in range(max_step):
             for i in range(num_agents):
                 need = () if s == 0 else {i, *deps.get((i, s), ())}
-                self._tracker.add((i, s), [(j, s - 1) for j in sorted(need)], agent=str(i), step=s)
+                self._tracker.add((i, s), [(j, s - 1) for j in sorted(need)], step=s)
 
     def step_of(self, agent: int) -> int:
         return self._steps[agent]
