@@ -1,18 +1,16 @@
 """Replaying a trace on an engine (built-in or simulated) under one KV policy.
 
-Each call becomes eligible at a time `EligibleCalls` gives (its arrival, or its last
-parent's end plus its think time). Eligible calls are handed to the engine in that order
-while fewer than `max_waiting` wait there; the rest wait, in the same order and with
-their arrival times kept, in the replay's own queue. The engine admits strictly in order
-from the head of its queue, so this only bounds memory (an overloaded replay of a long
-trace would otherwise hold every prompt at once). The engine's own clock (wall time for
+Calls are handed to the engine in the order they become eligible (`EligibleCalls`) while
+fewer than `max_waiting` wait there; the rest wait, in the same order and with their
+arrival times kept, in the replay's own queue. The engine admits strictly in order from
+the head of its queue, so this only bounds memory (an overloaded replay of a long trace
+would otherwise hold every prompt at once). The engine's own clock (wall time for
 `builtin`, virtual time for `sim`) decides when a call is due; an idle engine waits on
 its clock for the next eligible call (`Clock.advance_to`: a simulated one jumps there).
 
 Every record ends completed or failed; a failed one carries its reason (a prompt longer
 than the engine serves, checked before its tokens are made; a request the engine refuses
-or aborts). Parents not among `records` are not waited for: `load_trace` has already
-skipped or rejected such calls for `agentrt replay`.
+or aborts). `load_trace` has already skipped or rejected calls with unknown parents.
 """
 
 from __future__ import annotations
@@ -86,12 +84,8 @@ class Replayer:
             options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
         )
         self.start = engine.clock.now()
-        self.bar = tqdm(
-            total=len(records),
-            desc=options.label,
-            position=options.position,
-            disable=not options.progress,
-        )
+        bar_at = {"desc": options.label, "position": options.position}
+        self.bar = tqdm(total=len(records), disable=not options.progress, **bar_at)
 
     def run(self) -> dict:
         """Replay every record to its end; returns the result (see `_result`). The engine's
@@ -213,13 +207,8 @@ class Replayer:
                 )
                 step_start = end
             return
-        timeline.span(
-            "engine steps",
-            "step",
-            step_start - start,
-            now - start,
-            requests=len(engine.batcher.running),
-        )
+        running = len(engine.batcher.running)
+        timeline.span("engine steps", "step", step_start - start, now - start, requests=running)
         loaded = engine.kv.stats.loaded_pages
         if loaded != self.loaded_pages:
             pages, self.loaded_pages = loaded - self.loaded_pages, loaded
