@@ -11,6 +11,8 @@ from agentrt.trace.eligible import DISPATCH_MODES
 
 @dataclass
 class ReplayOptions:
+    """A replay's options; a bad value raises `ValueError` naming it."""
+
     dispatch: str = "timestamp"
     speed: float = 1.0
     scale_tokens: float = 1.0
