@@ -92,6 +92,10 @@ def test_clocks():
     assert clock.now() == 7.0
     wall = WallClock()
     assert wall.now() <= wall.now()
+    past = wall.now()
+    assert wall.advance_to(past) >= past  # at once
+    target = wall.now() + 0.01
+    assert wall.advance_to(target) >= target  # a wall clock cannot jump: it waits
 
 
 features = st.builds(

@@ -13,12 +13,21 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
+    def advance_to(self, t: float) -> float:
+        """Return at `t` or later (at once if `t` has passed); returns the time then."""
+        ...
+
 
 class WallClock:
     """`time.perf_counter`, the engine's default."""
 
     def now(self) -> float:
         return time.perf_counter()
+
+    def advance_to(self, t: float) -> float:
+        """Sleep until `t` (wall time only passes)."""
+        time.sleep(max(0.0, t - self.now()))
+        return self.now()
 
 
 class VirtualClock:

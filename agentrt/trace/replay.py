@@ -1,69 +1,40 @@
 """Replaying a trace on an engine (built-in or simulated) under one KV policy.
 
-Dispatch modes:
-- `timestamp`: a call is submitted at its recorded arrival time (divided by `speed`);
-- `dependency`: a call with parents is submitted when its last parent finishes, plus its
-  recorded think time (divided by `speed`), so a slower system does not squeeze the
-  think time out; calls without parents keep their arrival time.
-
-Both come down to an *eligible time* per call, kept in a heap. Arrived calls are handed
-to the engine in arrival order while fewer than `max_waiting` wait there; the rest wait,
-in the same order and with their arrival times kept, in the replay's own queue. The
-engine admits strictly in order from the head of its queue, so this only bounds memory
-(an overloaded replay of a long trace would otherwise hold every prompt at once).
-The engine's own clock (wall time for `builtin`, virtual time for `sim`) decides when a
-call is due; an idle simulated engine jumps its clock to the next eligible call.
+Calls are handed to the engine in the order they become eligible (`EligibleCalls`) while
+fewer than `max_waiting` wait there; the rest wait, in the same order and with their
+arrival times kept, in the replay's own queue. The engine admits strictly in order from
+the head of its queue, so this only bounds memory (an overloaded replay of a long trace
+would otherwise hold every prompt at once). The engine's own clock (wall time for
+`builtin`, virtual time for `sim`) decides when a call is due; an idle engine waits on
+its clock for the next eligible call (`Clock.advance_to`: a simulated one jumps there).
 
 Every record ends completed or failed; a failed one carries its reason (a prompt longer
 than the engine serves, checked before its tokens are made; a request the engine refuses
-or aborts). Parents not among `records` are not waited for: `load_trace` has already
-skipped or rejected such calls for `agentrt replay`.
+or aborts). `load_trace` has already skipped or rejected calls with unknown parents.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.trace.eligible import DISPATCH_MODES, EligibleCalls
 from agentrt.trace.metrics import RequestTiming, serving_metrics
+from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.schema import CallRecord
 from agentrt.trace.timeline import Timeline
 from agentrt.trace.tokens import prompt_tokens, scaled_len
 
 if TYPE_CHECKING:  # the engines import torch; options and flags must not need it
     from agentrt.engine.llm_engine import LLMEngine
+    from agentrt.engine.outputs import RequestOutput
 
-DISPATCH_MODES = ("timestamp", "dependency")
-
-
-@dataclass
-class ReplayOptions:
-    dispatch: str = "timestamp"
-    speed: float = 1.0
-    scale_tokens: float = 1.0
-    progress: bool = True
-    per_call: bool = False  # also return {call_id: prompt/output/cached tokens, times}
-    label: str = "replay"  # the progress bar's description
-    position: int = 0  # the progress bar's line (several replays side by side)
-    max_waiting: int = 256  # requests queued in the engine at once; later ones queue here
-    fast_forward: bool = True  # sim engines: pure-decode stretches in one call (same results)
-
-    def __post_init__(self) -> None:
-        if self.dispatch not in DISPATCH_MODES:
-            raise ValueError(f"unknown dispatch {self.dispatch!r}; use one of {DISPATCH_MODES}")
-        for name, value in (("speed", self.speed), ("scale_tokens", self.scale_tokens)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if self.max_waiting < 1:
-            raise ValueError(f"max_waiting must be >= 1, got {self.max_waiting!r}")
+__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer", "replay"]
 
 
 def replay(
@@ -74,230 +45,252 @@ def replay(
     timeline: Timeline | None = None,
 ) -> dict:
     """Run every record through `engine`; returns serving metrics plus engine stats."""
-    clock = engine.clock
-    vocab = engine.vocab_size or 32_000
-    by_id = {r.call_id: r for r in records}
-    children: dict[str, list[str]] = {}
-    waiting_on: dict[str, int] = {}
-    heap: list[tuple[float, int, str]] = []
-    first_arrival = min((r.arrival_s for r in records), default=0.0)
-    for order, r in enumerate(records):
-        parents = [p for p in r.parents if p in by_id] if options.dispatch == "dependency" else []
-        waiting_on[r.call_id] = len(parents)
-        for p in parents:
-            children.setdefault(p, []).append(r.call_id)
-        if not parents:
-            due = (r.arrival_s - first_arrival) / options.speed
-            heapq.heappush(heap, (due, order, r.call_id))
-    order_of = {r.call_id: i for i, r in enumerate(records)}
-    backlog: deque[tuple[float, str]] = deque()  # arrived, not yet handed to the engine
-    timings: dict[str, RequestTiming] = {}
-    request_to_call: dict[str, str] = {}
-    start = clock.now()
-    bar = tqdm(
-        total=len(records),
-        desc=options.label,
-        position=options.position,
-        disable=not options.progress,
-    )
-    cached: dict[str, int] = {}
-    prompt_lens: dict[str, int] = {}
-    loaded_pages = engine.kv.stats.loaded_pages
-    truncated = 0  # finished (at the context limit) before their output length
+    return Replayer(engine, records, options, on_step, timeline).run()
 
-    max_prompt = engine.max_model_len - 1
-    too_long = (
-        f"prompt longer than the engine serves (at most {max_prompt:,} prompt tokens: "
-        f"model context / KV capacity {engine.max_model_len:,} tokens)"
-    )
-    wanted: dict[str, int] = {}  # output tokens asked for
 
-    def fail(call_id: str, due: float, reason: str) -> None:
-        timings[call_id] = RequestTiming(arrival=due, failed=True, reason=reason)
-        finish(call_id, due)
+class Replayer:
+    """One replay of `records` on `engine` (which must have no requests): `run()` once.
 
-    def submit(call_id: str, due: float) -> None:
-        r = by_id[call_id]
-        params = SamplingParams(
-            max_tokens=scaled_len(r.output_len, options.scale_tokens) if r.output_len else 1,
-            ignore_eos=True,
+    `on_step(engine)` is called after every engine step; `timeline` gets a span per engine
+    step, per KV load and per call. Where the runner can (and no `on_step` is given),
+    decoders advance implicitly (`LLMEngine.implicit_decodes`): steps report only finished
+    requests, pure-decode stretches run in one call, and the tokens are credited from the
+    running sequences and the decode group's record of leavers (`_read_tokens`)."""
+
+    def __init__(
+        self,
+        engine: LLMEngine,
+        records: Sequence[CallRecord],
+        options: ReplayOptions,
+        on_step: Callable[[LLMEngine], None] | None = None,
+        timeline: Timeline | None = None,
+    ) -> None:
+        self.engine = engine
+        self.options = options
+        self.on_step = on_step
+        self.timeline = timeline
+        self.records = {r.call_id: r for r in records}
+        self.eligible = EligibleCalls(records, options.dispatch, options.speed)
+        self.backlog: deque[tuple[float, str]] = deque()  # arrived, not yet in the engine
+        self.timings: dict[str, RequestTiming] = {}
+        self.request_to_call: dict[str, str] = {}
+        self.wanted: dict[str, int] = {}  # output tokens asked for
+        self.prompt_lens: dict[str, int] = {}
+        self.cached: dict[str, int] = {}
+        self.truncated = 0  # finished (at the context limit) before their output length
+        self.loaded_pages = engine.kv.stats.loaded_pages
+        self.max_prompt = engine.max_model_len - 1
+        self.fast = (
+            options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
         )
-        wanted[call_id] = params.max_tokens
-        if r.prompt_token_ids is not None:
-            prompt_lens[call_id] = len(r.prompt_token_ids)
+        self.start = engine.clock.now()
+        bar_at = {"desc": options.label, "position": options.position}
+        self.bar = tqdm(total=len(records), disable=not options.progress, **bar_at)
+
+    def run(self) -> dict:
+        """Replay every record to its end; returns the result (see `_result`). The engine's
+        output mode is restored afterwards."""
+        engine, clock = self.engine, self.engine.clock
+        stream = engine.stream_outputs
+        if self.fast:
+            engine.implicit_decodes = True
+            engine.decode_group.record_leavers(True)
         else:
-            prompt_lens[call_id] = scaled_len(r.prompt_len, options.scale_tokens)
-        if prompt_lens[call_id] > max_prompt:  # checked before its tokens are made
-            fail(call_id, due, too_long)
+            engine.stream_outputs = True
+        while self.eligible or self.backlog or engine.has_unfinished_requests():
+            self._dispatch(clock.now())
+            if not engine.has_unfinished_requests():
+                if self.eligible:
+                    clock.advance_to(self.start + self.eligible.next_due())
+                continue
+            outputs, now = self._step()
+            if self.fast:  # no per-token snapshots
+                self._read_tokens(now)
+            for out in outputs:
+                self._complete(out, now)
+            if self.on_step is not None:
+                self.on_step(engine)
+        self.bar.close()
+        if self.fast:
+            engine.decode_group.record_leavers(False)
+            engine.implicit_decodes = False
+        engine.stream_outputs = stream
+        return self._result()
+
+    # dispatch: eligible -> backlog -> engine
+
+    def _engine_waiting(self) -> int:
+        return len(self.engine.requests) - len(self.engine.batcher.running)
+
+    def _dispatch(self, now: float) -> None:
+        """Queue the calls eligible by `now` (arrived at their eligible time, even mid-step),
+        then hand the queue's head to the engine while fewer than `max_waiting` wait there."""
+        for due, call_id in self.eligible.take_due(now - self.start):
+            self.backlog.append((self.start + due, call_id))
+        while self.backlog and self._engine_waiting() < self.options.max_waiting:
+            arrival, call_id = self.backlog.popleft()
+            self._submit(call_id, arrival)
+
+    def _submit(self, call_id: str, arrival: float) -> None:
+        """Add the call's request to the engine, or fail the call with the reason."""
+        r, scale = self.records[call_id], self.options.scale_tokens
+        params = SamplingParams(
+            max_tokens=scaled_len(r.output_len, scale) if r.output_len else 1, ignore_eos=True
+        )
+        self.wanted[call_id] = params.max_tokens
+        if r.prompt_token_ids is not None:
+            self.prompt_lens[call_id] = len(r.prompt_token_ids)
+        else:
+            self.prompt_lens[call_id] = scaled_len(r.prompt_len, scale)
+        if self.prompt_lens[call_id] > self.max_prompt:  # checked before its tokens are made
+            limit = self.engine.max_model_len
+            self._fail(
+                call_id,
+                arrival,
+                f"prompt longer than the engine serves (at most {self.max_prompt:,} prompt "
+                f"tokens: model context / KV capacity {limit:,} tokens)",
+            )
             return
-        tokens = prompt_tokens(r, vocab, options.scale_tokens)
+        tokens = prompt_tokens(r, self.engine.vocab_size or 32_000, scale)
         prefix_len = r.prefix_len
         if prefix_len and r.prompt_token_ids is None:
-            prefix_len = min(len(tokens), scaled_len(prefix_len, options.scale_tokens))
+            prefix_len = min(len(tokens), scaled_len(prefix_len, scale))
         try:
-            rid = engine.add_request(
+            rid = self.engine.add_request(
                 tokens, params, agent_id=r.agent_id, prefix_len=prefix_len or None
             )
         except ValueError as exc:  # e.g. token ids outside the model's vocabulary
-            fail(call_id, due, str(exc))
+            self._fail(call_id, arrival, str(exc))
             return
-        request_to_call[rid] = call_id
-        timings[call_id] = RequestTiming(arrival=due)
+        self.request_to_call[rid] = call_id
+        self.timings[call_id] = RequestTiming(arrival=arrival)
 
-    def finish(call_id: str, now: float) -> None:
-        bar.update(1)
-        for child in children.get(call_id, ()):
-            waiting_on[child] -= 1
-            if waiting_on[child] == 0:
-                due = now - start + by_id[child].think_time_s / options.speed
-                heapq.heappush(heap, (due, order_of[child], child))
+    def _fail(self, call_id: str, arrival: float, reason: str) -> None:
+        self.timings[call_id] = RequestTiming(arrival=arrival, failed=True, reason=reason)
+        self._finish(call_id, arrival)
 
-    def engine_waiting() -> int:
-        return len(engine.requests) - len(engine.batcher.running)
+    def _finish(self, call_id: str, now: float) -> None:
+        """The call ended (completed or failed) at `now`: its children may become eligible."""
+        self.bar.update(1)
+        self.eligible.finished(call_id, now - self.start)
 
-    # Where the runner can, decoders advance implicitly (`LLMEngine.implicit_decodes`):
-    # steps report only finished requests, pure-decode stretches run in one call, and the
-    # tokens are credited from the running sequences and the group's record of leavers.
-    fast = options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
-    stream = engine.stream_outputs
-    group = None
-    if fast:
-        engine.implicit_decodes = True
-        group = engine.decode_group
-        assert group is not None
-        group.record_leavers(True)
-    else:
-        engine.stream_outputs = True
+    # the engine's steps
 
-    def credit(call_id: str | None, times: list[float]) -> None:
-        if call_id is not None and times:
-            timing = timings[call_id]
-            timing.token_times.extend(times)
-            timing.output_tokens += len(times)
-
-    def read_tokens(now: float) -> None:
-        """Credit the tokens decoded since the last call: each member that left the group
-        got one at the end of every step it ran in as a member; the other running
-        requests (and members that joined in the last step) got their new ones `now`."""
-        for rid, times in group.take_leavers():
-            credit(request_to_call.get(rid), times)
-        for seq in engine.batcher.running:
-            if group.decoded_as_member(seq):
-                continue  # credited when it leaves the group
-            call_id = request_to_call.get(seq.request_id)
-            if call_id is not None:
-                timing = timings[call_id]
-                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
-                credit(call_id, [now] * new)
-
-    while heap or backlog or engine.has_unfinished_requests():
-        now = clock.now()
-        while heap and heap[0][0] <= now - start:
-            due, _, call_id = heapq.heappop(heap)
-            backlog.append((start + due, call_id))  # arrived at `due`, even mid-step
-        while backlog and engine_waiting() < options.max_waiting:
-            submit(backlog[0][1], backlog.popleft()[0])
-        if not engine.has_unfinished_requests():
-            if heap:
-                _wait_until(clock, start + heap[0][0])
-            continue
+    def _step(self) -> tuple[list[RequestOutput], float]:
+        """One engine step, or (fast) a stretch of pure-decode steps that ends before the
+        next eligible call could be handed over; returns its outputs and the time after."""
+        engine, clock = self.engine, self.engine.clock
         step_start = clock.now()
         stretch = 0
-        if fast:
-            waiting_ok = heap and engine_waiting() < options.max_waiting
-            outputs = []
-            until = heap[0][0] if waiting_ok else math.inf
-            stretch = engine.fast_forward(until, outputs, start)
+        outputs: list[RequestOutput] = []
+        if self.fast:
+            room = bool(self.eligible) and self._engine_waiting() < self.options.max_waiting
+            until = self.eligible.next_due() if room else math.inf
+            stretch = engine.fast_forward(until, outputs, self.start)
         if not stretch:
             outputs = engine.step()
         now = clock.now()
-        if timeline is not None and stretch:
-            for i, end in enumerate(group.last_step_ends(stretch)):
-                running = len(engine.batcher.running) + (len(outputs) if i < stretch - 1 else 0)
+        if self.timeline is not None:
+            self._trace_steps(step_start, now, stretch, len(outputs))
+        return outputs, now
+
+    def _trace_steps(self, step_start: float, now: float, stretch: int, finished: int) -> None:
+        """Timeline spans of the step(s) just run (`stretch` > 0: that many fast-forwarded
+        ones, `finished` requests leaving at the last) and of the KV pages loaded in one."""
+        timeline, start, engine = self.timeline, self.start, self.engine
+        assert timeline is not None
+        if stretch:
+            for i, end in enumerate(engine.decode_group.last_step_ends(stretch)):
+                running = len(engine.batcher.running) + (finished if i < stretch - 1 else 0)
                 timeline.span(
                     "engine steps", "step", step_start - start, end - start, requests=running
                 )
                 step_start = end
-        elif timeline is not None:
-            timeline.span(
-                "engine steps",
-                "step",
-                step_start - start,
-                now - start,
-                requests=len(engine.batcher.running),
+            return
+        running = len(engine.batcher.running)
+        timeline.span("engine steps", "step", step_start - start, now - start, requests=running)
+        loaded = engine.kv.stats.loaded_pages
+        if loaded != self.loaded_pages:
+            pages, self.loaded_pages = loaded - self.loaded_pages, loaded
+            timeline.span("kv loads", "host->device", step_start - start, now - start, pages=pages)
+
+    # tokens and completions
+
+    def _credit(self, call_id: str | None, times: list[float]) -> None:
+        if call_id is not None and times:
+            timing = self.timings[call_id]
+            timing.token_times.extend(times)
+            timing.output_tokens += len(times)
+
+    def _read_tokens(self, now: float) -> None:
+        """(fast) Credit the tokens decoded since the last call: each member that left the
+        decode group got one at the end of every step it ran in as a member; the other
+        running requests (and members that joined in the last step) got their new ones
+        `now`."""
+        group = self.engine.decode_group
+        for rid, times in group.take_leavers():
+            self._credit(self.request_to_call.get(rid), times)
+        for seq in self.engine.batcher.running:
+            if group.decoded_as_member(seq):
+                continue  # credited when it leaves the group
+            call_id = self.request_to_call.get(seq.request_id)
+            if call_id is not None:
+                timing = self.timings[call_id]
+                new = len(seq.token_ids) - len(seq.prompt_token_ids) - timing.output_tokens
+                self._credit(call_id, [now] * new)
+
+    def _complete(self, out: RequestOutput, now: float) -> None:
+        """Credit an output's new tokens at `now`; if it finished, end its call."""
+        call_id = self.request_to_call.get(out.request_id)
+        if call_id is None:
+            return
+        timing = self.timings[call_id]
+        # fast: a finished request's tokens not yet credited (its last one, if any)
+        new = len(out.token_ids) - timing.output_tokens if self.fast else len(out.new_token_ids)
+        self._credit(call_id, [now] * new)
+        if not out.finished:
+            return
+        if out.finish_reason in ("abort", "error"):
+            timing.failed = True
+            timing.reason = f"{out.finish_reason}: {out.error}" if out.error else out.finish_reason
+        elif timing.output_tokens < self.wanted[call_id]:
+            self.truncated += 1
+        self.cached[call_id] = out.num_cached_tokens
+        self._finish(call_id, now)
+        if self.timeline is not None:
+            self.timeline.span(
+                self.records[call_id].agent_id,
+                call_id,
+                timing.arrival - self.start,
+                now - self.start,
+                prompt=len(out.prompt_token_ids),
+                output=timing.output_tokens,
+                cached=out.num_cached_tokens,
             )
-            if engine.kv.stats.loaded_pages != loaded_pages:
-                pages = engine.kv.stats.loaded_pages - loaded_pages
-                loaded_pages = engine.kv.stats.loaded_pages
-                timeline.span(
-                    "kv loads", "host->device", step_start - start, now - start, pages=pages
-                )
-        if fast:  # no per-token snapshots
-            read_tokens(now)
-        for out in outputs:
-            call_id = request_to_call.get(out.request_id)
-            if call_id is None:
-                continue
-            timing = timings[call_id]
-            # fast: a finished request's tokens not yet credited (its last one, if any)
-            new = len(out.token_ids) - timing.output_tokens if fast else len(out.new_token_ids)
-            credit(call_id, [now] * new)
-            if out.finished:
-                if out.finish_reason in ("abort", "error"):
-                    timing.failed = True
-                    timing.reason = (
-                        f"{out.finish_reason}: {out.error}" if out.error else out.finish_reason
-                    )
-                elif timing.output_tokens < wanted[call_id]:
-                    truncated += 1
-                cached[call_id] = out.num_cached_tokens
-                finish(call_id, now)
-                if timeline is not None:
-                    record = by_id[call_id]
-                    timeline.span(
-                        record.agent_id,
-                        call_id,
-                        timing.arrival - start,
-                        now - start,
-                        prompt=len(out.prompt_token_ids),
-                        output=timing.output_tokens,
-                        cached=out.num_cached_tokens,
-                    )
-        if on_step is not None:
-            on_step(engine)
-    bar.close()
-    if fast:
-        group.record_leavers(False)
-        engine.implicit_decodes = False
-    engine.stream_outputs = stream
-    result = serving_metrics(list(timings.values()), clock.now() - start)
-    result["truncated"] = truncated
-    kv = engine.kv.stats
-    result["device_hit_rate"] = kv.device_hit_rate
-    result["host_hit_rate"] = kv.host_hit_rate
-    result["recomputed_tokens"] = kv.recomputed_tokens
-    result["kv"] = kv.as_dict()
-    result["engine"] = engine.stats.as_dict()
-    if options.per_call:
-        result["calls"] = {
-            call_id: {
-                "arrival_s": t.arrival - start,
-                "finish_s": t.token_times[-1] - start if t.token_times else None,
-                "prompt_tokens": prompt_lens[call_id],
-                "output_tokens": t.output_tokens,
-                "cached_tokens": cached.get(call_id, 0),
-                "failed": t.failed,
-                "ttft_s": t.ttft if t.token_times else None,
-                "e2e_s": t.e2e if t.token_times else None,
+
+    def _result(self) -> dict:
+        """`serving_metrics` (with `failures` by reason) + `truncated`, hit rates,
+        `recomputed_tokens`, `kv` and `engine` stats, and (`per_call`) `calls`."""
+        start, kv = self.start, self.engine.kv.stats
+        result = serving_metrics(list(self.timings.values()), self.engine.clock.now() - start)
+        result["truncated"] = self.truncated
+        result["device_hit_rate"] = kv.device_hit_rate
+        result["host_hit_rate"] = kv.host_hit_rate
+        result["recomputed_tokens"] = kv.recomputed_tokens
+        result["kv"] = kv.as_dict()
+        result["engine"] = self.engine.stats.as_dict()
+        if self.options.per_call:
+            result["calls"] = {
+                call_id: {
+                    "arrival_s": t.arrival - start,
+                    "finish_s": t.token_times[-1] - start if t.token_times else None,
+                    "prompt_tokens": self.prompt_lens[call_id],
+                    "output_tokens": t.output_tokens,
+                    "cached_tokens": self.cached.get(call_id, 0),
+                    "failed": t.failed,
+                    "ttft_s": t.ttft if t.token_times else None,
+                    "e2e_s": t.e2e if t.token_times else None,
+                }
+                for call_id, t in self.timings.items()
             }
-            for call_id, t in timings.items()
-        }
-    return result
-
-
-def _wait_until(clock, when: float) -> None:
-    advance_to = getattr(clock, "advance_to", None)
-    if advance_to is not None:
-        advance_to(when)
-    else:
-        time.sleep(max(0.0, when - clock.now()))
+        return result
