@@ -106,3 +106,9 @@ def test_bench_serve_chat_endpoint_counts_what_the_server_renders(tmp_path, caps
     assert http["output_tokens"] == local["output_tokens"] == 6
     assert http["input_tokens"] == local["input_tokens"] > 0
     assert http["ttft_ms"]["p50"] > 0
+
+
+def test_short_workload_is_sixteen_token_prompts():
+    requests = build_workload("short", 5, 49152, output_len=1)
+    assert [(len(r.prompt), r.max_tokens) for r in requests] == [(16, 1)] * 5
+    assert len({tuple(r.prompt) for r in requests}) == 5

@@ -25,7 +25,7 @@ from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
-WORKLOADS = ("mixed", "mooncake", "workflow")
+WORKLOADS = ("mixed", "short", "mooncake", "workflow")
 ENDPOINTS = ("completions", "chat")
 # the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
 DEFAULT_TRACE = (
@@ -70,6 +70,7 @@ def build_workload(
     max_prompt: int = 4096,
 ) -> list[BenchRequest]:
     """`mixed`: the engine bench's prompt lengths (32 to 1,024 random tokens) in turn;
+    `short`: 16-token prompts (what the HTTP layer costs, with `output_len=1`);
     `mooncake`: the first records of a Mooncake trace, lengths scaled by `scale_tokens`,
     shared hash blocks as shared prefixes; `workflow`: 8 agents with 512-token fixed
     prefixes taking turns, each call a 64-token unique suffix."""
@@ -81,6 +82,8 @@ def build_workload(
     if name == "mixed":
         lengths = (32, 128, 512, 1024)
         return [BenchRequest(tokens(lengths[i % 4]), output_len) for i in range(num_requests)]
+    if name == "short":
+        return [BenchRequest(tokens(16), output_len) for _ in range(num_requests)]
     if name == "workflow":
         prefixes = [tokens(512) for _ in range(8)]
         return [BenchRequest(prefixes[i % 8] + tokens(64), output_len) for i in range(num_requests)]

@@ -31,7 +31,7 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     add_engine_flags(p)
     p.add_argument("--base-url", default=None, help="a running server (default: start one)")
     p.add_argument("--api-key", default=None, help="bearer key of the server")
-    p.add_argument("--workload", default="mixed", help="mixed, mooncake or workflow (mixed)")
+    p.add_argument("--workload", default="mixed", help="mixed, short, mooncake or workflow (mixed)")
     p.add_argument(
         "--endpoint",
         choices=("completions", "chat"),
