@@ -63,3 +63,24 @@ async def test_generate_outside_context_is_an_error(tiny_models):
     llm = AsyncLLM(make_engine(tiny_models["llama"]))
     with pytest.raises(RuntimeError, match="async with"):
         await llm.complete([5, 6], PARAMS)
+
+
+async def test_closing_right_after_a_cancel_still_releases_its_kv(tiny_models):
+    """A stream abandoned just before the engine loop stops (a failed workflow's sibling
+    at the end of a run) is aborted at close, not left holding its KV."""
+    from contextlib import aclosing
+
+    engine = make_engine(tiny_models["llama"])
+    prompt = random_prompts(1, 40, 41, 256, seed=3)[0]
+    for _ in range(5):
+        async with AsyncLLM(engine) as llm:
+            params = SamplingParams(max_tokens=200, ignore_eos=True)
+            async with aclosing(llm.generate(prompt, params)) as stream:
+                async for _out in stream:
+                    break  # abandoned: generate's cleanup queues the abort
+        assert not engine.has_unfinished_requests()
+        engine.check_integrity()
+        assert (
+            engine.kv.allocator.num_free + engine.kv.tree.cached_pages
+            == engine.kv.allocator.num_pages
+        )

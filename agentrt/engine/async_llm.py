@@ -50,15 +50,20 @@ class AsyncLLM:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[AsyncLLM]:
-        """Step the engine while the body runs (`async with AsyncLLM(engine)` does this)."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._run)
-            self._serving = True
-            try:
-                yield self
-            finally:
-                self._serving = False
-                tg.cancel_scope.cancel()
+        """Step the engine while the body runs (`async with AsyncLLM(engine)` does this).
+        Requests abandoned as the body ends are aborted before it returns."""
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run)
+                self._serving = True
+                try:
+                    yield self
+                finally:
+                    self._serving = False
+                    tg.cancel_scope.cancel()
+        finally:  # the loop has stopped (a step once begun has ended): no step races this
+            if self._error is None:  # (a broken engine's bookkeeping is not to be trusted)
+                self.engine.release_aborted()
 
     async def __aenter__(self) -> AsyncLLM:
         self._exit = AsyncExitStack()

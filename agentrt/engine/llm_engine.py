@@ -196,8 +196,18 @@ class LLMEngine:
         )
 
     def abort(self, request_id: str) -> None:
-        """Cancel a request; its KV locks are released at the next step."""
+        """Cancel a request; its KV locks are released at the next step (or at
+        `release_aborted`)."""
         self._aborts.append(request_id)
+
+    def release_aborted(self) -> None:
+        """Apply the queued aborts now, without running a batch, so their KV is released
+        (for a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step
+        runs."""
+        if self.runner.uses_compute_thread:
+            on_compute_thread(self._drain_inbox)
+        else:
+            self._drain_inbox()
 
     def has_unfinished_requests(self) -> bool:
         return bool(self.requests)
