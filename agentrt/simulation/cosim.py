@@ -183,7 +183,7 @@ class CosimEngines:
             return
         if self.dirty[r]:
             self._publish(r)
-        eng.clock.advance_to(self.now)  # type: ignore[attr-defined]
+        eng.clock.advance_to(self.now)
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
             finished: list[RequestOutput] = []  # the last step may finish calls
