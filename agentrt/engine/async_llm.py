@@ -113,8 +113,12 @@ class AsyncLLM:
                     del self._streams[out.request_id]
 
     async def _step(self) -> list[RequestOutput]:
-        """One engine step on the compute thread: the only thread hop of a step."""
+        """One engine step: on the compute thread (the only thread hop of a step) for a
+        runner that does tensor work, inline for one that is bookkeeping only (a hop
+        would only pass the GIL back and forth)."""
         await anyio.lowlevel.checkpoint()  # tasks woken by the last step add requests first
+        if not self.engine.runner.uses_compute_thread:
+            return self.engine.step()
         done = asyncio.wrap_future(submit_to_compute_thread(self.engine.step))
         with anyio.CancelScope(shield=True):  # a step once begun runs to its end
             return await done

@@ -4,7 +4,9 @@ workload in-process on an engine with the same settings, side by side.
 Requests go to /v1/completions as token-id prompts (or, with `endpoint="chat"`, to
 /v1/chat/completions as one user message, the prompt's tokens decoded to text) with
 `ignore_eos` (every request produces exactly its output length), streamed, with usage
-(its cached tokens give the prefix hit rate). Each client sends its next request when
+(its cached tokens give the prefix hit rate), through aiohttp (the client `vllm bench
+serve` uses; it costs a fraction of httpx's CPU per streamed request, CPU that on a small
+machine is taken from the server under test). Each client sends its next request when
 the last one ends (a closed loop, as `vllm bench serve --max-concurrency`). Timings are
 wall-clock on both sides.
 """
@@ -16,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import anyio
-import httpx
 import orjson
 
 from agentrt.engine.async_llm import AsyncLLM
@@ -25,6 +27,7 @@ from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
+JSON = {"Content-Type": "application/json"}
 WORKLOADS = ("mixed", "short", "mooncake", "workflow")
 ENDPOINTS = ("completions", "chat")
 # the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
@@ -129,11 +132,13 @@ async def run_http(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, timeout=600, limits=limits
-    ) as client:
-        model = (await client.get("/v1/models")).json()["data"][0]["id"]
+    connector = aiohttp.TCPConnector(limit=clients + 4)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(
+        base_url, headers=headers, connector=connector, timeout=timeout
+    ) as session:
+        async with session.get("/v1/models") as r:
+            model = (await r.json())["data"][0]["id"]
 
         async def one(i: int, request: BenchRequest) -> None:
             timing = timings[i]
@@ -149,15 +154,17 @@ async def run_http(
                 body["messages"] = [{"role": "user", "content": request.text}]
             else:
                 body["prompt"] = request.prompt
+            data = orjson.dumps(body)
             timing.arrival = time.perf_counter()
             try:
-                async with client.stream("POST", path, json=body) as r:
-                    if r.status_code != 200:
+                async with session.post(path, data=data, headers=JSON) as r:
+                    if r.status != 200:
                         timing.failed = True
-                        await r.aread()
+                        await r.read()
                         return
-                    async for line in r.aiter_lines():
-                        if not line.startswith("data: ") or line == "data: [DONE]":
+                    async for raw in r.content:
+                        line = raw.rstrip()
+                        if not line.startswith(b"data: ") or line == b"data: [DONE]":
                             continue
                         chunk = orjson.loads(line[6:])
                         if _has_tokens(chunk, chat):
@@ -165,7 +172,7 @@ async def run_http(
                         if chunk.get("usage"):
                             timing.output_tokens = chunk["usage"]["completion_tokens"]
                             cached[i] = chunk["usage"]["prompt_tokens_details"]["cached_tokens"]
-            except httpx.HTTPError:
+            except aiohttp.ClientError:
                 timing.failed = True
 
         duration = await _closed_loop(requests, clients, one)

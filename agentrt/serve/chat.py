@@ -138,12 +138,15 @@ class ChatHandler:
     async def stream(self, plan: ChatPlan) -> AsyncIterator[bytes]:
         """SSE chunks: a role chunk per choice, content (or tool-call) deltas, a chunk
         with the finish reason, the usage chunk when asked, then [DONE]. An error after
-        the stream began goes out as an `error` event before [DONE]."""
+        the stream began goes out as an `error` event before [DONE]. Chunks go out in as
+        few writes as keep their timing: the role chunks with the first output, a finish
+        chunk with whatever comes next (the usage chunk and [DONE] for the last)."""
         states = [_ChoiceStream(plan.tools) for _ in plan.jobs]
         finals: list[RequestOutput | None] = [None] * len(plan.jobs)
+        held = []
         for i in range(len(plan.jobs)):
             role = {"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
-            yield self._chunk(plan, [{**role, "finish_reason": None}])
+            held.append(self._chunk(plan, [{**role, "finish_reason": None}]))
         try:
             async with self.service.stream(plan.jobs) as outs:
                 async for i, out in outs:
@@ -159,19 +162,20 @@ class ChatHandler:
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        yield self._chunk(plan, [{**choice, "finish_reason": reason}])
+                        held.append(self._chunk(plan, [{**choice, "finish_reason": reason}]))
                         continue
                     delta = state.delta(out)
                     if delta or logprobs:
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        yield self._chunk(plan, [{**choice, "finish_reason": None}])
+                        held.append(self._chunk(plan, [{**choice, "finish_reason": None}]))
+                        yield b"".join(held)
+                        held.clear()
         except APIError as exc:
-            yield event(exc.body())
-            yield DONE
+            yield b"".join([*held, event(exc.body()), DONE])
             return
         if plan.req.include_usage:
-            yield self._chunk(plan, [], _usage(plan, [o for o in finals if o is not None]))
-        yield DONE
+            held.append(self._chunk(plan, [], _usage(plan, [o for o in finals if o is not None])))
+        yield b"".join([*held, DONE])
 
 
 class _ChoiceStream:

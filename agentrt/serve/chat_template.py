@@ -60,6 +60,7 @@ class ChatRenderer:
             raise ValueError("chat completions need a model whose tokenizer has a chat template")
         self.tokenizer = tokenizer
         self.native_tools = "tools" in tokenizer.chat_template
+        self.backend = tokenizer.backend_tokenizer if tokenizer.is_fast else None
 
     def render(self, messages: list[ChatMessage], tools: list[Tool] | None) -> list[int]:
         """Prompt token ids ending in the assistant's generation header."""
@@ -72,16 +73,20 @@ class ChatRenderer:
                 plain = self._with_tools_system(plain, tools)
             tool_defs = None
         try:
-            ids = self.tokenizer.apply_chat_template(
-                plain,
-                tools=tool_defs,
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=False,
+            text = self.tokenizer.apply_chat_template(
+                plain, tools=tool_defs, add_generation_prompt=True, tokenize=False
             )
         except Exception as exc:  # jinja raises its own errors (roles the template refuses)
             raise APIError(400, f"the chat template rejected the messages: {exc}") from None
-        return list(ids)
+        return self.encode(text)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of rendered template text, as `apply_chat_template(tokenize=True)`
+        gives them (no special tokens added). A fast tokenizer's Rust backend is called
+        directly: the Python wrapper costs several times the encoding itself."""
+        if self.backend is not None:
+            return self.backend.encode(text, add_special_tokens=False).ids
+        return self.tokenizer.encode(text, add_special_tokens=False)
 
     def _native(self, m: ChatMessage) -> dict:
         out: dict = {"role": m.role, "content": message_text(m)}

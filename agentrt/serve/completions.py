@@ -109,6 +109,9 @@ class CompletionHandler:
         }
 
     async def stream(self, plan: CompletionPlan) -> AsyncIterator[bytes]:
+        """SSE chunks of text as it is decoded; a finish chunk goes out with whatever
+        comes next (the usage chunk and [DONE] for the last), in one write."""
+        held: list[bytes] = []
         sent = [0] * len(plan.jobs)
         sent_tokens = [0] * len(plan.jobs)
         finals: list[RequestOutput | None] = [None] * len(plan.jobs)
@@ -133,12 +136,14 @@ class CompletionHandler:
                         "logprobs": logprobs,
                         "finish_reason": out.finish_reason if out.finished else None,
                     }
-                    yield event(self._body(plan, [choice], None))
+                    held.append(event(self._body(plan, [choice], None)))
+                    if not out.finished:
+                        yield b"".join(held)
+                        held.clear()
         except APIError as exc:
-            yield event(exc.body())
-            yield DONE
+            yield b"".join([*held, event(exc.body()), DONE])
             return
         if plan.req.include_usage:
             done = [o for o in finals if o is not None]
-            yield event(self._body(plan, [], self._usage(plan, done)))
-        yield DONE
+            held.append(event(self._body(plan, [], self._usage(plan, done))))
+        yield b"".join([*held, DONE])
