@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 import orjson
-from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,43 +20,21 @@ from starlette.routing import Route
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.loader import DEFAULT_MODEL
+from agentrt.serve.bodies import parse
 from agentrt.serve.chat import ChatHandler
 from agentrt.serve.completions import CompletionHandler
-from agentrt.serve.errors import APIError, from_validation
-from agentrt.serve.guards import Guards, too_large
+from agentrt.serve.errors import APIError
+from agentrt.serve.guards import Guards
+from agentrt.serve.hints import read_hints
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.service import Service
 from agentrt.serve.settings import ServeSettings
 from agentrt.serve.streaming import SSEResponse
+from agentrt.serve.workflow_routes import workflow_routes
 
 
 def model_name(engine: LLMEngine, settings: ServeSettings) -> str:
     return settings.served_model_name or engine.config.model or DEFAULT_MODEL
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, or 413 once more than `limit` bytes have arrived."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def parse(request: Request, model: type[BaseModel], limit: int):
-    body = await read_body(request, limit)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise APIError(400, "the body must be a JSON object", code="invalid_json")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation(exc) from None
 
 
 async def until_disconnect(request: Request, work):
@@ -155,15 +132,15 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starl
         if handler is None:
             service.check_model(req.model)
             raise APIError(400, "this model has no chat template; use /v1/completions")
-        plan = await handler.plan(req)
-        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+        plan = await handler.plan(req, read_hints(req.model_extra, request.headers))
+        return await _answer(request, service, req.stream, handler, plan)
 
     async def completions(request: Request) -> Response:
         service: Service = request.app.state.service
         req = await parse(request, CompletionRequest, settings.max_body_bytes)
         handler: CompletionHandler = request.app.state.completions
-        plan = await handler.plan(req)
-        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+        plan = await handler.plan(req, read_hints(req.model_extra, request.headers))
+        return await _answer(request, service, req.stream, handler, plan)
 
     app = Starlette(
         routes=[
@@ -173,6 +150,7 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starl
             Route("/metrics", metrics, methods=["GET"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
+            *workflow_routes(settings.max_body_bytes),
         ],
         middleware=[
             Middleware(Guards, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
@@ -188,8 +166,8 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starl
     return app
 
 
-async def _answer(request: Request, service: Service, n: int, stream: bool, handler, plan):
-    release = service.admit(n)
+async def _answer(request: Request, service: Service, stream: bool, handler, plan):
+    release = service.admit(len(plan.jobs), plan.hints)
     if stream:
         return SSEResponse(handler.stream(plan), on_close=release)
     try:

@@ -13,6 +13,7 @@ from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve import tool_calls as tc
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
+from agentrt.serve.hints import RequestHints
 from agentrt.serve.logprobs import LogprobFormatter
 from agentrt.serve.protocol import ChatCompletionRequest, ToolCall
 from agentrt.serve.sampling import sampling_params
@@ -26,6 +27,7 @@ class ChatPlan:
     prompt_ids: list[int]
     jobs: list[Job]
     tools: tc.ToolMode
+    hints: RequestHints
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -66,7 +68,7 @@ class ChatHandler:
         self.service = service
         self.logprobs = LogprobFormatter(service.engine.tokenizer)
 
-    async def plan(self, req: ChatCompletionRequest) -> ChatPlan:
+    async def plan(self, req: ChatCompletionRequest, hints: RequestHints) -> ChatPlan:
         svc = self.service
         svc.check_model(req.model)
         if svc.renderer is None:
@@ -76,14 +78,18 @@ class ChatHandler:
         if req.n > svc.settings.max_n:
             raise APIError(400, f"n must be at most {svc.settings.max_n}", param="n")
         mode = tc.tool_mode(req)
-        ids = svc.renderer.render(req.messages, list(mode.tools) or None)
+        tools = list(mode.tools) or None
+        ids = svc.renderer.render(req.messages, tools)
         svc.check_prompt(ids, "messages")
+        agent = svc.agent_of(hints)
+        prefix_len = svc.renderer.fixed_prefix_len(req.messages, tools, ids) if agent else None
         structured = _structured(req, mode)
         await svc.compile(structured)
         limit = req.max_completion_tokens or req.max_tokens
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
-        return ChatPlan(req, ids, [(ids, p) for p in params], mode)
+        jobs = [Job(ids, p, agent, prefix_len) for p in params]
+        return ChatPlan(req, ids, jobs, mode, hints)
 
     # -- whole answers ------------------------------------------------------------------
 
@@ -98,6 +104,7 @@ class ChatHandler:
             "choices": choices,
             "usage": _usage(plan, outs),
             "system_fingerprint": None,
+            "x_agentrt": self.service.x_agentrt(plan.hints, outs[0]),
         }
 
     def _split(self, plan: ChatPlan, text: str) -> tuple[str | None, list[ToolCall]]:
@@ -123,7 +130,9 @@ class ChatHandler:
 
     # -- streams ------------------------------------------------------------------------
 
-    def _chunk(self, plan: ChatPlan, choices: list[dict], usage: dict | None = None) -> bytes:
+    def _chunk(
+        self, plan: ChatPlan, choices: list[dict], usage: dict | None = None, x: dict | None = None
+    ) -> bytes:
         body = {
             "id": plan.id,
             "object": "chat.completion.chunk",
@@ -133,6 +142,8 @@ class ChatHandler:
         }
         if plan.req.include_usage:
             body["usage"] = usage
+        if x is not None:
+            body["x_agentrt"] = x
         return event(body)
 
     async def stream(self, plan: ChatPlan) -> AsyncIterator[bytes]:
@@ -162,7 +173,10 @@ class ChatHandler:
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        held.append(self._chunk(plan, [{**choice, "finish_reason": reason}]))
+                        extra = self.service.x_agentrt(plan.hints, out)
+                        held.append(
+                            self._chunk(plan, [{**choice, "finish_reason": reason}], x=extra)
+                        )
                         continue
                     delta = state.delta(out)
                     if delta or logprobs:

@@ -13,6 +13,8 @@ import json
 from agentrt.serve.errors import APIError
 from agentrt.serve.protocol import ChatMessage, Tool
 
+FIXED_CACHE_SIZE = 4096  # distinct system turns + tool sets remembered
+
 TOOLS_PREAMBLE = (
     "You are a function calling AI model. You are provided with function signatures "
     "within <tools></tools> XML tags. You may call one or more functions to assist with "
@@ -61,9 +63,43 @@ class ChatRenderer:
         self.tokenizer = tokenizer
         self.native_tools = "tools" in tokenizer.chat_template
         self.backend = tokenizer.backend_tokenizer if tokenizer.is_fast else None
+        self._fixed: dict[tuple, list[int]] = {}  # system turn + tools -> probe render
 
     def render(self, messages: list[ChatMessage], tools: list[Tool] | None) -> list[int]:
         """Prompt token ids ending in the assistant's generation header."""
+        return self.encode(self._text(messages, tools))
+
+    def fixed_prefix_len(
+        self, messages: list[ChatMessage], tools: list[Tool] | None, ids: list[int]
+    ) -> int:
+        """How many leading tokens of `ids` (this conversation's render) are its fixed
+        prefix: what every conversation with the same system turn and tools starts with,
+        up to where the first other message's text begins. Found by rendering the system
+        messages with a placeholder in place of the rest (cached per system turn and
+        tools), then the common prefix with `ids`."""
+        head = []
+        for m in messages:
+            if m.role not in ("system", "developer"):
+                break
+            head.append(m)
+        key = (
+            tuple((m.role, message_text(m)) for m in head),
+            tuple(t.model_dump_json() for t in tools or ()),
+        )
+        probe = self._fixed.get(key)
+        if probe is None:
+            if len(self._fixed) >= FIXED_CACHE_SIZE:
+                self._fixed.pop(next(iter(self._fixed)))
+            placeholder = ChatMessage(role="user", content="\x00")
+            probe = self._fixed[key] = self.render([*head, placeholder], tools)
+        n = 0
+        for a, b in zip(probe, ids, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _text(self, messages: list[ChatMessage], tools: list[Tool] | None) -> str:
         if self.native_tools:
             plain = [self._native(m) for m in messages]
             tool_defs = [t.model_dump(exclude_none=True) for t in tools] if tools else None
@@ -78,7 +114,7 @@ class ChatRenderer:
             )
         except Exception as exc:  # jinja raises its own errors (roles the template refuses)
             raise APIError(400, f"the chat template rejected the messages: {exc}") from None
-        return self.encode(text)
+        return text
 
     def encode(self, text: str) -> list[int]:
         """Token ids of rendered template text, as `apply_chat_template(tokenize=True)`

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from agentrt.engine.outputs import RequestOutput
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
+from agentrt.serve.hints import RequestHints
 from agentrt.serve.logprobs import LogprobFormatter
 from agentrt.serve.protocol import CompletionRequest
 from agentrt.serve.sampling import sampling_params
@@ -22,6 +23,7 @@ class CompletionPlan:
     req: CompletionRequest
     prompts: list[list[int]]
     jobs: list[Job]  # choice i answers prompts[i // n]
+    hints: RequestHints
     id: str = field(default_factory=lambda: f"cmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -40,7 +42,7 @@ class CompletionHandler:
         tok = service.engine.tokenizer
         self.logprobs = LogprobFormatter(tok) if tok is not None else None
 
-    async def plan(self, req: CompletionRequest) -> CompletionPlan:
+    async def plan(self, req: CompletionRequest, hints: RequestHints) -> CompletionPlan:
         svc = self.service
         svc.check_model(req.model)
         if req.echo or req.suffix:
@@ -61,12 +63,13 @@ class CompletionHandler:
             svc.check_prompt(ids)
             prompts.append(ids)
         jobs: list[Job] = []
+        agent = svc.agent_of(hints)
         for ids in prompts:
             params = sampling_params(
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
-            jobs.extend((ids, p) for p in params)
-        return CompletionPlan(req, prompts, jobs)
+            jobs.extend(Job(ids, p, agent) for p in params)
+        return CompletionPlan(req, prompts, jobs, hints)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:
         n = plan.req.n
@@ -96,10 +99,13 @@ class CompletionHandler:
             }
             for i, out in enumerate(outs)
         ]
-        return self._body(plan, choices, self._usage(plan, outs))
+        x = self.service.x_agentrt(plan.hints, outs[0])
+        return self._body(plan, choices, self._usage(plan, outs), x)
 
-    def _body(self, plan: CompletionPlan, choices: list[dict], usage: dict | None) -> dict:
-        return {
+    def _body(
+        self, plan: CompletionPlan, choices: list[dict], usage: dict | None, x: dict | None = None
+    ) -> dict:
+        body = {
             "id": plan.id,
             "object": "text_completion",
             "created": plan.created,
@@ -107,6 +113,9 @@ class CompletionHandler:
             "choices": choices,
             "usage": usage,
         }
+        if x is not None:
+            body["x_agentrt"] = x
+        return body
 
     async def stream(self, plan: CompletionPlan) -> AsyncIterator[bytes]:
         """SSE chunks of text as it is decoded; a finish chunk goes out with whatever
@@ -136,7 +145,8 @@ class CompletionHandler:
                         "logprobs": logprobs,
                         "finish_reason": out.finish_reason if out.finished else None,
                     }
-                    held.append(event(self._body(plan, [choice], None)))
+                    x = self.service.x_agentrt(plan.hints, out) if out.finished else None
+                    held.append(event(self._body(plan, [choice], None, x)))
                     if not out.finished:
                         yield b"".join(held)
                         held.clear()

@@ -18,13 +18,14 @@ from anyio.abc import TaskGroup
 
 from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.outputs import RequestOutput
-from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve.chat_template import ChatRenderer
 from agentrt.serve.choices import ChoiceStream, Job
 from agentrt.serve.errors import APIError
+from agentrt.serve.hints import RequestHints
 from agentrt.serve.metrics import ServerMetrics
 from agentrt.serve.settings import ServeSettings
+from agentrt.serve.workflows import WorkflowBook
 
 
 class Service:
@@ -44,6 +45,7 @@ class Service:
         )
         tok = self.engine.tokenizer
         self.renderer = ChatRenderer(tok) if tok is not None and tok.chat_template else None
+        self.workflows = WorkflowBook(self._publish)
 
     # -- checks -------------------------------------------------------------------------
 
@@ -89,9 +91,31 @@ class Service:
         except ValueError as exc:
             raise APIError(400, str(exc), param="response_format") from None
 
-    def admit(self, num_choices: int) -> Callable[[], None]:
-        """Hold `num_choices` places in flight, or answer 503 when they are not free.
-        Returns the call that gives them back (call it exactly once)."""
+    # -- agents ---------------------------------------------------------------------------
+
+    def _publish(self, agent_ste: dict[str, float]) -> None:
+        """Steps-to-execution per agent to the engine's KV manager."""
+        self.llm.update_steps_to_execution(agent_ste)
+        self.metrics.hinted_agents.labels(self.model_name).set(len(agent_ste))
+        self.metrics.workflows.labels(self.model_name).set(len(self.workflows.declared))
+
+    def agent_of(self, hints: RequestHints) -> str | None:
+        """The engine's agent id for a request (its prefix's tag for eviction)."""
+        return hints.agent_id
+
+    def x_agentrt(self, hints: RequestHints, out: RequestOutput) -> dict:
+        """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
+        became of each hint, and until when its KV stays pinned (null: not pinned)."""
+        return {
+            "cached_tokens": min(out.num_cached_tokens, len(out.prompt_token_ids)),
+            "hint_outcome": hints.outcome,
+            "pinned_until": None,
+        }
+
+    def admit(self, num_choices: int, hints: RequestHints | None = None) -> Callable[[], None]:
+        """Hold `num_choices` places in flight, or answer 503 when they are not free, and
+        start the request's agent in its declared workflow. Returns the call that gives
+        the places back and finishes the agent (call it exactly once)."""
         if self.draining:
             raise APIError(503, "the server is shutting down", code="shutting_down")
         if self.pending + num_choices > self.settings.max_pending:
@@ -104,9 +128,17 @@ class Service:
                 headers={"Retry-After": str(self.settings.retry_after_seconds)},
             )
         self.pending += num_choices
+        workflow_id = hints.workflow_id if hints else None
+        agent = hints.agent_id if hints else None
+        why = self.workflows.request_started(workflow_id, agent)
+        if why is not None and hints is not None:
+            hints.outcome["workflow_progress"] = f"ignored: {why}"
+        if hints is not None and hints.given:
+            self.metrics.hinted(hints.outcome)
 
         def release() -> None:
             self.pending -= num_choices
+            self.workflows.request_finished(workflow_id, agent)
 
         return release
 
@@ -119,9 +151,12 @@ class Service:
         assert self.tasks is not None, "the app's lifespan sets the task group"
         return ChoiceStream(jobs, self._generate, self.tasks)
 
-    async def _generate(self, ids: list[int], params: SamplingParams):
+    async def _generate(self, job: Job):
+        outputs = self.llm.generate(
+            job.prompt_ids, job.params, agent_id=job.agent_id, prefix_len=job.prefix_len
+        )
         try:
-            async with aclosing(self.llm.generate(ids, params)) as outputs:
+            async with aclosing(outputs) as outputs:
                 async for out in outputs:
                     if out.finished:
                         self.metrics.finished(out)
