@@ -92,11 +92,23 @@ def test_declared_chain_publishes_ste_and_advances_with_requests():
     book.declare(graph, "w")
     assert published[-1] == {"plan": 0, "code": 1, "review": 2}
     assert book.request_started("w", "plan") is None
-    book.request_finished("w", "plan")
+    book.request_finished("w", "plan")  # handed on when the next request shows where
+    assert published[-1] == {"plan": 0, "code": 1, "review": 2}
+    assert book.request_started("w", "code") is None
     assert published[-1] == {"plan": math.inf, "code": 0, "review": 1}
-    assert "not ready" in book.request_started("w", "review")  # soft: a reason, no raise
+    assert "not ready" in book.request_started("w", "plan")  # soft: a reason, no raise
     book.delete("w")
     assert published[-1] == {}
+
+
+def test_a_request_of_the_loop_target_takes_the_back_edge():
+    published = []
+    book = WorkflowBook(published.append)
+    book.declare(graph_from_body({"edges": [["a", "b"], ["b", "a", 1]]}), "w")
+    for agent in ("a", "b", "a", "b"):
+        assert book.request_started("w", agent) is None, agent
+        book.request_finished("w", agent)
+    assert "not ready" in book.request_started("w", "a")  # the loop's one run is used
 
 
 def test_kvflow_update_agent_data_and_timestep_data():
@@ -182,11 +194,12 @@ def test_declared_workflow_drives_the_kvflow_policy(client, server):
 
     first = _ask(client, server, "plan", workflow_id="team")
     assert "workflow_progress" not in first.model_extra["x_agentrt"]["hint_outcome"]
+    _ask(client, server, "code", workflow_id="team")
     state = server.get("/v1/workflows/team").json()
     assert state["steps_to_execution"] == {"plan": None, "code": 0, "review": 1}
     assert _policy_ste(server)["code"] == 0
 
-    patched = httpx_patch(server, "/v1/workflows/team", {"started": ["code"], "finished": ["code"]})
+    patched = httpx_patch(server, "/v1/workflows/team", {"finished": ["code"]})
     assert patched["steps_to_execution"]["review"] == 0
 
     metrics = server.get("/metrics").text

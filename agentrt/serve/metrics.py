@@ -87,6 +87,13 @@ class _EngineCollector:
         rate.add_metric([self.model, "device"], st.device_hit_rate)
         rate.add_metric([self.model, "host"], st.host_hit_rate)
         yield rate
+        clock = GaugeMetricFamily(
+            "agentrt:engine_clock_seconds",
+            "The engine's clock (virtual seconds on the sim backend).",
+            labels=["model_name"],
+        )
+        clock.add_metric(labels, engine.clock.now())
+        yield clock
 
 
 class ServerMetrics:

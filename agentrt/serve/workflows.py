@@ -15,6 +15,7 @@ carried it. Workflows idle for `idle_ttl_s` are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import time
@@ -42,6 +43,9 @@ class DeclaredWorkflow:
     state: WorkflowState
     touched: float
     ste: dict[str, float] = field(default_factory=dict)
+    # agents whose request ended: finished in the state once the next request shows
+    # which way control went (a loop back or the forward edges)
+    handing_off: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -135,6 +139,7 @@ class WorkflowBook:
         (`{"agent": name, "take": [successors]}` picks OR-branches and loops). Raises
         `WorkflowError` (nothing applied) if the graph cannot take it."""
         trial = workflow.state.copy()
+        workflow.handing_off = [a for a in workflow.handing_off if a not in finished]
         try:
             for agent in started:
                 trial.start(agent)
@@ -157,31 +162,40 @@ class WorkflowBook:
     # -- requests -------------------------------------------------------------------------
 
     def request_started(self, workflow_id: str | None, agent: str | None) -> str | None:
-        """A request of `agent` in `workflow_id` began: start the agent if the workflow
-        is declared and the agent ready. Returns why not, when it could not."""
+        """A request of `agent` in `workflow_id` began: hand control on from the agents
+        whose requests ended (along their forward edges, and along a loop back to `agent`
+        when the graph has one with runs left), then start `agent` if it is ready.
+        Returns why it could not, if so (the request goes on regardless)."""
         workflow = self.get(workflow_id) if workflow_id else None
         if workflow is None or agent is None:
             return None
         workflow.touched = self.clock()
-        if agent in workflow.state.running:
-            return None
-        try:
-            workflow.state.start(agent)
-        except (WorkflowStateError, KeyError) as exc:
-            return f"not applied to the declared graph: {exc}"
+        state = workflow.state
+        for done in workflow.handing_off:
+            take = list(workflow.graph.successors(done))
+            if agent not in take and state.can_take(done, agent):
+                take.append(agent)
+            with contextlib.suppress(WorkflowStateError, KeyError):  # a PATCH finished it
+                state.finish(done, take)
+        workflow.handing_off.clear()
+        why = None
+        if agent not in state.running:
+            try:
+                state.start(agent)
+            except (WorkflowStateError, KeyError) as exc:
+                why = f"not applied to the declared graph: {exc}"
         self._changed(workflow)
-        return None
+        return why
 
     def request_finished(self, workflow_id: str | None, agent: str | None) -> None:
+        """A request of `agent` ended. It stays running in the graph until the
+        workflow's next request shows where control went (`request_started`)."""
         workflow = self.declared.get(workflow_id) if workflow_id else None
         if workflow is None or agent is None or agent not in workflow.state.running:
             return
         workflow.touched = self.clock()
-        try:
-            workflow.state.finish(agent)
-        except (WorkflowStateError, KeyError):
-            return
-        self._changed(workflow)
+        if agent not in workflow.handing_off:
+            workflow.handing_off.append(agent)
 
     # -- KVFlow's update ------------------------------------------------------------------
 
