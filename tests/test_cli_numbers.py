@@ -77,6 +77,7 @@ CASES: list[tuple[list[str], str, list[str]]] = [
     (["bench", "serve"], "--host-kv-cache-tokens", SIZE),
     (["bench", "serve"], "--seed", ["nan", "1.5"]),
     (["bench", "serve"], "--scale-tokens", RATE),
+    (["bench", "serve"], "--request-rate", RATE),
 ]
 
 PARAMS = [

@@ -104,18 +104,40 @@ def build_workload(
     raise ValueError(f"unknown workload {name!r}; use one of {WORKLOADS}")
 
 
-async def _closed_loop(requests: list[BenchRequest], clients: int, one) -> float:
-    """Run `one(i, request)` for every request, `clients` at a time; returns seconds."""
-    pending = iter(enumerate(requests))
+async def _drive(
+    requests: list[BenchRequest], clients: int, one, rate: float | None = None, seed: int = 0
+) -> float:
+    """Run `one(i, request)` for every request, at most `clients` at a time; returns
+    seconds. Without `rate`, a closed loop (each client sends its next request when the
+    last one ends); with it, requests arrive as a Poisson process of `rate` per second
+    (seeded), as `vllm bench serve --request-rate` sends them, and wait for a free client
+    (the wait is not part of their latency)."""
+    start = time.perf_counter()
+    if rate is None:
+        pending = iter(enumerate(requests))
 
-    async def client() -> None:
-        for i, request in pending:
+        async def client() -> None:
+            for i, request in pending:
+                await one(i, request)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(clients):
+                tg.start_soon(client)
+        return time.perf_counter() - start
+
+    limit = anyio.Semaphore(clients)
+    rng = random.Random(seed)
+
+    async def limited(i: int, request: BenchRequest) -> None:
+        async with limit:
             await one(i, request)
 
-    start = time.perf_counter()
     async with anyio.create_task_group() as tg:
-        for _ in range(clients):
-            tg.start_soon(client)
+        at = start
+        for i, request in enumerate(requests):
+            at += rng.expovariate(rate)
+            await anyio.sleep(max(0.0, at - time.perf_counter()))
+            tg.start_soon(limited, i, request)
     return time.perf_counter() - start
 
 
@@ -125,6 +147,7 @@ async def run_http(
     clients: int,
     api_key: str | None = None,
     endpoint: str = "completions",
+    rate: float | None = None,
 ):
     """The workload over HTTP; returns (metrics, prefix hit rate)."""
     chat = endpoint == "chat"
@@ -175,7 +198,7 @@ async def run_http(
             except aiohttp.ClientError:
                 timing.failed = True
 
-        duration = await _closed_loop(requests, clients, one)
+        duration = await _drive(requests, clients, one, rate)
     return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
 
 
@@ -188,7 +211,9 @@ def _has_tokens(chunk: dict, chat: bool) -> bool:
     return bool(choices[0]["delta"].get("content")) or choices[0]["finish_reason"] is not None
 
 
-async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], clients: int):
+async def run_in_process(
+    engine: LLMEngine, requests: list[BenchRequest], clients: int, rate: float | None = None
+):
     """The same workload on AsyncLLM in this process; returns (metrics, hit rate)."""
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
@@ -205,7 +230,7 @@ async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], client
                     timing.output_tokens = len(out.token_ids)
                     cached[i] = out.num_cached_tokens
 
-        duration = await _closed_loop(requests, clients, one)
+        duration = await _drive(requests, clients, one, rate)
     return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
 
 

@@ -53,6 +53,13 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     p.add_argument("--clients", type=positive_int, default=16, help="concurrent clients (16)")
     p.add_argument("--num-requests", type=positive_int, default=64, help="requests (64)")
     p.add_argument("--output-len", type=positive_int, default=64, help="tokens per request (64)")
+    p.add_argument(
+        "--request-rate",
+        type=positive_float,
+        default=None,
+        help="Poisson arrivals per second, at most --clients in flight (default: a closed "
+        "loop: each client sends its next request when the last one ends)",
+    )
     p.add_argument("--trace", default=None, help="mooncake: trace file (shared conversation)")
     p.add_argument(
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
@@ -130,7 +137,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         proc, url = start_server(args)
     try:
         http, http_hits = anyio.run(
-            run_http, url, requests, args.clients, args.api_key, args.endpoint
+            run_http, url, requests, args.clients, args.api_key, args.endpoint, args.request_rate
         )
     finally:
         if proc is not None:
@@ -138,7 +145,9 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
             proc.wait(60)
     results = {"HTTP": {**http, "prefix_hit_rate": http_hits}}
     if not args.no_in_process:
-        local, local_hits = anyio.run(run_in_process, engine, requests, args.clients)
+        local, local_hits = anyio.run(
+            run_in_process, engine, requests, args.clients, args.request_rate
+        )
         results["in-process"] = {**local, "prefix_hit_rate": local_hits}
     print(format_serving(results))
     rows = [
@@ -155,6 +164,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         "workload": args.workload,
         "endpoint": args.endpoint,
         "clients": args.clients,
+        "request_rate": args.request_rate,
         "results": results,
     }
     if "in-process" in results:
