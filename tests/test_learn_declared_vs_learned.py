@@ -28,7 +28,9 @@ def run_declared(workload: KVFlowWorkload, graphs: LearnedGraphs, workflow_id: s
 
     Yields, after each request start, (declared STE by agent name, learned STE by name)."""
     graph = workload.workflow().graph
-    key_of = {name: KEYS.of(prefix_ids=p) for name, p in zip(graph.agents, workload.prefixes)}
+    key_of = {
+        name: KEYS.of(prefix_ids=p) for name, p in zip(graph.agents, workload.prefixes, strict=True)
+    }
     name_of = {key: name for name, key in key_of.items()}
     back = {e.src: e.dst for e in graph.back_edges}
     state = WorkflowState(graph)

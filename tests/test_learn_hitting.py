@@ -50,7 +50,7 @@ def exact(counts: dict[str, dict[str, int]], ends: dict[str, int], source: str, 
             for r in range(n):
                 if r != col and m[r][col] != 0:
                     f = m[r][col]
-                    m[r] = [a - f * b for a, b in zip(m[r], m[col])]
+                    m[r] = [a - f * b for a, b in zip(m[r], m[col], strict=True)]
         return {a: m[at[a]][n] for a in live}
 
     hit = solve({i: probs[i].get(target, Fraction(0)) for i in live})

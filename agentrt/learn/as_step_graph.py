@@ -10,8 +10,8 @@ agents. Every agent is an OR-join: in the learned chain any one predecessor lead
 
 What does not carry over: a StepGraph runs all successors of a finished agent (the
 learned chain picks one), and starts every entry agent (the chain picks one start).
-So the conversion is meaningful for chains, loops and single-start shapes; a kind with
-no start agent gives an empty graph, which `StepGraph.validate()` rejects.
+So the conversion is meaningful for chains, loops and single-start shapes. A kind with
+no start agent has no graph (`LearnError`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def to_step_graph(learner: TransitionLearner, *, min_probability: float = 0.1) -
     """The `StepGraph` of one learned kind (agents named by their keys)."""
     if not 0.0 < min_probability <= 1.0:
         raise LearnError(f"min_probability must be in (0, 1], got {min_probability!r}")
+    if not learner.starts:
+        raise LearnError(f"learned kind {learner.kind!r} has no start agent: no step graph")
     probs = learner.probabilities()
     kept = {
         src: sorted(
@@ -42,7 +44,7 @@ def to_step_graph(learner: TransitionLearner, *, min_probability: float = 0.1) -
         graph.add_edge(src, dst)
     for src, dst in back:
         graph.add_edge(src, dst, max(1, learner.edges[src][dst].max_per_workflow))
-    return graph
+    return graph.validate()
 
 
 def _classify(
