@@ -191,3 +191,10 @@ def test_random_traffic_keeps_the_books_consistent(events):
                     want[a] = min(want.get(a, math.inf), v)
         assert merged == want
         assert graphs.live_workflows == sum(len(graphs.learner(k).workflows) for k in graphs.kinds)
+
+
+def test_a_new_workflow_whose_first_agent_does_not_fit_its_kind_is_untracked():
+    graphs = LearnedGraphs(LearnerConfig(max_agents=1))
+    assert graphs.start("w", "a", 0, kind="k") == "k"
+    assert graphs.start("v", "b", 1, kind="k") is None
+    assert graphs.kind_of("v") is None and graphs.live_workflows == 1

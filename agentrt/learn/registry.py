@@ -77,8 +77,9 @@ class LearnedGraphs:
             workflow_kind = entry[0]
         learner = self._learners[workflow_kind]
         learner.start(workflow_id, agent, now)
-        if workflow_id in learner.workflows:
-            self._touch(workflow_id, workflow_kind, now)
+        if workflow_id not in learner.workflows:  # its first agent did not fit the kind
+            return None
+        self._touch(workflow_id, workflow_kind, now)
         return workflow_kind
 
     def finish(self, workflow_id: Hashable, agent: str, now: float) -> bool:
@@ -126,10 +127,10 @@ class LearnedGraphs:
         """Minimum expected STE per agent over the live workflows in a known position."""
         self.expire(now)
         merged: dict[str, float] = {}
-        for workflow_id, (kind, _) in self._workflows.items():
-            ste = self._learners[kind].workflow_ste(workflow_id)
-            for agent, value in (ste or {}).items():
-                merged[agent] = min(value, merged.get(agent, math.inf))
+        for learner in self._learners.values():
+            for agent, value in learner.live_ste().items():
+                if agent not in merged or value < merged[agent]:
+                    merged[agent] = value
         return merged
 
     def kind_of(self, workflow_id: Hashable) -> str | None:

@@ -144,12 +144,32 @@ class TransitionLearner:
         track = self.workflows.get(workflow_id)
         if track is None:
             return None
-        positions = [p for p in track.positions() if self.confident(p)]
-        if not positions:
+        return self._ste_at(frozenset(track.positions()), frozenset(track.running))
+
+    def live_ste(self) -> dict[str, float]:
+        """Minimum over the live workflows in a known position of `workflow_ste`;
+        computed once per distinct (positions, running agents)."""
+        merged: dict[str, float] = {}
+        seen: set[tuple[frozenset[str], frozenset[str]]] = set()
+        for track in self.workflows.values():
+            at = (frozenset(track.positions()), frozenset(track.running))
+            if at in seen:
+                continue
+            seen.add(at)
+            for agent, value in (self._ste_at(*at) or {}).items():
+                if agent not in merged or value < merged[agent]:
+                    merged[agent] = value
+        return merged
+
+    def _ste_at(
+        self, positions: frozenset[str], running: frozenset[str]
+    ) -> dict[str, float] | None:
+        confident = [p for p in positions if self.confident(p)]
+        if not confident:
             return None
         table = self.ste_table()
-        ste = {agent: min(table[p][agent] for p in positions) for agent in self.requests}
-        for agent in track.running:
+        ste = {agent: min(table[p][agent] for p in confident) for agent in self.requests}
+        for agent in running:
             ste[agent] = 0
         return ste
 
