@@ -80,14 +80,26 @@ def test_the_document_says_what_was_learned():
     assert doc["tool_pauses"]["search"]["count"] == 3
 
 
-def test_importing_replaces_a_kind_and_leaves_the_others():
+def test_importing_replaces_a_kind_keeps_its_live_workflows_and_leaves_the_others():
     graphs, _ = taught()
     mine = LearnedGraphs()
     chain_traffic(mine, ["a1", "zz"], rounds=1, workflows=1)
     chain_traffic(mine, ["b1", "b2"], rounds=1, workflows=1)
-    import_learned(export_learned(graphs), mine, now=5.0)
+    mine.start("live", "a1", 100.0)
+    assert mine.workflow_ste("live") is None  # one transition out of a1: unknown
+    adopted = import_learned(export_learned(graphs), mine, now=100.0)
+    assert sorted(adopted) == ["a1", "single"]
     assert sorted(mine.kinds) == ["a1", "b1", "single"]
     assert mine.learner("a1").agents == ["a1", "a2", "a3"]
+    assert mine.workflow_ste("live") == {"a1": 0, "a2": 1.0, "a3": 2.0}
+
+
+def test_a_new_kind_finds_no_room_when_every_kind_is_live():
+    graphs, _ = taught()
+    mine = LearnedGraphs(max_kinds=1)
+    mine.start("live", "x", 0.0)
+    assert import_learned(export_learned(graphs), mine, now=1.0) == []
+    assert mine.kinds == ["x"] and mine.kind_of("live") == "x"
 
 
 def mutate(doc, path, value):

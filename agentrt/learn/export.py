@@ -2,8 +2,9 @@
 
 `export_learned` builds the document of a registry (and its tool pauses); it is what
 `GET /v1/workflows/learned` returns. `import_learned` validates a document and adopts
-its kinds into a registry (replacing kinds of the same name; live workflows are never
-part of a document) and its tool stats into a `ToolPauses`. `write_learned` /
+its kinds into a registry (replacing kinds of the same name, whose live workflows carry
+over; live workflows are never part of a document) and its tool stats into a
+`ToolPauses`. `write_learned` /
 `read_learned` store a document in a file (written atomically); a missing, unreadable or
 invalid file raises `LearnedGraphFormatError` with one line naming the file.
 """
@@ -42,15 +43,18 @@ def export_learned(
 
 def import_learned(
     doc: Any, graphs: LearnedGraphs, now: float, pauses: ToolPauses | None = None
-) -> dict[str, Any]:
+) -> list[str]:
     """Validate `doc` and adopt its kinds (seen at `now`) and tool stats; returns the
-    validated document."""
+    kinds adopted (a new kind finds no room when `max_kinds` kinds are all live)."""
     checked = validate_document(doc)
-    for kind in checked["kinds"]:
-        graphs.add_learner(TransitionLearner.from_dict(kind, graphs.config), now)
+    adopted = [
+        kind["kind"]
+        for kind in checked["kinds"]
+        if graphs.add_learner(TransitionLearner.from_dict(kind, graphs.config), now)
+    ]
     if pauses is not None:
         pauses.load_dict(checked["tool_pauses"])
-    return checked
+    return adopted
 
 
 def learners_of(doc: Any) -> list[TransitionLearner]:

@@ -148,14 +148,21 @@ class LearnedGraphs:
     def live_workflows(self) -> int:
         return len(self._workflows)
 
-    def add_learner(self, learner: TransitionLearner, now: float) -> None:
-        """Adopt a learner (e.g. loaded from JSON), replacing the kind's own; its kind
-        counts as seen at `now`."""
+    def add_learner(self, learner: TransitionLearner, now: float) -> bool:
+        """Adopt a learner (e.g. loaded from JSON) as its kind's, seen at `now`. The
+        live workflows of a replaced learner carry over (from their current position
+        on, the adopted counts apply). False when the kind is new and `max_kinds` kinds
+        all have live workflows."""
         _check_time(now)
-        self._drop_kind(learner.kind)
-        self._make_room_for(learner.kind)
+        old = self._learners.get(learner.kind)
+        if old is not None:
+            learner.workflows.update(old.workflows)
+        elif not self._make_room_for(learner.kind):
+            return False
         self._learners[learner.kind] = learner
         self._kind_seen[learner.kind] = now
+        self._kind_seen.move_to_end(learner.kind)
+        return True
 
     # -- helpers ----------------------------------------------------------------------
     def _touch(self, workflow_id: Hashable, kind: str, now: float) -> None:
