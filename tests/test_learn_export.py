@@ -94,6 +94,19 @@ def test_importing_replaces_a_kind_keeps_its_live_workflows_and_leaves_the_other
     assert mine.workflow_ste("live") == {"a1": 0, "a2": 1.0, "a3": 2.0}
 
 
+def test_a_carried_over_workflow_at_an_agent_the_import_does_not_know_learns_on():
+    graphs, _ = taught()
+    mine = LearnedGraphs()
+    mine.start("live", "a1", 0.0)
+    mine.start("live", "zz", 1.0)  # zz: unknown to the imported learner
+    import_learned(export_learned(graphs), mine, now=2.0)
+    mine.start("live", "a2", 3.0)  # from zz: not counted
+    mine.end("live", 4.0)
+    doc = export_learned(mine)  # still a valid document
+    assert import_learned(doc, LearnedGraphs(), now=5.0) == ["a1", "single"]
+    assert "zz" not in mine.learner("a1").edges
+
+
 def test_a_new_kind_finds_no_room_when_every_kind_is_live():
     graphs, _ = taught()
     mine = LearnedGraphs(max_kinds=1)

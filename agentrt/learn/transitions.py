@@ -18,7 +18,9 @@ running agents, `learn/hitting.py` for the rest, minimum over its positions), or
 computed once per change of the counts (`version`).
 
 Requests of a new agent when `config.max_agents` are known are not learned: the workflow
-keeps its position, so others' learning goes on.
+keeps its position, so others' learning goes on. Transitions and ends are counted only
+out of known agents (a workflow carried over from a replaced learner may stand at an
+agent this one does not know).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class TransitionLearner:
             self.starts[agent] += 1
         else:
             source = track.source()
-            if source is not None:
+            if source is not None and source[0] in self.requests:
                 self._count_edge(track, source[0], agent, max(0.0, now - source[1]))
         self.requests[agent] += 1
         track.started(agent, now)
@@ -85,7 +87,7 @@ class TransitionLearner:
         if track is None:
             return False
         source = track.source()
-        if source is not None:
+        if source is not None and source[0] in self.requests:
             self.ends[source[0]] += 1
             self.version += 1
         return True
