@@ -8,7 +8,8 @@
 - `ToolPauses`: the pause expected after a response ending in tool calls, per tool.
 - `PinBook`: budgeted, expiring KV pins for those pauses.
 - `export_learned` / `import_learned` / `read_learned` / `write_learned` (schema in
-  `learn/schema.py`) and `to_step_graph`, so a learned graph can be replayed offline.
+  `learn/schema.py`) and `to_step_graph`, so a learned graph can be replayed offline;
+  `learn_from_records` learns the graphs of a recorded trace.
 """
 
 from agentrt.learn.agent_key import AgentKey
@@ -22,6 +23,7 @@ from agentrt.learn.export import (
     read_learned,
     write_learned,
 )
+from agentrt.learn.from_trace import learn_from_records
 from agentrt.learn.hitting import expected_steps
 from agentrt.learn.pins import PinBook, PinResult
 from agentrt.learn.registry import LearnedGraphs
@@ -43,6 +45,7 @@ __all__ = [
     "expected_steps",
     "export_learned",
     "import_learned",
+    "learn_from_records",
     "learners_of",
     "read_learned",
     "to_step_graph",
