@@ -11,10 +11,13 @@ learned graph of a trace for `export_learned` and `to_step_graph` without a serv
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from agentrt.learn.agent_key import AgentKey
 from agentrt.learn.registry import LearnedGraphs
-from agentrt.trace.schema import CallRecord
+
+if TYPE_CHECKING:  # the trace package imports numpy; learning needs only the fields
+    from agentrt.trace.schema import CallRecord
 
 _FINISH, _START, _END = 0, 1, 2
 
