@@ -68,6 +68,9 @@ def test_idle_workflows_end_and_count_an_end():
     assert graphs.live_workflows == 0
     assert graphs.learner("a").ends == {"a": 1}
     assert graphs.workflow_ste("w") is None
+    graphs.start("w", "b", 12.0)  # back after its end: a new workflow of kind "b"
+    assert graphs.kind_of("w") == "b"
+    assert "b" not in graphs.learner("a").edges.get("a", {})
 
 
 def test_expiry_runs_on_every_call_that_takes_the_time():

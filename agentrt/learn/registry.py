@@ -12,8 +12,9 @@ expected steps-to-execution over the live workflows whose position is known (as
 Agents of workflows in an unknown position are left out, and so fall back to LRU.
 
 Expiry (at every call that takes `now`): a workflow without a request for `idle_ttl_s`
-ends (its learner counts the end: an idle conversation is how a server sees one end); a
-kind without a request for `kind_ttl_s` is dropped with what it learned. Bounds: beyond
+ends (its learner counts the end: an idle conversation is how a server sees one end; a
+later request of it starts a new workflow); a kind without a request for `kind_ttl_s` is
+dropped with what it learned. Bounds: beyond
 `max_workflows` the least recently seen workflow is forgotten (no end counted); beyond
 `max_kinds` the least recently seen kind without live workflows is dropped, and if every
 kind has live workflows the new workflow is not tracked (`start` returns None).
