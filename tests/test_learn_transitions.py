@@ -135,3 +135,27 @@ def test_bad_config_is_a_one_line_error(kwargs):
     with pytest.raises(ValueError) as info:
         LearnerConfig(**kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_the_table_is_computed_again_after_enough_new_traffic_or_a_new_agent():
+    learner = TransitionLearner("k", LearnerConfig(min_observations=1, refresh_growth=0.5))
+    for i in range(4):
+        run(learner, f"w{i}", ["a", "b"])  # 8 observations: a -> b, b -> end
+    table = learner.ste_table()
+    run(learner, "w4", ["a", "b", "a", "b"])  # 4 more, 12 < 8 * 1.5: kept
+    assert learner.ste_table() is table and table["b"]["a"] == math.inf
+    run(learner, "w5", ["a", "b"])  # 14 > 12: computed again
+    assert learner.ste_table()["b"]["a"] == 1.0
+    table = learner.ste_table()
+    learner.start("w6", "c", 100.0)  # a new agent: computed again at once
+    assert "c" in learner.ste_table() and learner.ste_table() is not table
+
+
+def test_with_no_refresh_growth_every_observation_counts_at_once():
+    learner = TransitionLearner("k", LearnerConfig(min_observations=1, refresh_growth=0.0))
+    run(learner, "w0", ["a", "b"])
+    table = learner.ste_table()
+    learner.start("w1", "a", 10.0)
+    assert learner.ste_table() is table  # a start of a known agent is no transition
+    learner.start("w1", "b", 11.0)
+    assert learner.ste_table() is not table

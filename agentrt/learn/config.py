@@ -16,6 +16,9 @@ class LearnerConfig:
     - `horizon`, `min_hit_prob`: of the expected-steps computation (`learn/hitting.py`).
     - `max_agents`: agents learned per kind; requests of further agents are not learned.
     - `alpha`, `window`: of the per-edge delay statistics (`learn/stats.py`).
+    - `refresh_growth`: the expected-steps table (O(A * horizon * E) to compute) is
+      computed again once the transitions observed grew by this fraction since the last
+      computation, or a new agent appeared; 0 recomputes after every new observation.
     """
 
     min_observations: int = 3
@@ -24,6 +27,7 @@ class LearnerConfig:
     max_agents: int = 256
     alpha: float = DEFAULT_ALPHA
     window: int = DEFAULT_WINDOW
+    refresh_growth: float = 0.1
 
     def __post_init__(self) -> None:
         _at_least_one("min_observations", self.min_observations)
@@ -34,6 +38,8 @@ class LearnerConfig:
             raise LearnError(f"min_hit_prob must be in (0, 1], got {self.min_hit_prob!r}")
         if not 0.0 < self.alpha <= 1.0:
             raise LearnError(f"alpha must be in (0, 1], got {self.alpha!r}")
+        if not 0.0 <= self.refresh_growth <= 10.0:
+            raise LearnError(f"refresh_growth must be in [0, 10], got {self.refresh_growth!r}")
 
 
 def _at_least_one(name: str, value: object) -> None:

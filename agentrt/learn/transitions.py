@@ -15,7 +15,9 @@ with fewer than `config.min_observations` of them is not *confident*. `workflow_
 gives a workflow's expected steps-to-execution of every agent of the kind (0 for its
 running agents, `learn/hitting.py` for the rest, minimum over its positions), or `None`
 ("unknown": fall back to LRU) when no position is confident. The hitting-time table is
-computed once per change of the counts (`version`).
+computed again when a new agent appeared or the transitions observed (`observed`) grew
+by `config.refresh_growth` since it was last computed; in between it is at most that
+stale, and the cost of a busy kind stays O(log of its traffic) computations.
 
 Requests of a new agent when `config.max_agents` are known are not learned: the workflow
 keeps its position, so others' learning goes on. Transitions and ends are counted only
@@ -54,9 +56,9 @@ class TransitionLearner:
         self.ends: Counter[str] = Counter()
         self.edges: dict[str, dict[str, EdgeStats]] = {}
         self.workflows: dict[Hashable, WorkflowTrack] = {}
-        self.version = 0
+        self.observed = 0  # transitions counted, ends included
         self._table: dict[str, dict[str, float]] = {}
-        self._table_version = -1
+        self._table_observed = -1
 
     # -- observation ------------------------------------------------------------------
     def start(self, workflow_id: Hashable, agent: str, now: float) -> bool:
@@ -73,7 +75,6 @@ class TransitionLearner:
                 self._count_edge(track, source[0], agent, max(0.0, now - source[1]))
         self.requests[agent] += 1
         track.started(agent, now)
-        self.version += 1
         return True
 
     def finish(self, workflow_id: Hashable, agent: str, now: float) -> bool:
@@ -89,7 +90,7 @@ class TransitionLearner:
         source = track.source()
         if source is not None and source[0] in self.requests:
             self.ends[source[0]] += 1
-            self.version += 1
+            self.observed += 1
         return True
 
     def drop(self, workflow_id: Hashable) -> bool:
@@ -103,6 +104,7 @@ class TransitionLearner:
             edge = row[dst] = EdgeStats(0, DelayStats(self.config.alpha, self.config.window))
         edge.count += 1
         edge.delay.add(delay)
+        self.observed += 1
         track.edges_taken[src, dst] += 1
         edge.max_per_workflow = max(edge.max_per_workflow, track.edges_taken[src, dst])
 
@@ -130,14 +132,15 @@ class TransitionLearner:
         return probs
 
     def ste_table(self) -> dict[str, dict[str, float]]:
-        """`table[source][target]` of `learn/hitting.py`, cached per `version`."""
-        if self._table_version != self.version:
+        """`table[source][target]` of `learn/hitting.py` for every known agent."""
+        grown = self.observed > self._table_observed * (1 + self.config.refresh_growth)
+        if grown or len(self._table) != len(self.requests):
             self._table = expected_steps(
                 self.probabilities(),
                 horizon=self.config.horizon,
                 min_hit_prob=self.config.min_hit_prob,
             )
-            self._table_version = self.version
+            self._table_observed = self.observed
         return self._table
 
     def workflow_ste(self, workflow_id: Hashable) -> dict[str, float] | None:
@@ -211,5 +214,6 @@ class TransitionLearner:
         for t in data["transitions"]:
             edge = EdgeStats(t["count"], DelayStats.from_dict(t["delay_s"]), t["max_per_workflow"])
             learner.edges.setdefault(t["src"], {})[t["dst"]] = edge
-        learner.version = 1
+            learner.observed += edge.count
+        learner.observed += sum(learner.ends.values())
         return learner
