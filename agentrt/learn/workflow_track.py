@@ -51,7 +51,6 @@ class WorkflowTrack:
     def finished(self, agent: str, now: float) -> bool:
         """Record a finish; False (nothing changes) when `agent` was not running."""
         if not self.running[agent]:
-            del self.running[agent]
             return False
         self.running[agent] -= 1
         if not self.running[agent]:
