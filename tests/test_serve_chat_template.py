@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentrt.engine import loader
-from agentrt.serve.chat_template import ChatRenderer
+from agentrt.serve.chat_template import ChatRenderer, common_prefix_len
 from agentrt.serve.errors import APIError
 from agentrt.serve.protocol import ChatMessage, Tool
 
@@ -90,3 +92,16 @@ def test_render_gives_the_ids_apply_chat_template_gives(tokenizer):
             plain, add_generation_prompt=True, tokenize=True, return_dict=False
         )
         assert renderer.render(messages, tools) == list(expected)
+
+
+@given(
+    st.lists(st.integers(0, 3), max_size=40),
+    st.lists(st.integers(0, 3), max_size=40),
+)
+def test_common_prefix_len_matches_the_plain_loop(a, b):
+    plain = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        plain += 1
+    assert common_prefix_len(a, b) == plain

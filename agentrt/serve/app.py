@@ -167,7 +167,7 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starl
 
 
 async def _answer(request: Request, service: Service, stream: bool, handler, plan):
-    release = service.admit(len(plan.jobs), plan.hints)
+    release = service.admit(plan)
     if stream:
         return SSEResponse(handler.stream(plan), on_close=release)
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve import tool_calls as tc
+from agentrt.serve.agents import Call
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.hints import RequestHints
@@ -28,6 +29,8 @@ class ChatPlan:
     jobs: list[Job]
     tools: tc.ToolMode
     hints: RequestHints
+    call: Call
+    tool_names: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -81,15 +84,15 @@ class ChatHandler:
         tools = list(mode.tools) or None
         ids = svc.renderer.render(req.messages, tools)
         svc.check_prompt(ids, "messages")
-        agent = svc.agent_of(hints)
-        prefix_len = svc.renderer.fixed_prefix_len(req.messages, tools, ids) if agent else None
+        prefix_len = svc.renderer.fixed_prefix_len(req.messages, tools, ids)
+        call = svc.agents.call_of(hints, ids[:prefix_len], req.messages)
         structured = _structured(req, mode)
         await svc.compile(structured)
         limit = req.max_completion_tokens or req.max_tokens
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
-        jobs = [Job(ids, p, agent, prefix_len) for p in params]
-        return ChatPlan(req, ids, jobs, mode, hints)
+        jobs = [Job(ids, p, call.agent, prefix_len if call.agent else None) for p in params]
+        return ChatPlan(req, ids, jobs, mode, hints, call)
 
     # -- whole answers ------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class ChatHandler:
 
     def _choice(self, plan: ChatPlan, index: int, out: RequestOutput) -> dict:
         content, calls = self._split(plan, out.text)
+        plan.tool_names.extend(c.function.name for c in calls)
         message: dict = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = [c.model_dump() for c in calls]
@@ -170,6 +174,7 @@ class ChatHandler:
                         finals[i] = out
                         check_finished(out)
                         _, calls = self._split(plan, out.text)
+                        plan.tool_names.extend(c.function.name for c in calls)
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}

@@ -92,12 +92,7 @@ class ChatRenderer:
                 self._fixed.pop(next(iter(self._fixed)))
             placeholder = ChatMessage(role="user", content="\x00")
             probe = self._fixed[key] = self.render([*head, placeholder], tools)
-        n = 0
-        for a, b in zip(probe, ids, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix_len(probe, ids)
 
     def _text(self, messages: list[ChatMessage], tools: list[Tool] | None) -> str:
         if self.native_tools:
@@ -156,3 +151,18 @@ class ChatRenderer:
             first = {"role": "system", "content": messages[0]["content"] + "\n\n" + block}
             return [first, *messages[1:]]
         return [{"role": "system", "content": block}, *messages]
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix, by bisection over slice comparisons
+    (C loops; a Python loop over an 8k-token prefix costs ~0.3 ms a request)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while hi - lo > 1:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo

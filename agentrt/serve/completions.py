@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from agentrt.engine.outputs import RequestOutput
+from agentrt.serve.agents import Call
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.hints import RequestHints
@@ -24,6 +25,8 @@ class CompletionPlan:
     prompts: list[list[int]]
     jobs: list[Job]  # choice i answers prompts[i // n]
     hints: RequestHints
+    call: Call
+    tool_names: list[str] = field(default_factory=list)  # (completions call no tools)
     id: str = field(default_factory=lambda: f"cmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -63,13 +66,13 @@ class CompletionHandler:
             svc.check_prompt(ids)
             prompts.append(ids)
         jobs: list[Job] = []
-        agent = svc.agent_of(hints)
+        call = svc.agents.call_of(hints, None)
         for ids in prompts:
             params = sampling_params(
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
-            jobs.extend(Job(ids, p, agent) for p in params)
-        return CompletionPlan(req, prompts, jobs, hints)
+            jobs.extend(Job(ids, p, call.agent) for p in params)
+        return CompletionPlan(req, prompts, jobs, hints, call)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:
         n = plan.req.n

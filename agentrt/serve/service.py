@@ -19,13 +19,14 @@ from anyio.abc import TaskGroup
 from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
+from agentrt.serve.agents import AgentTracker
 from agentrt.serve.chat_template import ChatRenderer
 from agentrt.serve.choices import ChoiceStream, Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.hints import RequestHints
 from agentrt.serve.metrics import ServerMetrics
+from agentrt.serve.plan import Plan
 from agentrt.serve.settings import ServeSettings
-from agentrt.serve.workflows import WorkflowBook
 
 
 class Service:
@@ -45,7 +46,8 @@ class Service:
         )
         tok = self.engine.tokenizer
         self.renderer = ChatRenderer(tok) if tok is not None and tok.chat_template else None
-        self.workflows = WorkflowBook(self._publish)
+        self.agents = AgentTracker(self._publish, self.engine.kv.page_size)
+        self.workflows = self.agents.declared
 
     # -- checks -------------------------------------------------------------------------
 
@@ -99,10 +101,6 @@ class Service:
         self.metrics.hinted_agents.labels(self.model_name).set(len(agent_ste))
         self.metrics.workflows.labels(self.model_name).set(len(self.workflows.declared))
 
-    def agent_of(self, hints: RequestHints) -> str | None:
-        """The engine's agent id for a request (its prefix's tag for eviction)."""
-        return hints.agent_id
-
     def x_agentrt(self, hints: RequestHints, out: RequestOutput) -> dict:
         """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
         became of each hint, and until when its KV stays pinned (null: not pinned)."""
@@ -112,10 +110,11 @@ class Service:
             "pinned_until": None,
         }
 
-    def admit(self, num_choices: int, hints: RequestHints | None = None) -> Callable[[], None]:
-        """Hold `num_choices` places in flight, or answer 503 when they are not free, and
-        start the request's agent in its declared workflow. Returns the call that gives
-        the places back and finishes the agent (call it exactly once)."""
+    def admit(self, plan: Plan) -> Callable[[], None]:
+        """Hold a place in flight for each of the plan's choices, or answer 503 when
+        they are not free, and start its agent call. Returns the call that gives the
+        places back and ends the agent call (call it exactly once)."""
+        num_choices = len(plan.jobs)
         if self.draining:
             raise APIError(503, "the server is shutting down", code="shutting_down")
         if self.pending + num_choices > self.settings.max_pending:
@@ -128,17 +127,15 @@ class Service:
                 headers={"Retry-After": str(self.settings.retry_after_seconds)},
             )
         self.pending += num_choices
-        workflow_id = hints.workflow_id if hints else None
-        agent = hints.agent_id if hints else None
-        why = self.workflows.request_started(workflow_id, agent)
-        if why is not None and hints is not None:
-            hints.outcome["workflow_progress"] = f"ignored: {why}"
-        if hints is not None and hints.given:
-            self.metrics.hinted(hints.outcome)
+        why = self.agents.started(plan.call)
+        if why is not None:
+            plan.hints.outcome["workflow_progress"] = f"ignored: {why}"
+        if plan.hints.given:
+            self.metrics.hinted(plan.hints.outcome)
 
         def release() -> None:
             self.pending -= num_choices
-            self.workflows.request_finished(workflow_id, agent)
+            self.agents.finished(plan.call, plan.tool_names)
 
         return release
 

@@ -81,8 +81,13 @@ def workflow_routes(max_body_bytes: int) -> list[Route]:
             raise APIError(400, str(exc)) from None
         return JSONResponse({"status": "ok", "agents": len(ste)})
 
+    async def learned(request: Request) -> Response:
+        service: Service = request.app.state.service
+        return JSONResponse(service.agents.export())
+
     return [
         Route("/v1/workflows", declare, methods=["POST"]),
+        Route("/v1/workflows/learned", learned, methods=["GET"]),
         Route("/v1/workflows/{workflow_id}", show, methods=["GET"]),
         Route("/v1/workflows/{workflow_id}", report, methods=["PATCH"]),
         Route("/v1/workflows/{workflow_id}", delete, methods=["DELETE"]),

@@ -1,0 +1,19 @@
+"""What a route hands the service once a request is checked: its choices and agent call."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from agentrt.serve.agents import Call
+from agentrt.serve.choices import Job
+from agentrt.serve.hints import RequestHints
+
+
+class Plan(Protocol):
+    """A planned request. `tool_names`: the tools its answer called, filled in by the
+    handler as the answer is parsed (they set how long its KV stays pinned)."""
+
+    jobs: list[Job]
+    hints: RequestHints
+    call: Call
+    tool_names: list[str]
