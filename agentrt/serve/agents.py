@@ -70,6 +70,7 @@ class AgentTracker:
         # server its graph; a wrong guess costs a needless prefetch, never tokens.
         self.learned = LearnedGraphs(LearnerConfig(min_observations=1))
         self.pauses = ToolPauses()
+        self._learned_ste: dict[str, float] = {}
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -86,17 +87,20 @@ class AgentTracker:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def started(self, call: Call) -> str | None:
-        """The call began; returns why its declared graph could not take it, if so."""
+    def started(self, call: Call) -> tuple[str | None, float | None]:
+        """The call began. Returns why its declared graph could not take it (None: it
+        did, or it has none), and for a learned call the steps the learner expected
+        until this agent ran (0 or 1: it saw it coming; None: it had no estimate)."""
         if call.agent is None:
-            return None
+            return None, None
         if call.declared:
-            return self.declared.request_started(call.workflow, call.agent)
+            return self.declared.request_started(call.workflow, call.agent), None
         now = self.clock()
+        predicted = self._learned_ste.get(call.agent)
         self.pauses.request(call.workflow, now)
         self.learned.start(call.workflow, call.agent, now)
         self._publish_learned(now)
-        return None
+        return None, predicted
 
     def finished(self, call: Call, tool_names: list[str] | None = None) -> None:
         """The call's response ended (`tool_names`: the tools it called)."""
@@ -119,5 +123,13 @@ class AgentTracker:
 
     def _publish_learned(self, now: float) -> None:
         board = self.declared.board
-        board.publish(LEARNED, self.learned.agent_ste(now))
+        self._learned_ste = self.learned.agent_ste(now)
+        board.publish(LEARNED, self._learned_ste)
         self.publish(board.agent_ste())
+
+
+def prediction_outcome(steps: float | None) -> str:
+    """How a learned call's start compares with what the learner expected."""
+    if steps is None:
+        return "unknown"
+    return "hit" if steps <= 1 else "miss"

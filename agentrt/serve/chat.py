@@ -31,6 +31,7 @@ class ChatPlan:
     hints: RequestHints
     call: Call
     tool_names: list[str] = field(default_factory=list)
+    predicted_steps: float | None = None
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -107,7 +108,7 @@ class ChatHandler:
             "choices": choices,
             "usage": _usage(plan, outs),
             "system_fingerprint": None,
-            "x_agentrt": self.service.x_agentrt(plan.hints, outs[0]),
+            "x_agentrt": self.service.x_agentrt(plan, outs[0]),
         }
 
     def _split(self, plan: ChatPlan, text: str) -> tuple[str | None, list[ToolCall]]:
@@ -178,7 +179,7 @@ class ChatHandler:
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        extra = self.service.x_agentrt(plan.hints, out)
+                        extra = self.service.x_agentrt(plan, out)
                         held.append(
                             self._chunk(plan, [{**choice, "finish_reason": reason}], x=extra)
                         )

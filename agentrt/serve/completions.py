@@ -26,7 +26,8 @@ class CompletionPlan:
     jobs: list[Job]  # choice i answers prompts[i // n]
     hints: RequestHints
     call: Call
-    tool_names: list[str] = field(default_factory=list)  # (completions call no tools)
+    tool_names: list[str] = field(default_factory=list)
+    predicted_steps: float | None = None  # (completions call no tools)
     id: str = field(default_factory=lambda: f"cmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -102,7 +103,7 @@ class CompletionHandler:
             }
             for i, out in enumerate(outs)
         ]
-        x = self.service.x_agentrt(plan.hints, outs[0])
+        x = self.service.x_agentrt(plan, outs[0])
         return self._body(plan, choices, self._usage(plan, outs), x)
 
     def _body(
@@ -148,7 +149,7 @@ class CompletionHandler:
                         "logprobs": logprobs,
                         "finish_reason": out.finish_reason if out.finished else None,
                     }
-                    x = self.service.x_agentrt(plan.hints, out) if out.finished else None
+                    x = self.service.x_agentrt(plan, out) if out.finished else None
                     held.append(event(self._body(plan, [choice], None, x)))
                     if not out.finished:
                         yield b"".join(held)

@@ -148,6 +148,13 @@ class ServerMetrics:
             ["model_name", "field", "outcome"],
             registry=reg,
         )
+        self.learned_predictions = Counter(
+            "agentrt:learned_graph_predictions",
+            "Requests of agents on learned graphs, by whether the learned graph expected "
+            "them within one step (hit), later (miss), or had no estimate (unknown).",
+            ["model_name", "outcome"],
+            registry=reg,
+        )
         self.workflows = Gauge(
             "agentrt:workflows_declared", "Declared workflows held.", lab, registry=reg
         )

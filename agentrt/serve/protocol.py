@@ -150,12 +150,20 @@ class ResponseToolCall(_Response):
     function: ResponseFunction
 
 
+class AgentCallInfo(_Response):
+    agent_key: str | None
+    workflow: str | None
+    graph: Literal["declared", "learned"]
+    predicted_steps: float | None
+
+
 class AgentrtInfo(_Response):
     """`x_agentrt`: agentrt's own answer beside OpenAI's fields (clients ignore it)."""
 
     cached_tokens: int
     hint_outcome: dict[str, str]
     pinned_until: float | None
+    agent: AgentCallInfo
 
 
 class PromptTokensDetails(_Response):

@@ -9,6 +9,7 @@ choice still running, which frees its KV.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import aclosing
@@ -19,11 +20,10 @@ from anyio.abc import TaskGroup
 from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
-from agentrt.serve.agents import AgentTracker
+from agentrt.serve.agents import AgentTracker, prediction_outcome
 from agentrt.serve.chat_template import ChatRenderer
 from agentrt.serve.choices import ChoiceStream, Job
 from agentrt.serve.errors import APIError
-from agentrt.serve.hints import RequestHints
 from agentrt.serve.metrics import ServerMetrics
 from agentrt.serve.plan import Plan
 from agentrt.serve.settings import ServeSettings
@@ -101,13 +101,22 @@ class Service:
         self.metrics.hinted_agents.labels(self.model_name).set(len(agent_ste))
         self.metrics.workflows.labels(self.model_name).set(len(self.workflows.declared))
 
-    def x_agentrt(self, hints: RequestHints, out: RequestOutput) -> dict:
+    def x_agentrt(self, plan: Plan, out: RequestOutput) -> dict:
         """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
-        became of each hint, and until when its KV stays pinned (null: not pinned)."""
+        became of each hint, until when its KV stays pinned (null: not pinned), and the
+        agent call as the server saw it (its agent and workflow keys, whether its graph
+        was declared, and the steps the learned graph expected until it ran)."""
+        call = plan.call
         return {
             "cached_tokens": min(out.num_cached_tokens, len(out.prompt_token_ids)),
-            "hint_outcome": hints.outcome,
+            "hint_outcome": plan.hints.outcome,
             "pinned_until": None,
+            "agent": {
+                "agent_key": call.agent,
+                "workflow": call.workflow,
+                "graph": "declared" if call.declared else "learned",
+                "predicted_steps": _json_steps(plan.predicted_steps),
+            },
         }
 
     def admit(self, plan: Plan) -> Callable[[], None]:
@@ -127,7 +136,10 @@ class Service:
                 headers={"Retry-After": str(self.settings.retry_after_seconds)},
             )
         self.pending += num_choices
-        why = self.agents.started(plan.call)
+        why, plan.predicted_steps = self.agents.started(plan.call)
+        if plan.call.agent is not None and not plan.call.declared:
+            outcome = prediction_outcome(plan.predicted_steps)
+            self.metrics.learned_predictions.labels(self.model_name, outcome).inc()
         if why is not None:
             plan.hints.outcome["workflow_progress"] = f"ignored: {why}"
         if plan.hints.given:
@@ -186,3 +198,7 @@ def check_finished(out: RequestOutput | None) -> RequestOutput:
     if out.finish_reason == "error":
         raise APIError(500, f"the engine failed this request: {out.error}", code="engine_error")
     return out
+
+
+def _json_steps(steps: float | None) -> float | None:
+    return None if steps is None or math.isinf(steps) else steps
