@@ -131,6 +131,8 @@ class AsyncLLM:
         request_id: str | None = None,
         agent_id: str | None = None,
         prefix_len: int | None = None,
+        priority: int = 0,
+        program_start: float | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it.
         Bad arguments raise here (`LLMEngine.add_request`); a failure of this request
@@ -141,7 +143,13 @@ class AsyncLLM:
             raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
         send, receive = anyio.create_memory_object_stream[RequestOutput](math.inf)
         rid = self.engine.add_request(
-            prompt, params, request_id=request_id, agent_id=agent_id, prefix_len=prefix_len
+            prompt,
+            params,
+            request_id=request_id,
+            agent_id=agent_id,
+            prefix_len=prefix_len,
+            priority=priority,
+            program_start=program_start,
         )
         self._streams[rid] = send
         self._wakeup.set()

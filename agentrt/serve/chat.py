@@ -32,6 +32,7 @@ class ChatPlan:
     call: Call
     tool_names: list[str] = field(default_factory=list)
     predicted_steps: float | None = None
+    pinned_until: float | None = None
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -92,7 +93,9 @@ class ChatHandler:
         limit = req.max_completion_tokens or req.max_tokens
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
-        jobs = [Job(ids, p, call.agent, prefix_len if call.agent else None) for p in params]
+        fixed = prefix_len if call.agent else None
+        start = svc.agents.program_start(call)
+        jobs = [Job(ids, p, call.agent, fixed, hints.priority, start) for p in params]
         return ChatPlan(req, ids, jobs, mode, hints, call)
 
     # -- whole answers ------------------------------------------------------------------
@@ -120,9 +123,20 @@ class ChatHandler:
             return tc.parse_auto(text, {t.function.name for t in mode.tools})
         return text, []
 
-    def _choice(self, plan: ChatPlan, index: int, out: RequestOutput) -> dict:
+    def _finished(
+        self, plan: ChatPlan, index: int, out: RequestOutput
+    ) -> tuple[str | None, list[ToolCall]]:
+        """A finished choice's content and tool calls; the first choice's calls pause
+        its conversation (its KV stays pinned for them)."""
         content, calls = self._split(plan, out.text)
-        plan.tool_names.extend(c.function.name for c in calls)
+        names = [c.function.name for c in calls]
+        plan.tool_names.extend(names)
+        if index == 0 and names:
+            self.service.pause(plan, names, out)
+        return content, calls
+
+    def _choice(self, plan: ChatPlan, index: int, out: RequestOutput) -> dict:
+        content, calls = self._finished(plan, index, out)
         message: dict = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = [c.model_dump() for c in calls]
@@ -174,8 +188,7 @@ class ChatHandler:
                     if out.finished:
                         finals[i] = out
                         check_finished(out)
-                        _, calls = self._split(plan, out.text)
-                        plan.tool_names.extend(c.function.name for c in calls)
+                        _, calls = self._finished(plan, i, out)
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}

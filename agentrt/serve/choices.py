@@ -25,13 +25,16 @@ from agentrt.engine.sampling_params import SamplingParams
 
 @dataclass(frozen=True)
 class Job:
-    """One choice to generate: its prompt, sampling, and the agent it runs for
-    (`agent_id`, whose fixed prefix is the first `prefix_len` tokens)."""
+    """One choice to generate: its prompt, sampling, the agent it runs for (`agent_id`,
+    whose fixed prefix is the first `prefix_len` tokens) and its place in the waiting
+    queue (`LLMEngine.add_request`'s `priority` and `program_start`)."""
 
     prompt_ids: list[int]
     params: SamplingParams
     agent_id: str | None = None
     prefix_len: int | None = None
+    priority: int = 0
+    program_start: float | None = None
 
 
 Generate = Callable[[Job], AsyncIterator[RequestOutput]]

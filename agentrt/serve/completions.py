@@ -27,7 +27,8 @@ class CompletionPlan:
     hints: RequestHints
     call: Call
     tool_names: list[str] = field(default_factory=list)
-    predicted_steps: float | None = None  # (completions call no tools)
+    predicted_steps: float | None = None
+    pinned_until: float | None = None  # (completions call no tools)
     id: str = field(default_factory=lambda: f"cmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -72,7 +73,8 @@ class CompletionHandler:
             params = sampling_params(
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
-            jobs.extend(Job(ids, p, call.agent) for p in params)
+            start = svc.agents.program_start(call)
+            jobs.extend(Job(ids, p, call.agent, None, hints.priority, start) for p in params)
         return CompletionPlan(req, prompts, jobs, hints, call)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:

@@ -46,7 +46,15 @@ class Service:
         )
         tok = self.engine.tokenizer
         self.renderer = ChatRenderer(tok) if tok is not None and tok.chat_template else None
-        self.agents = AgentTracker(self._publish, self.engine.kv.page_size)
+        kv = self.engine.kv
+        self.agents = AgentTracker(
+            self._publish,
+            kv.page_size,
+            pin=self.engine.pin,
+            unpin=self.engine.unpin,
+            pin_budget_pages=int(kv.num_pages * settings.pin_budget),
+            engine_clock=self.engine.clock.now,
+        )
         self.workflows = self.agents.declared
 
     # -- checks -------------------------------------------------------------------------
@@ -101,6 +109,12 @@ class Service:
         self.metrics.hinted_agents.labels(self.model_name).set(len(agent_ste))
         self.metrics.workflows.labels(self.model_name).set(len(self.workflows.declared))
 
+    def pause(self, plan: Plan, tool_names: list[str], out: RequestOutput) -> None:
+        """The first choice of `plan` ended in calls of `tool_names`: pin its
+        conversation for the tools' expected pause (`plan.pinned_until`)."""
+        tokens = [*out.prompt_token_ids, *out.token_ids]
+        plan.pinned_until = self.agents.pause(plan.call, tool_names, tokens)
+
     def x_agentrt(self, plan: Plan, out: RequestOutput) -> dict:
         """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
         became of each hint, until when its KV stays pinned (null: not pinned), and the
@@ -110,7 +124,7 @@ class Service:
         return {
             "cached_tokens": min(out.num_cached_tokens, len(out.prompt_token_ids)),
             "hint_outcome": plan.hints.outcome,
-            "pinned_until": None,
+            "pinned_until": plan.pinned_until,
             "agent": {
                 "agent_key": call.agent,
                 "workflow": call.workflow,
@@ -162,7 +176,12 @@ class Service:
 
     async def _generate(self, job: Job):
         outputs = self.llm.generate(
-            job.prompt_ids, job.params, agent_id=job.agent_id, prefix_len=job.prefix_len
+            job.prompt_ids,
+            job.params,
+            agent_id=job.agent_id,
+            prefix_len=job.prefix_len,
+            priority=job.priority,
+            program_start=job.program_start,
         )
         try:
             async with aclosing(outputs) as outputs:

@@ -70,6 +70,7 @@ def workflow_routes(max_body_bytes: int) -> list[Route]:
         service: Service = request.app.state.service
         workflow_id = request.path_params["workflow_id"]
         deleted = service.workflows.delete(workflow_id)
+        service.agents.release_pins([workflow_id])  # a paused conversation of it, if any
         return JSONResponse({"workflow_id": workflow_id, "object": "workflow", "deleted": deleted})
 
     async def kvflow_update(request: Request) -> Response:
