@@ -133,3 +133,36 @@ def test_delete_of_the_workflow_releases_its_pin(model_dir):
         server.post("/v1/completions", json={"model": str(engine.config.model), "prompt": [1]})
         assert "w7" not in engine.kv.pins
     engine.check_integrity()
+
+
+def test_a_workflow_further_along_is_not_starved_by_new_ones(model_dir):
+    """One running slot: the second step of a workflow that began first overtakes a
+    flood of new workflows' first requests queued before it (program-level FCFS)."""
+    import anyio
+
+    engine = make_engine(model_dir, kv_cache_tokens=8192, max_num_seqs=1)
+    with ServerThread(engine) as server:
+        model = str(engine.config.model)
+        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x")
+        finished: list[str] = []
+
+        async def call(name: str, workflow: str, tokens: int) -> None:
+            await client.completions.create(
+                model=model,
+                prompt=[7 + len(finished)] * 8,
+                max_tokens=tokens,
+                extra_body={"ignore_eos": True, "workflow_id": workflow},
+            )
+            finished.append(name)
+
+        async def main() -> None:
+            await call("old-1", "old", 2)
+            async with anyio.create_task_group() as tg:
+                for i in range(6):
+                    tg.start_soon(call, f"new-{i}", f"new-{i}", 24)
+                await anyio.sleep(0.3)  # the flood is queued behind the first new one
+                tg.start_soon(call, "old-2", "old", 2)
+
+        anyio.run(main)
+    assert finished.index("old-2") <= 2, finished
+    engine.check_integrity()
