@@ -159,8 +159,10 @@ def test_a_workflow_further_along_is_not_starved_by_new_ones(model_dir):
             await call("old-1", "old", 2)
             async with anyio.create_task_group() as tg:
                 for i in range(6):
-                    tg.start_soon(call, f"new-{i}", f"new-{i}", 24)
-                await anyio.sleep(0.3)  # the flood is queued behind the first new one
+                    tg.start_soon(call, f"new-{i}", f"new-{i}", 48)
+                with anyio.fail_after(30):  # the flood is in the engine, queued
+                    while len(engine.requests) < 6:
+                        await anyio.sleep(0.01)
                 tg.start_soon(call, "old-2", "old", 2)
 
         anyio.run(main)
