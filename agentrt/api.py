@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,20 @@ async def open_runtime(
     **engine_config: Any,
 ) -> AsyncIterator[Runtime]:
     """`async with open_runtime() as rt:` a runtime on the built-in engine (default model
-    unless `model=` is given; `backend="sim"` for the cost model), ready for
-    `rt.submit(...)`. Settings are checked before any model loads."""
+    unless `model=` is given; `backend="sim"` for the cost model; `backend="openai"` with
+    `base_url=` for a running OpenAI-compatible server), ready for `rt.submit(...)`.
+    Settings are checked before any model loads."""
     make_priority(priority)  # an unknown name fails here, not after loading
-    engine = engine or LLMEngine.from_config(EngineConfig(**engine_config))
-    async with AsyncLLM(engine) as llm:
+    async with AsyncExitStack() as stack:
+        if engine_config.get("backend") == "openai":
+            llm, tokenizer = await _remote_client(stack, engine_config)
+        else:
+            engine = engine or LLMEngine.from_config(EngineConfig(**engine_config))
+            llm = await stack.enter_async_context(AsyncLLM(engine))
+            tokenizer = _tokenizer(engine)
         runtime = Runtime(
             llm,
-            PromptBuilder(_tokenizer(engine)),
+            PromptBuilder(tokenizer),
             priority=priority,
             barrier=barrier,
             trace=trace,
@@ -50,6 +56,29 @@ async def open_runtime(
         finally:
             if runtime.trace is not None:
                 runtime.trace.close()
+
+
+REMOTE_OPTIONS = (
+    "base_url", "model", "api_key_env", "server_kind", "max_in_flight", "timeout_s", "retries"
+)  # fmt: skip
+
+
+async def _remote_client(stack: AsyncExitStack, options: dict[str, Any]):
+    """`backend="openai"`: the runtime's client on a server at `base_url`, and the
+    tokenizer its prompts are built with (`tokenizer=`: a model directory or hub id whose
+    tokenizer matches the server's model; default: the embedded SmolLM2's)."""
+    from agentrt.engine import loader
+    from agentrt.remote import OpenAIBackend, RemoteSettings
+
+    unknown = set(options) - {"backend", "tokenizer", *REMOTE_OPTIONS}
+    if unknown:
+        raise TypeError(f"backend='openai' takes no engine settings: {sorted(unknown)}")
+    if "base_url" not in options:
+        raise TypeError("backend='openai' needs base_url= (the server's URL)")
+    settings = RemoteSettings(**{k: v for k, v in options.items() if k in REMOTE_OPTIONS})
+    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(options.get("tokenizer")))
+    client = await stack.enter_async_context(OpenAIBackend(settings, tokenizer))
+    return client, tokenizer
 
 
 def _tokenizer(engine: LLMEngine) -> Any:

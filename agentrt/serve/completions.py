@@ -68,13 +68,15 @@ class CompletionHandler:
             svc.check_prompt(ids)
             prompts.append(ids)
         jobs: list[Job] = []
-        call = svc.agents.call_of(hints, None)
+        fixed = hints.prefix_len
+        call = svc.agents.call_of(hints, prompts[0][:fixed] if fixed else None)
+        start = svc.agents.program_start(call)
         for ids in prompts:
             params = sampling_params(
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
-            start = svc.agents.program_start(call)
-            jobs.extend(Job(ids, p, call.agent, None, hints.priority, start) for p in params)
+            prefix_len = min(fixed, len(ids)) if fixed and call.agent else None
+            jobs.extend(Job(ids, p, call.agent, prefix_len, hints.priority, start) for p in params)
         return CompletionPlan(req, prompts, jobs, hints, call)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:

@@ -7,7 +7,8 @@ Where they come from, first found wins:
 
 - top-level body fields (what the `openai` client's `extra_body` sends): `workflow_id`,
   `agent_id`, `step_id`, `parent_step_id`, `priority` (lower = earlier, vLLM's
-  convention), `is_last_step`;
+  convention), `is_last_step`, and for `/v1/completions` `prefix_len` (how many leading
+  prompt tokens are the agent's fixed prefix; chat requests know theirs);
 - the names other systems use for the same thing: `session_id` and `program_id`
   (workflow), Continuum's `job_id` (workflow) and `is_last_step`;
 - NVIDIA Dynamo's `nvext`: `nvext.agent_context` (`workflow_id`, `session_id`,
@@ -44,6 +45,7 @@ class RequestHints:
     parent_step_id: str | None = None
     priority: int = 0
     is_last_step: bool = False
+    prefix_len: int | None = None  # completions: how many prompt tokens are fixed
     outcome: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +123,13 @@ def read_hints(extra: Mapping[str, Any] | None, headers: Mapping[str, str]) -> R
             hints.outcome["is_last_step"] = "accepted"
         else:
             hints.outcome["is_last_step"] = "ignored: not a boolean"
+    if "prefix_len" in extra:
+        value = extra["prefix_len"]
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            hints.prefix_len = value
+            hints.outcome["prefix_len"] = "accepted"
+        else:
+            hints.outcome["prefix_len"] = "ignored: not an int >= 0"
     for key in agent_hints:
         if key != "priority":
             hints.outcome[f"nvext.agent_hints.{key}"] = "ignored: a router hint"

@@ -155,6 +155,12 @@ class ServerMetrics:
             ["model_name", "outcome"],
             registry=reg,
         )
+        self.ste_updates = Counter(
+            "agentrt:steps_to_execution_updates",
+            "KVFlow-style steps-to-execution updates received (POST /v1/update).",
+            lab,
+            registry=reg,
+        )
         self.workflows = Gauge(
             "agentrt:workflows_declared", "Declared workflows held.", lab, registry=reg
         )

@@ -80,6 +80,7 @@ def workflow_routes(max_body_bytes: int) -> list[Route]:
             ste = service.workflows.kvflow_update(body)
         except WorkflowError as exc:
             raise APIError(400, str(exc)) from None
+        service.metrics.ste_updates.labels(service.model_name).inc()
         return JSONResponse({"status": "ok", "agents": len(ste)})
 
     async def learned(request: Request) -> Response:

@@ -1,0 +1,313 @@
+"""`backend="openai"`: the runtime's model calls on any OpenAI-compatible server.
+
+    async with OpenAIBackend(RemoteSettings(base_url="http://127.0.0.1:8000"), tokenizer) as llm:
+        out = await llm.complete(prompt_ids, params, agent_id="planner", prefix_len=128)
+
+It is a `CompletionClient` (what `AsyncLLM` is in process): each call is one streamed
+`POST /v1/completions` with the prompt as token ids (so prompts are the same tokens as in
+process), greedy or sampled as `SamplingParams` say, with the hints the server's kind
+takes (`server_kind`). TTFT and inter-token times are measured here, on the client's
+clock; the prefix-cache hit comes from `usage.prompt_tokens_details.cached_tokens`.
+
+One httpx client with pooled keep-alive connections; at most `max_in_flight` calls at
+once. A call whose request cannot be sent (connection error, timeout before the answer)
+or that is answered 429 or 503 is retried `retries` times with exponential backoff
+(honouring `Retry-After`); any other failure, or a stream that breaks after it began,
+fails that call only: its output has `finish_reason="error"` and the server's message.
+Cancelling a call (Ctrl-C, a workflow timeout) closes its HTTP request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.remote.server_kind import (
+    KINDS,
+    CallHints,
+    detect,
+    request_fields,
+    takes_ste_updates,
+)
+
+RETRY_STATUS = (429, 503)
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """`api_key_env`: the environment variable holding the bearer key (the key itself
+    is never taken as an argument, so it stays out of shells' history and logs)."""
+
+    base_url: str
+    model: str | None = None
+    api_key_env: str | None = None
+    server_kind: str = "auto"
+    max_in_flight: int = 64
+    timeout_s: float = 600.0
+    retries: int = 3
+    backoff_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
+        if self.server_kind not in KINDS:
+            raise ValueError(f"server_kind must be one of {KINDS}, got {self.server_kind!r}")
+        if self.max_in_flight < 1 or self.retries < 0 or self.timeout_s <= 0:
+            raise ValueError("max_in_flight >= 1, retries >= 0 and timeout_s > 0 are needed")
+
+    def api_key(self) -> str | None:
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ValueError(f"the environment variable {self.api_key_env} is not set")
+        return key
+
+
+class RemoteError(RuntimeError):
+    """The server could not be used at all (unreachable, no model)."""
+
+
+class OpenAIBackend:
+    def __init__(self, settings: RemoteSettings, tokenizer: Any) -> None:
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.kind = settings.server_kind
+        self.model = settings.model
+        self._ids = count()
+        self._limit = anyio.Semaphore(settings.max_in_flight)
+        self._http: httpx.AsyncClient | None = None
+        self._exit: AsyncExitStack | None = None
+        self._ste: dict[str, float] | None = None
+        self._ste_changed = anyio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> OpenAIBackend:
+        s = self.settings
+        key = s.api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        limits = httpx.Limits(
+            max_connections=s.max_in_flight + 2, max_keepalive_connections=s.max_in_flight + 2
+        )
+        self._exit = AsyncExitStack()
+        self._http = await self._exit.enter_async_context(
+            httpx.AsyncClient(
+                base_url=s.base_url.rstrip("/"),
+                headers=headers,
+                limits=limits,
+                timeout=httpx.Timeout(s.timeout_s, connect=min(10.0, s.timeout_s)),
+            )
+        )
+        try:
+            await self._discover()
+            if takes_ste_updates(self.kind):
+                tasks = await self._exit.enter_async_context(anyio.create_task_group())
+                self._exit.callback(tasks.cancel_scope.cancel)
+                tasks.start_soon(self._post_ste_updates)
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._exit is not None
+        await self._exit.aclose()
+
+    async def _discover(self) -> None:
+        assert self._http is not None
+        try:
+            resp = await self._http.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach {self.settings.base_url}: {exc}") from None
+        if resp.status_code != 200:
+            raise RemoteError(
+                f"{self.settings.base_url}/v1/models answered {resp.status_code}: {resp.text[:300]}"
+            )
+        body = resp.json()
+        if self.kind == "auto":
+            self.kind = detect(body, resp.headers)
+        if self.model is None:
+            models = [m.get("id") for m in body.get("data", [])]
+            if not models:
+                raise RemoteError(f"{self.settings.base_url} serves no model")
+            self.model = models[0]
+
+    # -- CompletionClient -----------------------------------------------------------------
+
+    async def complete(
+        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+    ) -> RequestOutput:
+        last: RequestOutput | None = None
+        async for out in self.generate(prompt, params, agent_id=agent_id, prefix_len=prefix_len):
+            last = out
+        assert last is not None and last.finished
+        return last
+
+    async def generate(
+        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+    ) -> AsyncIterator[RequestOutput]:
+        """The call's output after every streamed chunk; the last one is finished
+        (`finish_reason="error"` with the reason when the call failed)."""
+        rid = f"agentrt-{os.getpid()}-{next(self._ids)}"
+        hints = CallHints(rid, agent_id, prefix_len=prefix_len)
+        body = {**self._body(prompt, params), **request_fields(self.kind, hints)}
+        out = RequestOutput(rid, list(prompt), [], [], "", False)
+        out.arrival_time = time.perf_counter()
+        async with self._limit:
+            try:
+                async for piece in self._stream(body, out):
+                    yield piece
+            except _CallFailed as exc:
+                yield self._failed(out, str(exc))
+
+    def update_steps_to_execution(self, agent_ste: Mapping[str, float]) -> None:
+        """Kept and posted by a background task (the latest map wins) where the server
+        takes KVFlow's `/v1/update`; ignored by other servers."""
+        if not takes_ste_updates(self.kind):
+            return
+        self._ste = dict(agent_ste)
+        self._ste_changed.set()
+
+    # -- the HTTP side ----------------------------------------------------------------------
+
+    def _body(self, prompt: list[int], params: SamplingParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": list(prompt),
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if self.kind != "generic":  # vLLM's extras, which agentrt and SGLang take too
+            if params.top_k:
+                body["top_k"] = params.top_k
+            if params.ignore_eos:
+                body["ignore_eos"] = True
+            if params.min_tokens:
+                body["min_tokens"] = params.min_tokens
+            if params.stop_token_ids:
+                body["stop_token_ids"] = list(params.stop_token_ids)
+        return body
+
+    async def _stream(self, body: dict, out: RequestOutput) -> AsyncIterator[RequestOutput]:
+        assert self._http is not None
+        data = orjson.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        for attempt in range(self.settings.retries + 1):
+            last_try = attempt == self.settings.retries
+            try:
+                async with self._http.stream(
+                    "POST", "/v1/completions", content=data, headers=headers
+                ) as resp:
+                    if resp.status_code in RETRY_STATUS and not last_try:
+                        await resp.aread()
+                        await anyio.sleep(self._backoff(attempt, resp.headers))
+                        continue
+                    if resp.status_code != 200:
+                        raise _CallFailed(_error_message(resp.status_code, await resp.aread()))
+                    async for piece in self._read(resp, out):
+                        yield piece
+                    return
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if last_try or out.text:
+                    raise _CallFailed(f"cannot reach the server: {exc!r}") from None
+                await anyio.sleep(self._backoff(attempt, {}))
+            except httpx.HTTPError as exc:  # the stream broke after it began
+                raise _CallFailed(f"the server's answer broke off: {exc!r}") from None
+
+    async def _read(self, resp: httpx.Response, out: RequestOutput) -> AsyncIterator[RequestOutput]:
+        finish: str | None = None
+        async for line in resp.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = orjson.loads(line[6:])
+            if "error" in chunk:
+                raise _CallFailed(str(chunk["error"].get("message", chunk["error"])))
+            usage = chunk.get("usage")
+            if usage:
+                details = usage.get("prompt_tokens_details") or {}
+                out.num_cached_tokens = int(details.get("cached_tokens") or 0)
+            for choice in chunk.get("choices") or ():
+                text = choice.get("text") or ""
+                if text:
+                    if out.first_token_time is None:
+                        out.first_token_time = time.perf_counter()
+                    out.text += text
+                    yield _snapshot(out)
+                finish = choice.get("finish_reason") or finish
+        out.finished = True
+        out.finish_reason = finish or "stop"
+        out.finish_time = time.perf_counter()
+        out.token_ids = self._token_ids(out.text)
+        yield _snapshot(out)
+
+    def _token_ids(self, text: str) -> list[int]:
+        """The output as token ids: the server sends text; re-encoded here."""
+        if not text:
+            return []
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _backoff(self, attempt: int, headers: Mapping[str, str]) -> float:
+        after = headers.get("retry-after")
+        if after is not None:
+            try:
+                return min(60.0, max(0.0, float(after)))
+            except ValueError:
+                pass
+        return self.settings.backoff_s * 2**attempt
+
+    def _failed(self, out: RequestOutput, why: str) -> RequestOutput:
+        out.finished = True
+        out.finish_reason = "error"
+        out.error = why
+        out.finish_time = time.perf_counter()
+        return _snapshot(out)
+
+    async def _post_ste_updates(self) -> None:
+        assert self._http is not None
+        while True:
+            await self._ste_changed.wait()
+            self._ste_changed = anyio.Event()
+            ste = self._ste or {}
+            body = {
+                "workflow_id": "agentrt-runtime",
+                "agent_data": {a: (None if math.isinf(v) else v) for a, v in ste.items()},
+            }
+            with contextlib.suppress(httpx.HTTPError):  # the next update has the whole map
+                await self._http.post("/v1/update", content=orjson.dumps(body))
+
+
+class _CallFailed(Exception):
+    pass
+
+
+def _snapshot(out: RequestOutput) -> RequestOutput:
+    return RequestOutput(**{**out.__dict__, "token_ids": list(out.token_ids)})
+
+
+def _error_message(status: int, body: bytes) -> str:
+    try:
+        message = orjson.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body[:300].decode(errors="replace")
+    return f"the server answered {status}: {message}"

@@ -1,0 +1,117 @@
+"""`backend="openai"`: the runtime on a real HTTP server (`agentrt serve` on the tiny chat
+model, in a thread), against the same workflow in process: identical greedy outputs, the
+agent hints arriving at the server, retries on 503, and a call that fails (bad request,
+server gone) failing only its own workflow."""
+
+from __future__ import annotations
+
+import socket
+
+import anyio
+import pytest
+from engine_helpers import make_engine
+from serve_helpers import ServerThread, make_tiny_chat_model
+
+from agentrt import Workflow
+from agentrt.api import open_runtime
+from agentrt.remote.server_kind import CallHints, detect, request_fields
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_chat_model(tmp_path_factory.mktemp("remote") / "tinychat")
+
+
+def _workflow() -> Workflow:
+    wf = Workflow("remote-pipeline")
+
+    @wf.agent(prefix="You are a planner. " * 6, max_tokens=8)
+    async def planner(ctx):
+        return await ctx.gen(f"Plan: {ctx.input}")
+
+    @wf.agent(prefix="You are a coder. " * 6, after=[planner], max_tokens=8)
+    async def coder(ctx):
+        return await ctx.gen(f"Code for: {ctx.results['planner']}")
+
+    return wf
+
+
+INPUTS = ["reverse a string", "add two numbers", "sort a list"]
+
+
+async def _run(**options) -> list[dict]:
+    async with open_runtime(**options) as rt:
+        handles = [rt.submit(_workflow(), x) for x in INPUTS]
+        return [dict((await h.wait()).results) for h in handles]
+
+
+def _engine_options(model_dir) -> dict:
+    return {"model": str(model_dir), "dtype": "float32", "page_size": 4, "kv_cache_tokens": 8192}
+
+
+def test_outputs_match_the_in_process_backend_and_hints_arrive(model_dir):
+    local = anyio.run(lambda: _run(**_engine_options(model_dir)))
+    engine = make_engine(model_dir, kv_cache_tokens=8192, eviction_policy="kvflow")
+    with ServerThread(engine) as server:
+        remote = anyio.run(
+            lambda: _run(backend="openai", base_url=server.base_url, tokenizer=str(model_dir))
+        )
+        metrics = server.get("/metrics").text
+    assert remote == local
+    # agent ids and fixed prefixes arrived: the prefixes are tagged, hints counted
+    assert 'agentrt:request_hints_total{field="agent_id"' in metrics
+    assert 'field="prefix_len"' in metrics
+    assert {"remote-pipeline/planner", "remote-pipeline/coder"} <= set(engine.kv.agent_prefixes)
+    updates = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("agentrt:steps_to_execution_updates_total")
+    ]
+    assert float(updates[0].split()[-1]) > 0  # the runtime's STE came through /v1/update
+    engine.check_integrity()
+
+
+def test_server_kinds_and_their_fields():
+    assert detect({"data": [{"id": "m", "owned_by": "vllm"}]}, {}) == "vllm"
+    assert detect({"data": [{"id": "m", "owned_by": "agentrt"}]}, {}) == "agentrt"
+    assert detect({"data": [{"id": "m", "owned_by": "openai"}]}, {}) == "generic"
+    hints = CallHints("r1", "a", prefix_len=32)
+    assert request_fields("generic", hints) == {}
+    assert request_fields("vllm", hints) == {"request_id": "r1"}  # no priority 0
+    assert request_fields("agentrt", hints) == {"agent_id": "a", "prefix_len": 32}
+
+
+def test_an_unreachable_server_is_one_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    with pytest.raises(Exception, match="cannot reach"):
+        anyio.run(lambda: _run(backend="openai", base_url=f"http://127.0.0.1:{port}"))
+
+
+def test_a_failing_call_fails_only_its_workflow(model_dir):
+    """A prompt over the server's limit: that workflow fails with the server's message,
+    the others complete."""
+    from agentrt.serve.settings import ServeSettings
+
+    wf = Workflow("mixed")
+
+    @wf.agent(prefix="Answer briefly.", max_tokens=4)
+    async def solo(ctx):
+        return await ctx.gen(ctx.input)
+
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    settings = ServeSettings(grace_seconds=5, max_prompt_tokens=64)
+
+    async def main():
+        async with open_runtime(
+            backend="openai", base_url=server.base_url, tokenizer=str(model_dir)
+        ) as rt:
+            handles = [rt.submit(wf, x) for x in ["short", "long " * 200, "also short"]]
+            return [await h.wait() for h in handles]
+
+    with ServerThread(engine, settings) as server:
+        results = anyio.run(main)
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "maximum prompt length" in str(results[1].error)
+    engine.check_integrity()
