@@ -15,6 +15,7 @@ from typing import Any
 
 from agentrt.cli_types import positive_float
 from agentrt.output_files import JSONL, output_path
+from agentrt.remote.server_kind import KINDS
 from agentrt.report import format_table, write_json
 from agentrt.scheduler.errors import describe
 from agentrt.scheduler.runtime import WorkflowResult
@@ -31,8 +32,28 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
     )
     run.add_argument("file", help="path to the workflow file, e.g. examples/pipeline.py")
     add_common(run)
-    run.add_argument("--backend", choices=("builtin", "sim"), default="builtin",
-                     help="built-in engine or the cost model (builtin)")  # fmt: skip
+    run.add_argument(
+        "--backend",
+        choices=("builtin", "sim", "openai"),
+        default="builtin",
+        help="built-in engine, the cost model, or a running OpenAI-compatible server at "
+        "--base-url (builtin)",
+    )
+    run.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
+    run.add_argument(
+        "--api-key-env", metavar="VAR", help="openai: environment variable with the API key"
+    )
+    run.add_argument(
+        "--server-kind",
+        default="auto",
+        choices=KINDS,
+        help="openai: which hints to send (auto: detected from /v1/models)",
+    )
+    run.add_argument(
+        "--tokenizer",
+        help="openai: model directory whose tokenizer matches the server's model "
+        "(the embedded SmolLM2's)",
+    )
     run.add_argument("--profile", default=None, help="cost profile of the sim backend")
     run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
     run.add_argument(
@@ -62,6 +83,19 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
     run.set_defaults(func=cmd_run)
 
 
+def _remote(args: argparse.Namespace) -> dict | None:
+    if args.backend != "openai":
+        return None
+    if not args.base_url:
+        raise SystemExit("agentrt run: error: --backend openai needs --base-url")
+    remote = {"base_url": args.base_url, "server_kind": args.server_kind}
+    if args.api_key_env:
+        remote["api_key_env"] = args.api_key_env
+    if args.tokenizer:
+        remote["tokenizer"] = args.tokenizer
+    return remote
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agentrt.run_file import run_workflow_file
 
@@ -77,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         progress=args.progress,
         stream=args.stream,
+        remote=_remote(args),
     )
     for r in results:
         print_result(r)

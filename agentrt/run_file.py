@@ -117,9 +117,12 @@ def run_workflow_file(
     timeout: float | None = None,
     progress: bool | None = None,
     stream: str | None = None,
+    remote: dict[str, Any] | None = None,
 ) -> tuple[list[WorkflowResult], float]:
     """Run the file; returns its results (input order) and the wall time in seconds.
-    `stream`: print this agent's tokens as they come (the progress bar is then off)."""
+    `stream`: print this agent's tokens as they come (the progress bar is then off).
+    `remote`: with `backend="openai"`, the server's settings (`base_url`, ...: see
+    `api.open_runtime`)."""
     check_timeout("--timeout", timeout)
     module = load_workflow_file(path)
     workflow: Workflow | None = None if callable(getattr(module, "main", None)) else module.workflow
@@ -134,7 +137,10 @@ def run_workflow_file(
     on_tokens: Callable[[TokenDelta], None] | None = None
     if stream is not None:
         on_tokens, progress = StreamPrinter(stream), False
-    engine_config: dict[str, Any] = {"model": model, "device": device, "backend": backend}
+    if backend == "openai":
+        engine_config: dict[str, Any] = {"backend": backend, "model": model, **(remote or {})}
+    else:
+        engine_config = {"model": model, "device": device, "backend": backend}
     if profile is not None:
         engine_config["profile"] = profile
 

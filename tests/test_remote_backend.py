@@ -115,3 +115,28 @@ def test_a_failing_call_fails_only_its_workflow(model_dir):
     assert [r.error is None for r in results] == [True, False, True]
     assert "maximum prompt length" in str(results[1].error)
     engine.check_integrity()
+
+
+def test_agentrt_run_backend_openai_cli(model_dir, tmp_path, capsys):
+    """`agentrt run FILE --backend openai --base-url URL` end to end."""
+    from agentrt.cli import main
+
+    path = tmp_path / "wf.py"
+    path.write_text(
+        "from agentrt import Workflow\n"
+        "workflow = Workflow('cli-remote')\n"
+        "@workflow.agent(prefix='Be brief.', max_tokens=4)\n"
+        "async def answer(ctx):\n"
+        "    return await ctx.gen(ctx.input)\n"
+        "inputs = ['hi', 'there']\n"
+    )
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    with ServerThread(engine) as server:
+        code = main(
+            ["run", str(path), "--backend", "openai", "--base-url", server.base_url,
+             "--tokenizer", str(model_dir), "--no-progress"]
+        )  # fmt: skip
+    assert code == 0
+    assert "llm_calls" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="needs --base-url"):
+        main(["run", str(path), "--backend", "openai"])
