@@ -59,7 +59,8 @@ async def open_runtime(
 
 
 REMOTE_OPTIONS = (
-    "base_url", "model", "api_key_env", "server_kind", "max_in_flight", "timeout_s", "retries"
+    "base_url", "model", "api_key_env", "server_kind", "max_in_flight", "timeout_s", "retries",
+    "backoff_s",
 )  # fmt: skip
 
 

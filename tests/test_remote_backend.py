@@ -140,3 +140,73 @@ def test_agentrt_run_backend_openai_cli(model_dir, tmp_path, capsys):
     assert "llm_calls" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="needs --base-url"):
         main(["run", str(path), "--backend", "openai"])
+
+
+def test_503_is_retried_until_a_place_is_free(model_dir):
+    """A server that holds one request at a time answers the others 503 + Retry-After:
+    the backend retries them and every workflow completes."""
+    from agentrt.serve.settings import ServeSettings
+
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    settings = ServeSettings(grace_seconds=5, max_pending=1, retry_after_seconds=0)
+    with ServerThread(engine, settings) as server:
+
+        async def main():
+            async with open_runtime(
+                backend="openai",
+                base_url=server.base_url,
+                tokenizer=str(model_dir),
+                retries=10,
+                backoff_s=0.05,
+            ) as rt:
+                handles = [rt.submit(_workflow(), x) for x in INPUTS]
+                return [await h.wait() for h in handles]
+
+        results = anyio.run(main)
+        rejected = [
+            line
+            for line in server.get("/metrics").text.splitlines()
+            if line.startswith("agentrt:request_rejected_total")
+        ]
+    assert all(r.error is None for r in results)
+    assert rejected and float(rejected[0].split()[-1]) > 0  # there were 503s to retry
+
+
+def test_a_server_that_goes_away_fails_the_calls_in_flight(model_dir):
+    """The server stops mid-run: the workflow that finished before keeps its result, the
+    ones whose calls were in flight fail with the reason, and the runtime ends cleanly."""
+    from agentrt.serve.settings import ServeSettings
+
+    quick, slow = Workflow("quick"), Workflow("slow")
+
+    @quick.agent(prefix="Be brief.", max_tokens=2)
+    async def q(ctx):
+        return await ctx.gen(ctx.input)
+
+    @slow.agent(prefix="Be long.", max_tokens=900, ignore_eos=True)
+    async def s(ctx):
+        return await ctx.gen(ctx.input)
+
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    server = ServerThread(engine, ServeSettings(grace_seconds=0.1))
+
+    async def main():
+        async with open_runtime(
+            backend="openai", base_url=server.base_url, tokenizer=str(model_dir), retries=0
+        ) as rt:
+            first = await rt.submit(quick, "hi").wait()
+            handles = [rt.submit(slow, x) for x in ("a", "b")]
+            with anyio.fail_after(30):
+                while not engine.requests:  # both long calls are running on the server
+                    await anyio.sleep(0.01)
+            server.server.should_exit = True  # the server goes away
+            return first, [await h.wait() for h in handles]
+
+    with server:
+        first, stopped = anyio.run(main)
+    assert first.error is None and first.results["q"]
+    assert all(r.error is not None for r in stopped)
+    assert all("model call failed" in str(r.error) for r in stopped), [
+        str(r.error) for r in stopped
+    ]
+    engine.check_integrity()

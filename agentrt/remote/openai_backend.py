@@ -44,6 +44,7 @@ from agentrt.remote.server_kind import (
 )
 
 RETRY_STATUS = (429, 503)
+MAX_BACKOFF_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class RemoteSettings:
     server_kind: str = "auto"
     max_in_flight: int = 64
     timeout_s: float = 600.0
-    retries: int = 3
+    retries: int = 5
     backoff_s: float = 0.5
 
     def __post_init__(self) -> None:
@@ -268,13 +269,11 @@ class OpenAIBackend:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def _backoff(self, attempt: int, headers: Mapping[str, str]) -> float:
-        after = headers.get("retry-after")
-        if after is not None:
-            try:
-                return min(60.0, max(0.0, float(after)))
-            except ValueError:
-                pass
-        return self.settings.backoff_s * 2**attempt
+        """Exponential backoff, at least what `Retry-After` asks, at most a minute."""
+        wait = self.settings.backoff_s * 2**attempt
+        with contextlib.suppress(ValueError):
+            wait = max(wait, float(headers.get("retry-after", "0")))
+        return min(MAX_BACKOFF_S, wait)
 
     def _failed(self, out: RequestOutput, why: str) -> RequestOutput:
         out.finished = True
