@@ -90,8 +90,10 @@ def add_bench_parsers(
 
 def _cmd_bench_engine(args: argparse.Namespace) -> int:
     from agentrt.bench.engine_bench import run_engine_bench
+    from agentrt.engine.compute_thread import on_compute_thread
 
-    result = run_engine_bench(
+    result = on_compute_thread(
+        run_engine_bench,
         args.model,
         args.device,
         args.dtype,

@@ -107,28 +107,8 @@ def run_engine_bench(
     progress: bool = True,
     batch_invariant: bool = False,
 ) -> dict:
-    """Both engines run on the compute thread (one OpenMP team: see compute_thread.py)."""
-    return on_compute_thread(
-        _run_engine_bench,
-        model,
-        device,
-        dtype,
-        repeats,
-        max_num_batched_tokens,
-        progress,
-        batch_invariant,
-    )
-
-
-def _run_engine_bench(
-    model: str | None,
-    device: str,
-    dtype: str,
-    repeats: int,
-    max_num_batched_tokens: int,
-    progress: bool,
-    batch_invariant: bool,
-) -> dict:
+    """The bench's results. Call it through `on_compute_thread`, so that both engines run
+    on the compute thread (one OpenMP team: see compute_thread.py)."""
     engine = LLMEngine.from_config(
         EngineConfig(
             model=model,

@@ -14,38 +14,22 @@ if TYPE_CHECKING:
 POLICIES = "lru,hicache,kvflow,belady,ideal"
 PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru": 2.91}
 
-# (scenario, backend) -> prefix, dynamic, output, rounds, instances, device_prefixes
-DEFAULTS: dict[tuple[str, str], dict[str, int]] = {
-    ("single", "sim"): dict(
-        prefix=8192, dynamic=32, output=32, rounds=3, instances=1, device_prefixes=3
-    ),
-    ("single", "builtin"): dict(
-        prefix=2048, dynamic=32, output=32, rounds=2, instances=1, device_prefixes=3
-    ),
-    ("concurrent", "sim"): dict(
-        prefix=1024, dynamic=256, output=256, rounds=3, instances=64, device_prefixes=2
-    ),
-    ("concurrent", "builtin"): dict(
-        prefix=512, dynamic=32, output=16, rounds=2, instances=8, device_prefixes=2
-    ),
+SIZES = ("prefix", "dynamic", "output", "rounds", "instances", "device_prefixes")
+DEFAULTS: dict[tuple[str, str], dict[str, int]] = {  # (scenario, backend) -> SIZES
+    ("single", "sim"): dict(zip(SIZES, (8192, 32, 32, 3, 1, 3), strict=True)),
+    ("single", "builtin"): dict(zip(SIZES, (2048, 32, 32, 2, 1, 3), strict=True)),
+    ("concurrent", "sim"): dict(zip(SIZES, (1024, 256, 256, 3, 64, 2), strict=True)),
+    ("concurrent", "builtin"): dict(zip(SIZES, (512, 32, 16, 2, 8, 2), strict=True)),
 }
 
 
 def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> KVFlowWorkload:
     from agentrt.bench.kvflow_workloads import concurrent, single
 
+    prefix, dynamic, output, rounds = (sizes[k] for k in SIZES[:4])
     if scenario == "single":
-        return single(
-            sizes["prefix"], sizes["dynamic"], sizes["output"], sizes["rounds"], vocab=vocab
-        )
-    return concurrent(
-        sizes["prefix"],
-        sizes["dynamic"],
-        sizes["output"],
-        sizes["rounds"],
-        sizes["instances"],
-        vocab=vocab,
-    )
+        return single(prefix, dynamic, output, rounds, vocab=vocab)
+    return concurrent(prefix, dynamic, output, rounds, sizes["instances"], vocab=vocab)
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:
@@ -207,7 +191,7 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim")
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile")
     p.add_argument("--policies", default=POLICIES, help="comma-separated")
-    for key in ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes"):
+    for key in SIZES:
         p.add_argument(
             f"--{key.replace('_', '-')}",
             type=positive_int,

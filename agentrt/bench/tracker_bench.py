@@ -1,7 +1,5 @@
 """Benchmark of the dependency tracker alone: releases per second on a random call DAG.
 
-``python -m agentrt.bench.tracker_bench [num_calls]`` prints a small table.
-
 The DAG: calls grouped into workflows of random size; each call depends on up to
 ``max_deps`` earlier calls of its workflow and its step is one more than its deepest
 dep. Every call is added up front (timed as ``add_per_s``), then execution is
@@ -18,9 +16,10 @@ are outside the timed regions. Figures:
 from __future__ import annotations
 
 import random
-import sys
 import time
 from typing import Any
+
+from tqdm import tqdm
 
 from agentrt.scheduler.tracker import DependencyTracker
 
@@ -69,7 +68,7 @@ def bench_tracker(
         add(call_id, deps, step=step)
     add_s = perf() - t0
 
-    bar = _bar(num_calls, progress)
+    bar = tqdm(total=num_calls, desc="tracker", unit="call", leave=False, disable=not progress)
     run_s = 0.0
     released = rounds = 0
     complete = tracker.complete
@@ -87,10 +86,8 @@ def bench_tracker(
         run_s += perf() - t0
         released += len(ids)
         rounds += 1
-        if bar is not None:
-            bar.update(len(ids))
-    if bar is not None:
-        bar.close()
+        bar.update(len(ids))
+    bar.close()
     if released != num_calls:
         raise RuntimeError(f"released {released} of {num_calls} calls")
     return {
@@ -103,28 +100,3 @@ def bench_tracker(
         "rounds": rounds,
         "seconds": add_s + run_s,
     }
-
-
-def _bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="tracker", unit="call", leave=False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Print the benchmark for each built-in priority as a table."""
-    args = sys.argv[1:] if argv is None else argv
-    num_calls = int(args[0]) if args else 100_000
-    print(f"{'priority':<18}{'calls':>9}{'releases/s':>14}{'add/s':>14}{'us/call':>10}")
-    for name in ("fifo", "earliest_step", "fewest_remaining"):
-        r = bench_tracker(num_calls, priority=name)
-        print(
-            f"{name:<18}{r['num_calls']:>9}{r['releases_per_s']:>14,.0f}"
-            f"{r['add_per_s']:>14,.0f}{r['overhead_us_per_call']:>10.2f}"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -137,11 +137,6 @@ class TownWorld(World):
             self._hours[step] = hour
         return hour
 
-    def day(self, step: int) -> int:
-        """Days since the start of day 1 (0 on the first day)."""
-        minutes = self.scenario.start_hour * 60 + step * 1440 / self.steps_per_day
-        return int(minutes // 1440)
-
     def clock(self, step: int) -> str:
         text = self._clocks.get(step)
         if text is None:

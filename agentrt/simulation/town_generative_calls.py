@@ -35,17 +35,7 @@ from agentrt.simulation.world import LLMCall
 ATTENTION = 3  # perceived events scored per step (att_bandwidth)
 MAX_UTTERANCES = 16  # agent_chat_v2: 8 rounds x 2 speakers
 UTTERANCE_CHARS = 100  # "Name: one or two sentences\n"
-ACTION_STEPS = (
-    "sector",
-    "arena",
-    "game object",
-    "emoji",
-    "event triple",
-    "object state",
-    "object emoji",
-    "object event triple",
-)
-ACTION_TOKENS = {
+ACTION_TOKENS = {  # the action chain's calls, in order, with their output lengths
     "sector": 6,
     "arena": 6,
     "game object": 6,
@@ -55,6 +45,7 @@ ACTION_TOKENS = {
     "object emoji": 4,
     "object event triple": 12,
 }
+ACTION_STEPS = tuple(ACTION_TOKENS)
 POIGNANCY_TOKENS = 4
 YES_NO_TOKENS = 4
 WAKE_HOUR_TOKENS = 4

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 from agentrt.scheduler.spatial_index import Pos
 
-CALL_KINDS = ("perceive", "decide", "converse")
-
 
 class CausalityError(RuntimeError):
     """An agent step read the world before everything it could perceive was there:
@@ -156,9 +154,6 @@ class World(ABC):
     @abstractmethod
     def state_hash(self, agent: int, step: int) -> str:
         """A digest of the agent's state at ``step``."""
-
-    def fallback_action(self, obs: Observation) -> Action:
-        return self.act(obs, None)
 
     def positions(self, step: int = 0) -> list[Pos]:
         return [self.position(i, step) for i in range(self.num_agents)]
