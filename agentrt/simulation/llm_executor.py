@@ -42,9 +42,6 @@ class LLMStepExecutor:
             raise ValueError("the router's replica count must match the engines")
         self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
         self.max_tokens = max_tokens
-        self.calls = 0
-        self.prompt_tokens = 0
-        self.cached_tokens = 0
 
     async def run(self, plan: AgentStepPlan) -> list[str]:
         """One completion text per ``plan.calls`` entry, in order."""
@@ -64,9 +61,6 @@ class LLMStepExecutor:
                 )
             finally:
                 self.router.done(r)
-            self.calls += 1
-            self.prompt_tokens += len(ids)
-            self.cached_tokens += out.num_cached_tokens
             texts.append(out.text)
         return texts
 

@@ -65,8 +65,6 @@ class TownWorld(World):
         self.height = scenario.tile_height * (-(-scenario.num_tiles // scenario.tile_columns))
         self._by_name = {p.name: p for p in self.places}
         self._spots: dict[tuple[int, str, int], tuple[int, int]] = {}
-        self._clocks: dict[int, str] = {}  # step -> clock text (the scenario is read once)
-        self._hours: dict[int, float] = {}  # step -> hour of the day
         self._place_at: dict[tuple[int, int], str] = {}
         for p in reversed(self.places):  # the first listed wins where places overlap
             for x in range(p.x, p.x + p.w):
@@ -131,19 +129,12 @@ class TownWorld(World):
         return self.scenario.day_steps
 
     def hour(self, step: int) -> float:
-        hour = self._hours.get(step)
-        if hour is None:
-            hour = (self.scenario.start_hour + step * 24.0 / self.steps_per_day) % 24.0
-            self._hours[step] = hour
-        return hour
+        return (self.scenario.start_hour + step * 24.0 / self.steps_per_day) % 24.0
 
     def clock(self, step: int) -> str:
-        text = self._clocks.get(step)
-        if text is None:
-            minutes = int(round(self.scenario.start_hour * 60 + step * 1440 / self.steps_per_day))
-            day, m = divmod(minutes, 1440)
-            text = self._clocks[step] = f"day {day + 1} {m // 60:02d}:{m % 60:02d}"
-        return text
+        minutes = int(round(self.scenario.start_hour * 60 + step * 1440 / self.steps_per_day))
+        day, m = divmod(minutes, 1440)
+        return f"day {day + 1} {m // 60:02d}:{m % 60:02d}"
 
     def place_at(self, pos: tuple[int, int]) -> str:
         return self._place_at.get(pos, "")
