@@ -2,20 +2,16 @@
 
 `CosimEngines` is the `UnitLoop` executor, a discrete-event pump over virtual time ``T``:
 
-1. a started unit's agents submit their first call to their replica (`Router`: sticky,
-   balanced) at ``T``; a request to a replica mid-step waits for its next step
-   (continuous batching); a unit whose agents plan no call is done at once;
-2. an idle replica with work steps at once (its clock first jumps to ``T``), and the
-   step's outputs become an event at its end time; events pop in time order (``T`` :=
-   the event time), so the replicas' steps interleave exactly as their clocks say;
+1. a started unit's agents submit their first call to their replica (`Router`) at ``T``;
+   a unit whose agents plan no call is done at once;
+2. an idle replica with work steps at once (its clock jumps to ``T``); the step's outputs
+   become an event at its end time, and events pop in time order (``T`` := event time);
 3. a finished call submits the agent's next call; the units an event completes go back
-   to the loop together (agents act with the deterministic fallback: synthetic tokens
-   mean nothing, and the world hash stays the no-LLM `simulate` one), and the replicas
-   are kicked again once the loop has started what became ready.
+   to the loop together (agents act with the deterministic fallback, so the world hash is
+   the no-LLM `simulate` one), and the replicas are kicked again.
 
 Before each step, a replica whose agents' schedule changed gets fresh steps-to-execution
-hints (`agentrt.simulation.ste`). Prompts are synthetic token ids of faithful length
-(`SyntheticPrompts`); the persona is the fixed prefix.
+hints (`agentrt.simulation.ste`). Prompts are `SyntheticPrompts`; the persona is the prefix.
 """
 
 from __future__ import annotations
@@ -105,8 +101,8 @@ class CosimEngines:
         return None
 
     def _take(self, outs: list[RequestOutput]) -> list[Unit]:
-        """Account the finished calls among ``outs`` and submit their agents' next
-        calls; the units this completes, in completion order."""
+        """Submit the next call of each agent whose call finished in ``outs``; returns the
+        units this completes, in completion order."""
         finished: list[Unit] = []
         for out in outs:
             if not out.finished:
@@ -183,23 +179,20 @@ class CosimEngines:
         if self.dirty[r]:
             self._publish(r)
         eng.clock.advance_to(self.now)
+        outs: list[RequestOutput] = []  # a fast-forward's last step may finish calls
+        stretch = 0
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            finished: list[RequestOutput] = []  # the last step may finish calls
-            n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]
-            if n:
-                self.fast_steps += n
-                self.in_step[r] = True
-                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, finished))
-                self.seq += 1
-                return
-        for _ in range(1000):
-            before = (eng.stats.steps, eng.clock.now())
-            outs = eng.step()
-            if outs or (eng.stats.steps, eng.clock.now()) != before:
-                break
-        else:
-            raise RuntimeError(f"replica {r} makes no progress (a prompt that never fits?)")
+            stretch = eng.fast_forward(until, outs)  # type: ignore[attr-defined]
+            self.fast_steps += stretch
+        if not stretch:
+            for _ in range(1000):
+                before = (eng.stats.steps, eng.clock.now())
+                outs = eng.step()
+                if outs or (eng.stats.steps, eng.clock.now()) != before:
+                    break
+            else:
+                raise RuntimeError(f"replica {r} makes no progress (a prompt that never fits?)")
         self.in_step[r] = True
         heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, outs))
         self.seq += 1

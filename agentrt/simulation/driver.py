@@ -1,10 +1,8 @@
 """Run a world under an execution mode on a virtual clock (no LLM, no wall time).
 
-`VirtualClock` is the `UnitLoop` executor: a started unit's agents run side by side,
-each agent's calls one after another (a call's duration comes from the
-`VirtualExecutor`), and the unit completes with its slowest agent; completions pop from
-a heap in time order (ties: start order). Agents act with the world's deterministic
-fallback.
+`VirtualClock` is the `UnitLoop` executor: a unit's agents run side by side, each
+agent's calls one after another (durations from `VirtualExecutor`); the unit completes
+with its slowest agent (ties: start order). Agents act with the world's fallback.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """`LLMStepExecutor`: runs an agent step's LLM calls on real engines (`AsyncLLM`s).
 
-For an `AgentStepPlan` the calls run in order (perceive, decide, converse): each prompt
-is ``PromptBuilder.build(plan.prefix, text)``, ``text = call_text(...)`` (the call's text,
-followed for ``history`` calls by the earlier history outputs; the persona is the fixed
-prefix, ``prefix_len`` tells the KV manager where it ends), sampled greedily with
-``max_tokens=call.max_tokens`` under ``agent_id="town/<agent>"``. With several engines
-the `Router` keeps each agent on one replica (its prefix cache) and balances new agents.
-``publish_hints`` pushes steps-to-execution from a `HintedScheduler` to each replica's
-KV manager (only the agents that replica owns).
+A plan's calls run in order, each prompt ``PromptBuilder.build(plan.prefix, call_text(...))``
+(the persona is the cached prefix), sampled greedily under ``agent_id=agent_key(agent)``
+on the agent's replica (`Router`). ``publish_hints`` sends each replica's KV manager the
+steps-to-execution of the agents it owns.
 """
 
 from __future__ import annotations

@@ -3,13 +3,11 @@
     ready units -> start -> each agent observes and plans -> calls (executor)
     -> each agent acts, its state is written and hashed -> scheduler.finish
 
-`UnitLoop` does all of it but the calls. Its executor (virtual clock `driver.VirtualClock`,
-tasks on real engines `async_driver.AgentTasks`, co-simulated engines
-`cosim.CosimEngines`) runs each started `Unit`'s calls on its own clock, may fill in
-`AgentStep.outputs` (``None``: the world's deterministic fallback action) and hands
-finished units back from ``wait``; the loop ends them in that order and starts what
-became ready. The world hash and, with ``record_deps``, the true dependencies (the
-agents each agent step perceived, which an ``oracle`` run replays) are kept here.
+`UnitLoop` does all of it but the calls. Its executor (`driver.VirtualClock`,
+`async_driver.AgentTasks`, `cosim.CosimEngines`) runs each started `Unit`'s calls on its
+own clock, may fill in `AgentStep.outputs` (``None``: the world's fallback action) and
+hands finished units back from ``wait``. The loop keeps the world hash and, with
+``record_deps``, the true dependencies (the agents each agent step perceived).
 """
 
 from __future__ import annotations
