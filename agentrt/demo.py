@@ -70,12 +70,7 @@ def town_workflow(max_tokens: int) -> Workflow:
     return wf
 
 
-def run_demo(
-    model: str | None = None,
-    device: str = "cpu",
-    max_tokens: int = 48,
-    show_answers: bool = True,
-) -> dict:
+def run_demo(model: str | None = None, device: str = "cpu", max_tokens: int = 48) -> dict:
     start = time.perf_counter()
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
     load_s = time.perf_counter() - start
@@ -89,12 +84,11 @@ def run_demo(
     start = time.perf_counter()
     results, hint_updates = anyio.run(main)
     wall = time.perf_counter() - start
-    if show_answers:
-        for question, result in zip(QUESTIONS, results, strict=True):
-            print(f"Q: {question}")
-            for agent in [*RESIDENTS, "mayor"]:
-                print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
-            print()
+    for question, result in zip(QUESTIONS, results, strict=True):
+        print(f"Q: {question}")
+        for agent in [*RESIDENTS, "mayor"]:
+            print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
+        print()
     stats = engine.stats
     kv = engine.kv
     result = {

@@ -25,14 +25,15 @@ from agentrt.scheduler.tracker import DependencyTracker
 
 
 def random_dag(
-    num_calls: int, max_deps: int, rng: random.Random, workflow_size: tuple[int, int] = (8, 64)
+    num_calls: int, max_deps: int, rng: random.Random
 ) -> list[tuple[int, tuple[int, ...], int, int]]:
-    """``(call_id, deps, workflow_id, step)`` rows, each dep an earlier row of its workflow."""
+    """``(call_id, deps, workflow_id, step)`` rows, each dep an earlier row of its workflow
+    (workflows of 8 to 64 calls)."""
     rows: list[tuple[int, tuple[int, ...], int, int]] = []
     step_of: dict[int, int] = {}
     wf = 0
     while len(rows) < num_calls:
-        size = min(rng.randint(*workflow_size), num_calls - len(rows))
+        size = min(rng.randint(8, 64), num_calls - len(rows))
         members: list[int] = []
         for _ in range(size):
             call_id = len(rows)
@@ -47,19 +48,13 @@ def random_dag(
     return rows
 
 
-def bench_tracker(
-    num_calls: int = 100_000,
-    max_deps: int = 3,
-    seed: int = 0,
-    progress: bool = True,
-    priority: str = "fifo",
-) -> dict[str, Any]:
-    """Run the benchmark; returns ``num_calls``, ``releases_per_s``,
-    ``overhead_us_per_call``, ``add_per_s`` (see the module docstring) plus
-    ``priority``, ``num_workflows``, ``rounds`` and ``seconds`` (tracker time)."""
-    rng = random.Random(seed)
-    rows = random_dag(num_calls, max_deps, rng)
-    tracker = DependencyTracker(priority)
+def bench_tracker(num_calls: int = 100_000, progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark (fifo priority, up to 3 deps per call); returns ``num_calls``,
+    ``releases_per_s``, ``overhead_us_per_call``, ``add_per_s`` (see the module docstring)
+    plus ``priority``, ``num_workflows``, ``rounds`` and ``seconds`` (tracker time)."""
+    rng = random.Random(0)
+    rows = random_dag(num_calls, 3, rng)
+    tracker = DependencyTracker("fifo")
     perf = time.perf_counter
     add = tracker.add
 
@@ -95,7 +90,7 @@ def bench_tracker(
         "releases_per_s": released / run_s if run_s else float("inf"),
         "overhead_us_per_call": (add_s + run_s) / num_calls * 1e6,
         "add_per_s": num_calls / add_s if add_s else float("inf"),
-        "priority": priority,
+        "priority": "fifo",
         "num_workflows": rows[-1][2] + 1 if rows else 0,
         "rounds": rounds,
         "seconds": add_s + run_s,

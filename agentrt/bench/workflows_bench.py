@@ -21,24 +21,10 @@ from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
 from agentrt.scheduler.runtime import Runtime
 
-TOPICS = [
-    "bicycles",
-    "volcanoes",
-    "honey bees",
-    "lighthouses",
-    "chess",
-    "tea",
-    "glaciers",
-    "owls",
-    "bridges",
-    "jazz",
-    "tides",
-    "mushrooms",
-    "comets",
-    "bread",
-    "kites",
-    "coral",
-]
+TOPICS = (
+    "bicycles, volcanoes, honey bees, lighthouses, chess, tea, glaciers, owls, bridges, jazz, "
+    "tides, mushrooms, comets, bread, kites, coral"
+).split(", ")
 
 
 def fan_out_workflow() -> Workflow:

@@ -1,16 +1,13 @@
 """Replaying a trace on an engine (built-in or simulated) under one KV policy.
 
-Calls are handed to the engine in the order they become eligible (`EligibleCalls`) while
-fewer than `max_waiting` wait there; the rest wait, in the same order and with their
-arrival times kept, in the replay's own queue. The engine admits strictly in order from
-the head of its queue, so this only bounds memory (an overloaded replay of a long trace
-would otherwise hold every prompt at once). The engine's own clock (wall time for
-`builtin`, virtual time for `sim`) decides when a call is due; an idle engine waits on
-its clock for the next eligible call (`Clock.advance_to`: a simulated one jumps there).
+Calls go to the engine in the order they become eligible (`EligibleCalls`) while fewer
+than `max_waiting` wait there; the rest wait, in order and with their arrival times, in
+the replay's own queue (the engine admits in order anyway: this only bounds memory). The
+engine's clock (wall for `builtin`, virtual for `sim`) decides when a call is due; an idle
+engine waits on its clock for the next eligible call (`Clock.advance_to`).
 
 Every record ends completed or failed; a failed one carries its reason (a prompt longer
-than the engine serves, checked before its tokens are made; a request the engine refuses
-or aborts). `load_trace` has already skipped or rejected calls with unknown parents.
+than the engine serves, a request the engine refuses or aborts).
 """
 
 from __future__ import annotations
@@ -53,9 +50,8 @@ class Replayer:
 
     `on_step(engine)` is called after every engine step; `timeline` gets a span per engine
     step, per KV load and per call. Where the runner can (and no `on_step` is given),
-    decoders advance implicitly (`LLMEngine.implicit_decodes`): steps report only finished
-    requests, pure-decode stretches run in one call, and the tokens are credited from the
-    running sequences and the decode group's record of leavers (`_read_tokens`)."""
+    decoders advance implicitly (`LLMEngine.implicit_decodes`) and tokens are credited by
+    `_read_tokens`."""
 
     def __init__(
         self,
@@ -88,8 +84,8 @@ class Replayer:
         self.bar = tqdm(total=len(records), disable=not options.progress, **bar_at)
 
     def run(self) -> dict:
-        """Replay every record to its end; returns the result (see `_result`). The engine's
-        output mode is restored afterwards."""
+        """Replay every record to its end; returns `_result`. Restores the engine's output
+        mode."""
         engine, clock = self.engine, self.engine.clock
         stream = engine.stream_outputs
         if self.fast:

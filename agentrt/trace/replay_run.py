@@ -1,15 +1,11 @@
 """`agentrt replay`: one trace, one fresh engine per KV policy, results side by side.
 
-Default engine sizes per backend (`engine_config`):
+Default engine sizes per backend (`engine_config`), the host tier 4x the device pool:
 
-- `sim` (default profile `h100-llama3-8b`, Llama-3-8B on one H100 80 GB, 128 KiB of KV per
-  token): device pool 450,000 tokens = 59 GB of KV, what is left of 80 GB at 95 %
-  utilisation after 16 GB of weights and ~1 GB of activations; host tier 4x that,
-  1,800,000 tokens = 236 GB, about a quarter of a 1 TB host shared by 8 GPUs (HiCache's
-  default host pool is also a small multiple of the device pool). Steps of up to 8,192
-  tokens (chunked prefill, vLLM's default on H100) and at most 64 running requests.
-- `builtin` (the default model on this CPU): the engine's own defaults, a 32,768-token
-  device pool and 512-token steps, with a host tier of 4x the device pool (131,072).
+- `sim` (`h100-llama3-8b`: Llama-3-8B on an H100 80 GB, 128 KiB of KV per token): 450,000
+  device tokens (59 GB: what 95 % of 80 GB leaves after weights and activations), steps of
+  up to 8,192 tokens (vLLM's default on H100), at most 64 running requests.
+- `builtin`: the engine's own defaults (32,768 device tokens, 512-token steps).
 
 Several policies run in parallel worker processes (`jobs`); each reads the trace itself.
 """
