@@ -1,16 +1,11 @@
 """`agentrt bench kvflow`: every eviction policy on the same KVFlow-shaped workload.
 
-For each policy a fresh engine (same model or profile, same device pool, same host pool
-and link) runs the workload through the real `Runtime` (token-id prefixes, STE published
-on its HintBoard and fed to the engine's KV manager, prefetch for kvflow and belady).
-
-The workflow runs one extra round first, as warm-up, in the same run: the measurement
-window opens when every instance has started its second round, so it sees the steady
-state of a long-lived workflow (the STE of the loop's next agents is known across the
-round boundary, as it would be in an agent loop that keeps going). `e2e_s` is the
-window's length by the engine's clock (wall seconds on `builtin`, virtual seconds on
-`sim`) and the KV stats are those accrued inside it. `ideal` gets a device pool of
-device + host pages.
+For each policy a fresh engine (same pools and link) runs the workload through the real
+`Runtime`, whose STE reaches the engine's KV manager. The workflow runs one extra round
+first, as warm-up: the measurement window opens when every instance has started its
+second round (the steady state of a long-lived loop). `e2e_s` is the window's length by
+the engine's clock (wall on `builtin`, virtual on `sim`); the KV stats are those accrued
+inside it. `ideal` gets a device pool of device + host pages.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
 """The KVFlow paper's two workload shapes as real `Workflow`s with token-id prompts.
 
-- ``single``: one workflow, a chain of ``agents`` agents (a1 -> ... -> aN) whose last agent
-  loops back to the first (a bounded back edge, ``rounds`` visits in all), so the runtime's
-  STE sees the cycle and the first agent is one step away while the last one runs.
+- ``single``: one chain a1 -> ... -> aN whose last agent loops back to the first
+  (``rounds`` visits in all), so the first agent is one step away while the last runs.
 - ``concurrent``: ``instances`` instances at once of the same shape (4 agents by default).
 
-Every agent has its own fixed prefix (random token ids, the same in every instance) and
-each call adds a fresh dynamic part (random ids, unique per instance, visit and agent), so
-prefixes are shared and suffixes never are. Prompts are token ids end to end: the text an
-agent passes to ``ctx.gen`` is a space-separated id list, turned back into ids by
-``IdsTokenizer``, so sizes are exact on every backend.
+Every agent has its own fixed prefix (the same in every instance); each call adds a
+dynamic part unique per instance, visit and agent. Prompts are token ids end to end (a
+space-separated id list read back by ``IdsTokenizer``), so sizes are exact on every backend.
 """
 
 from __future__ import annotations

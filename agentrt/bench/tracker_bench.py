@@ -1,16 +1,9 @@
 """Benchmark of the dependency tracker alone: releases per second on a random call DAG.
 
-The DAG: calls grouped into workflows of random size; each call depends on up to
-``max_deps`` earlier calls of its workflow and its step is one more than its deepest
-dep. Every call is added up front (timed as ``add_per_s``), then execution is
-simulated: pop every ready call, complete them in random order, repeat. Only time
-inside tracker operations counts: the DAG generation, shuffles and the progress bar
-are outside the timed regions. Figures:
-
-- ``releases_per_s``: calls released (handed out by ``pop_ready``) per second spent in
-  ``pop_ready`` + ``complete``;
-- ``overhead_us_per_call``: all tracker time (add + pop_ready + complete) per call, in
-  microseconds: the bookkeeping cost the runtime pays per model call.
+Every call of the DAG is added up front (``add_per_s``), then execution is simulated: pop
+every ready call, complete them in random order, repeat. Only time inside tracker
+operations counts. ``releases_per_s``: calls handed out by ``pop_ready`` per second spent
+in ``pop_ready`` + ``complete``; ``overhead_us_per_call``: all tracker time per call.
 """
 
 from __future__ import annotations

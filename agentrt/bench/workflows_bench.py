@@ -21,10 +21,24 @@ from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
 from agentrt.scheduler.runtime import Runtime
 
-TOPICS = (
-    "bicycles, volcanoes, honey bees, lighthouses, chess, tea, glaciers, owls, bridges, jazz, "
-    "tides, mushrooms, comets, bread, kites, coral"
-).split(", ")
+TOPICS = [
+    "bicycles",
+    "volcanoes",
+    "honey bees",
+    "lighthouses",
+    "chess",
+    "tea",
+    "glaciers",
+    "owls",
+    "bridges",
+    "jazz",
+    "tides",
+    "mushrooms",
+    "comets",
+    "bread",
+    "kites",
+    "coral",
+]
 
 
 def fan_out_workflow() -> Workflow:

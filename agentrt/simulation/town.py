@@ -1,19 +1,11 @@
 """A Smallville-like town: residents follow daily routines between places and talk when
 they meet.
 
-`TownWorld` owns what every town shares: the tiled map, the residents, the state history
-(per agent and step), the clock and perception (agents within ``radius``, nearest first).
-What an agent does at a step - its LLM calls, its action, its next state - belongs to the
-scenario's *dynamics*:
-
-- ``generative`` (default, `agentrt.simulation.town_generative`): the Generative Agents
-  loop: agents sleep, keep an action for many steps and call the model only when an
-  action ends, when they perceive someone new, and in multi-turn conversations;
-- ``dense`` (`agentrt.simulation.town_dense`): every agent calls the model at every step
-  (the town's first model, kept for reproducibility).
-
-Movement and talking follow the rules whatever a model says; LLM outputs set activities
-and words, so they enter the state and its hash.
+`TownWorld` owns what every town shares: the tiled map, the residents, the state history,
+the clock and perception (agents within ``radius``, nearest first). What an agent does at
+a step (its LLM calls, action and next state) belongs to the scenario's *dynamics*:
+``generative`` (`town_generative`, default) or ``dense`` (`town_dense`). Movement and
+talking follow the rules whatever a model says; LLM outputs set activities and words.
 """
 
 from __future__ import annotations
