@@ -36,9 +36,7 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
     run.add_argument("--profile", default=None, help="cost profile of the sim backend")
     run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
     run.add_argument(
-        "--priority",
-        default="fifo",
-        help=f"ready-call order: {', '.join(priority_names())} (fifo)",
+        "--priority", default="fifo", help=f"ready-call order: {', '.join(priority_names())} (fifo)"
     )
     run.add_argument(
         "--trace", metavar="PATH.jsonl", type=output_path(JSONL), help="record calls as JSONL"

@@ -91,27 +91,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
     from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import (
-        BuiltinConfig,
-        expand_modes,
-        run_simulation,
-        summarize,
-    )
+    from agentrt.simulation.runner import BuiltinConfig, expand_modes, run_simulation, summarize
 
     modes = expand_modes(args.mode)
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
-    given = {
-        "agents": args.agents,
-        "seed": args.seed,
-        "dynamics": args.dynamics,
-        "layout": args.layout,
-        "start_hour": args.start_hour,
-    }
+    given = {k: vars(args)[k] for k in ("agents", "seed", "dynamics", "layout", "start_hour")}
     overrides = {k: v for k, v in given.items() if v is not None}
     if overrides:  # validated like a scenario file
-        scenario = scenario_from_dict(
-            scenario.model_dump(exclude_unset=True) | overrides, "command line"
-        )
+        data = scenario.model_dump(exclude_unset=True) | overrides
+        scenario = scenario_from_dict(data, "command line")
     steps = args.steps if args.steps is not None else scenario.steps
     host = args.host_kv_tokens
     policy = args.policy or ("kvflow" if host > 0 else "lru")
@@ -147,17 +135,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     unit = "virtual s" if args.backend == "sim" else "wall s"
     rows = []
     for m, d in summary["modes"].items():
-        pct = d["pct_of_oracle"]
+        pct = "-" if d["pct_of_oracle"] is None else f"{d['pct_of_oracle']:.1f}%"
         rows.append(
-            (
-                m,
-                d["makespan"],
-                d["calls"],
-                d["parallelism"],
-                "-" if pct is None else f"{pct:.1f}%",
-                d["world_hash"],
-                d["wall_s"],
-            )
+            (m, d["makespan"], d["calls"], d["parallelism"], pct, d["world_hash"], d["wall_s"])
         )
     where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
     print(

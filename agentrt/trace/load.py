@@ -31,10 +31,7 @@ class TraceLoad:
 
 
 def load_trace(
-    path: str | Path,
-    fmt: str = "auto",
-    skip_bad: bool = False,
-    max_requests: int | None = None,
+    path: str | Path, fmt: str = "auto", skip_bad: bool = False, max_requests: int | None = None
 ) -> TraceLoad:
     """The trace's records; with `max_requests`, reading stops after that many good
     lines (and the lines read up to there are all that is accounted for)."""
