@@ -1,9 +1,7 @@
 """`agentrt demo`: a multi-agent town workflow on the runtime and the built-in engine.
 
-For every visitor question, three town agents answer in parallel (fan-out) and the mayor
-writes the reply (fan-in). All run as concurrent workflow instances, released out of
-order. Every agent's fixed prefix starts with the same long town handbook (cached once,
-reused by all), then its own persona (reused by its own calls).
+For every visitor question, three town agents answer in parallel and the mayor writes the
+reply. Every agent's prefix is the same long town handbook (cached once), then its persona.
 """
 
 from __future__ import annotations

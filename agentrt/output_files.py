@@ -1,12 +1,9 @@
 """Output files of the commands (`--json`, `--plot`, `--timeline`, `--trace`, `--out`).
 
-Paths are checked while the command line is parsed (`output_path`), before any work:
-the extension is one the writer produces, the path is not a directory, its directory
-(or the nearest existing ancestor, missing directories are created when writing) is a
-directory this process can create files in, and for a plot matplotlib imports. Files
-are written atomically (`atomic_write_bytes`): a temporary file in the same directory,
-renamed over the target once complete, so an interrupted or failed write leaves the
-old file (or none), never a partial one.
+Paths are checked while the command line is parsed (`output_path`): the extension, not
+a directory, a (nearest existing) directory this process can create files in, and for a
+plot that matplotlib imports. Files are written atomically (`atomic_write_bytes`): an
+interrupted or failed write leaves the old file (or none), never a partial one.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The `agentrt run` subcommand: its options, what it prints and what `--json` keeps.
 
-It prints each workflow's input with its output (or the one-line reason it failed) and a
-summary table; `--json PATH` keeps every agent's result of every workflow. Exit status:
-0 when every workflow succeeded, 1 when any failed, 2 when the file or a setting is
-wrong (one line on stderr, no traceback).
+It prints each workflow's input with its output (or why it failed) and a summary table;
+`--json` keeps every agent's result. Exit status: 0 when every workflow succeeded, 1 when
+any failed, 2 when the file or a setting is wrong (one line on stderr).
 """
 
 from __future__ import annotations

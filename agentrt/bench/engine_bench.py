@@ -1,10 +1,8 @@
 """`agentrt bench engine`: our engine against HF transformers `generate`, same model,
 dtype and machine, in one run.
 
-Cases: batch-1 decode (256-token prompt, 64 new tokens), a batch of 16 mixed prompt
-lengths (64 new tokens each), and time to first token for a request whose 2,000-token
-prefix is cached vs. cold. Throughput is generated tokens / wall time of the whole call,
-for both systems; each case reports the best of `repeats` runs.
+Cases: batch-1 decode, a batch of 16 mixed prompt lengths, and TTFT with a cached vs.
+cold 2,000-token prefix. Throughput is generated tokens / wall time, best of `repeats`.
 """
 
 from __future__ import annotations

@@ -139,10 +139,9 @@ def run_kvflow_bench(
     repeats: int = 1,
     **config: Any,
 ) -> dict:
-    """Run every policy in ``policies`` on ``workload``; the JSON-ready result.
-    ``repeats`` > 1 runs every policy that many times, rotating the order each time, and
-    reports the median e2e (all runs in ``e2e_runs_s``): wall time on a shared CPU
-    drifts by more than the differences between the cached policies."""
+    """Run every policy in ``policies`` on ``workload``; the JSON-ready result. With
+    ``repeats`` > 1 each policy runs that many times, the order rotated each time, and
+    reports the median e2e (all runs in ``e2e_runs_s``)."""
     settings: dict[str, Any] = {
         "page_size": 16,
         "max_num_batched_tokens": 2048,

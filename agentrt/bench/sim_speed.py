@@ -1,8 +1,5 @@
-"""How fast the sim backend simulates: LLM calls per wall second.
-
-Short calls (a few dozen prompt tokens sharing a system prefix, a few output tokens) at
-a large batch, the shape of a 1,000-agent simulation step, on the H100 profile.
-"""
+"""How fast the sim backend simulates: LLM calls per wall second, on short calls at a
+large batch (the shape of a 1,000-agent simulation step)."""
 
 from __future__ import annotations
 

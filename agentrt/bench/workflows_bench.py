@@ -1,10 +1,9 @@
 """`agentrt bench workflows`: N concurrent instances of a 4-agent fan-out workflow on the
 default model, out-of-order release vs. a global step barrier, in one process.
 
-Agent workloads are uneven: each instance draws (seeded) its own output budget per agent
-(8..64 tokens) and a search-tool latency for its scout (0..300 ms). Both runs use greedy
-decoding on the same inputs and engine settings, so they do the same model work (the bench
-checks the outputs are identical); only the release order differs.
+Each instance draws (seeded) its output budget per agent and its scout's tool latency
+(0..300 ms). Both runs decode greedily on the same inputs, so only the release order
+differs (the bench checks the outputs are identical).
 """
 
 from __future__ import annotations

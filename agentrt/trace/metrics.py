@@ -1,10 +1,8 @@
 """Serving metrics of a replay, in the style of `vllm bench serve`.
 
-Per request: arrival, first-token time, each token's time, finish time (one clock).
-TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1);
-ITL = gaps between consecutive tokens; E2E = finish - arrival. A request failed when the
-engine refused or aborted it, or it finished without a token; `failures` counts them by
-reason.
+TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1); ITL =
+gaps between consecutive tokens; E2E = finish - arrival. A request failed when the engine
+refused or aborted it or it finished without a token; `failures` counts them by reason.
 """
 
 from __future__ import annotations

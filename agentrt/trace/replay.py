@@ -219,10 +219,9 @@ class Replayer:
             timing.output_tokens += len(times)
 
     def _read_tokens(self, now: float) -> None:
-        """(fast) Credit the tokens decoded since the last call: each member that left the
-        decode group got one at the end of every step it ran in as a member; the other
-        running requests (and members that joined in the last step) got their new ones
-        `now`."""
+        """(fast) Credit the tokens decoded since the last call: a request that left the
+        decode group got one at the end of each step it ran in as a member; the other
+        running requests got their new ones `now`."""
         group = self.engine.decode_group
         for rid, times in group.take_leavers():
             self._credit(self.request_to_call.get(rid), times)

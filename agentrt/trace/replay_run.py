@@ -137,8 +137,7 @@ def run_policies(
 
 def _run_in_workers(work: list[ReplayJob], jobs: int) -> list[tuple[dict, list[dict] | None]]:
     """`run_job` over `work` in `jobs` worker processes, results in order. Workers ignore
-    Ctrl-C; when this process is interrupted (or a job fails) they are terminated at once
-    rather than left to finish replays nobody will read."""
+    Ctrl-C; when this process is interrupted (or a job fails) they are terminated."""
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_signals)
     try:

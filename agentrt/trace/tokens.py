@@ -1,8 +1,7 @@
 """Prompt token ids for records that carry only lengths and prefix-block hashes.
 
 Each hash id expands to the same pseudo-random block of tokens wherever it appears, so
-requests that share hash blocks share token prefixes and hit the prefix cache exactly
-as the original system did. `scale` shrinks lengths (and blocks) to fit small machines.
+requests that share hash blocks share token prefixes. `scale` shrinks lengths and blocks.
 """
 
 from __future__ import annotations
