@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -24,20 +22,9 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.torch_engine import resolve_dtype
 
 
-@dataclass
-class Case:
-    name: str
-    prompts: list[list[int]]
-    new_tokens: int
-
-
 def _prompts(lengths: list[int], vocab: int, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     return [[rng.randrange(100, vocab) for _ in range(n)] for n in lengths]
-
-
-def _best(fn: Callable[[], float], repeats: int) -> float:
-    return min(fn() for _ in range(repeats))
 
 
 def _hf_generate_seconds(model, prompts: list[list[int]], new_tokens: int, pad_id: int) -> float:
@@ -128,9 +115,9 @@ def run_engine_bench(
     vocab = hf.config.vocab_size
 
     mixed = [32 + round(i * (1024 - 32) / 15) for i in range(16)]
-    cases = [
-        Case("decode batch 1 (256 prompt, 64 new)", _prompts([256], vocab, 1), 64),
-        Case("batch 16 mixed (32-1024 prompt, 64 new)", _prompts(mixed, vocab, 2), 64),
+    cases = [  # name, prompts, new tokens
+        ("decode batch 1 (256 prompt, 64 new)", _prompts([256], vocab, 1), 64),
+        ("batch 16 mixed (32-1024 prompt, 64 new)", _prompts(mixed, vocab, 2), 64),
     ]
     bar = tqdm(total=2 * len(cases) + 1, desc="bench engine", disable=not progress)
     warm = _prompts([64], vocab, 0)
@@ -138,17 +125,15 @@ def run_engine_bench(
     _hf_generate_seconds(hf, warm, 4, pad_id)
 
     results = []
-    for case in cases:
-        tokens = len(case.prompts) * case.new_tokens
-        hf_s = _best(
-            lambda c=case: _hf_generate_seconds(hf, c.prompts, c.new_tokens, pad_id), repeats
-        )
+    for name, prompts, new_tokens in cases:
+        tokens = len(prompts) * new_tokens
+        hf_s = min(_hf_generate_seconds(hf, prompts, new_tokens, pad_id) for _ in range(repeats))
         bar.update(1)
-        ours_s = _best(lambda c=case: _ours_seconds(engine, c.prompts, c.new_tokens), repeats)
+        ours_s = min(_ours_seconds(engine, prompts, new_tokens) for _ in range(repeats))
         bar.update(1)
         results.append(
             {
-                "name": case.name,
+                "name": name,
                 "hf_tok_s": tokens / hf_s,
                 "agentrt_tok_s": tokens / ours_s,
                 "ratio": hf_s / ours_s,

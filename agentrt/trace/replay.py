@@ -134,10 +134,8 @@ class Replayer:
             max_tokens=scaled_len(r.output_len, scale) if r.output_len else 1, ignore_eos=True
         )
         self.wanted[call_id] = params.max_tokens
-        if r.prompt_token_ids is not None:
-            self.prompt_lens[call_id] = len(r.prompt_token_ids)
-        else:
-            self.prompt_lens[call_id] = scaled_len(r.prompt_len, scale)
+        recorded = r.prompt_token_ids is not None  # recorded ids are replayed unscaled
+        self.prompt_lens[call_id] = r.prompt_len if recorded else scaled_len(r.prompt_len, scale)
         if self.prompt_lens[call_id] > self.max_prompt:  # checked before its tokens are made
             limit = self.engine.max_model_len
             self._fail(
@@ -149,7 +147,7 @@ class Replayer:
             return
         tokens = prompt_tokens(r, self.engine.vocab_size or 32_000, scale)
         prefix_len = r.prefix_len
-        if prefix_len and r.prompt_token_ids is None:
+        if prefix_len and not recorded:
             prefix_len = min(len(tokens), scaled_len(prefix_len, scale))
         try:
             rid = self.engine.add_request(
