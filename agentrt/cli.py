@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agentrt.bench import cli as bench_cli
+from agentrt.bench import kvflow_cli
 from agentrt.cli_types import positive_int
 from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
 from agentrt.output_files import JSON, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
+from agentrt.run_cli import add_run_parser
+from agentrt.serve import cli as serve_cli
+from agentrt.simulation import simulate_cli
+from agentrt.trace.replay_cli import add_replay_parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (each against a baseline in the same run)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    from agentrt.bench.cli import add_bench_parsers
-
-    add_bench_parsers(bench_sub, _add_common)
-    from agentrt.bench.kvflow_cli import add_parser as add_kvflow_parser
-
-    add_kvflow_parser(bench_sub, _add_common)
+    bench_cli.add_bench_parsers(bench_sub, _add_common)
+    kvflow_cli.add_parser(bench_sub, _add_common)
 
     cal = sub.add_parser(
         "calibrate",
@@ -114,20 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.set_defaults(func=_cmd_calibrate)
 
-    from agentrt.run_cli import add_run_parser
-
     add_run_parser(sub, _add_common)
-
-    from agentrt.trace.replay_cli import add_replay_parser
-
     add_replay_parser(sub)
-
-    from agentrt.simulation.simulate_cli import add_parser as add_simulate_parser
-
-    add_simulate_parser(sub, _add_common)
-
-    from agentrt.serve import cli as serve_cli
-
+    simulate_cli.add_parser(sub, _add_common)
     serve_cli.add_parser(sub)
     serve_cli.add_bench_parser(bench_sub)
     return parser
