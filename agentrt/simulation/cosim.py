@@ -17,6 +17,7 @@ hints (`agentrt.simulation.ste`). Prompts are `SyntheticPrompts`; the persona is
 from __future__ import annotations
 
 import heapq
+import sys
 import time
 from typing import Any
 
@@ -40,7 +41,7 @@ class CosimEngines:
     ``now`` is virtual seconds; ``busy`` sums call latencies (submit to finish)."""
 
     def __init__(self, num_agents: int, sched: StepScheduler, steps: int, cfg: CosimConfig) -> None:
-        self.max_tokens = cfg.max_tokens
+        self.token_cap = cfg.max_tokens or sys.maxsize  # on every call's max_tokens
         self.fast_forward = cfg.fast_forward and cfg.implicit_decodes
         self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
@@ -138,12 +139,9 @@ class CosimEngines:
         if call.history:  # the conversation so far follows the question
             ids = ids + self.said[i]
         rid = f"{i}/{st.step}/{k}"
-        limit = call.max_tokens
-        if self.max_tokens is not None:
-            limit = min(limit, self.max_tokens)
         self.engines[r].add_request(
             ids,
-            self._params(limit),
+            self._params(min(call.max_tokens, self.token_cap)),
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,

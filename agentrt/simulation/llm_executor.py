@@ -8,6 +8,7 @@ steps-to-execution of the agents it owns.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from agentrt.engine.async_llm import AsyncLLM
@@ -37,7 +38,7 @@ class LLMStepExecutor:
         if self.router.replicas != len(self.llms):
             raise ValueError("the router's replica count must match the engines")
         self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
-        self.max_tokens = max_tokens
+        self.token_cap = max_tokens or sys.maxsize
 
     async def run(self, plan: AgentStepPlan) -> list[str]:
         """One completion text per ``plan.calls`` entry, in order."""
@@ -48,9 +49,7 @@ class LLMStepExecutor:
             try:
                 text = call_text(plan.calls, k, texts)
                 ids, prefix_len = self.builders[r].build(plan.prefix, text)
-                limit = call.max_tokens
-                if self.max_tokens is not None:
-                    limit = min(limit, self.max_tokens)
+                limit = min(call.max_tokens, self.token_cap)
                 params = SamplingParams(max_tokens=limit)  # temperature 0: greedy
                 out = await self.llms[r].complete(
                     ids, params, agent_id=agent, prefix_len=prefix_len

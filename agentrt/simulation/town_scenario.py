@@ -87,13 +87,8 @@ DEFAULT_STEPS_PER_DAY: dict[str, int] = {"generative": 8640, "dense": 288}
 
 class TownScenario(BaseModel):
     """A town and how to run it. Distances in cells (Chebyshev), time in steps.
-
-    ``dynamics`` picks what agents do at a step (`agentrt.simulation.town`):
-    ``generative`` (default; the Generative Agents loop: sleep, long actions, multi-turn
-    conversations) or ``dense`` (every agent calls the model at every step).
-    ``talk_probability`` (generative): chance that an agent who newly perceives a free
-    agent decides to start a conversation (the model's yes/no, drawn from the seed).
-    """
+    ``dynamics``: see `agentrt.simulation.town`. ``talk_probability`` (generative): the
+    chance that an agent decides to talk to a newly perceived free agent (seeded)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 

@@ -11,9 +11,10 @@ from agentrt.engine.config import PAGE_SIZE
 from agentrt.output_files import JSON, PLOT, output_path
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
+from agentrt.trace.load import load_trace
 from agentrt.trace.metrics import format_accounting, format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
-from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
+from agentrt.trace.replay_run import ReplayJob, engine_config, run_policies
 from agentrt.trace.timeline import Timeline
 
 
@@ -96,7 +97,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from agentrt.engine.cost_model.profile import load_profile
 
         load_profile(engine_config(base).profile)
-    trace = read_records(base)  # fail fast (file:line) on a bad trace
+    # fail fast (file:line) on a bad trace
+    trace = load_trace(base.trace, base.fmt, base.skip_bad, base.max_requests)
     config = engine_config(base)
     print(
         f"trace {args.trace}: {len(trace.records):,} requests"

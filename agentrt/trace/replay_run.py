@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from agentrt.engine.config import EngineConfig
 from agentrt.interrupts import worker_signals
-from agentrt.trace.load import TraceLoad, load_trace
+from agentrt.trace.load import load_trace
 from agentrt.trace.replay import ReplayOptions, replay
 from agentrt.trace.timeline import Timeline
 
@@ -72,16 +72,11 @@ def engine_config(job: ReplayJob) -> EngineConfig:
     )
 
 
-def read_records(job: ReplayJob) -> TraceLoad:
-    """The trace's first `max_requests` good records, with the lines read and skipped."""
-    return load_trace(job.trace, job.fmt, job.skip_bad, job.max_requests)
-
-
 def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     """Replay `job` on a fresh engine: (result, timeline events or None)."""
     from agentrt.engine.llm_engine import LLMEngine
 
-    trace = read_records(job)
+    trace = load_trace(job.trace, job.fmt, job.skip_bad, job.max_requests)
     records = trace.records
     config = engine_config(job)
     engine = LLMEngine.from_config(config)
