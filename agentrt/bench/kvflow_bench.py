@@ -149,13 +149,8 @@ def run_kvflow_bench(
     }
     settings.update(pool_sizes(workload, device_prefixes, settings["page_size"]))
     settings.update(config)
-    sizes = {
-        "agents": workload.agents,
-        "instances": workload.instances,
-        "rounds": workload.rounds,
-        "prefix": workload.prefix,
-        "dynamic": workload.dynamic,
-        "output": workload.output,
+    shape = ("agents", "instances", "rounds", "prefix", "dynamic", "output")
+    sizes = {k: vars(workload)[k] for k in shape} | {
         "device_pool_tokens": settings["num_pages"] * settings["page_size"],
         "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
         "device_prefixes": device_prefixes,

@@ -102,14 +102,8 @@ def run_modes(
     replays the dependencies of a ``sync`` run); results keyed by mode, in ``modes``
     order."""
 
-    def one(mode: str, true_deps: TrueDeps | None, record_deps: bool) -> SimResult:
-        return simulate(
-            make_world(),
-            mode,
-            steps,
-            executor=executor,
-            true_deps=true_deps,
-            record_deps=record_deps,
-        )
+    def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
+        world = make_world()
+        return simulate(world, mode, steps, executor=executor, true_deps=deps, record_deps=record)
 
     return run_in_order(modes, one)

@@ -31,22 +31,12 @@ if TYPE_CHECKING:  # the engines import torch; options and flags must not need i
     from agentrt.engine.llm_engine import LLMEngine
     from agentrt.engine.outputs import RequestOutput
 
-__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer", "replay"]
-
-
-def replay(
-    engine: LLMEngine,
-    records: Sequence[CallRecord],
-    options: ReplayOptions,
-    on_step: Callable[[LLMEngine], None] | None = None,
-    timeline: Timeline | None = None,
-) -> dict:
-    """Run every record through `engine`; returns serving metrics plus engine stats."""
-    return Replayer(engine, records, options, on_step, timeline).run()
+__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer"]
 
 
 class Replayer:
-    """One replay of `records` on `engine` (which must have no requests): `run()` once.
+    """One replay of `records` on `engine` (which must have no requests): `run()` once
+    returns the serving metrics plus engine stats.
 
     `on_step(engine)` is called after every engine step; `timeline` gets a span per engine
     step, per KV load and per call. Where the runner can (and no `on_step` is given),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from agentrt.engine.config import EngineConfig
 from agentrt.interrupts import worker_signals
 from agentrt.trace.load import load_trace
-from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.replay import Replayer, ReplayOptions
 from agentrt.trace.timeline import Timeline
 
 SIM_DEFAULTS = {
@@ -82,7 +82,7 @@ def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     engine = LLMEngine.from_config(config)
     timeline = Timeline() if job.timeline else None
     wall = time.perf_counter()
-    result = replay(engine, records, job.options, timeline=timeline)
+    result = Replayer(engine, records, job.options, timeline=timeline).run()
     result["wall_s"] = time.perf_counter() - wall
     # every line read is accounted for: completed + failed + skipped == read
     result["read"] = trace.read
