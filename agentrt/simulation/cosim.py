@@ -74,8 +74,6 @@ class CosimEngines:
         self.busy = 0.0
         self._params_cache: dict[int, SamplingParams] = {}
 
-    # -- the executor ------------------------------------------------------------------
-
     def start(self, unit: Unit) -> bool:
         for st in unit.steps:
             i = st.agent
@@ -154,8 +152,6 @@ class CosimEngines:
         if params is None:  # one frozen instance per limit: ~6% of the simulator-speed run
             params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
         return params
-
-    # -- the replicas ------------------------------------------------------------------
 
     def _kick_all(self, r: int) -> None:
         """Kick every idle replica; after an event of replica ``r`` (-1: none yet), the

@@ -56,7 +56,6 @@ class TownWorld(World):
         self.width = scenario.tile_width * scenario.tile_columns
         self.height = scenario.tile_height * (-(-scenario.num_tiles // scenario.tile_columns))
         self._by_name = {p.name: p for p in self.places}
-        self._spots: dict[tuple[int, str, int], tuple[int, int]] = {}
         self._place_at: dict[tuple[int, int], str] = {}
         for p in reversed(self.places):  # the first listed wins where places overlap
             for x in range(p.x, p.x + p.w):
@@ -71,8 +70,6 @@ class TownWorld(World):
         self.history: History[TownState] = History(
             initial, lambda s: s.pos, radius=self.radius, speed=self.speed, strict=strict
         )
-
-    # -- World interface ---------------------------------------------------------------
 
     @property
     def num_agents(self) -> int:
@@ -114,8 +111,6 @@ class TownWorld(World):
     def state_hash(self, agent: int, step: int) -> str:
         return self.dynamics.state_hash(agent, self.history.get(agent, step))
 
-    # -- helpers for the dynamics ------------------------------------------------------
-
     @property
     def steps_per_day(self) -> int:
         return self.scenario.day_steps
@@ -133,15 +128,10 @@ class TownWorld(World):
 
     def spot(self, agent: int, place: str, variant: int = 0) -> tuple[int, int]:
         """The agent's own cell in ``place`` (stable per agent, place and ``variant``)."""
-        key = (agent, place, variant)
-        spot = self._spots.get(key)
-        if spot is not None:
-            return spot
         p = self._by_name[place]
         parts: tuple[object, ...] = (self.scenario.seed, agent, place)
         h = int(digest(*(parts if variant == 0 else (*parts, variant))), 16)
-        spot = self._spots[key] = (p.x + h % p.w, p.y + (h // p.w) % p.h)
-        return spot
+        return (p.x + h % p.w, p.y + (h // p.w) % p.h)
 
     def step_towards(self, pos: tuple[int, int], goal: tuple[int, int]) -> tuple[int, int]:
         """One move from ``pos`` towards ``goal``: at most ``speed`` cells per axis."""

@@ -9,6 +9,7 @@ the same at any N. Bad files raise `ScenarioError` naming the file and the field
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -186,10 +187,7 @@ class TownScenario(BaseModel):
 
     @property
     def tile_columns(self) -> int:
-        cols = 1
-        while cols * cols < self.num_tiles:
-            cols += 1
-        return cols
+        return math.isqrt(self.num_tiles - 1) + 1  # the smallest square layout that holds them
 
 
 def scenario_from_dict(data: object, source: str = "scenario") -> TownScenario:

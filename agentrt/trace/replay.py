@@ -103,8 +103,6 @@ class Replayer:
         engine.stream_outputs = stream
         return self._result()
 
-    # dispatch: eligible -> backlog -> engine
-
     def _engine_waiting(self) -> int:
         return len(self.engine.requests) - len(self.engine.batcher.running)
 
@@ -158,8 +156,6 @@ class Replayer:
         self.bar.update(1)
         self.eligible.finished(call_id, now - self.start)
 
-    # the engine's steps
-
     def _step(self) -> tuple[list[RequestOutput], float]:
         """One engine step, or (fast) a stretch of pure-decode steps that ends before the
         next eligible call could be handed over; returns its outputs and the time after."""
@@ -197,8 +193,6 @@ class Replayer:
         if loaded != self.loaded_pages:
             pages, self.loaded_pages = loaded - self.loaded_pages, loaded
             timeline.span("kv loads", "host->device", step_start - start, now - start, pages=pages)
-
-    # tokens and completions
 
     def _credit(self, call_id: str | None, times: list[float]) -> None:
         if call_id is not None and times:
