@@ -45,12 +45,9 @@ class DenseDynamics:
         w = self.world
         r = w.residents[obs.agent]
         target = r.target(w.hour(obs.step))
-        if obs.neighbors:
-            seen = "; ".join(
-                f"{n.name} ({n.activity}) {n.distance:g} cells away" for n in obs.neighbors[:8]
-            )
-        else:
-            seen = "nobody"
+        near = obs.neighbors[:8]
+        seen = "; ".join(f"{n.name} ({n.activity}) {n.distance:g} cells away" for n in near)
+        seen = seen or "nobody"
         where = obs.place or "the street"
         calls = [
             LLMCall(

@@ -68,9 +68,10 @@ def scheduler_for(
     """`mode` as a scheduler over `world`'s starting positions (a scheduler passes through)."""
     if not isinstance(mode, str):
         return mode
+    starts = [world.position(i, 0) for i in range(world.num_agents)]
     return make_scheduler(
         mode,
-        world.positions(0),
+        starts,
         radius=world.radius,
         speed=world.speed,
         max_step=steps,

@@ -149,6 +149,3 @@ class World(ABC):
     @abstractmethod
     def state_hash(self, agent: int, step: int) -> str:
         """A digest of the agent's state at ``step``."""
-
-    def positions(self, step: int = 0) -> list[Pos]:
-        return [self.position(i, step) for i in range(self.num_agents)]
