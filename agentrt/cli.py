@@ -40,13 +40,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from agentrt.engine.cost_model.calibrate import calibrate, summary_rows
 
     profile, fit, samples = calibrate(args.model, args.device, args.repeats, args.name)
-    print(
-        format_table(
-            f"Calibration: {len(samples)} engine steps, measured vs fitted",
-            ["workload: steps", "steps", "measured ms", "fitted ms", "error"],
-            summary_rows(samples, fit),
-        )
-    )
+    title = f"Calibration: {len(samples)} engine steps, measured vs fitted"
+    header = ["workload: steps", "steps", "measured ms", "fitted ms", "error"]
+    print(format_table(title, header, summary_rows(samples, fit)))
     coef = [(k, v * 1e6) for k, v in fit.coef.items()]
     print(format_table("Fitted coefficients (microseconds per unit)", ["term", "us"], coef))
     print(

@@ -59,21 +59,16 @@ def _print(result: dict[str, Any]) -> None:
         f"KVFlow {result['scenario']} on {result['backend']}"
         f"{' / ' + result['profile'] if result['profile'] else ''}"
     )
-    print(
-        format_table(
-            title,
-            [
-                "policy",
-                f"e2e s ({clock})",
-                "device hit",
-                "host hit",
-                "recomputed",
-                "loaded MB",
-                "prefetch late",
-            ],
-            rows,
-        )
-    )
+    header = [
+        "policy",
+        f"e2e s ({clock})",
+        "device hit",
+        "host hit",
+        "recomputed",
+        "loaded MB",
+        "prefetch late",
+    ]
+    print(format_table(title, header, rows))
     paper_hicache = PAPER[f"{result['scenario']}_over_hicache"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
     ratios = [
@@ -107,13 +102,8 @@ def _compare_sim(args: argparse.Namespace, sizes: dict[str, int], result: dict) 
         real, pred = result["policies"][name]["e2e_s"], sim["policies"][name]["e2e_s"]
         errors[name] = (pred - real) / real
         rows.append((name, real, pred, f"{100 * errors[name]:+.1f}%"))
-    print(
-        format_table(
-            f"sim ({args.sim_profile}) vs builtin e2e",
-            ["policy", "builtin s", "sim s", "error"],
-            rows,
-        )
-    )
+    title = f"sim ({args.sim_profile}) vs builtin e2e"
+    print(format_table(title, ["policy", "builtin s", "sim s", "error"], rows))
     return {
         "profile": args.sim_profile,
         "sim": sim,

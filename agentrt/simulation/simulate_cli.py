@@ -140,23 +140,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             (m, d["makespan"], d["calls"], d["parallelism"], pct, d["world_hash"], d["wall_s"])
         )
     where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
-    print(
-        format_table(
-            f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
-            f"dynamics, {scenario.base_layout} layout ({where}, "
-            f"{args.replicas} replica(s), policy {policy})",
-            [
-                "mode",
-                f"time ({unit})",
-                "LLM calls",
-                "mean calls in flight",
-                "% of oracle",
-                "world hash",
-                "wall s",
-            ],
-            rows,
-        )
+    title = (
+        f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
+        f"dynamics, {scenario.base_layout} layout ({where}, "
+        f"{args.replicas} replica(s), policy {policy})"
     )
+    header = [
+        "mode",
+        f"time ({unit})",
+        "LLM calls",
+        "mean calls in flight",
+        "% of oracle",
+        "world hash",
+        "wall s",
+    ]
+    print(format_table(title, header, rows))
     if summary["ooo_over_sync"] is not None:
         print(f"ooo/sync speedup: {summary['ooo_over_sync']:.2f}x")
     if args.backend == "sim":
