@@ -132,16 +132,9 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     result: dict = {}
     if not args.speed_only:
         result = validate(args.profile, args.model)
+        times = ("workload", "steps", "real_best_total_s", "real_s", "sim_s")
         rows = [
-            (
-                w["workload"],
-                w["steps"],
-                w["real_best_total_s"],
-                w["real_s"],
-                w["sim_s"],
-                f"{100 * w['error']:+.1f}%",
-                w["same_schedule"],
-            )
+            (*(w[k] for k in times), f"{100 * w['error']:+.1f}%", w["same_schedule"])
             for w in result["workloads"]
         ]
         title = f"Sim ({args.profile}) vs built-in engine, end-to-end"

@@ -42,16 +42,9 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _print(result: dict[str, Any]) -> None:
+    measured = ("e2e_s", "device_hit_rate", "host_hit_rate", "recomputed_tokens")
     rows = [
-        (
-            name,
-            r["e2e_s"],
-            r["device_hit_rate"],
-            r["host_hit_rate"],
-            r["recomputed_tokens"],
-            r["loaded_bytes"] / 1e6,
-            r["prefetch_late"],
-        )
+        (name, *(r[k] for k in measured), r["loaded_bytes"] / 1e6, r["prefetch_late"])
         for name, r in result["policies"].items()
     ]
     clock = "virtual" if result["backend"] == "sim" else "wall"

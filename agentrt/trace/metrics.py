@@ -110,15 +110,9 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
             rows.append([label, *(results[n][key] for n in names)])
     if baseline is not None and baseline in results:
         base = results[baseline]["duration_s"]
-        rows.append(
-            [
-                f"Speedup over {baseline}",
-                *(
-                    f"{base / results[n]['duration_s']:.2f}x" if results[n]["duration_s"] else "-"
-                    for n in names
-                ),
-            ]
-        )
+        durations = [results[n]["duration_s"] for n in names]
+        speedups = [f"{base / d:.2f}x" if d else "-" for d in durations]
+        rows.append([f"Speedup over {baseline}", *speedups])
     return format_table("Serving benchmark result", ["metric", *names], rows)
 
 
