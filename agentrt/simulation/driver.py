@@ -16,7 +16,7 @@ from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.mode_order import run_in_order
 from agentrt.simulation.result import SimResult
 from agentrt.simulation.unit_loop import Unit, UnitLoop
-from agentrt.simulation.world import AgentStepPlan, LLMCall, World
+from agentrt.simulation.world import LLMCall, World
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,6 @@ class VirtualExecutor:
         return (
             self.fixed + self.per_word * len(call.text.split()) + self.per_token * call.max_tokens
         )
-
-    def durations(self, plan: AgentStepPlan) -> list[float]:
-        return [self.duration(c) for c in plan.calls]
 
 
 class VirtualClock:
@@ -52,7 +49,7 @@ class VirtualClock:
     def start(self, unit: Unit) -> bool:
         longest = 0.0
         for st in unit.steps:
-            durations = self.costs.durations(st.plan)
+            durations = [self.costs.duration(c) for c in st.plan.calls]
             chain = sum(durations)
             self.busy += chain
             self.calls += len(durations)

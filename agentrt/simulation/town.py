@@ -111,15 +111,12 @@ class TownWorld(World):
     def state_hash(self, agent: int, step: int) -> str:
         return self.dynamics.state_hash(agent, self.history.get(agent, step))
 
-    @property
-    def steps_per_day(self) -> int:
-        return self.scenario.day_steps
-
     def hour(self, step: int) -> float:
-        return (self.scenario.start_hour + step * 24.0 / self.steps_per_day) % 24.0
+        return (self.scenario.start_hour + step * 24.0 / self.scenario.day_steps) % 24.0
 
     def clock(self, step: int) -> str:
-        minutes = int(round(self.scenario.start_hour * 60 + step * 1440 / self.steps_per_day))
+        sc = self.scenario
+        minutes = int(round(sc.start_hour * 60 + step * 1440 / sc.day_steps))
         day, m = divmod(minutes, 1440)
         return f"day {day + 1} {m // 60:02d}:{m % 60:02d}"
 

@@ -256,7 +256,7 @@ class GenerativeDynamics:
         out.calls += gc.conversation_calls(w.residents[i].name, focus.name, utterances)
         out.last_utterance = len(out.calls) - 4  # before the summary and the two replans
         out.talk_to, out.chat_step = focus.agent, s
-        out.chat_left = gc.chat_steps(utterances, w.steps_per_day)
+        out.chat_left = gc.chat_steps(utterances, w.scenario.day_steps)
         out.partners = _remember(out.partners, focus.agent)
         out.move_to = obs.pos
         out.activity = f"talking with {focus.name}"
@@ -264,7 +264,7 @@ class GenerativeDynamics:
         out.action_left = 0
 
     def _steps_of(self, minutes: int) -> int:
-        return max(1, round(minutes * self.world.steps_per_day / 1440))
+        return max(1, round(minutes * self.world.scenario.day_steps / 1440))
 
     def _sleep_window(self, r: Resident) -> tuple[float, float]:
         """(wake hour, bedtime): wake in [5.5, 8) before the first outing, bed in
