@@ -27,13 +27,6 @@ class OutputPathError(ValueError):
     """An output path that cannot be written; the message names the path and why."""
 
 
-def _nearest_existing(path: Path) -> Path:
-    for candidate in path.parents:
-        if candidate.exists():
-            return candidate
-    return Path(".")
-
-
 def check_output(path: str | Path, suffixes: tuple[str, ...], plot: bool = False) -> Path:
     """`path` as a Path, or OutputPathError saying why it cannot be written."""
     path = Path(path)
@@ -41,7 +34,7 @@ def check_output(path: str | Path, suffixes: tuple[str, ...], plot: bool = False
         raise OutputPathError(f"{str(path)!r} must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise OutputPathError(f"{str(path)!r} is a directory")
-    folder = _nearest_existing(path.absolute())
+    folder = next((p for p in path.absolute().parents if p.exists()), Path("."))
     if not folder.is_dir():
         raise OutputPathError(f"cannot write {str(path)!r}: {str(folder)!r} is not a directory")
     try:  # the write itself is the only reliable test (root, read-only mounts, ACLs)
