@@ -20,7 +20,6 @@ from agentrt.trace.replay_cli import add_replay_parser
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        default=None,
         help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")

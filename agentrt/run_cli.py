@@ -32,7 +32,7 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
     add_common(run)
     run.add_argument("--backend", choices=("builtin", "sim"), default="builtin",
                      help="built-in engine or the cost model (builtin)")  # fmt: skip
-    run.add_argument("--profile", default=None, help="cost profile of the sim backend")
+    run.add_argument("--profile", help="cost profile of the sim backend")
     run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
     run.add_argument(
         "--priority", default="fifo", help=f"ready-call order: {', '.join(priority_names())} (fifo)"
@@ -41,19 +41,12 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
         "--trace", metavar="PATH.jsonl", type=output_path(JSONL), help="record calls as JSONL"
     )
     run.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=None,
-        metavar="S",
-        help="seconds each workflow may take",
+        "--timeout", type=positive_float, metavar="S", help="seconds each workflow may take"
     )
-    run.add_argument(
-        "--stream", metavar="AGENT", default=None, help="print this agent's tokens as they come"
-    )
+    run.add_argument("--stream", metavar="AGENT", help="print this agent's tokens as they come")
     run.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="progress bar (default: only on a terminal)",
     )
     run.set_defaults(func=cmd_run)

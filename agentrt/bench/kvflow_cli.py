@@ -178,13 +178,11 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
         p.add_argument(
             f"--{key.replace('_', '-')}",
             type=positive_int,
-            default=None,
             help="override the scenario's default size",
         )
     p.add_argument(
         "--repeats",
         type=positive_int,
-        default=None,
         help="runs per policy, order rotated each time; the table shows the median e2e "
         "(default: 3 on builtin, whose wall time drifts, 1 on sim)",
     )

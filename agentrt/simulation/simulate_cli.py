@@ -23,8 +23,8 @@ def add_parser(
     )
     add_common(simulate)
     simulate.add_argument("--world", default="town", choices=["town"], help="world (town)")
-    simulate.add_argument("--agents", type=positive_int, default=None, help="agents (default 25)")
-    simulate.add_argument("--steps", type=positive_int, default=None, help="steps (default 96)")
+    simulate.add_argument("--agents", type=positive_int, help="agents (default 25)")
+    simulate.add_argument("--steps", type=positive_int, help="steps (default 96)")
     simulate.add_argument("--mode", default="all", help="single, sync, ooo, oracle or all (all)")
     simulate.add_argument(
         "--backend",
@@ -36,11 +36,10 @@ def add_parser(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
     simulate.add_argument("--replicas", type=positive_int, default=1, help="engine replicas (1)")
-    simulate.add_argument("--seed", type=int, default=None, help="world seed (0)")
-    simulate.add_argument("--scenario", default=None, help="scenario file (.json/.yaml)")
+    simulate.add_argument("--seed", type=int, help="world seed (0)")
+    simulate.add_argument("--scenario", help="scenario file (.json/.yaml)")
     simulate.add_argument(
         "--dynamics",
-        default=None,
         choices=["generative", "dense"],
         help="what agents do: generative (Generative Agents loop: sleep, long actions, "
         "multi-turn conversations) or dense (every agent calls the model every step) "
@@ -48,17 +47,12 @@ def add_parser(
     )
     simulate.add_argument(
         "--layout",
-        default=None,
         choices=["smallville", "compact"],
         help="base tile: smallville (140x100 cells per 25 agents) or compact (40x40) "
         "(default: smallville for generative, compact for dense)",
     )
-    simulate.add_argument(
-        "--start-hour", type=finite_float, default=None, help="time of day at step 0 (7.0)"
-    )
-    simulate.add_argument(
-        "--policy", default=None, help="KV eviction policy (kvflow with a host tier, else lru)"
-    )
+    simulate.add_argument("--start-hour", type=finite_float, help="time of day at step 0 (7.0)")
+    simulate.add_argument("--policy", help="KV eviction policy (kvflow with a host tier, else lru)")
     simulate.add_argument(
         "--host-kv-tokens",
         type=nonneg_int,
@@ -68,7 +62,6 @@ def add_parser(
     simulate.add_argument(
         "--max-tokens",
         type=positive_int,
-        default=None,
         help="cap on every LLM call's output tokens (default: the world's)",
     )
     simulate.add_argument("--dtype", default="auto", help="builtin engine dtype (auto)")

@@ -28,8 +28,8 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("trace", help="trace file (.jsonl or .csv)")
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim", help="(sim)")
-    p.add_argument("--profile", default=None, help="sim cost profile (h100-llama3-8b)")
-    p.add_argument("--model", default=None, help="builtin: model (default: SmolLM2-135M)")
+    p.add_argument("--profile", help="sim cost profile (h100-llama3-8b)")
+    p.add_argument("--model", help="builtin: model (default: SmolLM2-135M)")
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
     p.add_argument("--policy", default="lru", help="comma-separated: lru,hicache,kvflow,...")
     p.add_argument("--dispatch", choices=DISPATCH_MODES, default="timestamp", help="(timestamp)")
@@ -51,7 +51,6 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jobs",
         type=positive_int,
-        default=None,
         help="worker processes (sim: one per policy up to the CPU count; builtin: 1)",
     )
     p.add_argument(
