@@ -14,19 +14,19 @@ if TYPE_CHECKING:
 POLICIES = "lru,hicache,kvflow,belady,ideal"
 PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru": 2.91}
 
-SIZES = ("prefix", "dynamic", "output", "rounds", "instances", "device_prefixes")
+SIZES = ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes")
 DEFAULTS: dict[tuple[str, str], dict[str, int]] = {  # (scenario, backend) -> SIZES
-    ("single", "sim"): dict(zip(SIZES, (8192, 32, 32, 3, 1, 3), strict=True)),
-    ("single", "builtin"): dict(zip(SIZES, (2048, 32, 32, 2, 1, 3), strict=True)),
-    ("concurrent", "sim"): dict(zip(SIZES, (1024, 256, 256, 3, 64, 2), strict=True)),
-    ("concurrent", "builtin"): dict(zip(SIZES, (512, 32, 16, 2, 8, 2), strict=True)),
+    ("single", "sim"): dict(zip(SIZES, (3, 8192, 32, 32, 1, 3), strict=True)),
+    ("single", "builtin"): dict(zip(SIZES, (2, 2048, 32, 32, 1, 3), strict=True)),
+    ("concurrent", "sim"): dict(zip(SIZES, (3, 1024, 256, 256, 64, 2), strict=True)),
+    ("concurrent", "builtin"): dict(zip(SIZES, (2, 512, 32, 16, 8, 2), strict=True)),
 }
 
 
 def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> KVFlowWorkload:
     from agentrt.bench.kvflow_workloads import concurrent, single
 
-    prefix, dynamic, output, rounds = (sizes[k] for k in SIZES[:4])
+    rounds, prefix, dynamic, output = (sizes[k] for k in SIZES[:4])
     if scenario == "single":
         return single(prefix, dynamic, output, rounds, vocab=vocab)
     return concurrent(prefix, dynamic, output, rounds, sizes["instances"], vocab=vocab)
