@@ -82,8 +82,7 @@ class KVFlowWorkload:
         ``on_round_start(instance, round)`` (1-based) runs as a1 starts each round."""
         rounds = self.rounds if rounds is None else rounds
         wf = Workflow(self.name)
-        previous = None
-        first = None
+        previous = first = None
         for index in range(self.agents):
             last = index == self.agents - 1
             options: dict = {"after": [previous] if previous is not None else []}

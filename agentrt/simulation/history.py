@@ -45,9 +45,6 @@ class History(Generic[S]):
             self._grids.append(GridIndex(self._cell))
         return self._grids[step]
 
-    def latest_step(self, agent: int) -> int:
-        return len(self._states[agent]) - 1
-
     def get(self, agent: int, step: int) -> S:
         states = self._states[agent]
         if not 0 <= step < len(states):
@@ -58,7 +55,7 @@ class History(Generic[S]):
 
     def append(self, agent: int, step: int, state: S) -> None:
         """Record the agent's state at ``step + 1`` (it must be at ``step`` now)."""
-        at = self.latest_step(agent)
+        at = len(self._states[agent]) - 1
         if at != step:
             raise ValueError(
                 f"agent {agent} is at step {at}, cannot apply an action of step {step}"
