@@ -22,6 +22,7 @@ from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
+from agentrt.kvmanager.policies.belady import BeladyPolicy
 from agentrt.kvmanager.stats import KVStats
 from agentrt.scheduler.runtime import Runtime
 
@@ -104,7 +105,7 @@ def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = Tr
     engine = LLMEngine.from_config(config)
     rounds = workload.rounds + (1 if warmup else 0)
     policy = engine.kv.policy
-    if hasattr(policy, "set_future"):  # belady: every call of the run, in order
+    if isinstance(policy, BeladyPolicy):  # it is told every call of the run, in order
         policy.set_future(workload.future_calls(rounds))
     window = MeasurementWindow(engine, workload.instances, 2 if warmup else 1)
     outputs = anyio.run(_run, engine, workload.workflow(rounds, window.on_round_start), workload)

@@ -33,12 +33,8 @@ def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> 
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:
-    sizes = dict(DEFAULTS[(args.scenario, args.backend)])
-    for key in sizes:
-        value = getattr(args, key, None)
-        if value is not None:
-            sizes[key] = value
-    return sizes
+    defaults, given = DEFAULTS[(args.scenario, args.backend)], vars(args)
+    return {k: defaults[k] if given[k] is None else given[k] for k in SIZES}
 
 
 def _print(result: dict[str, Any]) -> None:
