@@ -1,10 +1,8 @@
 """Per-agent state history with a spatial index per step.
 
-Worlds keep every agent's state at every step it reached, so agents may be at different
-steps (out-of-order execution) and each reads the others as they were at its own step.
-``strict`` checking makes a read fail loudly (`CausalityError`) when an agent that has not
-reached the step yet could, given the speed limit, be within the perception radius:
-the minimal rule any correct schedule must respect (O(N) per read: for tests).
+Agents may be at different steps; each reads the others as they were at its own step.
+``strict`` makes a read fail (`CausalityError`) when an agent that has not reached the
+step could, given the speed limit, be within the perception radius (O(N): for tests).
 """
 
 from __future__ import annotations

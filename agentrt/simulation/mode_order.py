@@ -1,9 +1,8 @@
 """The order in which a comparison runs its modes, and the oracle's dependencies.
 
 ``oracle`` replays the true dependencies of a finished run, so a ``sync`` run that
-records them goes first whenever ``oracle`` is asked for (whether ``sync`` is or not);
-every other mode runs after it, in the order asked. `run_modes` (virtual clock) and
-`run_simulation` (engines) both run their modes through `run_in_order`.
+records them goes first whenever ``oracle`` is asked for; the other modes follow in the
+order asked. `run_modes` and `run_simulation` both run their modes through `run_in_order`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Token ids for the sim backend without a tokenizer: fast, deterministic, length-faithful.
 
-The cost model only needs prompt *lengths* and which tokens are shared (prefix caching),
-so a word maps to one token id (a hash of the word) plus one more per further 6
-characters, roughly a BPE tokenizer's 1.3 tokens per English word. Equal texts give
-equal ids, so a persona prefix is cached and shared exactly as with a real tokenizer.
-A chat template's overhead is modelled by ``template_tokens`` around the user turn.
+A word maps to one token id (a hash of the word) plus one per further 6 characters
+(about a BPE tokenizer's 1.3 tokens per English word); equal texts give equal ids, so
+prefixes are shared as with a real tokenizer. ``template_tokens`` model a chat template.
 """
 
 from __future__ import annotations
