@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
@@ -38,8 +38,7 @@ class Replayer:
     """One replay of `records` on `engine` (which must have no requests): `run()` once
     returns the serving metrics plus engine stats.
 
-    `on_step(engine)` is called after every engine step; `timeline` gets a span per engine
-    step, per KV load and per call. Where the runner can (and no `on_step` is given),
+    `timeline` gets a span per engine step, per KV load and per call. Where the runner can,
     decoders advance implicitly (`LLMEngine.implicit_decodes`) and tokens are credited by
     `_read_tokens`."""
 
@@ -48,12 +47,10 @@ class Replayer:
         engine: LLMEngine,
         records: Sequence[CallRecord],
         options: ReplayOptions,
-        on_step: Callable[[LLMEngine], None] | None = None,
         timeline: Timeline | None = None,
     ) -> None:
         self.engine = engine
         self.options = options
-        self.on_step = on_step
         self.timeline = timeline
         self.records = {r.call_id: r for r in records}
         self.eligible = EligibleCalls(records, options.dispatch, options.speed)
@@ -66,9 +63,7 @@ class Replayer:
         self.truncated = 0  # finished (at the context limit) before their output length
         self.loaded_pages = engine.kv.stats.loaded_pages
         self.max_prompt = engine.max_model_len - 1
-        self.fast = (
-            options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
-        )
+        self.fast = options.fast_forward and engine.runner.supports_implicit_decodes
         self.start = engine.clock.now()
         bar_at = {"desc": options.label, "position": options.position}
         self.bar = tqdm(total=len(records), disable=not options.progress, **bar_at)
@@ -94,8 +89,6 @@ class Replayer:
                 self._read_tokens(now)
             for out in outputs:
                 self._complete(out, now)
-            if self.on_step is not None:
-                self.on_step(engine)
         self.bar.close()
         if self.fast:
             engine.decode_group.record_leavers(False)
