@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agentrt.bench.kvflow_workloads import KVFlowWorkload, concurrent, single
 from agentrt.cli_types import positive_int
 from agentrt.report import format_table, write_json
-
-if TYPE_CHECKING:
-    from agentrt.bench.kvflow_workloads import KVFlowWorkload
 
 POLICIES = "lru,hicache,kvflow,belady,ideal"
 PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru": 2.91}
@@ -24,8 +22,6 @@ DEFAULTS: dict[tuple[str, str], dict[str, int]] = {  # (scenario, backend) -> SI
 
 
 def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> KVFlowWorkload:
-    from agentrt.bench.kvflow_workloads import concurrent, single
-
     rounds, prefix, dynamic, output = (sizes[k] for k in SIZES[:4])
     if scenario == "single":
         return single(prefix, dynamic, output, rounds, vocab=vocab)
