@@ -16,12 +16,11 @@ from agentrt.cli_types import positive_float
 from agentrt.output_files import JSONL, output_path
 from agentrt.report import format_table, write_json
 from agentrt.scheduler.errors import describe
+from agentrt.scheduler.priority import priority_names
 from agentrt.scheduler.runtime import WorkflowResult
 
 
 def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    from agentrt.scheduler.priority import priority_names
-
     run = sub.add_parser(
         "run",
         help="run a workflow file",

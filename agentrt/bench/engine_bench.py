@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
+from agentrt.engine import loader
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
@@ -104,8 +105,6 @@ def run_engine_bench(
             batch_invariant=batch_invariant,
         )
     )
-    from agentrt.engine import loader
-
     model_dir = loader.resolve_model_dir(model)
     torch_dtype = resolve_dtype(dtype)
     hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype).to(device).eval()

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from agentrt.scheduler.spatial_index import Pos, chebyshev
 from agentrt.simulation.history import History
+from agentrt.simulation.town_dense import DenseDynamics
+from agentrt.simulation.town_generative import GenerativeDynamics
 from agentrt.simulation.town_people import Resident, make_residents, tiled_places
 from agentrt.simulation.town_scenario import TownScenario
 from agentrt.simulation.town_state import TownState, digest
@@ -45,9 +47,6 @@ class TownWorld(World):
     """The town of a `TownScenario`; ``strict`` checks causality on every read (tests)."""
 
     def __init__(self, scenario: TownScenario, *, strict: bool = False) -> None:
-        from agentrt.simulation.town_dense import DenseDynamics
-        from agentrt.simulation.town_generative import GenerativeDynamics
-
         self.scenario = scenario
         self.radius = scenario.radius
         self.speed = scenario.speed
