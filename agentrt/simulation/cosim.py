@@ -165,8 +165,7 @@ class CosimEngines:
 
     def _kick(self, r: int, fast: bool = False) -> None:
         """Start replica ``r``'s next step if it is idle with work. ``fast``: it may
-        fast-forward decode steps that start before the next pending event (callers kick
-        every other replica first, so all pending events are in the heap)."""
+        fast-forward decode steps that start before the next pending event."""
         eng = self.engines[r]
         if self.in_step[r] or not eng.has_unfinished_requests():
             return
@@ -233,11 +232,8 @@ def cosimulate(
     record_deps: bool = False,
 ) -> SimResult:
     """Run ``steps`` steps of a fresh ``world`` under ``mode`` on sim-engine replicas.
-
-    ``makespan`` is virtual seconds; ``busy`` sums call latencies (submit to finish), so
-    ``parallelism`` is mean calls in flight. ``extra`` holds calls per wall second and
-    per-replica engine stats.
-    """
+    ``makespan`` is virtual seconds, ``parallelism`` mean calls in flight; ``extra`` holds
+    calls per wall second and the engines' stats."""
     t0 = time.perf_counter()
     cfg = config or CosimConfig()
     sched = scheduler_for(world, mode, steps, true_deps)

@@ -75,12 +75,9 @@ def simulate(
     record_deps: bool = False,
     check: Callable[[StepScheduler], None] | None = None,
 ) -> SimResult:
-    """Run ``steps`` steps of a fresh ``world`` under ``mode`` (a name or a scheduler).
-
-    ``record_deps`` keeps, per agent step, the agents it perceived: the true dependencies
-    an ``oracle`` run replays. ``check`` is called with the scheduler after every unit.
-    ``makespan`` is virtual seconds.
-    """
+    """Run ``steps`` steps of a fresh ``world`` under ``mode`` (a name or a scheduler);
+    ``makespan`` is virtual seconds. ``record_deps``: keep the true dependencies an
+    ``oracle`` run replays. ``check`` is called with the scheduler after every unit."""
     t0 = time.perf_counter()
     clock = VirtualClock(executor or VirtualExecutor())
     loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps, check=check)
@@ -95,9 +92,8 @@ def run_modes(
     *,
     executor: VirtualExecutor | None = None,
 ) -> dict[str, SimResult]:
-    """Run each mode on a fresh world, in the order of `run_in_order` (``oracle``
-    replays the dependencies of a ``sync`` run); results keyed by mode, in ``modes``
-    order."""
+    """Run each mode on a fresh world, in the order of `run_in_order`; results keyed by
+    mode, in ``modes`` order."""
 
     def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
         world = make_world()

@@ -40,10 +40,8 @@ def mode_order(modes: Iterable[str]) -> list[str]:
 
 
 def run_in_order(modes: Iterable[str], run_one: RunOne) -> dict[str, SimResult]:
-    """Run ``modes`` with ``run_one`` in `mode_order`; the ``sync`` run records the true
-    dependencies when ``oracle`` is asked for, and ``oracle`` gets them. Results are
-    keyed by mode, in the order asked (a ``sync`` run only ``oracle`` needed is left
-    out)."""
+    """Run ``modes`` with ``run_one`` in `mode_order`, ``oracle`` on the true dependencies
+    ``sync`` recorded. Results keyed by mode, in the order asked (``sync`` only if asked)."""
     asked = list(dict.fromkeys(modes))
     out: dict[str, SimResult] = {}
     for m in mode_order(asked):

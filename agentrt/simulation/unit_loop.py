@@ -35,9 +35,8 @@ class AgentStep:
 
 @dataclass(slots=True, eq=False)
 class Unit:
-    """A started unit: its agents (the scheduler's order) and their agent steps.
-    ``left`` starts at the number of agents; executors may count it down as agents
-    finish their calls."""
+    """A started unit: its agents (the scheduler's order) and their agent steps; executors
+    may count ``left`` down from the number of agents as they finish their calls."""
 
     agents: list[int]
     steps: list[AgentStep] = field(default_factory=list)
