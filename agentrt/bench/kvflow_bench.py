@@ -199,14 +199,5 @@ def run_kvflow_bench(
 def _identical(outputs: dict[str, dict], exact: bool) -> bool:
     """Same prompts under every policy and, per prompt, the same output token ids
     (``exact``) or at least the same number of tokens (sim tokens are synthetic)."""
-    runs = list(outputs.values())
-    if not runs:
-        return True
-    first = runs[0]
-    for other in runs[1:]:
-        if other.keys() != first.keys():
-            return False
-        for prompt, tokens in first.items():
-            if (other[prompt] != tokens) if exact else (len(other[prompt]) != len(tokens)):
-                return False
-    return True
+    seen = [{p: t if exact else len(t) for p, t in run.items()} for run in outputs.values()]
+    return all(run == seen[0] for run in seen)
