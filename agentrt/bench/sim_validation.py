@@ -102,12 +102,10 @@ def validate(
 
     The real time is taken over `repeats` runs as the best total and as the sum of each
     step's best time (the schedule is deterministic); `error` uses the latter."""
-    settings = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
-    settings.update(config)
-    real = LLMEngine.from_config(EngineConfig(model=model, **settings))
-    sim = LLMEngine.from_config(
-        EngineConfig(model=model, backend="sim", profile=profile, **settings)
-    )
+    sizes = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
+    settings = {"model": model, **sizes, **config}
+    real = LLMEngine.from_config(EngineConfig(**settings))
+    sim = LLMEngine.from_config(EngineConfig(backend="sim", profile=profile, **settings))
     real.runner = RecordingRunner(real.runner)
     sim.runner = RecordingRunner(sim.runner)
     vocab = real.vocab_size or 30_000
