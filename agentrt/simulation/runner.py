@@ -68,9 +68,7 @@ async def _run_builtin(
         executor = LLMStepExecutor(llms, router=router, max_tokens=max_tokens)
         inner = scheduler_for(world, mode, steps, true_deps)
         sched = HintedScheduler(inner, steps, executor.publish_hints)
-        res = await simulate_async(
-            world, sched, steps, executor, true_deps=true_deps, record_deps=record_deps
-        )
+        res = await simulate_async(world, sched, steps, executor, record_deps=record_deps)
     stats = [e.stats for e in engines]
     reused = sum(s.prefill_tokens_reused for s in stats)
     computed = sum(s.prefill_tokens_computed for s in stats)
