@@ -112,11 +112,10 @@ def run_workflows_bench(
     max_tokens: int = 64,
     model: str | None = None,
     device: str = "cpu",
-    seed: int = 0,
 ) -> dict:
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
     workflow = fan_out_workflow()
-    inputs = make_inputs(instances, min_tokens, max_tokens, seed)
+    inputs = make_inputs(instances, min_tokens, max_tokens)
     anyio.run(_run_mode, engine, workflow, inputs[:2], False)  # warm-up
     barrier = anyio.run(_run_mode, engine, workflow, inputs, True)
     ooo = anyio.run(_run_mode, engine, workflow, inputs, False)

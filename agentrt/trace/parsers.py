@@ -118,23 +118,19 @@ class BurstGPT:
         return _record(fields_, names)
 
 
-def describe(exc: ValidationError, names: dict[str, str]) -> str:
-    """pydantic's errors, one `field: message` each; `names` adds the source's names."""
-    parts = []
-    for error in exc.errors():
-        loc = ".".join(map(str, error["loc"]))
-        if loc in names:
-            loc = f"{loc} ({names[loc]})"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts)
-
-
 def _record(fields: dict, names: dict[str, str]) -> CallRecord:
+    """The record, or `ValueError` with pydantic's errors as `field (source name): message`."""
     try:
         return CallRecord.model_validate(fields, strict=True)
     except ValidationError as exc:
-        raise ValueError(describe(exc, names)) from None
+        parts = []
+        for error in exc.errors():
+            loc = ".".join(map(str, error["loc"]))
+            if loc in names:
+                loc = f"{loc} ({names[loc]})"
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {message}" if loc else message)
+        raise ValueError("; ".join(parts)) from None
 
 
 def _object(row: object) -> dict:
