@@ -87,8 +87,7 @@ def run_demo(model: str | None = None, device: str = "cpu", max_tokens: int = 48
         for agent in [*RESIDENTS, "mayor"]:
             print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
         print()
-    stats = engine.stats
-    kv = engine.kv
+    stats, kv = engine.stats, engine.kv
     result = {
         "model": engine.config.model or "SmolLM2-135M-Instruct (default)",
         "device": device,

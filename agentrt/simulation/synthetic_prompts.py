@@ -2,7 +2,7 @@
 
 A word maps to one token id (a hash of the word) plus one per further 6 characters
 (about a BPE tokenizer's 1.3 tokens per English word); equal texts give equal ids, so
-prefixes are shared as with a real tokenizer. ``template_tokens`` model a chat template.
+prefixes are shared as with a real tokenizer.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import zlib
 
 FIRST_ID = 100
 SPAN = 30_000
+TEMPLATE_TOKENS = 8  # a chat template's tokens around the user turn
 
 
 def _word_ids(word: str) -> list[int]:
@@ -21,17 +22,16 @@ def _word_ids(word: str) -> list[int]:
 class SyntheticPrompts:
     """``build(prefix, text) -> (ids, prefix_len)`` like `PromptBuilder`, with hashed ids."""
 
-    def __init__(self, template_tokens: int = 8) -> None:
-        self.template_tokens = template_tokens
+    def __init__(self) -> None:
         # ids computed once per prefix and per word: ~5% and ~9% of the simulator-speed run
         self._prefix: dict[str, tuple[int, ...]] = {}
         self._words: dict[str, tuple[int, ...]] = {}
-        self._tail = [FIRST_ID + 1 + k for k in range(template_tokens)]
+        self._tail = [FIRST_ID + 1 + k for k in range(TEMPLATE_TOKENS)]
 
     @property
     def id_bound(self) -> int:
         """Every id this builder returns is in [FIRST_ID, id_bound)."""
-        return FIRST_ID + max(SPAN, 1 + self.template_tokens)
+        return FIRST_ID + max(SPAN, 1 + TEMPLATE_TOKENS)
 
     def prefix_ids(self, prefix: str) -> tuple[int, ...]:
         ids = self._prefix.get(prefix)
