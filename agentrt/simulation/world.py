@@ -62,10 +62,6 @@ class AgentStepPlan:
     prefix: str
     calls: tuple[LLMCall, ...]
 
-    @property
-    def max_tokens(self) -> int:
-        return sum(c.max_tokens for c in self.calls)
-
 
 @dataclass(frozen=True)
 class Neighbor:
