@@ -89,9 +89,8 @@ class TraceReader:
                 row = decode(text)
                 record = parse(row, lineno)
             except (ValueError, TypeError, OverflowError, csv.Error) as exc:
-                self._bad(
-                    BadLine(self.path, lineno, str(exc), parsers.line_id(self.format, row, lineno))
-                )
+                call_id = parsers.line_id(self.format, row, lineno)
+                self._bad(BadLine(self.path, lineno, str(exc), call_id))
                 continue
             yield lineno, record
         if self.read == 0:

@@ -118,13 +118,11 @@ class Replayer:
         recorded = r.prompt_token_ids is not None  # recorded ids are replayed unscaled
         self.prompt_lens[call_id] = r.prompt_len if recorded else scaled_len(r.prompt_len, scale)
         if self.prompt_lens[call_id] > self.max_prompt:  # checked before its tokens are made
-            limit = self.engine.max_model_len
-            self._fail(
-                call_id,
-                arrival,
+            why = (
                 f"prompt longer than the engine serves (at most {self.max_prompt:,} prompt "
-                f"tokens: model context / KV capacity {limit:,} tokens)",
+                f"tokens: model context / KV capacity {self.engine.max_model_len:,} tokens)"
             )
+            self._fail(call_id, arrival, why)
             return
         tokens = prompt_tokens(r, self.engine.vocab_size or 32_000, scale)
         prefix_len = r.prefix_len
