@@ -101,12 +101,10 @@ class KVFlowWorkload:
         return wf
 
     def _agent_fn(self, index: int, loop_rounds: int, on_round_start: RoundHook | None):
-        workload = self
-
         async def call(ctx) -> str:
             if index == 0 and on_round_start is not None:
                 on_round_start(ctx.input["instance"], ctx.visit)
-            ids = workload.dynamic_ids(ctx.input["instance"], ctx.visit, index)
+            ids = self.dynamic_ids(ctx.input["instance"], ctx.visit, index)
             result = await ctx.gen(" ".join(map(str, ids)))
             if loop_rounds and ctx.visit < loop_rounds:
                 ctx.goto("a1")

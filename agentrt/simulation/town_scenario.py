@@ -46,8 +46,7 @@ class ResidentSpec(BaseModel):
 
 
 def _default_places(sx: float = 1.0, sy: float = 1.0) -> list[PlaceSpec]:
-    """The base town plan on a 40 x 40 grid, every coordinate and size scaled by
-    (``sx``, ``sy``)."""
+    """The base town plan on a 40 x 40 grid, scaled by (``sx``, ``sy``)."""
     homes = [
         ("home-" + str(k + 1 + 5 * row), "home", 2 + 7 * k, y, 3, 3)
         for row, y in enumerate((1, 36))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from agentrt.report import format_table
 
+LATENCIES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E"}  # key: label
+
 
 @dataclass
 class RequestTiming:
@@ -93,12 +95,7 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
         ["Request throughput (req/s)", *(results[n]["request_throughput"] for n in names)],
         ["Output throughput (tok/s)", *(results[n]["output_throughput"] for n in names)],
     ]
-    for key, label in (
-        ("ttft_ms", "TTFT"),
-        ("tpot_ms", "TPOT"),
-        ("itl_ms", "ITL"),
-        ("e2e_ms", "E2E"),
-    ):
+    for key, label in LATENCIES.items():
         for stat in ("mean", "p50", "p99"):
             rows.append([f"{stat} {label} (ms)", *(results[n][key][stat] for n in names)])
     for key, label in (
