@@ -174,9 +174,8 @@ class GenerativeDynamics:
             partners=me.partners,
             seen=tuple(sorted(n.agent for n in awake)),
         )
-        out.calls += gc.perceive_calls(
-            obs.clock, [(n.name, n.activity) for n in new[: gc.ATTENTION]]
-        )
+        events = [(n.name, n.activity) for n in new[: gc.ATTENTION]]
+        out.calls += gc.perceive_calls(obs.clock, events)
         if me.asleep:  # woke up: plan the day, then the first action
             out.calls += gc.day_plan_calls(obs.clock, int(self.sleep[i][0]))
             out.action_left = 0
