@@ -55,6 +55,7 @@ class TownWorld(World):
         self.width = scenario.tile_width * scenario.tile_columns
         self.height = scenario.tile_height * (-(-scenario.num_tiles // scenario.tile_columns))
         self._by_name = {p.name: p for p in self.places}
+        self._spots: dict[tuple[int, str, int], tuple[int, int]] = {}
         self._place_at: dict[tuple[int, int], str] = {}
         for p in reversed(self.places):  # the first listed wins where places overlap
             for x in range(p.x, p.x + p.w):
@@ -124,10 +125,14 @@ class TownWorld(World):
 
     def spot(self, agent: int, place: str, variant: int = 0) -> tuple[int, int]:
         """The agent's own cell in ``place`` (stable per agent, place and ``variant``)."""
-        p = self._by_name[place]
-        parts: tuple[object, ...] = (self.scenario.seed, agent, place)
-        h = int(digest(*(parts if variant == 0 else (*parts, variant))), 16)
-        return (p.x + h % p.w, p.y + (h // p.w) % p.h)
+        key = (agent, place, variant)
+        spot = self._spots.get(key)
+        if spot is None:  # cached: ~2.5% of a generative run (1.0% of the simulator-speed run)
+            p = self._by_name[place]
+            parts: tuple[object, ...] = (self.scenario.seed, agent, place)
+            h = int(digest(*(parts if variant == 0 else (*parts, variant))), 16)
+            spot = self._spots[key] = (p.x + h % p.w, p.y + (h // p.w) % p.h)
+        return spot
 
     def step_towards(self, pos: tuple[int, int], goal: tuple[int, int]) -> tuple[int, int]:
         """One move from ``pos`` towards ``goal``: at most ``speed`` cells per axis."""
