@@ -31,10 +31,7 @@ class HintedScheduler:
     """A `StepScheduler` that tracks its running agents and reports schedule changes."""
 
     def __init__(
-        self,
-        inner: StepScheduler,
-        max_step: int,
-        on_change: Callable[[HintedScheduler], None] | None = None,
+        self, inner: StepScheduler, max_step: int, on_change: Callable[[HintedScheduler], None]
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -48,14 +45,12 @@ class HintedScheduler:
     def start(self, unit: Sequence[int]) -> None:
         self.inner.start(unit)
         self.running.update(unit)
-        if self.on_change is not None:
-            self.on_change(self)
+        self.on_change(self)
 
     def finish(self, unit: Sequence[int], new_positions: Sequence[Pos]) -> None:
         self.inner.finish(unit, new_positions)
         self.running.difference_update(unit)
-        if self.on_change is not None:
-            self.on_change(self)
+        self.on_change(self)
 
     def step_of(self, agent: int) -> int:
         return self.inner.step_of(agent)
