@@ -69,9 +69,8 @@ def _default_places(sx: float = 1.0, sy: float = 1.0) -> list[PlaceSpec]:
 
 Layout = Literal["smallville", "compact"]
 
-#: Base tiles: ``compact`` is the town's first 40 x 40 plan (25 residents: 1 per 64
-#: cells); ``smallville`` stretches the same plan to the 140 x 100 tiles of Generative
-#: Agents' "the Ville" map, which holds its 25 agents (1 per 560 cells).
+#: Base tiles of 25 residents: ``compact``, the town's 40 x 40 plan; ``smallville``, the
+#: same plan stretched to the 140 x 100 of Generative Agents' "the Ville" map.
 LAYOUTS: dict[str, tuple[int, int, float, float]] = {
     "compact": (40, 40, 1.0, 1.0),
     "smallville": (140, 100, 3.5, 2.5),

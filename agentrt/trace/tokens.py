@@ -35,9 +35,8 @@ def prompt_tokens(record: CallRecord, vocab_size: int, scale: float = 1.0) -> li
         # are a stream: its first k are the same however many are drawn)
         tokens.extend(_block(hash_id, min(block, length - len(tokens)), low, vocab_size))
     if len(tokens) < length:  # more tokens than blocks cover: a unique tail
-        tokens.extend(
-            _block(_seed(f"{record.call_id}-tail"), length - len(tokens), low, vocab_size)
-        )
+        tail = _seed(f"{record.call_id}-tail")
+        tokens.extend(_block(tail, length - len(tokens), low, vocab_size))
     return tokens[:length]
 
 
