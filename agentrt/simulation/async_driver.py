@@ -82,4 +82,4 @@ async def simulate_async(
         tasks = AgentTasks(executor, tg, world.num_agents)
         await loop.run_async(tasks)
     wall = time.perf_counter() - t0
-    return loop.result(wall, tasks.calls, tasks.busy, wall)
+    return loop.result(wall, tasks.calls, tasks.busy, wall, {})

@@ -82,7 +82,7 @@ def simulate(
     clock = VirtualClock(executor or VirtualExecutor())
     loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps, check=check)
     loop.run(clock)
-    return loop.result(clock.now, clock.calls, clock.busy, time.perf_counter() - t0)
+    return loop.result(clock.now, clock.calls, clock.busy, time.perf_counter() - t0, {})
 
 
 def run_modes(

@@ -155,12 +155,7 @@ class UnitLoop:
             self.release(executor)
 
     def result(
-        self,
-        makespan: float,
-        calls: int,
-        busy: float,
-        wall_s: float,
-        extra: dict[str, Any] | None = None,
+        self, makespan: float, calls: int, busy: float, wall_s: float, extra: dict[str, Any]
     ) -> SimResult:
         """The run's `SimResult`, with the executor's clock and counts; `RuntimeError`
         if the scheduler stalled before the last step."""
@@ -179,5 +174,5 @@ class UnitLoop:
             world_hash(self.hashes),
             wall_s,
             self.deps,
-            extra or {},
+            extra,
         )
