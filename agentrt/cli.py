@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agentrt.bench import cli as bench_cli
+from agentrt.bench import kvflow_cli
 from agentrt.cli_types import positive_int
 from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
 from agentrt.output_files import JSON, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
+from agentrt.run_cli import add_run_parser
+from agentrt.serve import cli as serve_cli
+from agentrt.simulation import simulate_cli
+from agentrt.trace.replay_cli import add_replay_parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        default=None,
         help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
@@ -34,13 +39,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from agentrt.engine.cost_model.calibrate import calibrate, summary_rows
 
     profile, fit, samples = calibrate(args.model, args.device, args.repeats, args.name)
-    print(
-        format_table(
-            f"Calibration: {len(samples)} engine steps, measured vs fitted",
-            ["workload: steps", "steps", "measured ms", "fitted ms", "error"],
-            summary_rows(samples, fit),
-        )
-    )
+    title = f"Calibration: {len(samples)} engine steps, measured vs fitted"
+    header = ["workload: steps", "steps", "measured ms", "fitted ms", "error"]
+    print(format_table(title, header, summary_rows(samples, fit)))
     coef = [(k, v * 1e6) for k, v in fit.coef.items()]
     print(format_table("Fitted coefficients (microseconds per unit)", ["term", "us"], coef))
     print(
@@ -86,12 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (each against a baseline in the same run)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    from agentrt.bench.cli import add_bench_parsers
-
-    add_bench_parsers(bench_sub, _add_common)
-    from agentrt.bench.kvflow_cli import add_parser as add_kvflow_parser
-
-    add_kvflow_parser(bench_sub, _add_common)
+    bench_cli.add_bench_parsers(bench_sub, _add_common)
+    kvflow_cli.add_parser(bench_sub, _add_common)
 
     cal = sub.add_parser(
         "calibrate",
@@ -114,20 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.set_defaults(func=_cmd_calibrate)
 
-    from agentrt.run_cli import add_run_parser
-
     add_run_parser(sub, _add_common)
-
-    from agentrt.trace.replay_cli import add_replay_parser
-
     add_replay_parser(sub)
-
-    from agentrt.simulation.simulate_cli import add_parser as add_simulate_parser
-
-    add_simulate_parser(sub, _add_common)
-
-    from agentrt.serve import cli as serve_cli
-
+    simulate_cli.add_parser(sub, _add_common)
     serve_cli.add_parser(sub)
     serve_cli.add_bench_parser(bench_sub)
     return parser

@@ -1,9 +1,7 @@
 """argparse `type=` converters for numeric flags.
 
-Each one rejects what the flag cannot mean (NaN, infinities, zero or negative counts,
-values out of range) while the command line is parsed, before any work starts, so the
-user reads e.g. ``agentrt replay: error: argument --speed: must be a finite number > 0,
-got 'nan'`` and the command exits with status 2.
+Each one rejects what the flag cannot mean (NaN, infinities, values out of range) while
+the command line is parsed, so the command exits 2 before any work starts.
 """
 
 from __future__ import annotations

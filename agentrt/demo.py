@@ -1,9 +1,7 @@
 """`agentrt demo`: a multi-agent town workflow on the runtime and the built-in engine.
 
-For every visitor question, three town agents answer in parallel (fan-out) and the mayor
-writes the reply (fan-in). All run as concurrent workflow instances, released out of
-order. Every agent's fixed prefix starts with the same long town handbook (cached once,
-reused by all), then its own persona (reused by its own calls).
+For every visitor question, three town agents answer in parallel and the mayor writes the
+reply. Every agent's prefix is the same long town handbook (cached once), then its persona.
 """
 
 from __future__ import annotations
@@ -70,12 +68,7 @@ def town_workflow(max_tokens: int) -> Workflow:
     return wf
 
 
-def run_demo(
-    model: str | None = None,
-    device: str = "cpu",
-    max_tokens: int = 48,
-    show_answers: bool = True,
-) -> dict:
+def run_demo(model: str | None = None, device: str = "cpu", max_tokens: int = 48) -> dict:
     start = time.perf_counter()
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
     load_s = time.perf_counter() - start
@@ -89,14 +82,12 @@ def run_demo(
     start = time.perf_counter()
     results, hint_updates = anyio.run(main)
     wall = time.perf_counter() - start
-    if show_answers:
-        for question, result in zip(QUESTIONS, results, strict=True):
-            print(f"Q: {question}")
-            for agent in [*RESIDENTS, "mayor"]:
-                print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
-            print()
-    stats = engine.stats
-    kv = engine.kv
+    for question, result in zip(QUESTIONS, results, strict=True):
+        print(f"Q: {question}")
+        for agent in [*RESIDENTS, "mayor"]:
+            print(f"  [{agent}] {str(result.results.get(agent, result.error)).strip()}")
+        print()
+    stats, kv = engine.stats, engine.kv
     result = {
         "model": engine.config.model or "SmolLM2-135M-Instruct (default)",
         "device": device,

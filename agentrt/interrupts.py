@@ -1,10 +1,8 @@
 """Ctrl-C and SIGTERM for the commands.
 
-SIGTERM is turned into `Terminated`, a KeyboardInterrupt, so that one cleanup path
-(finally blocks, context managers, stopping worker processes) serves both signals. The
-command line reports either as one line and exits 130 (SIGINT) or 143 (SIGTERM).
-Worker processes ignore SIGINT (a Ctrl-C reaches the whole process group) and die on
-SIGTERM, so the parent alone decides when they stop.
+SIGTERM is turned into `Terminated`, a KeyboardInterrupt, so one cleanup path serves both
+signals; the command exits 130 (SIGINT) or 143 (SIGTERM). Worker processes ignore SIGINT
+and die on SIGTERM, so the parent alone decides when they stop.
 """
 
 from __future__ import annotations
@@ -41,8 +39,7 @@ def sigterm_raises() -> Iterator[None]:
 def interrupts_deferred() -> Iterator[None]:
     """Inside the block SIGINT and SIGTERM are only noted; the first one is raised (as
     KeyboardInterrupt or `Terminated`) when the block ends. For work an interrupt would
-    leave half done: importing torch and transformers, whose import code swallows a
-    KeyboardInterrupt or leaves modules that cannot be imported again."""
+    leave half done, like importing torch."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -1,12 +1,9 @@
 """Output files of the commands (`--json`, `--plot`, `--timeline`, `--trace`, `--out`).
 
-Paths are checked while the command line is parsed (`output_path`), before any work:
-the extension is one the writer produces, the path is not a directory, its directory
-(or the nearest existing ancestor, missing directories are created when writing) is a
-directory this process can create files in, and for a plot matplotlib imports. Files
-are written atomically (`atomic_write_bytes`): a temporary file in the same directory,
-renamed over the target once complete, so an interrupted or failed write leaves the
-old file (or none), never a partial one.
+Paths are checked while the command line is parsed (`output_path`): the extension, not
+a directory, a (nearest existing) directory this process can create files in, and for a
+plot that matplotlib imports. Files are written atomically (`atomic_write_bytes`): an
+interrupted or failed write leaves the old file (or none), never a partial one.
 """
 
 from __future__ import annotations
@@ -30,13 +27,6 @@ class OutputPathError(ValueError):
     """An output path that cannot be written; the message names the path and why."""
 
 
-def _nearest_existing(path: Path) -> Path:
-    for candidate in path.parents:
-        if candidate.exists():
-            return candidate
-    return Path(".")
-
-
 def check_output(path: str | Path, suffixes: tuple[str, ...], plot: bool = False) -> Path:
     """`path` as a Path, or OutputPathError saying why it cannot be written."""
     path = Path(path)
@@ -44,7 +34,7 @@ def check_output(path: str | Path, suffixes: tuple[str, ...], plot: bool = False
         raise OutputPathError(f"{str(path)!r} must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise OutputPathError(f"{str(path)!r} is a directory")
-    folder = _nearest_existing(path.absolute())
+    folder = next((p for p in path.absolute().parents if p.exists()), Path("."))
     if not folder.is_dir():
         raise OutputPathError(f"cannot write {str(path)!r}: {str(folder)!r} is not a directory")
     try:  # the write itself is the only reliable test (root, read-only mounts, ACLs)

@@ -22,18 +22,11 @@ def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]
     text = [[cell(v) for v in row] for row in rows]
     widths = [max(len(str(h)), *(len(r[i]) for r in text)) for i, h in enumerate(header)]
     width = sum(widths) + 3 * (len(widths) - 1)
-    lines = [
-        f" {title} ".center(width, "="),
-        "   ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
-    ]
-    lines.append("-" * width)
-    for row in text:
-        lines.append(
-            "   ".join(
-                v.ljust(w) if i == 0 else v.rjust(w)
-                for i, (v, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    head = "   ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    lines = [f" {title} ".center(width, "="), head, "-" * width]
+    for row in text:  # the first column left-aligned, the others right-aligned
+        pairs = enumerate(zip(row, widths, strict=True))
+        lines.append("   ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in pairs))
     lines.append("=" * width)
     return "\n".join(lines)
 

@@ -1,9 +1,8 @@
 """The `agentrt run` subcommand: its options, what it prints and what `--json` keeps.
 
-It prints each workflow's input with its output (or the one-line reason it failed) and a
-summary table; `--json PATH` keeps every agent's result of every workflow. Exit status:
-0 when every workflow succeeded, 1 when any failed, 2 when the file or a setting is
-wrong (one line on stderr, no traceback).
+It prints each workflow's input with its output (or why it failed) and a summary table;
+`--json` keeps every agent's result. Exit status: 0 when every workflow succeeded, 1 when
+any failed, 2 when the file or a setting is wrong (one line on stderr).
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from agentrt.output_files import JSONL, output_path
 from agentrt.remote.server_kind import KINDS
 from agentrt.report import format_table, write_json
 from agentrt.scheduler.errors import describe
+from agentrt.scheduler.priority import priority_names
 from agentrt.scheduler.runtime import WorkflowResult
 
 
 def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    from agentrt.scheduler.priority import priority_names
-
     run = sub.add_parser(
         "run",
         help="run a workflow file",
@@ -54,30 +52,21 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
         help="openai: model directory whose tokenizer matches the server's model "
         "(the embedded SmolLM2's)",
     )
-    run.add_argument("--profile", default=None, help="cost profile of the sim backend")
+    run.add_argument("--profile", help="cost profile of the sim backend")
     run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
     run.add_argument(
-        "--priority",
-        default="fifo",
-        help=f"ready-call order: {', '.join(priority_names())} (fifo)",
+        "--priority", default="fifo", help=f"ready-call order: {', '.join(priority_names())} (fifo)"
     )
     run.add_argument(
         "--trace", metavar="PATH.jsonl", type=output_path(JSONL), help="record calls as JSONL"
     )
     run.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=None,
-        metavar="S",
-        help="seconds each workflow may take",
+        "--timeout", type=positive_float, metavar="S", help="seconds each workflow may take"
     )
-    run.add_argument(
-        "--stream", metavar="AGENT", default=None, help="print this agent's tokens as they come"
-    )
+    run.add_argument("--stream", metavar="AGENT", help="print this agent's tokens as they come")
     run.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="progress bar (default: only on a terminal)",
     )
     run.set_defaults(func=cmd_run)

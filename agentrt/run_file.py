@@ -1,10 +1,9 @@
 """`agentrt run FILE`: load a workflow file and run it on the built-in engine or the sim.
 
 A file defines `workflow` (an `agentrt.Workflow`) and `inputs` (one instance per input),
-or an async `main(runtime)` returning its `WorkflowResult`s. Everything that can be
-checked before the model loads is: the file imports, its workflow's graph, the priority,
-the device, the `--stream` agent. A file that cannot run raises `WorkflowFileError`, whose
-message is one line; a workflow that fails is a failed result, not an error.
+or an async `main(runtime)` returning its `WorkflowResult`s. What can be checked before
+the model loads is. A file that cannot run raises `WorkflowFileError` (one line); a
+workflow that fails is a failed result, not an error.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import Sequence, SequenceStatus
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.trace import CallRecord
-from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.replay import Replayer, ReplayOptions
 from agentrt.trace.timeline import Timeline
 
 
@@ -64,7 +64,7 @@ def _replay(policy: str, fast: bool, records: list[CallRecord]) -> tuple[dict, d
     engine.batcher.skip_blocked = fast
     options = ReplayOptions(progress=False, per_call=True, fast_forward=fast, max_waiting=8)
     timeline = Timeline()
-    result = replay(engine, records, options, timeline=timeline)
+    result = Replayer(engine, records, options, timeline=timeline).run()
     engine.check_integrity()
     stats = {
         "timeline": timeline.events,

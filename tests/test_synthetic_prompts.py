@@ -1,6 +1,5 @@
-"""`SyntheticPrompts.build`: cached word and text ids give exactly the ids computed from
-scratch, before and after the text cache is emptied, and the returned list is the
-caller's own."""
+"""`SyntheticPrompts.build`: cached word ids give exactly the ids computed from scratch,
+and the returned list is the caller's own."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ def from_scratch(prefix: str, text: str, template_tokens: int = 8) -> tuple[list
     return head + body + tail, len(head)
 
 
-def test_cached_ids_equal_ids_from_scratch(monkeypatch):
-    monkeypatch.setattr(sp, "TEXT_CACHE", 3)  # empties the cache during the loop
+def test_cached_ids_equal_ids_from_scratch():
     prompts = sp.SyntheticPrompts()
     persona = "You are Ada Lovelace, a mathematician. Curious, precise."
     texts = ["What do you do now?", "It is day 1 07:00.", "What do you do now?"] * 3
@@ -24,4 +22,3 @@ def test_cached_ids_equal_ids_from_scratch(monkeypatch):
         ids, n = prompts.build(persona, text)
         assert (ids, n) == from_scratch(persona, text)
         ids.append(-1)  # the caller's list: mutating it changes no later result
-    assert len(prompts._texts) <= 3

@@ -7,7 +7,7 @@ import pytest
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.trace import CallRecord
-from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.replay import Replayer, ReplayOptions
 
 
 def _sim(kv_cache_tokens: int = 65_536, **overrides) -> LLMEngine:
@@ -33,7 +33,7 @@ def _call(call_id: str, arrival: float, parents=(), think=0.0, prompt=64, output
 
 def _run(records, engine=None, **options) -> dict:
     options.setdefault("progress", False)
-    return replay(engine or _sim(), records, ReplayOptions(per_call=True, **options))
+    return Replayer(engine or _sim(), records, ReplayOptions(per_call=True, **options)).run()
 
 
 def test_timestamp_dispatch_honours_arrivals_and_speed():

@@ -90,8 +90,10 @@ def add_bench_parsers(
 
 def _cmd_bench_engine(args: argparse.Namespace) -> int:
     from agentrt.bench.engine_bench import run_engine_bench
+    from agentrt.engine.compute_thread import on_compute_thread
 
-    result = run_engine_bench(
+    result = on_compute_thread(
+        run_engine_bench,
         args.model,
         args.device,
         args.dtype,
@@ -103,14 +105,9 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
         (c["name"], c["hf_tok_s"], c["agentrt_tok_s"], f"{c['ratio']:.2f}x")
         for c in result["cases"]
     ]
-    print(
-        format_table(
-            f"Engine vs HF generate ({result['model']}, {result['device']}, {result['dtype']}"
-            + (", batch-invariant)" if result["batch_invariant"] else ")"),
-            ["case", "HF tok/s", "agentrt tok/s", "ratio"],
-            rows,
-        )
-    )
+    title = f"Engine vs HF generate ({result['model']}, {result['device']}, {result['dtype']}"
+    title += ", batch-invariant)" if result["batch_invariant"] else ")"
+    print(format_table(title, ["case", "HF tok/s", "agentrt tok/s", "ratio"], rows))
     extra = [
         ("TTFT cold, 2,000-token prefix (ms)", result["ttft_cold_ms"]),
         ("TTFT cached prefix (ms)", result["ttft_cached_ms"]),
@@ -135,33 +132,22 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     result: dict = {}
     if not args.speed_only:
         result = validate(args.profile, args.model)
+        times = ("workload", "steps", "real_best_total_s", "real_s", "sim_s")
         rows = [
-            (
-                w["workload"],
-                w["steps"],
-                w["real_best_total_s"],
-                w["real_s"],
-                w["sim_s"],
-                f"{100 * w['error']:+.1f}%",
-                w["same_schedule"],
-            )
+            (*(w[k] for k in times), f"{100 * w['error']:+.1f}%", w["same_schedule"])
             for w in result["workloads"]
         ]
-        print(
-            format_table(
-                f"Sim ({args.profile}) vs built-in engine, end-to-end",
-                [
-                    "workload",
-                    "steps",
-                    "real best s",
-                    "real step-best s",
-                    "sim s",
-                    "error",
-                    "same schedule",
-                ],
-                rows,
-            )
-        )
+        title = f"Sim ({args.profile}) vs built-in engine, end-to-end"
+        header = [
+            "workload",
+            "steps",
+            "real best s",
+            "real step-best s",
+            "sim s",
+            "error",
+            "same schedule",
+        ]
+        print(format_table(title, header, rows))
     speed = sim_speed(args.calls)
     result["speed"] = speed
     print(
@@ -209,13 +195,8 @@ def _cmd_bench_workflows(args: argparse.Namespace) -> int:
             ("out of order", result["out_of_order"]),
         )
     ]
-    print(
-        format_table(
-            f"{args.instances} concurrent 4-agent fan-out workflows",
-            ["mode", "wall s", "LLM calls", "engine steps", "mean batch"],
-            rows,
-        )
-    )
+    title = f"{args.instances} concurrent 4-agent fan-out workflows"
+    print(format_table(title, ["mode", "wall s", "LLM calls", "engine steps", "mean batch"], rows))
     print(
         f"speedup (barrier / out-of-order wall time): {result['speedup']:.2f}x; "
         f"identical outputs: {result['identical_outputs']}"

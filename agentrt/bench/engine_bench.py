@@ -1,23 +1,20 @@
 """`agentrt bench engine`: our engine against HF transformers `generate`, same model,
 dtype and machine, in one run.
 
-Cases: batch-1 decode (256-token prompt, 64 new tokens), a batch of 16 mixed prompt
-lengths (64 new tokens each), and time to first token for a request whose 2,000-token
-prefix is cached vs. cold. Throughput is generated tokens / wall time of the whole call,
-for both systems; each case reports the best of `repeats` runs.
+Cases: batch-1 decode, a batch of 16 mixed prompt lengths, and TTFT with a cached vs.
+cold 2,000-token prefix. Throughput is generated tokens / wall time, best of `repeats`.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
+from agentrt.engine import loader
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
@@ -26,20 +23,9 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.torch_engine import resolve_dtype
 
 
-@dataclass
-class Case:
-    name: str
-    prompts: list[list[int]]
-    new_tokens: int
-
-
 def _prompts(lengths: list[int], vocab: int, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     return [[rng.randrange(100, vocab) for _ in range(n)] for n in lengths]
-
-
-def _best(fn: Callable[[], float], repeats: int) -> float:
-    return min(fn() for _ in range(repeats))
 
 
 def _hf_generate_seconds(model, prompts: list[list[int]], new_tokens: int, pad_id: int) -> float:
@@ -107,28 +93,8 @@ def run_engine_bench(
     progress: bool = True,
     batch_invariant: bool = False,
 ) -> dict:
-    """Both engines run on the compute thread (one OpenMP team: see compute_thread.py)."""
-    return on_compute_thread(
-        _run_engine_bench,
-        model,
-        device,
-        dtype,
-        repeats,
-        max_num_batched_tokens,
-        progress,
-        batch_invariant,
-    )
-
-
-def _run_engine_bench(
-    model: str | None,
-    device: str,
-    dtype: str,
-    repeats: int,
-    max_num_batched_tokens: int,
-    progress: bool,
-    batch_invariant: bool,
-) -> dict:
+    """The bench's results. Call it through `on_compute_thread`, so that both engines run
+    on the compute thread (one OpenMP team: see compute_thread.py)."""
     engine = LLMEngine.from_config(
         EngineConfig(
             model=model,
@@ -139,8 +105,6 @@ def _run_engine_bench(
             batch_invariant=batch_invariant,
         )
     )
-    from agentrt.engine import loader
-
     model_dir = loader.resolve_model_dir(model)
     torch_dtype = resolve_dtype(dtype)
     hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype).to(device).eval()
@@ -150,9 +114,9 @@ def _run_engine_bench(
     vocab = hf.config.vocab_size
 
     mixed = [32 + round(i * (1024 - 32) / 15) for i in range(16)]
-    cases = [
-        Case("decode batch 1 (256 prompt, 64 new)", _prompts([256], vocab, 1), 64),
-        Case("batch 16 mixed (32-1024 prompt, 64 new)", _prompts(mixed, vocab, 2), 64),
+    cases = [  # name, prompts, new tokens
+        ("decode batch 1 (256 prompt, 64 new)", _prompts([256], vocab, 1), 64),
+        ("batch 16 mixed (32-1024 prompt, 64 new)", _prompts(mixed, vocab, 2), 64),
     ]
     bar = tqdm(total=2 * len(cases) + 1, desc="bench engine", disable=not progress)
     warm = _prompts([64], vocab, 0)
@@ -160,17 +124,15 @@ def _run_engine_bench(
     _hf_generate_seconds(hf, warm, 4, pad_id)
 
     results = []
-    for case in cases:
-        tokens = len(case.prompts) * case.new_tokens
-        hf_s = _best(
-            lambda c=case: _hf_generate_seconds(hf, c.prompts, c.new_tokens, pad_id), repeats
-        )
+    for name, prompts, new_tokens in cases:
+        tokens = len(prompts) * new_tokens
+        hf_s = min(_hf_generate_seconds(hf, prompts, new_tokens, pad_id) for _ in range(repeats))
         bar.update(1)
-        ours_s = _best(lambda c=case: _ours_seconds(engine, c.prompts, c.new_tokens), repeats)
+        ours_s = min(_ours_seconds(engine, prompts, new_tokens) for _ in range(repeats))
         bar.update(1)
         results.append(
             {
-                "name": case.name,
+                "name": name,
                 "hf_tok_s": tokens / hf_s,
                 "agentrt_tok_s": tokens / ours_s,
                 "ratio": hf_s / ours_s,

@@ -1,16 +1,11 @@
 """`agentrt bench kvflow`: every eviction policy on the same KVFlow-shaped workload.
 
-For each policy a fresh engine (same model or profile, same device pool, same host pool
-and link) runs the workload through the real `Runtime` (token-id prefixes, STE published
-on its HintBoard and fed to the engine's KV manager, prefetch for kvflow and belady).
-
-The workflow runs one extra round first, as warm-up, in the same run: the measurement
-window opens when every instance has started its second round, so it sees the steady
-state of a long-lived workflow (the STE of the loop's next agents is known across the
-round boundary, as it would be in an agent loop that keeps going). `e2e_s` is the
-window's length by the engine's clock (wall seconds on `builtin`, virtual seconds on
-`sim`) and the KV stats are those accrued inside it. `ideal` gets a device pool of
-device + host pages.
+For each policy a fresh engine (same pools and link) runs the workload through the real
+`Runtime`, whose STE reaches the engine's KV manager. The workflow runs one extra round
+first, as warm-up: the measurement window opens when every instance has started its
+second round (the steady state of a long-lived loop). `e2e_s` is the window's length by
+the engine's clock (wall on `builtin`, virtual on `sim`); the KV stats are those accrued
+inside it. `ideal` gets a device pool of device + host pages.
 """
 
 from __future__ import annotations
@@ -27,6 +22,7 @@ from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
+from agentrt.kvmanager.policies.belady import BeladyPolicy
 from agentrt.kvmanager.stats import KVStats
 from agentrt.scheduler.runtime import Runtime
 
@@ -109,7 +105,7 @@ def run_policy(config: EngineConfig, workload: KVFlowWorkload, warmup: bool = Tr
     engine = LLMEngine.from_config(config)
     rounds = workload.rounds + (1 if warmup else 0)
     policy = engine.kv.policy
-    if hasattr(policy, "set_future"):  # belady: every call of the run, in order
+    if isinstance(policy, BeladyPolicy):  # it is told every call of the run, in order
         policy.set_future(workload.future_calls(rounds))
     window = MeasurementWindow(engine, workload.instances, 2 if warmup else 1)
     outputs = anyio.run(_run, engine, workload.workflow(rounds, window.on_round_start), workload)
@@ -144,10 +140,9 @@ def run_kvflow_bench(
     repeats: int = 1,
     **config: Any,
 ) -> dict:
-    """Run every policy in ``policies`` on ``workload``; the JSON-ready result.
-    ``repeats`` > 1 runs every policy that many times, rotating the order each time, and
-    reports the median e2e (all runs in ``e2e_runs_s``): wall time on a shared CPU
-    drifts by more than the differences between the cached policies."""
+    """Run every policy in ``policies`` on ``workload``; the JSON-ready result. With
+    ``repeats`` > 1 each policy runs that many times, the order rotated each time, and
+    reports the median e2e (all runs in ``e2e_runs_s``)."""
     settings: dict[str, Any] = {
         "page_size": 16,
         "max_num_batched_tokens": 2048,
@@ -155,13 +150,8 @@ def run_kvflow_bench(
     }
     settings.update(pool_sizes(workload, device_prefixes, settings["page_size"]))
     settings.update(config)
-    sizes = {
-        "agents": workload.agents,
-        "instances": workload.instances,
-        "rounds": workload.rounds,
-        "prefix": workload.prefix,
-        "dynamic": workload.dynamic,
-        "output": workload.output,
+    shape = ("agents", "instances", "rounds", "prefix", "dynamic", "output")
+    sizes = {k: vars(workload)[k] for k in shape} | {
         "device_pool_tokens": settings["num_pages"] * settings["page_size"],
         "host_pool_tokens": settings["num_host_pages"] * settings["page_size"],
         "device_prefixes": device_prefixes,
@@ -209,14 +199,5 @@ def run_kvflow_bench(
 def _identical(outputs: dict[str, dict], exact: bool) -> bool:
     """Same prompts under every policy and, per prompt, the same output token ids
     (``exact``) or at least the same number of tokens (sim tokens are synthetic)."""
-    runs = list(outputs.values())
-    if not runs:
-        return True
-    first = runs[0]
-    for other in runs[1:]:
-        if other.keys() != first.keys():
-            return False
-        for prompt, tokens in first.items():
-            if (other[prompt] != tokens) if exact else (len(other[prompt]) != len(tokens)):
-                return False
-    return True
+    seen = [{p: t if exact else len(t) for p, t in run.items()} for run in outputs.values()]
+    return all(run == seen[0] for run in seen)

@@ -3,71 +3,40 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agentrt.bench.kvflow_workloads import KVFlowWorkload, concurrent, single
 from agentrt.cli_types import positive_int
 from agentrt.report import format_table, write_json
-
-if TYPE_CHECKING:
-    from agentrt.bench.kvflow_workloads import KVFlowWorkload
 
 POLICIES = "lru,hicache,kvflow,belady,ideal"
 PAPER = {"single_over_hicache": 1.83, "concurrent_over_hicache": 2.19, "over_lru": 2.91}
 
-# (scenario, backend) -> prefix, dynamic, output, rounds, instances, device_prefixes
-DEFAULTS: dict[tuple[str, str], dict[str, int]] = {
-    ("single", "sim"): dict(
-        prefix=8192, dynamic=32, output=32, rounds=3, instances=1, device_prefixes=3
-    ),
-    ("single", "builtin"): dict(
-        prefix=2048, dynamic=32, output=32, rounds=2, instances=1, device_prefixes=3
-    ),
-    ("concurrent", "sim"): dict(
-        prefix=1024, dynamic=256, output=256, rounds=3, instances=64, device_prefixes=2
-    ),
-    ("concurrent", "builtin"): dict(
-        prefix=512, dynamic=32, output=16, rounds=2, instances=8, device_prefixes=2
-    ),
+SIZES = ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes")
+DEFAULTS: dict[tuple[str, str], dict[str, int]] = {  # (scenario, backend) -> SIZES
+    ("single", "sim"): dict(zip(SIZES, (3, 8192, 32, 32, 1, 3), strict=True)),
+    ("single", "builtin"): dict(zip(SIZES, (2, 2048, 32, 32, 1, 3), strict=True)),
+    ("concurrent", "sim"): dict(zip(SIZES, (3, 1024, 256, 256, 64, 2), strict=True)),
+    ("concurrent", "builtin"): dict(zip(SIZES, (2, 512, 32, 16, 8, 2), strict=True)),
 }
 
 
 def make_workload(scenario: str, sizes: dict[str, int], vocab: int = 30_000) -> KVFlowWorkload:
-    from agentrt.bench.kvflow_workloads import concurrent, single
-
+    rounds, prefix, dynamic, output = (sizes[k] for k in SIZES[:4])
     if scenario == "single":
-        return single(
-            sizes["prefix"], sizes["dynamic"], sizes["output"], sizes["rounds"], vocab=vocab
-        )
-    return concurrent(
-        sizes["prefix"],
-        sizes["dynamic"],
-        sizes["output"],
-        sizes["rounds"],
-        sizes["instances"],
-        vocab=vocab,
-    )
+        return single(prefix, dynamic, output, rounds, vocab=vocab)
+    return concurrent(prefix, dynamic, output, rounds, sizes["instances"], vocab=vocab)
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:
-    sizes = dict(DEFAULTS[(args.scenario, args.backend)])
-    for key in sizes:
-        value = getattr(args, key, None)
-        if value is not None:
-            sizes[key] = value
-    return sizes
+    defaults, given = DEFAULTS[(args.scenario, args.backend)], vars(args)
+    return {k: defaults[k] if given[k] is None else given[k] for k in SIZES}
 
 
 def _print(result: dict[str, Any]) -> None:
+    measured = ("e2e_s", "device_hit_rate", "host_hit_rate", "recomputed_tokens")
     rows = [
-        (
-            name,
-            r["e2e_s"],
-            r["device_hit_rate"],
-            r["host_hit_rate"],
-            r["recomputed_tokens"],
-            r["loaded_bytes"] / 1e6,
-            r["prefetch_late"],
-        )
+        (name, *(r[k] for k in measured), r["loaded_bytes"] / 1e6, r["prefetch_late"])
         for name, r in result["policies"].items()
     ]
     clock = "virtual" if result["backend"] == "sim" else "wall"
@@ -75,21 +44,16 @@ def _print(result: dict[str, Any]) -> None:
         f"KVFlow {result['scenario']} on {result['backend']}"
         f"{' / ' + result['profile'] if result['profile'] else ''}"
     )
-    print(
-        format_table(
-            title,
-            [
-                "policy",
-                f"e2e s ({clock})",
-                "device hit",
-                "host hit",
-                "recomputed",
-                "loaded MB",
-                "prefetch late",
-            ],
-            rows,
-        )
-    )
+    header = [
+        "policy",
+        f"e2e s ({clock})",
+        "device hit",
+        "host hit",
+        "recomputed",
+        "loaded MB",
+        "prefetch late",
+    ]
+    print(format_table(title, header, rows))
     paper_hicache = PAPER[f"{result['scenario']}_over_hicache"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
     ratios = [
@@ -123,13 +87,8 @@ def _compare_sim(args: argparse.Namespace, sizes: dict[str, int], result: dict) 
         real, pred = result["policies"][name]["e2e_s"], sim["policies"][name]["e2e_s"]
         errors[name] = (pred - real) / real
         rows.append((name, real, pred, f"{100 * errors[name]:+.1f}%"))
-    print(
-        format_table(
-            f"sim ({args.sim_profile}) vs builtin e2e",
-            ["policy", "builtin s", "sim s", "error"],
-            rows,
-        )
-    )
+    title = f"sim ({args.sim_profile}) vs builtin e2e"
+    print(format_table(title, ["policy", "builtin s", "sim s", "error"], rows))
     return {
         "profile": args.sim_profile,
         "sim": sim,
@@ -207,17 +166,15 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim")
     p.add_argument("--profile", default="h100-llama3-8b", help="sim cost profile")
     p.add_argument("--policies", default=POLICIES, help="comma-separated")
-    for key in ("rounds", "prefix", "dynamic", "output", "instances", "device_prefixes"):
+    for key in SIZES:
         p.add_argument(
             f"--{key.replace('_', '-')}",
             type=positive_int,
-            default=None,
             help="override the scenario's default size",
         )
     p.add_argument(
         "--repeats",
         type=positive_int,
-        default=None,
         help="runs per policy, order rotated each time; the table shows the median e2e "
         "(default: 3 on builtin, whose wall time drifts, 1 on sim)",
     )

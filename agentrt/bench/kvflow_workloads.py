@@ -1,15 +1,12 @@
 """The KVFlow paper's two workload shapes as real `Workflow`s with token-id prompts.
 
-- ``single``: one workflow, a chain of ``agents`` agents (a1 -> ... -> aN) whose last agent
-  loops back to the first (a bounded back edge, ``rounds`` visits in all), so the runtime's
-  STE sees the cycle and the first agent is one step away while the last one runs.
+- ``single``: one chain a1 -> ... -> aN whose last agent loops back to the first
+  (``rounds`` visits in all), so the first agent is one step away while the last runs.
 - ``concurrent``: ``instances`` instances at once of the same shape (4 agents by default).
 
-Every agent has its own fixed prefix (random token ids, the same in every instance) and
-each call adds a fresh dynamic part (random ids, unique per instance, visit and agent), so
-prefixes are shared and suffixes never are. Prompts are token ids end to end: the text an
-agent passes to ``ctx.gen`` is a space-separated id list, turned back into ids by
-``IdsTokenizer``, so sizes are exact on every backend.
+Every agent has its own fixed prefix (the same in every instance); each call adds a
+dynamic part unique per instance, visit and agent. Prompts are token ids end to end (a
+space-separated id list read back by ``IdsTokenizer``), so sizes are exact on every backend.
 """
 
 from __future__ import annotations
@@ -85,8 +82,7 @@ class KVFlowWorkload:
         ``on_round_start(instance, round)`` (1-based) runs as a1 starts each round."""
         rounds = self.rounds if rounds is None else rounds
         wf = Workflow(self.name)
-        previous = None
-        first = None
+        previous = first = None
         for index in range(self.agents):
             last = index == self.agents - 1
             options: dict = {"after": [previous] if previous is not None else []}
@@ -105,12 +101,10 @@ class KVFlowWorkload:
         return wf
 
     def _agent_fn(self, index: int, loop_rounds: int, on_round_start: RoundHook | None):
-        workload = self
-
         async def call(ctx) -> str:
             if index == 0 and on_round_start is not None:
                 on_round_start(ctx.input["instance"], ctx.visit)
-            ids = workload.dynamic_ids(ctx.input["instance"], ctx.visit, index)
+            ids = self.dynamic_ids(ctx.input["instance"], ctx.visit, index)
             result = await ctx.gen(" ".join(map(str, ids)))
             if loop_rounds and ctx.visit < loop_rounds:
                 ctx.goto("a1")

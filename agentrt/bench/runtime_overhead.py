@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from agentrt.bench.kvflow_workloads import IdsTokenizer
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.decorators import Workflow
@@ -39,38 +40,31 @@ class InstantClient:
         """No KV cache: nothing to order."""
 
 
-class _SpaceTokenizer:
-    chat_template = None
-
-    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        return [len(word) for word in text.split()] or [1]
-
-
 def _fan_out() -> Workflow:
     wf = Workflow("overhead")
 
-    @wf.agent(prefix="a")
+    @wf.agent(prefix="1")
     async def a(ctx):
-        return await ctx.gen("x")
+        return await ctx.gen("5")
 
-    @wf.agent(prefix="b", after=[a])
+    @wf.agent(prefix="2", after=[a])
     async def b(ctx):
-        return await ctx.gen("y")
+        return await ctx.gen("6")
 
-    @wf.agent(prefix="c", after=[a])
+    @wf.agent(prefix="3", after=[a])
     async def c(ctx):
-        return await ctx.gen("z")
+        return await ctx.gen("7")
 
-    @wf.agent(prefix="d", after=[b, c])
+    @wf.agent(prefix="4", after=[b, c])
     async def d(ctx):
-        return await ctx.gen("w")
+        return await ctx.gen("8")
 
     return wf
 
 
 def runtime_overhead(workflows: int = 2000) -> dict:
     async def main() -> float:
-        runtime = Runtime(InstantClient(), PromptBuilder(_SpaceTokenizer()))
+        runtime = Runtime(InstantClient(), PromptBuilder(IdsTokenizer()))
         start = time.perf_counter()
         results = await runtime.run(_fan_out(), range(workflows))
         elapsed = time.perf_counter() - start

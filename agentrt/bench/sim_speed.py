@@ -1,8 +1,5 @@
-"""How fast the sim backend simulates: LLM calls per wall second.
-
-Short calls (a few dozen prompt tokens sharing a system prefix, a few output tokens) at
-a large batch, the shape of a 1,000-agent simulation step, on the H100 profile.
-"""
+"""How fast the sim backend simulates: LLM calls per wall second, on short calls at a
+large batch (the shape of a 1,000-agent simulation step)."""
 
 from __future__ import annotations
 
@@ -14,31 +11,22 @@ from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 
 
-def sim_speed(
-    num_calls: int = 20_000,
-    prompt_tokens: int = 48,
-    shared_prefix: int = 32,
-    max_tokens: int = 8,
-    max_num_seqs: int = 256,
-    profile: str = "h100-llama3-8b",
-) -> dict:
-    """Submit `num_calls` calls at once and step the sim engine until all finish."""
+def sim_speed(num_calls: int = 20_000) -> dict:
+    """Submit `num_calls` calls (48-token prompts sharing 32 tokens, 8 output tokens) at once
+    and step the sim engine until all finish."""
     engine = LLMEngine.from_config(
         EngineConfig(
             backend="sim",
-            profile=profile,
+            profile="h100-llama3-8b",
             kv_cache_tokens=1 << 20,
             max_num_batched_tokens=8192,
-            max_num_seqs=max_num_seqs,
+            max_num_seqs=256,
         )
     )
     rng = random.Random(0)
-    prefix = [rng.randrange(100, 30_000) for _ in range(shared_prefix)]
-    prompts = [
-        prefix + [rng.randrange(100, 30_000) for _ in range(prompt_tokens - shared_prefix)]
-        for _ in range(num_calls)
-    ]
-    params = SamplingParams(max_tokens=max_tokens, ignore_eos=True)
+    prefix = [rng.randrange(100, 30_000) for _ in range(32)]
+    prompts = [prefix + [rng.randrange(100, 30_000) for _ in range(16)] for _ in range(num_calls)]
+    params = SamplingParams(max_tokens=8, ignore_eos=True)
     start = time.perf_counter()
     for p in prompts:
         engine.add_request(p, params)

@@ -1,9 +1,8 @@
 """`agentrt bench sim`: does the sim backend predict the built-in engine?
 
-Runs the same workloads on the real engine (wall clock) and on the sim backend with a
-calibrated profile (virtual clock), and reports end-to-end time of each and the error.
-Both engines share the batcher and KV manager, so they must make identical scheduling
-decisions; `same_schedule` checks it step by step (items, chunk sizes, prefix hits).
+The same workloads on the real engine (wall clock) and the sim backend (virtual clock):
+end-to-end time of each and the error. Both share the batcher and KV manager, so they
+must schedule identically; `same_schedule` checks it step by step.
 """
 
 from __future__ import annotations
@@ -101,16 +100,12 @@ def validate(
 ) -> dict:
     """Real vs simulated end-to-end time per workload, and whether schedules match.
 
-    Other processes only ever slow the real engine down, so its time is taken two ways
-    over `repeats` runs: the best total, and the sum over steps of each step's best time
-    (the schedule is deterministic, so step i is the same batch in every run; this
-    filters out bursts of contention on a shared machine). `error` uses the latter."""
-    settings = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
-    settings.update(config)
-    real = LLMEngine.from_config(EngineConfig(model=model, **settings))
-    sim = LLMEngine.from_config(
-        EngineConfig(model=model, backend="sim", profile=profile, **settings)
-    )
+    The real time is taken over `repeats` runs as the best total and as the sum of each
+    step's best time (the schedule is deterministic); `error` uses the latter."""
+    sizes = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
+    settings = {"model": model, **sizes, **config}
+    real = LLMEngine.from_config(EngineConfig(**settings))
+    sim = LLMEngine.from_config(EngineConfig(backend="sim", profile=profile, **settings))
     real.runner = RecordingRunner(real.runner)
     sim.runner = RecordingRunner(sim.runner)
     vocab = real.vocab_size or 30_000

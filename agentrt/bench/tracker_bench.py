@@ -1,39 +1,32 @@
 """Benchmark of the dependency tracker alone: releases per second on a random call DAG.
 
-``python -m agentrt.bench.tracker_bench [num_calls]`` prints a small table.
-
-The DAG: calls grouped into workflows of random size; each call depends on up to
-``max_deps`` earlier calls of its workflow and its step is one more than its deepest
-dep. Every call is added up front (timed as ``add_per_s``), then execution is
-simulated: pop every ready call, complete them in random order, repeat. Only time
-inside tracker operations counts: the DAG generation, shuffles and the progress bar
-are outside the timed regions. Figures:
-
-- ``releases_per_s``: calls released (handed out by ``pop_ready``) per second spent in
-  ``pop_ready`` + ``complete``;
-- ``overhead_us_per_call``: all tracker time (add + pop_ready + complete) per call, in
-  microseconds: the bookkeeping cost the runtime pays per model call.
+Every call of the DAG is added up front (``add_per_s``), then execution is simulated: pop
+every ready call, complete them in random order, repeat. Only time inside tracker
+operations counts. ``releases_per_s``: calls handed out by ``pop_ready`` per second spent
+in ``pop_ready`` + ``complete``; ``overhead_us_per_call``: all tracker time per call.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import time
 from typing import Any
+
+from tqdm import tqdm
 
 from agentrt.scheduler.tracker import DependencyTracker
 
 
 def random_dag(
-    num_calls: int, max_deps: int, rng: random.Random, workflow_size: tuple[int, int] = (8, 64)
+    num_calls: int, max_deps: int, rng: random.Random
 ) -> list[tuple[int, tuple[int, ...], int, int]]:
-    """``(call_id, deps, workflow_id, step)`` rows, each dep an earlier row of its workflow."""
+    """``(call_id, deps, workflow_id, step)`` rows, each dep an earlier row of its workflow
+    (workflows of 8 to 64 calls)."""
     rows: list[tuple[int, tuple[int, ...], int, int]] = []
     step_of: dict[int, int] = {}
     wf = 0
     while len(rows) < num_calls:
-        size = min(rng.randint(*workflow_size), num_calls - len(rows))
+        size = min(rng.randint(8, 64), num_calls - len(rows))
         members: list[int] = []
         for _ in range(size):
             call_id = len(rows)
@@ -48,19 +41,13 @@ def random_dag(
     return rows
 
 
-def bench_tracker(
-    num_calls: int = 100_000,
-    max_deps: int = 3,
-    seed: int = 0,
-    progress: bool = True,
-    priority: str = "fifo",
-) -> dict[str, Any]:
-    """Run the benchmark; returns ``num_calls``, ``releases_per_s``,
-    ``overhead_us_per_call``, ``add_per_s`` (see the module docstring) plus
-    ``priority``, ``num_workflows``, ``rounds`` and ``seconds`` (tracker time)."""
-    rng = random.Random(seed)
-    rows = random_dag(num_calls, max_deps, rng)
-    tracker = DependencyTracker(priority)
+def bench_tracker(num_calls: int = 100_000, progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark (fifo priority, up to 3 deps per call); returns ``num_calls``,
+    ``releases_per_s``, ``overhead_us_per_call``, ``add_per_s`` (see the module docstring)
+    plus ``priority``, ``num_workflows``, ``rounds`` and ``seconds`` (tracker time)."""
+    rng = random.Random(0)
+    rows = random_dag(num_calls, 3, rng)
+    tracker = DependencyTracker("fifo")
     perf = time.perf_counter
     add = tracker.add
 
@@ -69,7 +56,7 @@ def bench_tracker(
         add(call_id, deps, step=step)
     add_s = perf() - t0
 
-    bar = _bar(num_calls, progress)
+    bar = tqdm(total=num_calls, desc="tracker", unit="call", leave=False, disable=not progress)
     run_s = 0.0
     released = rounds = 0
     complete = tracker.complete
@@ -87,10 +74,8 @@ def bench_tracker(
         run_s += perf() - t0
         released += len(ids)
         rounds += 1
-        if bar is not None:
-            bar.update(len(ids))
-    if bar is not None:
-        bar.close()
+        bar.update(len(ids))
+    bar.close()
     if released != num_calls:
         raise RuntimeError(f"released {released} of {num_calls} calls")
     return {
@@ -98,33 +83,8 @@ def bench_tracker(
         "releases_per_s": released / run_s if run_s else float("inf"),
         "overhead_us_per_call": (add_s + run_s) / num_calls * 1e6,
         "add_per_s": num_calls / add_s if add_s else float("inf"),
-        "priority": priority,
+        "priority": "fifo",
         "num_workflows": rows[-1][2] + 1 if rows else 0,
         "rounds": rounds,
         "seconds": add_s + run_s,
     }
-
-
-def _bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="tracker", unit="call", leave=False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Print the benchmark for each built-in priority as a table."""
-    args = sys.argv[1:] if argv is None else argv
-    num_calls = int(args[0]) if args else 100_000
-    print(f"{'priority':<18}{'calls':>9}{'releases/s':>14}{'add/s':>14}{'us/call':>10}")
-    for name in ("fifo", "earliest_step", "fewest_remaining"):
-        r = bench_tracker(num_calls, priority=name)
-        print(
-            f"{name:<18}{r['num_calls']:>9}{r['releases_per_s']:>14,.0f}"
-            f"{r['add_per_s']:>14,.0f}{r['overhead_us_per_call']:>10.2f}"
-        )
-
-
-if __name__ == "__main__":
-    main()

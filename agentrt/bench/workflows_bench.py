@@ -1,10 +1,9 @@
 """`agentrt bench workflows`: N concurrent instances of a 4-agent fan-out workflow on the
 default model, out-of-order release vs. a global step barrier, in one process.
 
-Agent workloads are uneven: each instance draws (seeded) its own output budget per agent
-(8..64 tokens) and a search-tool latency for its scout (0..300 ms). Both runs use greedy
-decoding on the same inputs and engine settings, so they do the same model work (the bench
-checks the outputs are identical); only the release order differs.
+Each instance draws (seeded) its output budget per agent and its scout's tool latency
+(0..300 ms). Both runs decode greedily on the same inputs, so only the release order
+differs (the bench checks the outputs are identical).
 """
 
 from __future__ import annotations
@@ -113,11 +112,10 @@ def run_workflows_bench(
     max_tokens: int = 64,
     model: str | None = None,
     device: str = "cpu",
-    seed: int = 0,
 ) -> dict:
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device))
     workflow = fan_out_workflow()
-    inputs = make_inputs(instances, min_tokens, max_tokens, seed)
+    inputs = make_inputs(instances, min_tokens, max_tokens)
     anyio.run(_run_mode, engine, workflow, inputs[:2], False)  # warm-up
     barrier = anyio.run(_run_mode, engine, workflow, inputs, True)
     ooo = anyio.run(_run_mode, engine, workflow, inputs, False)

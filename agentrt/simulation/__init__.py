@@ -1,12 +1,10 @@
 """Multi-agent simulations: the world interface, a Smallville-like town, a virtual-time driver."""
 
 from agentrt.simulation.async_driver import AsyncStepExecutor, simulate_async
-from agentrt.simulation.driver import VirtualExecutor, run_modes, simulate
+from agentrt.simulation.driver import run_modes, simulate
 from agentrt.simulation.result import SimResult, world_hash
 from agentrt.simulation.town import TownState, TownWorld
 from agentrt.simulation.town_scenario import (
-    PlaceSpec,
-    ResidentSpec,
     ScenarioError,
     TownScenario,
     load_scenario,
@@ -17,7 +15,6 @@ from agentrt.simulation.world import (
     AgentStepPlan,
     CausalityError,
     LLMCall,
-    Neighbor,
     Observation,
     World,
 )
@@ -28,16 +25,12 @@ __all__ = [
     "AgentStepPlan",
     "CausalityError",
     "LLMCall",
-    "Neighbor",
     "Observation",
-    "PlaceSpec",
-    "ResidentSpec",
     "ScenarioError",
     "SimResult",
     "TownScenario",
     "TownState",
     "TownWorld",
-    "VirtualExecutor",
     "World",
     "load_scenario",
     "run_modes",

@@ -7,11 +7,9 @@
 
     result = await simulate_async(world, "ooo", steps, MyExecutor())
 
-`AgentTasks` is the `UnitLoop` executor: each agent of a started unit runs as a task
-(its calls are the step executor's business, usually one after another); a unit
-finishes when all its agents have their outputs. Returning ``None``
-from ``run`` uses the world's deterministic fallback action. Results mirror `simulate`,
-with wall seconds in place of virtual time.
+`AgentTasks` is the `UnitLoop` executor: each agent of a started unit runs as a task; a
+unit finishes when all its agents have their outputs (``None`` from ``run``: the world's
+deterministic fallback action). Results mirror `simulate`, in wall seconds.
 """
 
 from __future__ import annotations
@@ -84,4 +82,4 @@ async def simulate_async(
         tasks = AgentTasks(executor, tg, world.num_agents)
         await loop.run_async(tasks)
     wall = time.perf_counter() - t0
-    return loop.result(wall, tasks.calls, tasks.busy, wall)
+    return loop.result(wall, tasks.calls, tasks.busy, wall, {})

@@ -2,25 +2,22 @@
 
 `CosimEngines` is the `UnitLoop` executor, a discrete-event pump over virtual time ``T``:
 
-1. a started unit's agents submit their first call to their replica (`Router`: sticky,
-   balanced) at ``T``; a request to a replica mid-step waits for its next step
-   (continuous batching); a unit whose agents plan no call is done at once;
-2. an idle replica with work steps at once (its clock first jumps to ``T``), and the
-   step's outputs become an event at its end time; events pop in time order (``T`` :=
-   the event time), so the replicas' steps interleave exactly as their clocks say;
+1. a started unit's agents submit their first call to their replica (`Router`) at ``T``;
+   a unit whose agents plan no call is done at once;
+2. an idle replica with work steps at once (its clock jumps to ``T``); the step's outputs
+   become an event at its end time, and events pop in time order (``T`` := event time);
 3. a finished call submits the agent's next call; the units an event completes go back
-   to the loop together (agents act with the deterministic fallback: synthetic tokens
-   mean nothing, and the world hash stays the no-LLM `simulate` one), and the replicas
-   are kicked again once the loop has started what became ready.
+   to the loop together (agents act with the deterministic fallback, so the world hash is
+   the no-LLM `simulate` one), and the replicas are kicked again.
 
 Before each step, a replica whose agents' schedule changed gets fresh steps-to-execution
-hints (`agentrt.simulation.ste`). Prompts are synthetic token ids of faithful length
-(`SyntheticPrompts`); the persona is the fixed prefix.
+hints (`agentrt.simulation.ste`). Prompts are `SyntheticPrompts`; the persona is the prefix.
 """
 
 from __future__ import annotations
 
 import heapq
+import sys
 import time
 from typing import Any
 
@@ -44,7 +41,7 @@ class CosimEngines:
     ``now`` is virtual seconds; ``busy`` sums call latencies (submit to finish)."""
 
     def __init__(self, num_agents: int, sched: StepScheduler, steps: int, cfg: CosimConfig) -> None:
-        self.max_tokens = cfg.max_tokens
+        self.token_cap = cfg.max_tokens or sys.maxsize  # on every call's max_tokens
         self.fast_forward = cfg.fast_forward and cfg.implicit_decodes
         self.fast_steps = 0
         self.engines = [LLMEngine.from_config(cfg.engine_config()) for _ in range(cfg.replicas)]
@@ -75,10 +72,7 @@ class CosimEngines:
         self.requests: dict[str, tuple[int, int, float]] = {}  # rid -> agent, replica, t0
         self.calls = self.hint_updates = 0
         self.busy = 0.0
-        self._owned_cache: dict[tuple[int, int, int], list[int]] = {}
         self._params_cache: dict[int, SamplingParams] = {}
-
-    # -- the executor ------------------------------------------------------------------
 
     def start(self, unit: Unit) -> bool:
         for st in unit.steps:
@@ -106,8 +100,8 @@ class CosimEngines:
         return None
 
     def _take(self, outs: list[RequestOutput]) -> list[Unit]:
-        """Account the finished calls among ``outs`` and submit their agents' next
-        calls; the units this completes, in completion order."""
+        """Submit the next call of each agent whose call finished in ``outs``; returns the
+        units this completes, in completion order."""
         finished: list[Unit] = []
         for out in outs:
             if not out.finished:
@@ -143,12 +137,9 @@ class CosimEngines:
         if call.history:  # the conversation so far follows the question
             ids = ids + self.said[i]
         rid = f"{i}/{st.step}/{k}"
-        limit = call.max_tokens
-        if self.max_tokens is not None:
-            limit = min(limit, self.max_tokens)
         self.engines[r].add_request(
             ids,
-            self._params(limit),
+            self._params(min(call.max_tokens, self.token_cap)),
             request_id=rid,
             agent_id=self.keys[i],
             prefix_len=prefix_len,
@@ -158,11 +149,9 @@ class CosimEngines:
 
     def _params(self, limit: int) -> SamplingParams:
         params = self._params_cache.get(limit)
-        if params is None:  # frozen: one instance per limit is shared by all calls
+        if params is None:  # one frozen instance per limit: ~6% of the simulator-speed run
             params = self._params_cache[limit] = SamplingParams(max_tokens=limit, ignore_eos=True)
         return params
-
-    # -- the replicas ------------------------------------------------------------------
 
     def _kick_all(self, r: int) -> None:
         """Kick every idle replica; after an event of replica ``r`` (-1: none yet), the
@@ -176,31 +165,27 @@ class CosimEngines:
 
     def _kick(self, r: int, fast: bool = False) -> None:
         """Start replica ``r``'s next step if it is idle with work. ``fast``: it may
-        fast-forward decode steps that start before the next pending event (callers kick
-        every other replica first, so all pending events are in the heap)."""
+        fast-forward decode steps that start before the next pending event."""
         eng = self.engines[r]
         if self.in_step[r] or not eng.has_unfinished_requests():
             return
         if self.dirty[r]:
             self._publish(r)
         eng.clock.advance_to(self.now)
+        outs: list[RequestOutput] = []  # a fast-forward's last step may finish calls
+        stretch = 0
         if fast and self.fast_forward:
             until = self.heap[0][0] if self.heap else float("inf")
-            finished: list[RequestOutput] = []  # the last step may finish calls
-            n = eng.fast_forward(until, finished)  # type: ignore[attr-defined]
-            if n:
-                self.fast_steps += n
-                self.in_step[r] = True
-                heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, finished))
-                self.seq += 1
-                return
-        for _ in range(1000):
-            before = (eng.stats.steps, eng.clock.now())
-            outs = eng.step()
-            if outs or (eng.stats.steps, eng.clock.now()) != before:
-                break
-        else:
-            raise RuntimeError(f"replica {r} makes no progress (a prompt that never fits?)")
+            stretch = eng.fast_forward(until, outs)  # type: ignore[attr-defined]
+            self.fast_steps += stretch
+        if not stretch:
+            for _ in range(1000):
+                before = (eng.stats.steps, eng.clock.now())
+                outs = eng.step()
+                if outs or (eng.stats.steps, eng.clock.now()) != before:
+                    break
+            else:
+                raise RuntimeError(f"replica {r} makes no progress (a prompt that never fits?)")
         self.in_step[r] = True
         heapq.heappush(self.heap, (eng.clock.now(), self.seq, r, outs))
         self.seq += 1
@@ -211,21 +196,12 @@ class CosimEngines:
     def _publish(self, r: int) -> None:
         kv = self.engines[r].kv
         if kv.reads_hints:
-            ste = self.sched.ste(self._owned(r))
+            ste = self.sched.ste([int(k[5:]) for k in self.router.agents_of(r)])
             kv.update_hints({self.keys[i]: v for i, v in ste.items()})
         else:  # the same publication, without computing values nobody reads
             kv.update_hints({})
         self.dirty[r] = False
         self.hint_updates += 1
-
-    def _owned(self, r: int) -> list[int]:
-        """Replica ``r``'s agents (cached until the router assigns or moves an agent)."""
-        key = (r, self.router.moves, self.router.assigned[r])
-        owned = self._owned_cache.get(key)
-        if owned is None:
-            owned = [int(k[5:]) for k in self.router.agents_of(r)]
-            self._owned_cache[key] = owned
-        return owned
 
     def stats(self, wall_s: float) -> dict[str, Any]:
         """`SimResult.extra` of a run that took ``wall_s`` wall seconds."""
@@ -256,11 +232,8 @@ def cosimulate(
     record_deps: bool = False,
 ) -> SimResult:
     """Run ``steps`` steps of a fresh ``world`` under ``mode`` on sim-engine replicas.
-
-    ``makespan`` is virtual seconds; ``busy`` sums call latencies (submit to finish), so
-    ``parallelism`` is mean calls in flight. ``extra`` holds calls per wall second and
-    per-replica engine stats.
-    """
+    ``makespan`` is virtual seconds, ``parallelism`` mean calls in flight; ``extra`` holds
+    calls per wall second and the engines' stats."""
     t0 = time.perf_counter()
     cfg = config or CosimConfig()
     sched = scheduler_for(world, mode, steps, true_deps)

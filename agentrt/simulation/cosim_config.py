@@ -15,11 +15,9 @@ L4_KV_TOKENS = 49_152
 class CosimConfig:
     """Replicas and engine limits of a co-simulation (one `EngineConfig` per replica).
 
-    ``policy`` None: ``kvflow`` with a host tier (``host_kv_cache_tokens > 0``), else
-    ``lru``. ``move_factor``: see `Router` (None: sticky only). ``max_tokens`` caps
-    every call's output length (None: the plan's). ``implicit_decodes``: decoders advance as a
-    group (`SimLLMEngine.implicit_decodes`); with it, ``fast_forward`` runs stretches of
-    pure-decode steps in one call (`SimLLMEngine.fast_forward`). Same timeline either way.
+    ``policy`` None: ``kvflow`` with a host tier, else ``lru``. ``move_factor``: see `Router`
+    (None: sticky only). ``implicit_decodes`` (decoders advance as a group) and
+    ``fast_forward`` (pure-decode stretches in one call) give the same timeline.
     """
 
     profile: str = "l4-llama3-8b"
@@ -32,7 +30,7 @@ class CosimConfig:
     prefetch_k: int = 1
     move_factor: float | None = None
     max_tokens: int | None = None  # cap on every call's max_tokens
-    fast_forward: bool = True  # pure-decode stretches in one call (needs implicit_decodes)
+    fast_forward: bool = True  # needs implicit_decodes
     implicit_decodes: bool = True
 
     def __post_init__(self) -> None:

@@ -1,10 +1,8 @@
 """Run a world under an execution mode on a virtual clock (no LLM, no wall time).
 
-`VirtualClock` is the `UnitLoop` executor: a started unit's agents run side by side,
-each agent's calls one after another (a call's duration comes from the
-`VirtualExecutor`), and the unit completes with its slowest agent; completions pop from
-a heap in time order (ties: start order). Agents act with the world's deterministic
-fallback.
+`VirtualClock` is the `UnitLoop` executor: a unit's agents run side by side, each
+agent's calls one after another (durations from `VirtualExecutor`); the unit completes
+with its slowest agent (ties: start order). Agents act with the world's fallback.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from agentrt.scheduler.sim_modes import StepScheduler, TrueDeps
 from agentrt.simulation.mode_order import run_in_order
 from agentrt.simulation.result import SimResult
 from agentrt.simulation.unit_loop import Unit, UnitLoop
-from agentrt.simulation.world import AgentStepPlan, LLMCall, World
+from agentrt.simulation.world import LLMCall, World
 
 
 @dataclass(frozen=True)
@@ -34,9 +32,6 @@ class VirtualExecutor:
         return (
             self.fixed + self.per_word * len(call.text.split()) + self.per_token * call.max_tokens
         )
-
-    def durations(self, plan: AgentStepPlan) -> list[float]:
-        return [self.duration(c) for c in plan.calls]
 
 
 class VirtualClock:
@@ -54,7 +49,7 @@ class VirtualClock:
     def start(self, unit: Unit) -> bool:
         longest = 0.0
         for st in unit.steps:
-            durations = self.costs.durations(st.plan)
+            durations = [self.costs.duration(c) for c in st.plan.calls]
             chain = sum(durations)
             self.busy += chain
             self.calls += len(durations)
@@ -80,17 +75,14 @@ def simulate(
     record_deps: bool = False,
     check: Callable[[StepScheduler], None] | None = None,
 ) -> SimResult:
-    """Run ``steps`` steps of a fresh ``world`` under ``mode`` (a name or a scheduler).
-
-    ``record_deps`` keeps, per agent step, the agents it perceived: the true dependencies
-    an ``oracle`` run replays. ``check`` is called with the scheduler after every unit.
-    ``makespan`` is virtual seconds.
-    """
+    """Run ``steps`` steps of a fresh ``world`` under ``mode`` (a name or a scheduler);
+    ``makespan`` is virtual seconds. ``record_deps``: keep the true dependencies an
+    ``oracle`` run replays. ``check`` is called with the scheduler after every unit."""
     t0 = time.perf_counter()
     clock = VirtualClock(executor or VirtualExecutor())
     loop = UnitLoop(world, mode, steps, true_deps=true_deps, record_deps=record_deps, check=check)
     loop.run(clock)
-    return loop.result(clock.now, clock.calls, clock.busy, time.perf_counter() - t0)
+    return loop.result(clock.now, clock.calls, clock.busy, time.perf_counter() - t0, {})
 
 
 def run_modes(
@@ -100,18 +92,11 @@ def run_modes(
     *,
     executor: VirtualExecutor | None = None,
 ) -> dict[str, SimResult]:
-    """Run each mode on a fresh world, in the order of `run_in_order` (``oracle``
-    replays the dependencies of a ``sync`` run); results keyed by mode, in ``modes``
-    order."""
+    """Run each mode on a fresh world, in the order of `run_in_order`; results keyed by
+    mode, in ``modes`` order."""
 
-    def one(mode: str, true_deps: TrueDeps | None, record_deps: bool) -> SimResult:
-        return simulate(
-            make_world(),
-            mode,
-            steps,
-            executor=executor,
-            true_deps=true_deps,
-            record_deps=record_deps,
-        )
+    def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
+        world = make_world()
+        return simulate(world, mode, steps, executor=executor, true_deps=deps, record_deps=record)
 
     return run_in_order(modes, one)

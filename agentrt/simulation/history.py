@@ -1,23 +1,19 @@
 """Per-agent state history with a spatial index per step.
 
-Worlds keep every agent's state at every step it reached, so agents may be at different
-steps (out-of-order execution) and each reads the others as they were at its own step.
-``strict`` checking makes a read fail loudly (`CausalityError`) when an agent that has not
-reached the step yet could, given the speed limit, be within the perception radius:
-the minimal rule any correct schedule must respect (O(N) per read: for tests).
+Agents may be at different steps; each reads the others as they were at its own step.
+``strict`` makes a read fail (`CausalityError`) when an agent that has not reached the
+step could, given the speed limit, be within the perception radius (O(N): for tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Generic, TypeVar
 
 from agentrt.scheduler.spatial_index import GridIndex, Pos, chebyshev
 from agentrt.simulation.world import CausalityError
 
 S = TypeVar("S")
-_distance_then_id = itemgetter(0, 1)
 
 
 class History(Generic[S]):
@@ -47,9 +43,6 @@ class History(Generic[S]):
             self._grids.append(GridIndex(self._cell))
         return self._grids[step]
 
-    def latest_step(self, agent: int) -> int:
-        return len(self._states[agent]) - 1
-
     def get(self, agent: int, step: int) -> S:
         states = self._states[agent]
         if not 0 <= step < len(states):
@@ -60,7 +53,7 @@ class History(Generic[S]):
 
     def append(self, agent: int, step: int, state: S) -> None:
         """Record the agent's state at ``step + 1`` (it must be at ``step`` now)."""
-        at = self.latest_step(agent)
+        at = len(self._states[agent]) - 1
         if at != step:
             raise ValueError(
                 f"agent {agent} is at step {at}, cannot apply an action of step {step}"
@@ -80,7 +73,7 @@ class History(Generic[S]):
             for j, p in self._grid(step).query(me, self.radius)
             if j != agent
         ]
-        found.sort(key=_distance_then_id)
+        found.sort()  # by distance, then id (ids differ, so states are never compared)
         return found
 
     def _check_causal(self, agent: int, step: int, me: Pos) -> None:

@@ -1,17 +1,14 @@
 """`LLMStepExecutor`: runs an agent step's LLM calls on real engines (`AsyncLLM`s).
 
-For an `AgentStepPlan` the calls run in order (perceive, decide, converse): each prompt
-is ``PromptBuilder.build(plan.prefix, text)``, ``text = call_text(...)`` (the call's text,
-followed for ``history`` calls by the earlier history outputs; the persona is the fixed
-prefix, ``prefix_len`` tells the KV manager where it ends), sampled greedily with
-``max_tokens=call.max_tokens`` under ``agent_id="town/<agent>"``. With several engines
-the `Router` keeps each agent on one replica (its prefix cache) and balances new agents.
-``publish_hints`` pushes steps-to-execution from a `HintedScheduler` to each replica's
-KV manager (only the agents that replica owns).
+A plan's calls run in order, each prompt ``PromptBuilder.build(plan.prefix, call_text(...))``
+(the persona is the cached prefix), sampled greedily under ``agent_id=agent_key(agent)``
+on the agent's replica (`Router`). ``publish_hints`` sends each replica's KV manager the
+steps-to-execution of the agents it owns.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from agentrt.engine.async_llm import AsyncLLM
@@ -41,10 +38,7 @@ class LLMStepExecutor:
         if self.router.replicas != len(self.llms):
             raise ValueError("the router's replica count must match the engines")
         self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
-        self.max_tokens = max_tokens
-        self.calls = 0
-        self.prompt_tokens = 0
-        self.cached_tokens = 0
+        self.token_cap = max_tokens or sys.maxsize
 
     async def run(self, plan: AgentStepPlan) -> list[str]:
         """One completion text per ``plan.calls`` entry, in order."""
@@ -55,18 +49,13 @@ class LLMStepExecutor:
             try:
                 text = call_text(plan.calls, k, texts)
                 ids, prefix_len = self.builders[r].build(plan.prefix, text)
-                limit = call.max_tokens
-                if self.max_tokens is not None:
-                    limit = min(limit, self.max_tokens)
+                limit = min(call.max_tokens, self.token_cap)
                 params = SamplingParams(max_tokens=limit)  # temperature 0: greedy
                 out = await self.llms[r].complete(
                     ids, params, agent_id=agent, prefix_len=prefix_len
                 )
             finally:
                 self.router.done(r)
-            self.calls += 1
-            self.prompt_tokens += len(ids)
-            self.cached_tokens += out.num_cached_tokens
             texts.append(out.text)
         return texts
 

@@ -1,9 +1,8 @@
 """The order in which a comparison runs its modes, and the oracle's dependencies.
 
 ``oracle`` replays the true dependencies of a finished run, so a ``sync`` run that
-records them goes first whenever ``oracle`` is asked for (whether ``sync`` is or not);
-every other mode runs after it, in the order asked. `run_modes` (virtual clock) and
-`run_simulation` (engines) both run their modes through `run_in_order`.
+records them goes first whenever ``oracle`` is asked for; the other modes follow in the
+order asked. `run_modes` and `run_simulation` both run their modes through `run_in_order`.
 """
 
 from __future__ import annotations
@@ -41,10 +40,8 @@ def mode_order(modes: Iterable[str]) -> list[str]:
 
 
 def run_in_order(modes: Iterable[str], run_one: RunOne) -> dict[str, SimResult]:
-    """Run ``modes`` with ``run_one`` in `mode_order`; the ``sync`` run records the true
-    dependencies when ``oracle`` is asked for, and ``oracle`` gets them. Results are
-    keyed by mode, in the order asked (a ``sync`` run only ``oracle`` needed is left
-    out)."""
+    """Run ``modes`` with ``run_one`` in `mode_order`, ``oracle`` on the true dependencies
+    ``sync`` recorded. Results keyed by mode, in the order asked (``sync`` only if asked)."""
     asked = list(dict.fromkeys(modes))
     out: dict[str, SimResult] = {}
     for m in mode_order(asked):

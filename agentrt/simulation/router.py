@@ -1,18 +1,13 @@
 """Route agents' LLM calls over R data-parallel engine replicas (each with its own KV cache).
 
-Rule (documented in docs/ARCHITECTURE.md, "Simulation runner"):
-
-- **Affinity**: an agent is *sticky*: once assigned, all its calls go to the same
-  replica, where its persona prefix is cached.
-- **Balance**: an agent's first call goes to the replica with the fewest assigned agents
-  (ties: fewest calls in flight, then lowest index), so agents spread evenly.
-- **Move** (optional, ``move_factor``): when an agent's replica has more than
+- **Affinity**: once assigned, all of an agent's calls go to its replica (its prefix cache).
+- **Balance**: an agent is assigned to the replica with the fewest assigned agents (ties:
+  fewest calls in flight, then lowest index).
+- **Move** (optional, off by default): when an agent's replica has more than
   ``move_factor`` x the in-flight calls of the least-loaded replica, plus ``move_slack``,
-  the agent is reassigned there (its prefix is recomputed once on the new replica).
-  Off by default: the town's load is even, so moves only cost prefix recomputation.
+  the agent is reassigned there (its prefix is recomputed once there).
 
-Callers report each call's start (`route`) and end (`done`); the router is pure
-bookkeeping, deterministic, and knows nothing about engines.
+Callers report each call's start (`route`) and end (`done`); pure, deterministic bookkeeping.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
 """`run_simulation`: a town under several modes on a backend, compared (`agentrt simulate`).
 
 - ``backend="sim"``: `cosimulate` on R cost-model replicas (virtual seconds).
-- ``backend="builtin"``: real engines (R replicas of the model, loaded once and reused
-  across modes with the prefix cache reset between modes) driven by `simulate_async`
-  and `LLMStepExecutor` (wall seconds); model outputs enter the world state. With
-  ``BuiltinConfig.warmup`` an unmeasured run of the first mode goes first: a fresh
-  process runs its first simulation ~1.5x slower on CPU (measured: sync 39 s cold,
-  25.6 s warm, same calls and engine steps), which would favour every mode run later.
+- ``backend="builtin"``: R replicas of the model (loaded once; the prefix cache is reset
+  between modes) driven by `simulate_async` and `LLMStepExecutor` (wall seconds); model
+  outputs enter the world state. ``BuiltinConfig.warmup`` runs the first mode once,
+  unmeasured, first: a cold process runs its first simulation ~1.5x slower on CPU.
 
-Modes run in `mode_order` (``sync`` first, recording the true dependencies ``oracle``
-replays). The summary adds, per mode, ``% of oracle`` (oracle makespan / mode makespan)
-and the ``ooo``/``sync`` speedup.
+Modes run in `mode_order`. The summary adds, per mode, ``% of oracle`` (oracle makespan /
+mode makespan) and the ``ooo``/``sync`` speedup.
 """
 
 from __future__ import annotations
@@ -71,9 +68,7 @@ async def _run_builtin(
         executor = LLMStepExecutor(llms, router=router, max_tokens=max_tokens)
         inner = scheduler_for(world, mode, steps, true_deps)
         sched = HintedScheduler(inner, steps, executor.publish_hints)
-        res = await simulate_async(
-            world, sched, steps, executor, true_deps=true_deps, record_deps=record_deps
-        )
+        res = await simulate_async(world, sched, steps, executor, record_deps=record_deps)
     stats = [e.stats for e in engines]
     reused = sum(s.prefill_tokens_reused for s in stats)
     computed = sum(s.prefill_tokens_computed for s in stats)

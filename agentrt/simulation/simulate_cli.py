@@ -23,8 +23,8 @@ def add_parser(
     )
     add_common(simulate)
     simulate.add_argument("--world", default="town", choices=["town"], help="world (town)")
-    simulate.add_argument("--agents", type=positive_int, default=None, help="agents (default 25)")
-    simulate.add_argument("--steps", type=positive_int, default=None, help="steps (default 96)")
+    simulate.add_argument("--agents", type=positive_int, help="agents (default 25)")
+    simulate.add_argument("--steps", type=positive_int, help="steps (default 96)")
     simulate.add_argument("--mode", default="all", help="single, sync, ooo, oracle or all (all)")
     simulate.add_argument(
         "--backend",
@@ -36,11 +36,10 @@ def add_parser(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
     simulate.add_argument("--replicas", type=positive_int, default=1, help="engine replicas (1)")
-    simulate.add_argument("--seed", type=int, default=None, help="world seed (0)")
-    simulate.add_argument("--scenario", default=None, help="scenario file (.json/.yaml)")
+    simulate.add_argument("--seed", type=int, help="world seed (0)")
+    simulate.add_argument("--scenario", help="scenario file (.json/.yaml)")
     simulate.add_argument(
         "--dynamics",
-        default=None,
         choices=["generative", "dense"],
         help="what agents do: generative (Generative Agents loop: sleep, long actions, "
         "multi-turn conversations) or dense (every agent calls the model every step) "
@@ -48,17 +47,12 @@ def add_parser(
     )
     simulate.add_argument(
         "--layout",
-        default=None,
         choices=["smallville", "compact"],
         help="base tile: smallville (140x100 cells per 25 agents) or compact (40x40) "
         "(default: smallville for generative, compact for dense)",
     )
-    simulate.add_argument(
-        "--start-hour", type=finite_float, default=None, help="time of day at step 0 (7.0)"
-    )
-    simulate.add_argument(
-        "--policy", default=None, help="KV eviction policy (kvflow with a host tier, else lru)"
-    )
+    simulate.add_argument("--start-hour", type=finite_float, help="time of day at step 0 (7.0)")
+    simulate.add_argument("--policy", help="KV eviction policy (kvflow with a host tier, else lru)")
     simulate.add_argument(
         "--host-kv-tokens",
         type=nonneg_int,
@@ -68,7 +62,6 @@ def add_parser(
     simulate.add_argument(
         "--max-tokens",
         type=positive_int,
-        default=None,
         help="cap on every LLM call's output tokens (default: the world's)",
     )
     simulate.add_argument("--dtype", default="auto", help="builtin engine dtype (auto)")
@@ -91,27 +84,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
     from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import (
-        BuiltinConfig,
-        expand_modes,
-        run_simulation,
-        summarize,
-    )
+    from agentrt.simulation.runner import BuiltinConfig, expand_modes, run_simulation, summarize
 
     modes = expand_modes(args.mode)
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
-    given = {
-        "agents": args.agents,
-        "seed": args.seed,
-        "dynamics": args.dynamics,
-        "layout": args.layout,
-        "start_hour": args.start_hour,
-    }
+    given = {k: vars(args)[k] for k in ("agents", "seed", "dynamics", "layout", "start_hour")}
     overrides = {k: v for k, v in given.items() if v is not None}
     if overrides:  # validated like a scenario file
-        scenario = scenario_from_dict(
-            scenario.model_dump(exclude_unset=True) | overrides, "command line"
-        )
+        data = scenario.model_dump(exclude_unset=True) | overrides
+        scenario = scenario_from_dict(data, "command line")
     steps = args.steps if args.steps is not None else scenario.steps
     host = args.host_kv_tokens
     policy = args.policy or ("kvflow" if host > 0 else "lru")
@@ -147,36 +128,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     unit = "virtual s" if args.backend == "sim" else "wall s"
     rows = []
     for m, d in summary["modes"].items():
-        pct = d["pct_of_oracle"]
+        pct = "-" if d["pct_of_oracle"] is None else f"{d['pct_of_oracle']:.1f}%"
         rows.append(
-            (
-                m,
-                d["makespan"],
-                d["calls"],
-                d["parallelism"],
-                "-" if pct is None else f"{pct:.1f}%",
-                d["world_hash"],
-                d["wall_s"],
-            )
+            (m, d["makespan"], d["calls"], d["parallelism"], pct, d["world_hash"], d["wall_s"])
         )
     where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
-    print(
-        format_table(
-            f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
-            f"dynamics, {scenario.base_layout} layout ({where}, "
-            f"{args.replicas} replica(s), policy {policy})",
-            [
-                "mode",
-                f"time ({unit})",
-                "LLM calls",
-                "mean calls in flight",
-                "% of oracle",
-                "world hash",
-                "wall s",
-            ],
-            rows,
-        )
+    title = (
+        f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
+        f"dynamics, {scenario.base_layout} layout ({where}, "
+        f"{args.replicas} replica(s), policy {policy})"
     )
+    header = [
+        "mode",
+        f"time ({unit})",
+        "LLM calls",
+        "mean calls in flight",
+        "% of oracle",
+        "world hash",
+        "wall s",
+    ]
+    print(format_table(title, header, rows))
     if summary["ooo_over_sync"] is not None:
         print(f"ooo/sync speedup: {summary['ooo_over_sync']:.2f}x")
     if args.backend == "sim":

@@ -1,18 +1,13 @@
 """Steps-to-execution (STE) of simulation agents, for the workflow-aware KV manager.
 
 An agent's STE estimates how many agent steps (of anyone) must finish before it next
-calls the model; the kvflow policy evicts prefixes with the largest STE first and the
-prefetcher loads those with STE <= ``prefetch_k`` from host. Definition, per mode:
+calls the model (kvflow evicts the largest first; the prefetcher loads STE <= ``prefetch_k``):
 
-- an agent in a ready or running unit: **0**;
-- an agent that finished every step: not published (unknown agents are "not due");
-- ``ooo`` (`SpatialTracker`): an idle agent at step ``a`` waits for its blockers, each
-  at some step ``b < a``; the slowest must advance ``a - b`` steps in the worst case, so
-  STE = ``max(1, max over blockers of (a - b))`` (1 for an unblocked agent whose coupled
-  cluster waits on someone else's blocker);
-- every other mode (``sync``, ``single``, ``oracle``): STE = ``max(1, step - m)`` where
-  ``m`` is the lowest step of any unfinished agent (sync: agents done with the current
-  step get 1; single/oracle: a simple step-distance bound).
+- an agent in a ready or running unit: **0**; one that finished every step: not published;
+- ``ooo`` (`SpatialTracker`): an idle agent at step ``a`` waits for its blockers, each at
+  some step ``b < a``: STE = ``max(1, max over blockers of (a - b))``;
+- every other mode: STE = ``max(1, step - m)``, ``m`` the lowest step of any unfinished
+  agent.
 
 `HintedScheduler` wraps a `StepScheduler` and calls ``on_change`` after every
 ``start``/``finish`` so a runner can republish the hints.
@@ -36,10 +31,7 @@ class HintedScheduler:
     """A `StepScheduler` that tracks its running agents and reports schedule changes."""
 
     def __init__(
-        self,
-        inner: StepScheduler,
-        max_step: int,
-        on_change: Callable[[HintedScheduler], None] | None = None,
+        self, inner: StepScheduler, max_step: int, on_change: Callable[[HintedScheduler], None]
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -53,14 +45,12 @@ class HintedScheduler:
     def start(self, unit: Sequence[int]) -> None:
         self.inner.start(unit)
         self.running.update(unit)
-        if self.on_change is not None:
-            self.on_change(self)
+        self.on_change(self)
 
     def finish(self, unit: Sequence[int], new_positions: Sequence[Pos]) -> None:
         self.inner.finish(unit, new_positions)
         self.running.difference_update(unit)
-        if self.on_change is not None:
-            self.on_change(self)
+        self.on_change(self)
 
     def step_of(self, agent: int) -> int:
         return self.inner.step_of(agent)

@@ -1,20 +1,15 @@
 """The ``dense`` town dynamics: every agent calls the model at every step.
 
-This is the town's first model, kept unchanged so earlier figures stay reproducible
-(``TownScenario(dynamics="dense")``). Rules of an agent step at step s:
+Rules of an agent step at step s:
 
 - **Talk**: an agent free to talk (cooldown 0) that perceives other free agents talks to
-  the nearest one (ties by id): it stays put this step and is busy for
-  ``TALK_COOLDOWN`` steps.
+  the nearest one (ties by id): it stays put and is busy for ``TALK_COOLDOWN`` steps.
 - **Walk**: otherwise it moves towards its spot in the place its routine names for this
-  hour, at most ``speed`` cells per axis (so at most ``speed`` in Chebyshev distance).
-- **Memory**: a running digest of everything it perceived, whom it talked to and what was
-  said, so a schedule that let it miss a neighbour changes the world hash.
-- **Calls**: perceive + decide at every step, + converse when it talks: a step's work is
-  the same in every execution mode, so only barrier stragglers can be saved.
-
-Movement and talking follow the rules whatever a model says; LLM outputs set the
-activity (decide) and the words (converse), so they enter the state and its hash.
+  hour, at most ``speed`` cells per axis.
+- **Memory**: a running digest of what it perceived, whom it talked to and what was said,
+  so a schedule that let it miss a neighbour changes the world hash.
+- **Calls**: perceive + decide at every step, + converse when it talks. LLM outputs set
+  the activity (decide) and the words (converse).
 """
 
 from __future__ import annotations
@@ -50,12 +45,9 @@ class DenseDynamics:
         w = self.world
         r = w.residents[obs.agent]
         target = r.target(w.hour(obs.step))
-        if obs.neighbors:
-            seen = "; ".join(
-                f"{n.name} ({n.activity}) {n.distance:g} cells away" for n in obs.neighbors[:8]
-            )
-        else:
-            seen = "nobody"
+        near = obs.neighbors[:8]
+        seen = "; ".join(f"{n.name} ({n.activity}) {n.distance:g} cells away" for n in near)
+        seen = seen or "nobody"
         where = obs.place or "the street"
         calls = [
             LLMCall(

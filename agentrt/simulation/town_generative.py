@@ -2,30 +2,26 @@
 
 Generative Agents (Park et al., UIST'23) runs 10 game seconds per step; an agent calls
 the model only when something happens, so most agent steps make no call and a few make
-long chains of *sequential* calls (`agentrt.simulation.town_generative_calls` lists them
-with their sources). Rules of agent i's step s (reads only its own state at s and the
-step-s states of the agents it perceives; every draw comes from ``draw(seed, ...)``):
+long chains of *sequential* calls (listed in `town_generative_calls`). Agent i's step s
+reads only its own state at s and the step-s states of the agents it perceives; every
+draw comes from ``draw(seed, ...)``. Rules:
 
-1. **Sleep**: between its bedtime and wake time (seeded per agent, within the routine's
-   home hours) an agent sleeps: no call, it walks home if it is not there. Sleeping
-   agents are not "events" to others (they perceive nobody and nobody scores them).
-2. **Perceive**: awake agents it sees now but did not see at step s - 1 are new events;
-   the ``ATTENTION`` nearest get one poignancy call each.
-3. **Conversations**: an awake agent that is not in a conversation picks one new event
-   whose agent looks free (awake, not talking), within ``radius - speed`` and not a
-   recent partner (Generative Agents' chat buffer), as its focus (seeded choice);
-   decide-to-talk says yes with ``talk_probability`` (seeded). Then, in the same step,
-   it runs the whole conversation: 2..16 utterances (seeded, uniform) and stays put
-   while it lasts (``chat_steps``: ~1 minute per 240 characters). At s + 1 the partner
-   sees that it is being talked to and joins (no call: the initiator generated both
-   sides), so both are busy for the conversation's length; if the partner has started
-   its own conversation meanwhile (or joins another initiator, nearest first), the
-   initiator notices at s + 1 or s + 2 and gives up.
-4. **Actions**: an action lasts 5-60 minutes (seeded, 5-minute multiples, as Generative
-   Agents' task decompositions); when it ends, when the routine moves to another place
-   (a new hour-block, decomposed first), when the agent wakes (the day plan first) or
-   after a conversation, the agent runs the action chain. Otherwise it keeps walking to
-   (or staying at) the action's spot in the routine's place, with no call.
+1. **Sleep**: between its bedtime and wake time (seeded, within the routine's home
+   hours) an agent sleeps: no call, it walks home. Sleeping agents perceive nobody and
+   are perceived by nobody.
+2. **Perceive**: awake agents seen now but not at s - 1 are new events; the
+   ``ATTENTION`` nearest get one poignancy call each.
+3. **Conversations**: an agent not in a conversation picks (seeded) one new event whose
+   agent looks free, within ``radius - speed`` and not a recent partner; decide-to-talk
+   says yes with ``talk_probability``. It then runs the whole conversation in this step
+   (2..16 utterances) and stays put for ``chat_steps``. At s + 1 the partner joins (no
+   call: the initiator generated both sides); if the partner started or joined another
+   conversation meanwhile (nearest initiator first), the initiator gives up at s + 1 or
+   s + 2.
+4. **Actions**: an action lasts 5-60 minutes (seeded, 5-minute multiples); when it
+   ends, when the routine moves to another place (a new hour-block, decomposed first),
+   on waking (the day plan first) or after a conversation, the agent runs the action
+   chain. Otherwise it walks to (or stays at) the action's spot, with no call.
 
 The run starts mid-day from a steady state: awake agents are part-way through an
 action, and what an agent sees at step 0 it has seen before.
@@ -84,8 +80,6 @@ class GenerativeDynamics:
         self.sleep = [self._sleep_window(r) for r in world.residents]
         self._steps: dict[tuple[int, int], _Step] = {}
         self._start_seen: list[tuple[int, ...]] | None = None
-
-    # -- TownDynamics ------------------------------------------------------------------
 
     def initial_state(self, agent: int, pos: tuple[int, int], place: str) -> TownState:
         w = self.world
@@ -147,8 +141,6 @@ class GenerativeDynamics:
     def state_hash(self, agent: int, s: TownState) -> str:
         return digest(agent, s)
 
-    # -- the rules -----------------------------------------------------------------------
-
     def asleep(self, agent: int, hour: float) -> bool:
         wake, bed = self.sleep[agent]
         return hour < wake or hour >= bed
@@ -182,9 +174,8 @@ class GenerativeDynamics:
             partners=me.partners,
             seen=tuple(sorted(n.agent for n in awake)),
         )
-        out.calls += gc.perceive_calls(
-            obs.clock, [(n.name, n.activity) for n in new[: gc.ATTENTION]]
-        )
+        events = [(n.name, n.activity) for n in new[: gc.ATTENTION]]
+        out.calls += gc.perceive_calls(obs.clock, events)
         if me.asleep:  # woke up: plan the day, then the first action
             out.calls += gc.day_plan_calls(obs.clock, int(self.sleep[i][0]))
             out.action_left = 0
@@ -242,12 +233,7 @@ class GenerativeDynamics:
         out.move_to = w.step_towards(obs.pos, goal)
 
     def _maybe_talk(
-        self,
-        obs: Observation,
-        me: TownState,
-        states: dict[int, TownState],
-        new: list,
-        out: _Step,
+        self, obs: Observation, me: TownState, states: dict[int, TownState], new: list, out: _Step
     ) -> None:
         w, i, s = self.world, obs.agent, obs.step
         if w.hour(s) >= 23:  # Generative Agents: nobody starts a chat after 11 pm
@@ -269,17 +255,15 @@ class GenerativeDynamics:
         out.calls += gc.conversation_calls(w.residents[i].name, focus.name, utterances)
         out.last_utterance = len(out.calls) - 4  # before the summary and the two replans
         out.talk_to, out.chat_step = focus.agent, s
-        out.chat_left = gc.chat_steps(utterances, w.steps_per_day)
+        out.chat_left = gc.chat_steps(utterances, w.scenario.day_steps)
         out.partners = _remember(out.partners, focus.agent)
         out.move_to = obs.pos
         out.activity = f"talking with {focus.name}"
         out.said = f"Hello {focus.name.split()[0]}, good to see you."
         out.action_left = 0
 
-    # -- helpers -----------------------------------------------------------------------
-
     def _steps_of(self, minutes: int) -> int:
-        return max(1, round(minutes * self.world.steps_per_day / 1440))
+        return max(1, round(minutes * self.world.scenario.day_steps / 1440))
 
     def _sleep_window(self, r: Resident) -> tuple[float, float]:
         """(wake hour, bedtime): wake in [5.5, 8) before the first outing, bed in

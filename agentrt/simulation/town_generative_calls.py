@@ -1,31 +1,23 @@
 """The LLM call chains of the ``generative`` town, modelled on Generative Agents.
 
-Source: the Generative Agents code (Park et al., UIST'23; ``reverie/backend_server``,
-``persona/cognitive_modules/{perceive,plan,converse}.py``). Each chain below is a list
-of calls made *one after another* inside one agent step, as there:
+Source: the Generative Agents code (Park et al., UIST'23;
+``persona/cognitive_modules/{perceive,plan,converse}.py``). Each chain is made *one call
+after another* inside one agent step, as there:
 
-- **perceive** (``perceive.py``): one poignancy-score call per newly perceived event,
-  at most ``ATTENTION`` (= ``att_bandwidth`` 3) nearest ones; idle/sleeping subjects need
-  no call. Output: a number.
-- **day plan** (``plan._long_term_planning``): wake-up hour, daily plan in broad strokes,
-  then one hourly-schedule call per waking hour of the day (the hours before waking are
-  filled with "sleeping" without a call). Generative Agents runs it at the first step of
-  a day; here it runs when the agent wakes, so sleep stays free of calls.
-- **action** (``plan._determine_action``): when the current action ends: a task
-  decomposition of the next hour-block when a new block starts, then sector, arena,
-  game object, emoji, event triple, object description, object emoji and object event
-  triple: 8 short calls.
-- **conversation** (``plan._chat_react`` / ``converse.agent_chat_v2``): decide-to-talk,
-  then per utterance a relationship summary and the utterance itself (the utterance
-  prompt holds the conversation so far: ``LLMCall.history``), speakers alternating, up
-  to 8 rounds of 2 utterances; then a conversation summary and the rescheduling of both
-  agents' plans (``generate_new_decomp_schedule``). The initiator runs all of it.
+- **perceive** (``perceive.py``): one poignancy score per newly perceived event, at most
+  ``ATTENTION`` (``att_bandwidth``) nearest ones.
+- **day plan** (``plan._long_term_planning``): wake-up hour, the day in broad strokes,
+  one schedule line per waking hour; run when the agent wakes (there: at a day's start).
+- **action** (``plan._determine_action``): a task decomposition when a new hour-block
+  starts, then the 8 short calls of ``ACTION_TOKENS``.
+- **conversation** (``plan._chat_react``, ``converse.agent_chat_v2``): decide-to-talk,
+  then per utterance a relationship summary and the utterance (its prompt holds the
+  conversation so far: ``LLMCall.history``), up to 8 rounds of 2; then a summary and both
+  agents' replans. The initiator runs all of it.
 
-Output lengths are typical lengths of those answers (Generative Agents' ``max_tokens``
-are caps: 5 for the wake-up hour, 50 per hourly-schedule line, 1,000 for a task
-decomposition), estimated, not measured: a poignancy score or yes/no is a few tokens, a
-location or triple about a dozen, an utterance or summary a sentence or two, a
-decomposition or revised schedule a list of 5-10 timed subtasks.
+Output lengths are estimated typical answers (Generative Agents' ``max_tokens`` are only
+caps): a score or yes/no a few tokens, a location or triple about a dozen, an utterance a
+sentence or two, a decomposition or schedule 5-10 timed subtasks.
 """
 
 from __future__ import annotations
@@ -35,17 +27,7 @@ from agentrt.simulation.world import LLMCall
 ATTENTION = 3  # perceived events scored per step (att_bandwidth)
 MAX_UTTERANCES = 16  # agent_chat_v2: 8 rounds x 2 speakers
 UTTERANCE_CHARS = 100  # "Name: one or two sentences\n"
-ACTION_STEPS = (
-    "sector",
-    "arena",
-    "game object",
-    "emoji",
-    "event triple",
-    "object state",
-    "object emoji",
-    "object event triple",
-)
-ACTION_TOKENS = {
+ACTION_TOKENS = {  # the action chain's calls, in order, with their output lengths
     "sector": 6,
     "arena": 6,
     "game object": 6,
@@ -55,6 +37,7 @@ ACTION_TOKENS = {
     "object emoji": 4,
     "object event triple": 12,
 }
+ACTION_STEPS = tuple(ACTION_TOKENS)
 POIGNANCY_TOKENS = 4
 YES_NO_TOKENS = 4
 WAKE_HOUR_TOKENS = 4

@@ -63,8 +63,6 @@ class Resident:
     agent: int
     tile: int
     name: str
-    job: str
-    traits: tuple[str, ...]
     home: str
     work: str | None
     start: tuple[int, int]
@@ -137,8 +135,6 @@ def make_residents(sc: TownScenario) -> list[Resident]:
                 agent,
                 t,
                 name,
-                job,
-                traits,
                 _in_tile(home, t, sc),
                 work and _in_tile(work, t, sc),
                 (sx + ox, sy + oy),

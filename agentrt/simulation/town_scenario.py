@@ -9,6 +9,7 @@ the same at any N. Bad files raise `ScenarioError` naming the file and the field
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -45,8 +46,7 @@ class ResidentSpec(BaseModel):
 
 
 def _default_places(sx: float = 1.0, sy: float = 1.0) -> list[PlaceSpec]:
-    """The base town plan on a 40 x 40 grid, every coordinate and size scaled by
-    (``sx``, ``sy``)."""
+    """The base town plan on a 40 x 40 grid, scaled by (``sx``, ``sy``)."""
     homes = [
         ("home-" + str(k + 1 + 5 * row), "home", 2 + 7 * k, y, 3, 3)
         for row, y in enumerate((1, 36))
@@ -69,9 +69,8 @@ def _default_places(sx: float = 1.0, sy: float = 1.0) -> list[PlaceSpec]:
 
 Layout = Literal["smallville", "compact"]
 
-#: Base tiles: ``compact`` is the town's first 40 x 40 plan (25 residents: 1 per 64
-#: cells); ``smallville`` stretches the same plan to the 140 x 100 tiles of Generative
-#: Agents' "the Ville" map, which holds its 25 agents (1 per 560 cells).
+#: Base tiles of 25 residents: ``compact``, the town's 40 x 40 plan; ``smallville``, the
+#: same plan stretched to the 140 x 100 of Generative Agents' "the Ville" map.
 LAYOUTS: dict[str, tuple[int, int, float, float]] = {
     "compact": (40, 40, 1.0, 1.0),
     "smallville": (140, 100, 3.5, 2.5),
@@ -87,13 +86,8 @@ DEFAULT_STEPS_PER_DAY: dict[str, int] = {"generative": 8640, "dense": 288}
 
 class TownScenario(BaseModel):
     """A town and how to run it. Distances in cells (Chebyshev), time in steps.
-
-    ``dynamics`` picks what agents do at a step (`agentrt.simulation.town`):
-    ``generative`` (default; the Generative Agents loop: sleep, long actions, multi-turn
-    conversations) or ``dense`` (every agent calls the model at every step).
-    ``talk_probability`` (generative): chance that an agent who newly perceives a free
-    agent decides to start a conversation (the model's yes/no, drawn from the seed).
-    """
+    ``dynamics``: see `agentrt.simulation.town`. ``talk_probability`` (generative): the
+    chance that an agent decides to talk to a newly perceived free agent (seeded)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -191,10 +185,7 @@ class TownScenario(BaseModel):
 
     @property
     def tile_columns(self) -> int:
-        cols = 1
-        while cols * cols < self.num_tiles:
-            cols += 1
-        return cols
+        return math.isqrt(self.num_tiles - 1) + 1  # the smallest square layout that holds them
 
 
 def scenario_from_dict(data: object, source: str = "scenario") -> TownScenario:

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class TownState:
     """A resident at a step. The first seven fields are all the ``dense`` dynamics use
     (its state hash covers exactly those, so old world hashes stay reproducible); the
@@ -27,18 +27,6 @@ class TownState:
     seen: tuple[int, ...] = ()  # awake agents perceived at the previous step
     partners: tuple[int, ...] = ()  # recent conversation partners (no second chat)
     chat_step: int = -1  # the step the current conversation was started or joined
-
-    def __repr__(self) -> str:
-        # exactly the dataclass-generated repr (it enters state hashes), written out:
-        # the generated one runs behind a recursion guard that costs more than the text
-        return (
-            f"TownState(pos={self.pos!r}, place={self.place!r}, activity={self.activity!r}, "
-            f"cooldown={self.cooldown!r}, talk_to={self.talk_to!r}, said={self.said!r}, "
-            f"memory={self.memory!r}, asleep={self.asleep!r}, "
-            f"action_left={self.action_left!r}, block={self.block!r}, "
-            f"actions={self.actions!r}, chat_left={self.chat_left!r}, seen={self.seen!r}, "
-            f"partners={self.partners!r}, chat_step={self.chat_step!r})"
-        )
 
 
 def digest(*parts: object) -> str:

@@ -3,13 +3,11 @@
     ready units -> start -> each agent observes and plans -> calls (executor)
     -> each agent acts, its state is written and hashed -> scheduler.finish
 
-`UnitLoop` does all of it but the calls. Its executor (virtual clock `driver.VirtualClock`,
-tasks on real engines `async_driver.AgentTasks`, co-simulated engines
-`cosim.CosimEngines`) runs each started `Unit`'s calls on its own clock, may fill in
-`AgentStep.outputs` (``None``: the world's deterministic fallback action) and hands
-finished units back from ``wait``; the loop ends them in that order and starts what
-became ready. The world hash and, with ``record_deps``, the true dependencies (the
-agents each agent step perceived, which an ``oracle`` run replays) are kept here.
+`UnitLoop` does all of it but the calls. Its executor (`driver.VirtualClock`,
+`async_driver.AgentTasks`, `cosim.CosimEngines`) runs each started `Unit`'s calls on its
+own clock, may fill in `AgentStep.outputs` (``None``: the world's fallback action) and
+hands finished units back from ``wait``. The loop keeps the world hash and, with
+``record_deps``, the true dependencies (the agents each agent step perceived).
 """
 
 from __future__ import annotations
@@ -37,9 +35,8 @@ class AgentStep:
 
 @dataclass(slots=True, eq=False)
 class Unit:
-    """A started unit: its agents (the scheduler's order) and their agent steps.
-    ``left`` starts at the number of agents; executors may count it down as agents
-    finish their calls."""
+    """A started unit: its agents (the scheduler's order) and their agent steps; executors
+    may count ``left`` down from the number of agents as they finish their calls."""
 
     agents: list[int]
     steps: list[AgentStep] = field(default_factory=list)
@@ -70,9 +67,10 @@ def scheduler_for(
     """`mode` as a scheduler over `world`'s starting positions (a scheduler passes through)."""
     if not isinstance(mode, str):
         return mode
+    starts = [world.position(i, 0) for i in range(world.num_agents)]
     return make_scheduler(
         mode,
-        world.positions(0),
+        starts,
         radius=world.radius,
         speed=world.speed,
         max_step=steps,
@@ -157,12 +155,7 @@ class UnitLoop:
             self.release(executor)
 
     def result(
-        self,
-        makespan: float,
-        calls: int,
-        busy: float,
-        wall_s: float,
-        extra: dict[str, Any] | None = None,
+        self, makespan: float, calls: int, busy: float, wall_s: float, extra: dict[str, Any]
     ) -> SimResult:
         """The run's `SimResult`, with the executor's clock and counts; `RuntimeError`
         if the scheduler stalled before the last step."""
@@ -181,5 +174,5 @@ class UnitLoop:
             world_hash(self.hashes),
             wall_s,
             self.deps,
-            extra or {},
+            extra,
         )

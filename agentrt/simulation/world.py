@@ -1,24 +1,19 @@
 """The interface a world plugs into the simulation runner through.
 
-An agent *at step s* has its state at step s (step 0 = the initial state). Its agent step
-s reads the world as it is at step s within the perception radius, makes LLM calls, and
-writes its state at step s + 1:
+Agent step s reads the world at step s within the perception radius, makes LLM calls, and
+writes the agent's state at step s + 1 (step 0 = the initial state):
 
-    obs = world.observe(agent, s)          # what it perceives at step s, within radius
+    obs = world.observe(agent, s)          # what it perceives at step s
     plan = world.plan(obs)                 # the LLM calls: persona prefix + texts
     outputs = [...]                        # one completion per plan.calls entry (or None)
     action = world.act(obs, outputs)       # outputs=None: deterministic fallback, no LLM
     world.apply(agent, s, action)          # state at s + 1
 
-Contracts the schedulers rely on (`agentrt.scheduler.sim_modes`):
-
-- Distances are Chebyshev (`agentrt.scheduler.spatial_index.chebyshev`); an agent moves at
-  most ``speed`` per step and perceives only agents within ``radius``.
-- ``observe(agent, s)`` and ``act`` depend only on the states at step s of the agent and
-  of the agents it perceives (listed in ``Observation.neighbors``): never on wall time,
-  execution order or anything else. Worlds keep every agent's state history, so an
-  agent that ran ahead leaves its past states for slower agents to read.
-- Everything is deterministic under the world's seed; ``state_hash`` digests a state.
+Contracts the schedulers rely on (`agentrt.scheduler.sim_modes`): distances are Chebyshev;
+an agent moves at most ``speed`` per step and perceives only agents within ``radius``;
+``observe`` and ``act`` depend only on the step-s states of the agent and of those it
+perceives (worlds keep every agent's state history); everything is deterministic under
+the world's seed.
 """
 
 from __future__ import annotations
@@ -28,8 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentrt.scheduler.spatial_index import Pos
-
-CALL_KINDS = ("perceive", "decide", "converse")
 
 
 class CausalityError(RuntimeError):
@@ -68,10 +61,6 @@ class AgentStepPlan:
     step: int
     prefix: str
     calls: tuple[LLMCall, ...]
-
-    @property
-    def max_tokens(self) -> int:
-        return sum(c.max_tokens for c in self.calls)
 
 
 @dataclass(frozen=True)
@@ -156,9 +145,3 @@ class World(ABC):
     @abstractmethod
     def state_hash(self, agent: int, step: int) -> str:
         """A digest of the agent's state at ``step``."""
-
-    def fallback_action(self, obs: Observation) -> Action:
-        return self.act(obs, None)
-
-    def positions(self, step: int = 0) -> list[Pos]:
-        return [self.position(i, step) for i in range(self.num_agents)]

@@ -1,13 +1,9 @@
 """When each call of a replay may be submitted: its *eligible time*, in seconds since the
-replay started.
+replay started (ties: order in `records`).
 
-- `timestamp` dispatch: a call is eligible at its recorded arrival time (relative to the
-  first arrival), divided by `speed`;
-- `dependency` dispatch: a call with parents is eligible when its last parent finishes,
-  plus its recorded think time divided by `speed`; calls without parents keep their
-  arrival time. Parents not among `records` are not waited for.
-
-Calls whose time is known wait in a heap, ties broken by their order in `records`.
+- `timestamp` dispatch: its arrival time (relative to the first arrival) / `speed`;
+- `dependency` dispatch: a call with parents, when its last parent finishes plus its think
+  time / `speed` (parents not among `records` are not waited for); others, as timestamp.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """Reading trace files line by line: our own JSONL, Mooncake JSONL and BurstGPT CSV.
 
-A file that cannot be read at all (empty, only blank lines, a CSV with a header and no
-rows or without the needed columns, UTF-16, gzip, a format that cannot be told) raises
-`TraceFormatError` `FILE: why` (or `FILE:LINE: why` for a bad header), with or without
-`skip_bad`. A bad line (invalid UTF-8, not JSON, not a valid record) raises
-`TraceFormatError` `FILE:LINE: why`; with `skip_bad=True` it is listed in
-`TraceReader.bad` instead. A UTF-8 byte-order mark is read as UTF-8. Blank lines are not
-records and are not counted; `TraceReader.read` counts the other lines (the CSV header
-excepted), good and bad.
+A file that cannot be read at all (empty, no records, a bad CSV header, UTF-16, gzip, a
+format that cannot be told) raises `TraceFormatError` `FILE: why` (`FILE:LINE: why` for a
+header). A bad line raises `TraceFormatError` `FILE:LINE: why`, or with `skip_bad` is
+listed in `TraceReader.bad`. `TraceReader.read` counts the non-blank lines (the CSV
+header excepted), good and bad.
 """
 
 from __future__ import annotations
@@ -92,9 +89,8 @@ class TraceReader:
                 row = decode(text)
                 record = parse(row, lineno)
             except (ValueError, TypeError, OverflowError, csv.Error) as exc:
-                self._bad(
-                    BadLine(self.path, lineno, str(exc), parsers.line_id(self.format, row, lineno))
-                )
+                call_id = parsers.line_id(self.format, row, lineno)
+                self._bad(BadLine(self.path, lineno, str(exc), call_id))
                 continue
             yield lineno, record
         if self.read == 0:

@@ -1,11 +1,9 @@
 """A whole trace for a replay, every line accounted for: `read = len(records) + skipped`.
 
-`load_trace` reads the lines with `TraceReader`, then checks what no single line can
-show: a call_id used twice (the first line keeps it), a parent that is not in the trace,
-a dependency cycle. Without `skip_bad` the first such problem (lowest line) raises
-`TraceFormatError` `FILE:LINE: why`. With it, the line is skipped and listed, and so is
-every call that depends on a skipped line, directly or not ("depends on skipped line N"):
-a call is never replayed without a parent it waited on.
+`load_trace` then checks what no single line can show: a call_id used twice (the first
+line keeps it), a parent not in the trace, a dependency cycle. Without `skip_bad` the
+first problem (lowest line) raises `TraceFormatError` `FILE:LINE: why`; with it, the line
+is skipped and listed, and so is every call depending on a skipped line, transitively.
 """
 
 from __future__ import annotations
@@ -31,10 +29,7 @@ class TraceLoad:
 
 
 def load_trace(
-    path: str | Path,
-    fmt: str = "auto",
-    skip_bad: bool = False,
-    max_requests: int | None = None,
+    path: str | Path, fmt: str = "auto", skip_bad: bool = False, max_requests: int | None = None
 ) -> TraceLoad:
     """The trace's records; with `max_requests`, reading stops after that many good
     lines (and the lines read up to there are all that is accounted for)."""

@@ -1,10 +1,8 @@
 """Serving metrics of a replay, in the style of `vllm bench serve`.
 
-Per request: arrival, first-token time, each token's time, finish time (one clock).
-TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1);
-ITL = gaps between consecutive tokens; E2E = finish - arrival. A request failed when the
-engine refused or aborted it, or it finished without a token; `failures` counts them by
-reason.
+TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1); ITL =
+gaps between consecutive tokens; E2E = finish - arrival. A request failed when the engine
+refused or aborted it or it finished without a token; `failures` counts them by reason.
 """
 
 from __future__ import annotations
@@ -15,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agentrt.report import format_table
+
+LATENCIES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E"}  # key: label
 
 
 @dataclass
@@ -95,12 +95,7 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
         ["Request throughput (req/s)", *(results[n]["request_throughput"] for n in names)],
         ["Output throughput (tok/s)", *(results[n]["output_throughput"] for n in names)],
     ]
-    for key, label in (
-        ("ttft_ms", "TTFT"),
-        ("tpot_ms", "TPOT"),
-        ("itl_ms", "ITL"),
-        ("e2e_ms", "E2E"),
-    ):
+    for key, label in LATENCIES.items():
         for stat in ("mean", "p50", "p99"):
             rows.append([f"{stat} {label} (ms)", *(results[n][key][stat] for n in names)])
     for key, label in (
@@ -112,15 +107,9 @@ def format_serving(results: dict[str, dict], baseline: str | None = None) -> str
             rows.append([label, *(results[n][key] for n in names)])
     if baseline is not None and baseline in results:
         base = results[baseline]["duration_s"]
-        rows.append(
-            [
-                f"Speedup over {baseline}",
-                *(
-                    f"{base / results[n]['duration_s']:.2f}x" if results[n]["duration_s"] else "-"
-                    for n in names
-                ),
-            ]
-        )
+        durations = [results[n]["duration_s"] for n in names]
+        speedups = [f"{base / d:.2f}x" if d else "-" for d in durations]
+        rows.append([f"Speedup over {baseline}", *speedups])
     return format_table("Serving benchmark result", ["metric", *names], rows)
 
 

@@ -1,10 +1,9 @@
 """One trace line -> one `CallRecord`, per format (ours, Mooncake JSONL, BurstGPT CSV).
 
-A parser takes the line's value (a JSON value, or a CSV row's fields) and its line number
-and raises `ValueError` saying why when the line is not a valid record. Values must have
-the right type: a number given as a string, a float where an integer belongs, a bool, NaN
-or infinity are all errors, never converted. `line_id` names the call a line would have
-made, so that the calls depending on a bad line can be found.
+A parser takes the line's value (JSON, or a CSV row's fields) and its line number and
+raises `ValueError` saying why the line is not a valid record. Values are never converted:
+a number as a string, a float for an integer, a bool, NaN or infinity are errors.
+`line_id` names the call a line would have made (to find the calls depending on it).
 """
 
 from __future__ import annotations
@@ -54,11 +53,9 @@ def mooncake(row: object, lineno: int) -> CallRecord:
 
 
 class BurstGPT:
-    """BurstGPT CSV rows, given the header's column names. Requests of one session form a
-    chain: each depends on the session's previous row, with think time = its arrival -
-    (previous arrival + previous elapsed time), or 0 when it came sooner. Within a session
-    timestamps must not go backwards (across sessions any order is fine: the replay
-    orders calls by arrival)."""
+    """BurstGPT CSV rows, given the header's column names. A session's requests form a
+    chain: each depends on the previous one, think time = arrival - (previous arrival +
+    previous elapsed time), at least 0. Within a session timestamps must not go back."""
 
     def __init__(self, header: list[str]) -> None:
         self.columns = [name.strip() for name in header]
@@ -121,23 +118,19 @@ class BurstGPT:
         return _record(fields_, names)
 
 
-def describe(exc: ValidationError, names: dict[str, str]) -> str:
-    """pydantic's errors, one `field: message` each; `names` adds the source's names."""
-    parts = []
-    for error in exc.errors():
-        loc = ".".join(map(str, error["loc"]))
-        if loc in names:
-            loc = f"{loc} ({names[loc]})"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts)
-
-
 def _record(fields: dict, names: dict[str, str]) -> CallRecord:
+    """The record, or `ValueError` with pydantic's errors as `field (source name): message`."""
     try:
         return CallRecord.model_validate(fields, strict=True)
     except ValidationError as exc:
-        raise ValueError(describe(exc, names)) from None
+        parts = []
+        for error in exc.errors():
+            loc = ".".join(map(str, error["loc"]))
+            if loc in names:
+                loc = f"{loc} ({names[loc]})"
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {message}" if loc else message)
+        raise ValueError("; ".join(parts)) from None
 
 
 def _object(row: object) -> dict:

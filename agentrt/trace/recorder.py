@@ -11,20 +11,16 @@ from agentrt.trace.schema import CallRecord
 
 
 class TraceRecorder:
-    def __init__(self, path: str | Path, include_token_ids: bool = True) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.include_token_ids = include_token_ids
         self._file: IO[bytes] | None = self.path.open("wb")
         self.count = 0
 
     def write(self, record: CallRecord) -> None:
         if self._file is None:
             raise RuntimeError(f"trace {self.path} is closed")
-        data = record.model_dump(exclude_none=True)
-        if not self.include_token_ids:
-            data.pop("prompt_token_ids", None)
-        self._file.write(orjson.dumps(data) + b"\n")
+        self._file.write(orjson.dumps(record.model_dump(exclude_none=True)) + b"\n")
         self._file.flush()
         self.count += 1
 

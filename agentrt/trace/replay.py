@@ -1,23 +1,20 @@
 """Replaying a trace on an engine (built-in or simulated) under one KV policy.
 
-Calls are handed to the engine in the order they become eligible (`EligibleCalls`) while
-fewer than `max_waiting` wait there; the rest wait, in the same order and with their
-arrival times kept, in the replay's own queue. The engine admits strictly in order from
-the head of its queue, so this only bounds memory (an overloaded replay of a long trace
-would otherwise hold every prompt at once). The engine's own clock (wall time for
-`builtin`, virtual time for `sim`) decides when a call is due; an idle engine waits on
-its clock for the next eligible call (`Clock.advance_to`: a simulated one jumps there).
+Calls go to the engine in the order they become eligible (`EligibleCalls`) while fewer
+than `max_waiting` wait there; the rest wait, in order and with their arrival times, in
+the replay's own queue (the engine admits in order anyway: this only bounds memory). The
+engine's clock (wall for `builtin`, virtual for `sim`) decides when a call is due; an idle
+engine waits on its clock for the next eligible call (`Clock.advance_to`).
 
 Every record ends completed or failed; a failed one carries its reason (a prompt longer
-than the engine serves, checked before its tokens are made; a request the engine refuses
-or aborts). `load_trace` has already skipped or rejected calls with unknown parents.
+than the engine serves, a request the engine refuses or aborts).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
@@ -34,40 +31,26 @@ if TYPE_CHECKING:  # the engines import torch; options and flags must not need i
     from agentrt.engine.llm_engine import LLMEngine
     from agentrt.engine.outputs import RequestOutput
 
-__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer", "replay"]
-
-
-def replay(
-    engine: LLMEngine,
-    records: Sequence[CallRecord],
-    options: ReplayOptions,
-    on_step: Callable[[LLMEngine], None] | None = None,
-    timeline: Timeline | None = None,
-) -> dict:
-    """Run every record through `engine`; returns serving metrics plus engine stats."""
-    return Replayer(engine, records, options, on_step, timeline).run()
+__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer"]
 
 
 class Replayer:
-    """One replay of `records` on `engine` (which must have no requests): `run()` once.
+    """One replay of `records` on `engine` (which must have no requests): `run()` once
+    returns the serving metrics plus engine stats.
 
-    `on_step(engine)` is called after every engine step; `timeline` gets a span per engine
-    step, per KV load and per call. Where the runner can (and no `on_step` is given),
-    decoders advance implicitly (`LLMEngine.implicit_decodes`): steps report only finished
-    requests, pure-decode stretches run in one call, and the tokens are credited from the
-    running sequences and the decode group's record of leavers (`_read_tokens`)."""
+    `timeline` gets a span per engine step, per KV load and per call. Where the runner can,
+    decoders advance implicitly (`LLMEngine.implicit_decodes`) and tokens are credited by
+    `_read_tokens`."""
 
     def __init__(
         self,
         engine: LLMEngine,
         records: Sequence[CallRecord],
         options: ReplayOptions,
-        on_step: Callable[[LLMEngine], None] | None = None,
         timeline: Timeline | None = None,
     ) -> None:
         self.engine = engine
         self.options = options
-        self.on_step = on_step
         self.timeline = timeline
         self.records = {r.call_id: r for r in records}
         self.eligible = EligibleCalls(records, options.dispatch, options.speed)
@@ -80,16 +63,14 @@ class Replayer:
         self.truncated = 0  # finished (at the context limit) before their output length
         self.loaded_pages = engine.kv.stats.loaded_pages
         self.max_prompt = engine.max_model_len - 1
-        self.fast = (
-            options.fast_forward and engine.runner.supports_implicit_decodes and on_step is None
-        )
+        self.fast = options.fast_forward and engine.runner.supports_implicit_decodes
         self.start = engine.clock.now()
         bar_at = {"desc": options.label, "position": options.position}
         self.bar = tqdm(total=len(records), disable=not options.progress, **bar_at)
 
     def run(self) -> dict:
-        """Replay every record to its end; returns the result (see `_result`). The engine's
-        output mode is restored afterwards."""
+        """Replay every record to its end; returns `_result`. Restores the engine's output
+        mode."""
         engine, clock = self.engine, self.engine.clock
         stream = engine.stream_outputs
         if self.fast:
@@ -108,16 +89,12 @@ class Replayer:
                 self._read_tokens(now)
             for out in outputs:
                 self._complete(out, now)
-            if self.on_step is not None:
-                self.on_step(engine)
         self.bar.close()
         if self.fast:
             engine.decode_group.record_leavers(False)
             engine.implicit_decodes = False
         engine.stream_outputs = stream
         return self._result()
-
-    # dispatch: eligible -> backlog -> engine
 
     def _engine_waiting(self) -> int:
         return len(self.engine.requests) - len(self.engine.batcher.running)
@@ -138,22 +115,18 @@ class Replayer:
             max_tokens=scaled_len(r.output_len, scale) if r.output_len else 1, ignore_eos=True
         )
         self.wanted[call_id] = params.max_tokens
-        if r.prompt_token_ids is not None:
-            self.prompt_lens[call_id] = len(r.prompt_token_ids)
-        else:
-            self.prompt_lens[call_id] = scaled_len(r.prompt_len, scale)
+        recorded = r.prompt_token_ids is not None  # recorded ids are replayed unscaled
+        self.prompt_lens[call_id] = r.prompt_len if recorded else scaled_len(r.prompt_len, scale)
         if self.prompt_lens[call_id] > self.max_prompt:  # checked before its tokens are made
-            limit = self.engine.max_model_len
-            self._fail(
-                call_id,
-                arrival,
+            why = (
                 f"prompt longer than the engine serves (at most {self.max_prompt:,} prompt "
-                f"tokens: model context / KV capacity {limit:,} tokens)",
+                f"tokens: model context / KV capacity {self.engine.max_model_len:,} tokens)"
             )
+            self._fail(call_id, arrival, why)
             return
         tokens = prompt_tokens(r, self.engine.vocab_size or 32_000, scale)
         prefix_len = r.prefix_len
-        if prefix_len and r.prompt_token_ids is None:
+        if prefix_len and not recorded:
             prefix_len = min(len(tokens), scaled_len(prefix_len, scale))
         try:
             rid = self.engine.add_request(
@@ -173,8 +146,6 @@ class Replayer:
         """The call ended (completed or failed) at `now`: its children may become eligible."""
         self.bar.update(1)
         self.eligible.finished(call_id, now - self.start)
-
-    # the engine's steps
 
     def _step(self) -> tuple[list[RequestOutput], float]:
         """One engine step, or (fast) a stretch of pure-decode steps that ends before the
@@ -214,8 +185,6 @@ class Replayer:
             pages, self.loaded_pages = loaded - self.loaded_pages, loaded
             timeline.span("kv loads", "host->device", step_start - start, now - start, pages=pages)
 
-    # tokens and completions
-
     def _credit(self, call_id: str | None, times: list[float]) -> None:
         if call_id is not None and times:
             timing = self.timings[call_id]
@@ -223,10 +192,9 @@ class Replayer:
             timing.output_tokens += len(times)
 
     def _read_tokens(self, now: float) -> None:
-        """(fast) Credit the tokens decoded since the last call: each member that left the
-        decode group got one at the end of every step it ran in as a member; the other
-        running requests (and members that joined in the last step) got their new ones
-        `now`."""
+        """(fast) Credit the tokens decoded since the last call: a request that left the
+        decode group got one at the end of each step it ran in as a member; the other
+        running requests got their new ones `now`."""
         group = self.engine.decode_group
         for rid, times in group.take_leavers():
             self._credit(self.request_to_call.get(rid), times)

@@ -11,9 +11,10 @@ from agentrt.engine.config import PAGE_SIZE
 from agentrt.output_files import JSON, PLOT, output_path
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
+from agentrt.trace.load import load_trace
 from agentrt.trace.metrics import format_accounting, format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
-from agentrt.trace.replay_run import ReplayJob, engine_config, read_records, run_policies
+from agentrt.trace.replay_run import ReplayJob, engine_config, run_policies
 from agentrt.trace.timeline import Timeline
 
 
@@ -27,8 +28,8 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("trace", help="trace file (.jsonl or .csv)")
     p.add_argument("--backend", choices=("builtin", "sim"), default="sim", help="(sim)")
-    p.add_argument("--profile", default=None, help="sim cost profile (h100-llama3-8b)")
-    p.add_argument("--model", default=None, help="builtin: model (default: SmolLM2-135M)")
+    p.add_argument("--profile", help="sim cost profile (h100-llama3-8b)")
+    p.add_argument("--model", help="builtin: model (default: SmolLM2-135M)")
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
     p.add_argument("--policy", default="lru", help="comma-separated: lru,hicache,kvflow,...")
     p.add_argument("--dispatch", choices=DISPATCH_MODES, default="timestamp", help="(timestamp)")
@@ -50,7 +51,6 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jobs",
         type=positive_int,
-        default=None,
         help="worker processes (sim: one per policy up to the CPU count; builtin: 1)",
     )
     p.add_argument(
@@ -96,7 +96,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from agentrt.engine.cost_model.profile import load_profile
 
         load_profile(engine_config(base).profile)
-    trace = read_records(base)  # fail fast (file:line) on a bad trace
+    # fail fast (file:line) on a bad trace
+    trace = load_trace(base.trace, base.fmt, base.skip_bad, base.max_requests)
     config = engine_config(base)
     print(
         f"trace {args.trace}: {len(trace.records):,} requests"

@@ -1,15 +1,11 @@
 """`agentrt replay`: one trace, one fresh engine per KV policy, results side by side.
 
-Default engine sizes per backend (`engine_config`):
+Default engine sizes per backend (`engine_config`), the host tier 4x the device pool:
 
-- `sim` (default profile `h100-llama3-8b`, Llama-3-8B on one H100 80 GB, 128 KiB of KV per
-  token): device pool 450,000 tokens = 59 GB of KV, what is left of 80 GB at 95 %
-  utilisation after 16 GB of weights and ~1 GB of activations; host tier 4x that,
-  1,800,000 tokens = 236 GB, about a quarter of a 1 TB host shared by 8 GPUs (HiCache's
-  default host pool is also a small multiple of the device pool). Steps of up to 8,192
-  tokens (chunked prefill, vLLM's default on H100) and at most 64 running requests.
-- `builtin` (the default model on this CPU): the engine's own defaults, a 32,768-token
-  device pool and 512-token steps, with a host tier of 4x the device pool (131,072).
+- `sim` (`h100-llama3-8b`: Llama-3-8B on an H100 80 GB, 128 KiB of KV per token): 450,000
+  device tokens (59 GB: what 95 % of 80 GB leaves after weights and activations), steps of
+  up to 8,192 tokens (vLLM's default on H100), at most 64 running requests.
+- `builtin`: the engine's own defaults (32,768 device tokens, 512-token steps).
 
 Several policies run in parallel worker processes (`jobs`); each reads the trace itself.
 """
@@ -24,8 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from agentrt.engine.config import EngineConfig
 from agentrt.interrupts import worker_signals
-from agentrt.trace.load import TraceLoad, load_trace
-from agentrt.trace.replay import ReplayOptions, replay
+from agentrt.trace.load import load_trace
+from agentrt.trace.replay import Replayer, ReplayOptions
 from agentrt.trace.timeline import Timeline
 
 SIM_DEFAULTS = {
@@ -76,22 +72,17 @@ def engine_config(job: ReplayJob) -> EngineConfig:
     )
 
 
-def read_records(job: ReplayJob) -> TraceLoad:
-    """The trace's first `max_requests` good records, with the lines read and skipped."""
-    return load_trace(job.trace, job.fmt, job.skip_bad, job.max_requests)
-
-
 def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     """Replay `job` on a fresh engine: (result, timeline events or None)."""
     from agentrt.engine.llm_engine import LLMEngine
 
-    trace = read_records(job)
+    trace = load_trace(job.trace, job.fmt, job.skip_bad, job.max_requests)
     records = trace.records
     config = engine_config(job)
     engine = LLMEngine.from_config(config)
     timeline = Timeline() if job.timeline else None
     wall = time.perf_counter()
-    result = replay(engine, records, job.options, timeline=timeline)
+    result = Replayer(engine, records, job.options, timeline=timeline).run()
     result["wall_s"] = time.perf_counter() - wall
     # every line read is accounted for: completed + failed + skipped == read
     result["read"] = trace.read
@@ -141,8 +132,7 @@ def run_policies(
 
 def _run_in_workers(work: list[ReplayJob], jobs: int) -> list[tuple[dict, list[dict] | None]]:
     """`run_job` over `work` in `jobs` worker processes, results in order. Workers ignore
-    Ctrl-C; when this process is interrupted (or a job fails) they are terminated at once
-    rather than left to finish replays nobody will read."""
+    Ctrl-C; when this process is interrupted (or a job fails) they are terminated."""
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_signals)
     try:

@@ -1,12 +1,8 @@
 """The trace format: one JSON object per LLM call (JSONL), versioned.
 
-A prompt is given either as token ids (`prompt_token_ids`, what the runtime records) or as
-a length plus prefix-block hashes (`hash_ids`, one per `block_size` tokens, Mooncake
-style: equal ids at the same position mean a shared, reusable prefix).
-
-Every check that one record can make on itself is here (types, ranges, finite times,
-consistent lengths, no self-parent); checks across records (unknown parents, cycles,
-duplicate ids) are in `agentrt.trace.load`.
+A prompt is token ids (`prompt_token_ids`, what the runtime records) or a length plus
+prefix-block hashes (`hash_ids`, one per `block_size` tokens, as Mooncake's: equal ids at
+the same position mean a shared prefix). Checks across records are in `agentrt.trace.load`.
 """
 
 from __future__ import annotations

@@ -18,18 +18,12 @@ class Timeline:
         self.events: list[dict[str, Any]] = []
 
     def _tid(self, track: str) -> int:
-        if track not in self._tracks:
-            self._tracks[track] = len(self._tracks) + 1
-            self.events.append(
-                {
-                    "name": "thread_name",
-                    "ph": "M",
-                    "pid": 1,
-                    "tid": self._tracks[track],
-                    "args": {"name": track},
-                }
-            )
-        return self._tracks[track]
+        tid = self._tracks.get(track)
+        if tid is None:
+            tid = self._tracks[track] = len(self._tracks) + 1
+            meta = {"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": track}}
+            self.events.append(meta)
+        return tid
 
     def span(self, track: str, name: str, start_s: float, end_s: float, **args: Any) -> None:
         """A complete event on `track` from `start_s` to `end_s` (seconds since start)."""

@@ -1,8 +1,7 @@
 """Prompt token ids for records that carry only lengths and prefix-block hashes.
 
 Each hash id expands to the same pseudo-random block of tokens wherever it appears, so
-requests that share hash blocks share token prefixes and hit the prefix cache exactly
-as the original system did. `scale` shrinks lengths (and blocks) to fit small machines.
+requests that share hash blocks share token prefixes. `scale` shrinks lengths and blocks.
 """
 
 from __future__ import annotations
@@ -36,9 +35,8 @@ def prompt_tokens(record: CallRecord, vocab_size: int, scale: float = 1.0) -> li
         # are a stream: its first k are the same however many are drawn)
         tokens.extend(_block(hash_id, min(block, length - len(tokens)), low, vocab_size))
     if len(tokens) < length:  # more tokens than blocks cover: a unique tail
-        tokens.extend(
-            _block(_seed(f"{record.call_id}-tail"), length - len(tokens), low, vocab_size)
-        )
+        tail = _seed(f"{record.call_id}-tail")
+        tokens.extend(_block(tail, length - len(tokens), low, vocab_size))
     return tokens[:length]
 
 
