@@ -31,7 +31,6 @@ from agentrt.kvmanager.manager import KVCacheManager
 
 if TYPE_CHECKING:
     from agentrt.engine.cost_model.decode_group import DecodeGroup
-    from agentrt.engine.structured_output import GrammarCache
 
 Prompt = str | Seq[int]
 
@@ -89,7 +88,6 @@ class LLMEngine:
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
         self._lock = threading.Lock()
-        self._grammars: GrammarCache | None = None  # made by the first grammar request
         self.post = Postprocessor(
             self.batcher,
             runner,
@@ -167,7 +165,7 @@ class LLMEngine:
         if request_id is not None:
             seq.request_id = request_id
         if params.min_tokens or params.structured_output is not None:
-            seq.constraints = self._constraints(params)
+            seq.constraints = self.runner.constraints(params)
         if params.logprobs is not None:
             seq.logprobs = []
         with self._lock:
@@ -176,24 +174,6 @@ class LLMEngine:
             self.requests[seq.request_id] = seq
             self._inbox.append(seq)
         return seq.request_id
-
-    @property
-    def grammars(self) -> GrammarCache:
-        """Compiled grammars of structured-output requests (xgrammar and torch masks, so
-        imported on first use)."""
-        if self._grammars is None:
-            from agentrt.engine.structured_output import GrammarCache
-
-            self._grammars = GrammarCache()
-        return self._grammars
-
-    def _constraints(self, params: SamplingParams) -> tuple:
-        """The request's token constraints (usually none)."""
-        from agentrt.engine.structured_output import request_constraints
-
-        return request_constraints(
-            params, self.eos_token_ids, self.grammars, self.tokenizer, self.vocab_size
-        )
 
     def abort(self, request_id: str) -> None:
         """Cancel a request; its KV locks are released at the next step (or at

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.kvmanager.transfer import KVTransfer
 
 if TYPE_CHECKING:
@@ -53,6 +55,17 @@ class ModelRunner(ABC):
 
     def forget(self, request_id: str) -> None:  # noqa: B027 - optional hook
         """Drop per-request state (e.g. a sampling generator) once a request ends."""
+
+    def constraints(self, params: SamplingParams) -> tuple:
+        """What this runner's sampling needs to honour ``params.min_tokens`` and
+        ``params.structured_output`` for one request (kept as `Sequence.constraints`);
+        raises ValueError for a spec it cannot honour. Any thread. Default: none, for
+        runners whose tokens do not come from logits (they ignore both)."""
+        return ()
+
+    def compile_grammar(self, spec: StructuredOutputParams) -> None:  # noqa: B027
+        """Prepare ``spec`` ahead of its requests (any thread); raises ValueError as
+        `constraints` would. Default: nothing to prepare."""
 
     def start_decode_group(self, page_size: int, max_model_len: int) -> DecodeGroup:
         """Set `decode_group` to an empty group and return it (implicit decodes on)."""

@@ -23,7 +23,8 @@ class CostModelRunner(ModelRunner):
     modelled on one link: `start_transfer` queues a copy behind earlier ones and returns
     when it completes, in virtual seconds; the caller decides whether to wait for it.
     Its implicit decodes' members are a `DecodeGroup`: a step costs its batch plus one
-    decode per member, and moves the group on.
+    decode per member, and moves the group on. It ignores `min_tokens` and structured
+    output (the `ModelRunner` defaults): its tokens are synthetic.
     """
 
     supports_implicit_decodes = True
