@@ -17,13 +17,12 @@ from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
-from agentrt.engine.errors import PromptTooLongError
 from agentrt.engine.implicit_decodes import ImplicitDecodes
 from agentrt.engine.isolation import isolate
 from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.outputs import EngineStats, RequestOutput
 from agentrt.engine.postprocess import Postprocessor
-from agentrt.engine.request_checks import check_request, check_token_range, token_ids_of
+from agentrt.engine.request_checks import check_prompt, check_request, token_ids_of
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import FinishReason, Sequence
@@ -48,9 +47,8 @@ class LLMEngine:
 
     With `implicit_decodes` on (runners that support it: the cost model), the steady
     decoders are members of the runner's `decode_group`, advanced by counting steps, with
-    the same results as the plain step (`implicit_decodes.py`). The members' `token_ids`
-    and `num_computed_tokens` lag behind until they leave, so only callers that read
-    finished requests, or take token times from the group, may turn it on.
+    the same results as the plain step (`implicit_decodes.py`). Their `token_ids` and
+    `num_computed_tokens` lag behind until they leave (read finished requests only).
     """
 
     def __init__(
@@ -99,8 +97,7 @@ class LLMEngine:
             self.max_model_len,
         )
         self.implicit = ImplicitDecodes(self.post)
-        # False: `step` reports only requests that finished (callers that wait for
-        # completions, e.g. the co-simulation, skip a snapshot per token).
+        # False: `step` reports only finished requests (no snapshot per token).
         self.stream_outputs = True
 
     @classmethod
@@ -143,18 +140,8 @@ class LLMEngine:
         check (the simulator's synthetic prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
-        if not token_ids:
-            raise ValueError("empty prompt: a request needs at least one token")
-        if len(token_ids) >= self.max_model_len:
-            raise PromptTooLongError(
-                f"prompt has {len(token_ids)} tokens but this engine serves at most "
-                f"{self.max_model_len - 1} prompt tokens (model context / KV capacity "
-                f"{self.max_model_len} tokens)"
-            )
-        vocab = self.vocab_size
-        if not ids_checked and vocab is not None:
-            check_token_range(token_ids, vocab)
-        check_request(params, vocab, len(token_ids), request_id, agent_id, prefix_len)
+        check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
+        check_request(params, self.vocab_size, len(token_ids), request_id, agent_id, prefix_len)
         seq = Sequence(
             token_ids,
             params,
@@ -176,18 +163,14 @@ class LLMEngine:
         return seq.request_id
 
     def abort(self, request_id: str) -> None:
-        """Cancel a request; its KV locks are released at the next step (or at
-        `release_aborted`)."""
+        """Cancel a request; its KV is released at the next step (or `release_aborted`)."""
         self._aborts.append(request_id)
 
     def release_aborted(self) -> None:
         """Apply the queued aborts now, without running a batch, so their KV is released
         (for a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step
         runs."""
-        if self.runner.uses_compute_thread:
-            on_compute_thread(self._drain_inbox)
-        else:
-            self._drain_inbox()
+        self._on_runner_thread(self._drain_inbox)
 
     def has_unfinished_requests(self) -> bool:
         return bool(self.requests)
@@ -195,9 +178,10 @@ class LLMEngine:
     def step(self) -> list[RequestOutput]:
         """Run one batch. Returns an output for every request that changed (only for
         those that finished when `stream_outputs` is False)."""
-        if self.runner.uses_compute_thread:
-            return on_compute_thread(self._step)
-        return self._step()
+        return self._on_runner_thread(self._step)
+
+    def _on_runner_thread(self, fn: Callable[[], list[RequestOutput]]) -> list[RequestOutput]:
+        return on_compute_thread(fn) if self.runner.uses_compute_thread else fn()
 
     def _step(self) -> list[RequestOutput]:
         """The one step routine: schedule, execute (the group's members too, when they
@@ -263,7 +247,7 @@ class LLMEngine:
 
     @property
     def implicit_decodes(self) -> bool:
-        return self.decode_group is not None
+        return self.runner.decode_group is not None
 
     @implicit_decodes.setter
     def implicit_decodes(self, on: bool) -> None:
