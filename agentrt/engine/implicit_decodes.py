@@ -111,7 +111,7 @@ class ImplicitDecodes:
         free = kv.allocator.num_free
         if num_pages <= free:
             return True
-        return kv.host_allocator is None and num_pages <= free + kv.tree.evictable_pages
+        return kv.host is None and num_pages <= free + kv.tree.evictable_pages
 
     def allocate_pages(self, group: DecodeGroup, needs: list[Sequence]) -> None:
         """One page each for the members in ``needs`` (`DecodeGroup.pages_due`), in

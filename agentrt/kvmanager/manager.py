@@ -78,7 +78,6 @@ class KVCacheManager:
             self.host = HostTier(self.tree, pool, transfer, write_through)
             k = prefetch_k if policy.prefetch else None
             self.loader = Loader(self.host, self._stats, page_bytes, self.agent_prefixes, k)
-        self.host_allocator = self.host.pool if self.host is not None else None
         self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
         self._unmatched: set[str] = set()  # deferred after a match: not a new call
         self._hints: Mapping[str, float] | None = None
@@ -124,8 +123,6 @@ class KVCacheManager:
     def loads_in_flight(self) -> int:
         return len(self.host.inflight) if self.host is not None else 0
 
-    # ---- the sequence lifecycle -------------------------------------------------------
-
     def _match_limit(self, seq: PagedSequence) -> int:
         return (len(seq.token_ids) - 1) // self.page_size * self.page_size
 
@@ -155,26 +152,14 @@ class KVCacheManager:
         request counts once per admission however many steps it was deferred."""
         counted = self._counted.pop(seq.request_id, None)
         self.release(seq)
-        if counted is None:
-            return
-        first, matched = counted
-        st = self._stats
-        st.requests -= 1
-        st.prompt_tokens -= len(seq.token_ids)
-        st.device_hit_tokens -= min(first, matched)
-        st.host_hit_tokens -= max(0, matched - first)
-        st.recomputed_tokens -= len(seq.token_ids) - matched
-        self._unmatched.add(seq.request_id)
+        if counted is not None:
+            self._stats.count_admission(len(seq.token_ids), *counted, sign=-1)
+            self._unmatched.add(seq.request_id)
 
     def _count(self, seq: PagedSequence, matched: int) -> None:
         rid = seq.request_id
         first = self.loader.first_look(rid, matched) if self.loader is not None else matched
-        st = self._stats
-        st.requests += 1
-        st.prompt_tokens += len(seq.token_ids)
-        st.device_hit_tokens += min(first, matched)
-        st.host_hit_tokens += max(0, matched - first)
-        st.recomputed_tokens += len(seq.token_ids) - matched
+        self._stats.count_admission(len(seq.token_ids), first, matched)
         self._counted[rid] = (first, matched)
 
     def allocate(self, seq: PagedSequence, num_new_tokens: int) -> bool:
@@ -265,8 +250,6 @@ class KVCacheManager:
             f"page leak: free {self.allocator.num_free} + tree {self.tree.cached_pages} "
             f"+ sequences {len(owned)} != {self.num_pages}"
         )
-
-    # ---- hints and loads (engine thread, except update_hints) ---------------------------
 
     def update_hints(self, agent_ste: Mapping[str, float]) -> None:
         """New STE per agent; any thread. Applied (and prefetch planned) at next `poll`."""
