@@ -39,7 +39,7 @@ from agentrt.scheduler.errors import (
 )
 from agentrt.scheduler.hints import HintBoard
 from agentrt.scheduler.model_calls import CompletionClient, ModelCalls, TokenDelta
-from agentrt.scheduler.priority import make_priority
+from agentrt.scheduler.ready_runs import ReadyRuns
 from agentrt.scheduler.workflow_run import AgentRun, RuntimeStats, WorkflowResult, WorkflowRun
 from agentrt.trace.recorder import TraceRecorder
 
@@ -62,15 +62,12 @@ class Runtime:
         of their own, so blocked tools never hold up the engine's steps); `on_tokens`,
         when given, receives every model call's output as it is generated."""
         self.llm = llm
-        self.barrier = barrier
-        self.max_running_agents = max_running_agents
         self.hints = HintBoard()
         self.trace = TraceRecorder(trace) if isinstance(trace, (str, Path)) else trace
         self.stats = RuntimeStats()
         self.model = ModelCalls(llm, prompts, self.stats, self.trace, on_tokens)
         self.tool_threads = anyio.CapacityLimiter(tool_threads)
-        self._ready = make_priority(priority)
-        self._held: list[AgentRun] = []  # popped but waiting for the barrier's step
+        self._ready = ReadyRuns(priority, barrier, max_running_agents)
         self._runs: dict[str, WorkflowRun] = {}
         self._active = 0
         self._wake = anyio.Event()
@@ -164,40 +161,15 @@ class Runtime:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            for agent_run in self._release():
+            for agent_run in self._ready.release(self._active):
                 self._start(agent_run)
             await self._wake.wait()
             self._wake = anyio.Event()
 
-    def _release(self) -> list[AgentRun]:
-        if self.barrier:
-            if self._active:
-                return []
-            self._held += self._pop()
-            if not self._held:
-                return []
-            step = min(a.step for a in self._held)
-            now = [a for a in self._held if a.step == step]
-            self._held = [a for a in self._held if a.step != step]
-            return now
-        if self.max_running_agents is None:
-            return self._pop()
-        return self._pop(self.max_running_agents - self._active)
-
-    def _pop(self, limit: int | None = None) -> list[AgentRun]:
-        """Up to `limit` (default: all) queued agent runs in priority order; those of a
-        failed or cancelled workflow are dropped on the way."""
-        out: list[AgentRun] = []
-        while self._ready and (limit is None or len(out) < limit):
-            agent_run = self._ready.pop()
-            if agent_run.run.error is None:
-                out.append(agent_run)
-        return out
-
     def _queue(self, run: WorkflowRun, agents: Iterable[str]) -> None:
         for agent in sorted(agents):
             run.runs += 1
-            self._ready.push(
+            self._ready.queue.push(
                 AgentRun(
                     run,
                     agent,
@@ -288,7 +260,7 @@ class Runtime:
         run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())
-        self._held = [a for a in self._held if a.run is not run]
+        self._ready.drop(run)
         del self._runs[run.workflow_id]
         run.ended.set()
 
