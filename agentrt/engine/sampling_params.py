@@ -74,10 +74,10 @@ class SamplingParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int | None = None
-    max_tokens: int = 64
+    top_k: int = Field(default=0, ge=0, le=MAX_INT64)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    max_tokens: int = Field(default=64, ge=1, le=MAX_INT64)
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
@@ -106,34 +106,6 @@ class SamplingParams(BaseModel):
         # NaN fails both comparisons; inf fails the upper bound
         if not (value == 0.0 or MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
             raise ValueError(f"must be {ACCEPTED['temperature']}")
-        return value
-
-    @field_validator("top_p")
-    @classmethod
-    def _top_p(cls, value: float) -> float:
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"must be {ACCEPTED['top_p']}")
-        return value
-
-    @field_validator("top_k")
-    @classmethod
-    def _top_k(cls, value: int) -> int:
-        if not 0 <= value <= MAX_INT64:
-            raise ValueError(f"must be {ACCEPTED['top_k']}")
-        return value
-
-    @field_validator("seed")
-    @classmethod
-    def _seed(cls, value: int | None) -> int | None:
-        if value is not None and not 0 <= value <= MAX_SEED:
-            raise ValueError(f"must be {ACCEPTED['seed']}")
-        return value
-
-    @field_validator("max_tokens")
-    @classmethod
-    def _max_tokens(cls, value: int) -> int:
-        if not 1 <= value <= MAX_INT64:
-            raise ValueError(f"must be {ACCEPTED['max_tokens']}")
         return value
 
     @field_validator("stop_token_ids")

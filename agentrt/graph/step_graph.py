@@ -46,7 +46,6 @@ class StepGraph:
         self._g = nx.DiGraph()
         self._index: GraphIndex | None = None
 
-    # -- construction ---------------------------------------------------------------
     def add_agent(
         self,
         agent: AgentSpec | str,
@@ -130,7 +129,6 @@ class StepGraph:
             agents = list(dict.fromkeys([*adjacency, *(e[1] for e in edges)]))
         return cls.from_edges(edges, agents)
 
-    # -- queries --------------------------------------------------------------------
     @property
     def agents(self) -> list[str]:
         """Agent names in insertion order."""
@@ -189,7 +187,6 @@ class StepGraph:
         """Topological order of the forward DAG (validates; cached)."""
         return self.index().order
 
-    # -- validation -----------------------------------------------------------------
     def validate(self) -> StepGraph:
         """Check the whole graph; raise a `GraphError` subclass on the first problem."""
         self.index()
@@ -201,7 +198,6 @@ class StepGraph:
             self._index = build_index(self._g)
         return self._index
 
-    # -- helpers --------------------------------------------------------------------
     def _is_back(self, u: str, v: str) -> bool:
         return self._g.edges[u, v]["max_iterations"] is not None
 

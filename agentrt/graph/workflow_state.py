@@ -51,7 +51,6 @@ class WorkflowState:
         for agent in graph.index().entries:
             self._activate(agent)
 
-    # -- queries --------------------------------------------------------------------
     @property
     def ready(self) -> frozenset[str]:
         return frozenset(self._ready)
@@ -108,7 +107,6 @@ class WorkflowState:
             return True
         return self._back_edge_problem(src, dst) is None
 
-    # -- transitions ----------------------------------------------------------------
     def start(self, agent: str) -> None:
         """Move a ready agent to running."""
         if agent not in self._ready:
@@ -153,7 +151,6 @@ class WorkflowState:
         new._loops = Counter(self._loops)
         return new
 
-    # -- internals ------------------------------------------------------------------
     def _index(self) -> GraphIndex:
         return self.graph.index()
 

@@ -59,8 +59,6 @@ class HostTier:
         self._pinned: set[int] = set()  # nodes a load is about to read: keep on host
         tree.attach_host(self)
 
-    # ---- copies (the tree's `HostCopies`) ---------------------------------------------
-
     def keep_copy(self, node: RadixNode) -> None:
         if not node.on_host and self.tree.policy.wants_host_copy(node):
             self._offload(node)
@@ -94,8 +92,6 @@ class HostTier:
             if pool.num_free < n:
                 return None
         return pool.alloc(n)
-
-    # ---- lookup and host eviction -----------------------------------------------------
 
     def match(self, tokens: Sequence[int]) -> HostMatch:
         """Read-only probe: the device prefix of ``tokens``, then the non-device nodes
@@ -141,8 +137,6 @@ class HostTier:
             if is_host_candidate(parent) and parent.id not in pinned:
                 heapq.heappush(heap, (key(parent), parent.id, parent))
         return freed
-
-    # ---- loads --------------------------------------------------------------------------
 
     def start_load(self, nodes: list[RadixNode], bound: Any = None) -> PendingLoad | None:
         """Allocate device pages for a chain of host-only nodes (parent to child, the first

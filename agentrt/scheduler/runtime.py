@@ -76,8 +76,6 @@ class Runtime:
         self._remaining: dict[tuple[str, str], int] = {}
         self._ids = 0
 
-    # -- lifecycle --------------------------------------------------------------------
-
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:
         """Dispatch workflows while the body runs. When the body ends normally, its
@@ -156,8 +154,6 @@ class Runtime:
         run = self._runs.get(workflow_id)
         if run is not None and run.result is None:
             self._abort(run, WorkflowCancelledError(f"workflow {workflow_id} was cancelled"))
-
-    # -- dispatch ---------------------------------------------------------------------
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -263,8 +259,6 @@ class Runtime:
         self._ready.drop(run)
         del self._runs[run.workflow_id]
         run.ended.set()
-
-    # -- steps-to-execution -----------------------------------------------------------
 
     def _publish(self, run: WorkflowRun) -> None:
         workflow = run.workflow

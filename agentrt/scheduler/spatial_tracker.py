@@ -85,8 +85,6 @@ class SpatialTracker:
         self._finished = 0
         self._mark_ready([c for c in (self._arrive(i) for i in range(n)) if c is not None])
 
-    # -- queries ---------------------------------------------------------------------
-
     def step_of(self, agent: int) -> int:
         return self._step[agent]
 
@@ -103,8 +101,6 @@ class SpatialTracker:
     def ready_units(self) -> list[list[int]]:
         """Clusters that may run their next step now (sorted members), oldest ready first."""
         return [sorted(c.members) for c in self._ready.values()]
-
-    # -- transitions -----------------------------------------------------------------
 
     def start(self, unit: Sequence[int]) -> None:
         """Start a unit returned by `ready_units`: its agents are running their step."""
@@ -142,8 +138,6 @@ class SpatialTracker:
         for i in unit:
             self._release_blocked(i, touched)
         self._mark_ready(touched)
-
-    # -- internals -------------------------------------------------------------------
 
     def _arrive(self, i: int) -> _Cluster | None:
         """Index agent ``i`` at its (new) step; find its blockers and couple it."""

@@ -52,8 +52,6 @@ class DependencyTracker:
         self._n_ready = 0
         self._n_running = 0
 
-    # -- queries ---------------------------------------------------------------------
-
     @property
     def priority(self) -> str:
         return self._queue.name
@@ -84,8 +82,6 @@ class DependencyTracker:
         if call is None:
             raise UnknownCallError(f"unknown call {call_id!r}")
         return call
-
-    # -- adding, releasing, completing -----------------------------------------------
 
     def add(
         self,
