@@ -19,7 +19,7 @@ from agentrt.graph.errors import (
     WorkflowStateError,
 )
 from agentrt.graph.graph_index import BackEdge, GraphIndex
-from agentrt.graph.ste import steps_to_execution
+from agentrt.graph.ste import due_next, steps_to_execution
 from agentrt.graph.step_graph import StepGraph
 from agentrt.graph.workflow_state import WorkflowState
 
@@ -41,6 +41,7 @@ __all__ = [
     "UnknownAgentError",
     "WorkflowState",
     "WorkflowStateError",
+    "due_next",
     "errors",
     "steps_to_execution",
 ]

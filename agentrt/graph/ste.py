@@ -87,3 +87,22 @@ def _sweep(
         for e in loops_into.get(v, ()):
             best = min(best, 1 + ste[e.src])
         ste[v] = best
+
+
+def due_next(
+    graph: StepGraph,
+    state: WorkflowState,
+    k: int = 1,
+    ste: dict[str, float] | None = None,
+) -> set[str]:
+    """Agents whose prefix should be resident soon: STE <= k and not running.
+
+    That is the ready agents (STE 0, about to be started) plus idle agents at most `k`
+    steps away. Running agents are left out: their prefix is already in use. Pass `ste`
+    (from `steps_to_execution`) to avoid computing it again.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    values = steps_to_execution(graph, state) if ste is None else ste
+    running = state.running
+    return {a for a, s in values.items() if s <= k and a not in running}
