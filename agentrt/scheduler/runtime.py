@@ -1,16 +1,13 @@
 """The runtime: many workflow instances on one model client, released out of order.
 
-Each workflow instance's `WorkflowState` decides which of its agents are ready; a ready
-agent run is queued (in the order of `priority`) and started the moment the dispatch
-loop pops it, never waiting for other workflows. With `barrier=True` the runtime instead
-runs step by step across all workflows (the global-sync baseline). After every state
-change the workflows' steps-to-execution reach the client
-(`CompletionClient.update_steps_to_execution`), which orders its KV cache by them.
+Each instance's `WorkflowState` decides which of its agents are ready; a ready agent run
+starts as soon as `ReadyRuns` releases it, never waiting for other workflows (or, with
+`barrier=True`, step by step across all of them). After every state change the
+workflows' steps-to-execution reach the client (`update_steps_to_execution`).
 
-Failures stay inside their workflow: an agent that raises (any `BaseException`, even
-`sys.exit()`), runs past its own `timeout=` or whose workflow runs past the `timeout=` of
-`submit` fails that workflow only; its other agents are cancelled and their in-flight
-model requests aborted, which releases their KV.
+Failures stay inside their workflow: an agent that raises (any `BaseException`), runs
+past its `timeout=`, or whose workflow runs past the `timeout=` of `submit` fails that
+workflow only; its other agents are cancelled and their model requests aborted.
 """
 
 from __future__ import annotations
