@@ -1,6 +1,5 @@
 """Continuous batching: which sequences run in the next step, and how many tokens each.
 
-Pure bookkeeping (no torch), shared by the torch runner and the cost-model runner.
 Each step spends a token budget: decodes first (one token each), then prefill chunks of
 running sequences, then new admissions. When pages run out the latest admitted sequence
 is preempted: its computed pages go to the prefix cache and it is recomputed later.

@@ -37,18 +37,14 @@ Prompt = str | Seq[int]
 class LLMEngine:
     """Continuous-batching engine over paged KV with a radix prefix cache.
 
-    `add_request` and `abort` may be called from any thread; `step` runs one batch and
-    must be called from one thread at a time. Build it with `LLMEngine.from_config`.
+    `add_request` and `abort` may be called from any thread; `step` from one thread at a
+    time. Build it with `LLMEngine.from_config`. A request fails only itself: a bad one
+    is refused by `add_request` with a one-line error; one that fails inside a step ends
+    with finish reason ``error`` (`RequestOutput.error`), its KV released (`isolation.py`).
 
-    A request fails only itself: `add_request` refuses bad values with a one-line
-    error, and a request that still fails inside a step (its sampling, the model or
-    detokenizing) ends with finish reason ``error`` and `RequestOutput.error` set, its KV
-    released, while the rest of the batch goes on (`isolation.py`).
-
-    With `implicit_decodes` on (runners that support it: the cost model), the steady
-    decoders are members of the runner's `decode_group`, advanced by counting steps, with
-    the same results as the plain step (`implicit_decodes.py`). Their `token_ids` and
-    `num_computed_tokens` lag behind until they leave (read finished requests only).
+    With `implicit_decodes` on (the cost model), steady decoders advance by counting
+    steps in the runner's `decode_group`, with the plain step's results; their
+    `token_ids` and `num_computed_tokens` lag behind until they leave.
     """
 
     def __init__(

@@ -1,9 +1,6 @@
-"""Per-request sampling parameters, validated at construction.
-
-Every value is checked against the range the sampler and the engine can consume, so a
-request with bad values is refused when it is made instead of failing inside a batch.
-A bad value raises `SamplingParamsError` (a pydantic `ValidationError`) whose message is
-one line naming the field, the accepted range and the value given.
+"""Per-request sampling parameters, validated at construction: a bad value raises
+`SamplingParamsError` (a pydantic `ValidationError`), one line naming the field, the
+accepted range and the value given, before the request reaches a batch.
 """
 
 from __future__ import annotations
@@ -60,15 +57,12 @@ def _describe(error: ErrorDetails) -> str:
 class SamplingParams(BaseModel):
     """How to sample one request's output.
 
-    `temperature == 0` means greedy. `top_k == 0` and `top_p == 1` disable those filters.
-    `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, at an
-    EOS token (unless `ignore_eos`), at any of `stop_token_ids`, or when the text contains
-    one of `stop` (the stop string is cut from the text). `min_tokens` holds back EOS
-    and the stop ids until that many tokens are out; `logprobs` (k) records each output
-    token's log-probability and the k most likely alternatives; `structured_output`
-    constrains the output to a grammar (see structured_output.py). The accepted
-    ranges are in `ACCEPTED`; the engine also checks `stop_token_ids` against its
-    vocabulary when the request is added.
+    `temperature == 0` is greedy; `top_k == 0` and `top_p == 1` disable those filters;
+    `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, EOS
+    (unless `ignore_eos`), any of `stop_token_ids` or a `stop` string (cut from the text).
+    `min_tokens` holds back EOS and the stop ids until that many tokens are out;
+    `logprobs` (k) records each token's log-probability and the k likeliest
+    alternatives; `structured_output` constrains the output to a grammar. Ranges: `ACCEPTED`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,12 +1,9 @@
 """Per-request token constraints applied by the sampler: grammars and `min_tokens`.
 
-A request's `SamplingParams.structured_output` names a grammar (a JSON schema, any JSON
-object, or EBNF); the torch runner's `ConstraintBuilder` compiles it once per distinct
-spec with xgrammar (on CPU, imported only when a request asks) and gives the request its
-own matcher. At each sample
-the matcher's bitmask sets every token the grammar forbids to -inf, so constrained rows
-batch with free ones; the sampled token then advances the matcher. `min_tokens` bans EOS
-and the stop ids until that many tokens are out. Requests without either pay nothing.
+`ConstraintBuilder` (the torch runner's) compiles a `structured_output` grammar once per
+distinct spec with xgrammar and gives each request its own matcher, whose bitmask sets
+every forbidden token to -inf (constrained rows batch with free ones). `min_tokens` bans
+EOS and the stop ids until that many tokens are out. Other requests pay nothing.
 """
 
 from __future__ import annotations
