@@ -1,14 +1,10 @@
 """The radix tree's host tier: the host page pool, write-back / write-through offloads,
 host eviction and the host->device loads in flight.
 
-States of a non-root node (see ``RadixNode.tier``): ``device`` (device pages only),
-``host`` (host copy only), ``both``, ``loading`` (device pages allocated, host->device copy
-in flight) and ``offloading`` (only inside an offload call). Invariants:
-
-- a node with device pages (resident or loading) has a parent with device pages, and a
-  resident node's parent is resident: the device tier is a subtree containing the root;
-- locked nodes are resident; loading nodes are never evicted or split;
-- host eviction drops only host-only *leaves*, so a host-only node's ancestors keep a copy.
+Node states: see ``RadixNode.tier``. Invariants: the device tier (resident or loading
+nodes) is a subtree containing the root, and resident nodes have resident parents; locked
+nodes are resident; loading nodes are never evicted or split; host eviction drops only
+host-only *leaves*, so a host-only node's ancestors keep a copy.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """The facade the batcher uses: prefix matching, page allocation, caching, release, tiers.
 
 A sequence's `block_table` starts with `num_tree_pages` pages borrowed from the radix
-tree (kept alive by locking `tree_node`); the rest are its own. Caching a sequence hands
-its full, computed pages to the tree; releasing frees what is still its own.
-
-With a host tier (policies with `uses_host_tier` and `num_host_pages > 0`) the batcher
-calls `prepare(seq)` before `match(seq)`: it starts loading the part of the prompt's
-prefix that is only on host and returns False while a load the sequence needs is in
-flight (the batcher then runs other work). `poll()` applies finished loads and new hints;
-every bookkeeping change happens on the engine thread, in these calls.
+tree (kept alive by locking `tree_node`); the rest are its own. `cache` hands its full,
+computed pages to the tree; `release` frees what is still its own. With a host tier the
+batcher calls `prepare(seq)` before `match(seq)`: it starts loading the host-only part of
+the prefix and returns False while a needed load is in flight. `poll()` applies finished
+loads and new hints; bookkeeping changes only on the engine thread, in these calls.
 """
 
 from __future__ import annotations
