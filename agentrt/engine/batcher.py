@@ -101,7 +101,6 @@ class Batcher:
     ) -> ScheduledBatch:
         batch = ScheduledBatch()
         items = batch.items
-        page = self.kv.page_size
         running = SequenceStatus.RUNNING
         preempted = batch.preempted
         for seq in seqs:
@@ -113,10 +112,7 @@ class Batcher:
             n = len(seq.token_ids) - done
             if n > budget:
                 n = budget
-            # room left in its last page: `kv.allocate` would be a no-op
-            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
-                seq, n, batch, implicit
-            ):
+            if self._allocate_or_preempt(seq, n, batch, implicit):
                 items.append(ScheduledSeq(seq, n))
                 budget -= n
         if not preempted:  # so every sequence in `prefills` is still running

@@ -48,7 +48,6 @@ class Postprocessor:
         tokens = iter(sampled)
         outputs = []
         stats, kv = self.stats, self.kv
-        plain = not self.detok and not self.eos_token_ids  # only max_tokens / length stop
         decoded = generated = 0  # counted here, added to the stats once
         for item in batch.items:
             seq = item.seq
@@ -73,15 +72,11 @@ class Postprocessor:
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
-            p = seq.params
-            if plain and not p.stop_token_ids:  # `check_stop` reduces to `length_stop`
-                stop = self.length_stop(total + 1, prompt, p.max_tokens)
-            else:
-                try:
-                    stop = self.check_stop(seq, token)
-                except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
-                    seq.error = reason("detokenizing", exc)
-                    stop = FinishReason.ERROR
+            try:
+                stop = self.check_stop(seq, token)
+            except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
+                seq.error = reason("detokenizing", exc)
+                stop = FinishReason.ERROR
             if stop is not None:
                 self.finish(seq, stop)
             elif not stream:

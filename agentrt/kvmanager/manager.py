@@ -197,7 +197,9 @@ class KVCacheManager:
                 table[i] = page
             i += 1
         self.allocator.free(duplicates)
-        self.tree.locks.relock(start, result.node)  # lock(result.node), unlock(start)
+        self.tree.locks.lock(result.node)
+        if start is not None:
+            self.tree.locks.unlock(start)
         seq.tree_node = result.node
         seq.num_tree_pages = i
         self._tag(seq, tokens, result.node, i * ps)
