@@ -92,15 +92,11 @@ class FifoReadyQueue(ReadyQueue):
 
     def __init__(self) -> None:
         self._q: deque[Queued] = deque()
-        # Instance attributes shadow the methods below: the deque's own bound methods
-        # save a Python frame per push/pop on the dispatch hot path.
-        self.push = self._q.append  # type: ignore[method-assign]
-        self.pop = self._q.popleft  # type: ignore[method-assign]
 
-    def push(self, entry: Queued) -> None:  # replaced per instance in __init__
+    def push(self, entry: Queued) -> None:
         self._q.append(entry)
 
-    def pop(self) -> Queued:  # replaced per instance in __init__
+    def pop(self) -> Queued:
         return self._q.popleft()
 
     def __len__(self) -> int:
@@ -143,9 +139,6 @@ class EarliestStepReadyQueue(KeyedReadyQueue):
     def key(entry: Queued) -> int:
         return entry.step
 
-    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
-        heappush(self._heap, (entry.step, self._seq(), entry))
-
 
 @register_priority("fewest_remaining")
 class FewestRemainingReadyQueue(KeyedReadyQueue):
@@ -155,9 +148,3 @@ class FewestRemainingReadyQueue(KeyedReadyQueue):
     def key(entry: Queued) -> tuple[float, int]:
         remaining = entry.remaining
         return (math.inf if remaining is None else remaining, entry.step)
-
-    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
-        remaining = entry.remaining
-        if remaining is None:
-            remaining = math.inf
-        heappush(self._heap, (remaining, entry.step, self._seq(), entry))
