@@ -19,7 +19,6 @@ from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
 from agentrt.engine.implicit_decodes import ImplicitDecodes
 from agentrt.engine.isolation import isolate
-from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.outputs import EngineStats, RequestOutput
 from agentrt.engine.postprocess import Postprocessor
 from agentrt.engine.request_checks import check_prompt, check_request, token_ids_of
@@ -71,7 +70,11 @@ class LLMEngine:
             config.page_size,
             config.eviction_policy,
             config.enable_prefix_cache,
-            **kv_tier_options(config, runner),
+            num_host_pages=config.num_host_pages or 0,
+            transfer=runner.kv_transfer,  # None: bookkeeping-only transfers
+            write_through=config.write_through,
+            prefetch_k=config.prefetch_k,
+            page_bytes=runner.kv_bytes_per_token * config.page_size,
         )
         self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
         capacity = config.kv_capacity_tokens

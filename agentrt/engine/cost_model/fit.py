@@ -27,13 +27,8 @@ COLUMNS = (
 
 
 def design_row(f: StepFeatures) -> list[float]:
-    return [
-        1.0,
-        float(f.prefill_tokens),
-        float(f.decodes),
-        float(f.prefill_pairs),
-        float(f.decode_context),
-    ]
+    """The row of `COLUMNS` (`StepFeatures` lists its fields in the same order)."""
+    return [1.0, *map(float, f)]
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
