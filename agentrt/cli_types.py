@@ -66,3 +66,11 @@ def positive_float(text: str) -> float:
 def finite_float(text: str) -> float:
     """Any finite number; its range is checked where the value is used."""
     return _finite(text, "")
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1] (a share of a pool)."""
+    value = _finite(text, " in [0, 1]")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value

@@ -68,3 +68,6 @@ class ServerThread:
 
     def post(self, path: str, **kw) -> httpx.Response:
         return httpx.post(self.base_url + path, timeout=60, **kw)
+
+    def delete(self, path: str, **kw) -> httpx.Response:
+        return httpx.delete(self.base_url + path, timeout=30, **kw)

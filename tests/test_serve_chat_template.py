@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentrt.engine import loader
-from agentrt.serve.chat_template import ChatRenderer
+from agentrt.serve.chat_template import ChatRenderer, common_prefix_len
 from agentrt.serve.errors import APIError
 from agentrt.serve.protocol import ChatMessage, Tool
 
@@ -74,3 +76,32 @@ def test_non_text_content_is_a_400(tokenizer):
     with pytest.raises(APIError) as info:
         ChatRenderer(tokenizer).render([image], None)
     assert info.value.status == 400
+
+
+def test_render_gives_the_ids_apply_chat_template_gives(tokenizer):
+    """The direct backend encode is the same tokenization as transformers' own
+    `apply_chat_template(tokenize=True)`, with and without tools, on odd text."""
+    renderer = ChatRenderer(tokenizer)
+    assert renderer.backend is not None  # the default model's tokenizer is fast
+    odd = ChatMessage(role="user", content="  <|im_end|> héllo\n\n\tworld 123 🙂 <tool_call>")
+    for messages, tools in [(MESSAGES, [TOOL]), ([odd], None), (MESSAGES[:1], None)]:
+        plain = [renderer._flat(m) for m in messages]
+        if tools:
+            plain = renderer._with_tools_system(plain, tools)
+        expected = tokenizer.apply_chat_template(
+            plain, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        assert renderer.render(messages, tools) == list(expected)
+
+
+@given(
+    st.lists(st.integers(0, 3), max_size=40),
+    st.lists(st.integers(0, 3), max_size=40),
+)
+def test_common_prefix_len_matches_the_plain_loop(a, b):
+    plain = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        plain += 1
+    assert common_prefix_len(a, b) == plain

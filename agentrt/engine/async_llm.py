@@ -108,8 +108,12 @@ class AsyncLLM:
                     del self._streams[out.request_id]
 
     async def _step(self) -> list[RequestOutput]:
-        """One engine step on the compute thread: the only thread hop of a step."""
+        """One engine step: on the compute thread (the only thread hop of a step) for a
+        runner that does tensor work, inline for one that is bookkeeping only (a hop
+        would only pass the GIL back and forth)."""
         await anyio.lowlevel.checkpoint()  # tasks woken by the last step add requests first
+        if not self.engine.runner.uses_compute_thread:
+            return self.engine.step()
         done = asyncio.wrap_future(submit_to_compute_thread(self.engine.step))
         with anyio.CancelScope(shield=True):  # a step once begun runs to its end
             return await done
@@ -122,6 +126,8 @@ class AsyncLLM:
         request_id: str | None = None,
         agent_id: str | None = None,
         prefix_len: int | None = None,
+        priority: int = 0,
+        program_start: float | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it.
         Bad arguments raise here (`LLMEngine.add_request`); a failure of this request
@@ -132,7 +138,13 @@ class AsyncLLM:
             raise RuntimeError("use `async with AsyncLLM(engine) as llm:` before generating")
         send, receive = anyio.create_memory_object_stream[RequestOutput](math.inf)
         rid = self.engine.add_request(
-            prompt, params, request_id=request_id, agent_id=agent_id, prefix_len=prefix_len
+            prompt,
+            params,
+            request_id=request_id,
+            agent_id=agent_id,
+            prefix_len=prefix_len,
+            priority=priority,
+            program_start=program_start,
         )
         self._streams[rid] = send
         self._wakeup.set()

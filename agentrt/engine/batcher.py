@@ -53,7 +53,18 @@ class Batcher:
         self._admissions = 0
 
     def add(self, seq: Sequence) -> None:
-        self.waiting.append(seq)
+        """Queue a new sequence by `Sequence.queue_key` (after its equals): requests of
+        workflows that began earlier go first, so a flood of new workflows does not
+        starve one that is further along. Plain arrivals keep arrival order."""
+        waiting = self.waiting
+        key = seq.queue_key
+        if not waiting or waiting[-1].queue_key <= key:
+            waiting.append(seq)
+            return
+        i = len(waiting)
+        while i > 0 and waiting[i - 1].queue_key > key and not waiting[i - 1].num_preemptions:
+            i -= 1
+        waiting.insert(i, seq)
 
     @property
     def has_work(self) -> bool:

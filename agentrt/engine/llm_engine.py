@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from collections.abc import Sequence as Seq
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,7 @@ class LLMEngine:
         self._detok: dict[str, Detokenizer] = {}
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
+        self._pin_ops: deque[tuple[Hashable, list[int] | None]] = deque()  # None: unpin
         self._lock = threading.Lock()
         self.post = Postprocessor(
             self.batcher,
@@ -129,14 +130,18 @@ class LLMEngine:
         agent_id: str | None = None,
         prefix_len: int | None = None,
         *,
+        priority: int = 0,
+        program_start: float | None = None,
         ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
         engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
         prefix (tags the cached prefix with the agent for workflow-aware eviction).
-        `ids_checked`: the caller guarantees that `prompt` is a list of Python ints in
-        [0, vocab_size); it is copied as is, without the per-token conversion and range
-        check (the simulator's synthetic prompts)."""
+        `priority` (lower first) and `program_start` (the engine-clock time its
+        workflow began; default: this request's arrival) order the waiting queue
+        (`Batcher.add`). `ids_checked`: the caller guarantees that `prompt` is a list of
+        Python ints in [0, vocab_size); it is copied as is, without the per-token
+        conversion and range check (the simulator's synthetic prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
@@ -147,6 +152,8 @@ class LLMEngine:
             agent_id=agent_id,
             prefix_len=prefix_len,
             arrival_time=self.clock.now(),
+            priority=priority,
+            program_start=program_start,
         )
         if request_id is not None:
             seq.request_id = request_id
@@ -164,6 +171,15 @@ class LLMEngine:
     def abort(self, request_id: str) -> None:
         """Cancel a request; its KV is released at the next step (or `release_aborted`)."""
         self._aborts.append(request_id)
+
+    def pin(self, key: Hashable, token_ids: list[int]) -> None:
+        """Hold the cached device prefix of `token_ids` (a finished conversation) under
+        `key` until `unpin(key)`; applied at the next step. Pins give way when a request
+        needs their pages (`kvmanager.pins`)."""
+        self._pin_ops.append((key, list(token_ids)))
+
+    def unpin(self, key: Hashable) -> None:
+        self._pin_ops.append((key, None))
 
     def release_aborted(self) -> None:
         """Apply the queued aborts now, without running a batch, so their KV is released
@@ -235,7 +251,7 @@ class LLMEngine:
         list cannot supply. Returns how many steps ran (0: call `step`); their end times
         are `decode_group.last_step_ends`."""
         group = self.runner.decode_group
-        if not group or self._inbox or self._aborts or not self._quiet:  # None or empty
+        if not group or self._inbox or self._aborts or self._pin_ops or not self._quiet:
             return 0
         return self.implicit.fast_forward(group, until, finished, origin)
 
@@ -282,6 +298,13 @@ class LLMEngine:
             if seq is not None:
                 self.post.finish(seq, FinishReason.ABORT)
                 outputs.append(self.post.output(seq, []))
+        pins = self.kv.pins
+        while self._pin_ops:
+            key, tokens = self._pin_ops.popleft()
+            if tokens is None:
+                pins.unpin(key)
+            elif self.kv.enable_prefix_cache:
+                pins.pin(key, tokens)
         return outputs
 
     def reset_prefix_cache(self) -> None:
@@ -290,6 +313,7 @@ class LLMEngine:
             raise RuntimeError("cannot reset the prefix cache while requests are in flight")
         while self.kv.loads_in_flight:  # prefetches may still be copying
             self.kv.wait_for_loads()
+        self.kv.pins.clear()
         self.kv.tree.reset()
 
     def check_integrity(self) -> None:

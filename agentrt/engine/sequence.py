@@ -49,6 +49,8 @@ class Sequence:
     num_preemptions: int = 0
     admission: int = 0  # when the batcher last admitted it (`running` is in this order)
     arrival_time: float = 0.0
+    priority: int = 0  # lower is admitted first (vLLM's convention)
+    program_start: float | None = None  # when its workflow began (None: at arrival)
     first_token_time: float | None = None
     finish_time: float | None = None
     text: str = ""
@@ -57,6 +59,13 @@ class Sequence:
 
     def __post_init__(self) -> None:
         self.token_ids = list(self.prompt_token_ids)
+
+    @property
+    def queue_key(self) -> tuple[int, float, float]:
+        """Waiting-queue order: priority, then the workflow's start (program-level
+        first come, first served), then the request's arrival."""
+        start = self.arrival_time if self.program_start is None else self.program_start
+        return (self.priority, start, self.arrival_time)
 
     @property
     def num_prompt_tokens(self) -> int:

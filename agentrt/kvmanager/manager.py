@@ -17,6 +17,7 @@ from typing import Protocol
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.loader import Loader
 from agentrt.kvmanager.page_allocator import PageAllocator
+from agentrt.kvmanager.pins import Pins
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_tree import RadixTree
 from agentrt.kvmanager.stats import KVStats
@@ -60,6 +61,7 @@ class KVCacheManager:
         self.allocator = PageAllocator(num_pages)
         policy = get_policy(policy)
         self.tree = RadixTree(page_size, self.allocator, policy)
+        self.pins = Pins(self.tree)
         self.enable_prefix_cache = enable_prefix_cache
         # Evict at least this many pages when eviction is needed (0: exactly the
         # shortfall). Batching amortises the tree scan of each eviction; simulations at
@@ -169,8 +171,10 @@ class KVCacheManager:
         short = need - self.allocator.num_free
         if short > 0:
             self.tree.eviction.evict(max(short, self.min_evict_pages))
-            if self.allocator.num_free < need:
-                return False
+            while self.allocator.num_free < need:
+                if self.pins.shed() is None:  # pins give way before a request fails
+                    return False
+                self.tree.eviction.evict(need - self.allocator.num_free)
         seq.block_table.extend(self.allocator.alloc(need))
         return True
 

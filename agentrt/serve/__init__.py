@@ -1,6 +1,6 @@
 """`agentrt serve`: an OpenAI-compatible HTTP server over the built-in engine.
 
-app = build_app(engine, ServeSettings(api_key="..."))   # a FastAPI app
+app = build_app(engine, ServeSettings(api_key="..."))   # a Starlette (ASGI) app
 uvicorn.run(app)                                       # or `agentrt serve`
 
 The names are imported lazily, so that the command line can parse its flags without

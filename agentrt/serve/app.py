@@ -1,4 +1,8 @@
-"""The FastAPI app: routes, error handlers and the engine's lifespan."""
+"""The Starlette app: routes, error handlers and the engine's lifespan.
+
+Routes are plain Starlette endpoints: each reads and validates its own body with the
+pydantic models of `protocol.py`, so nothing per request goes through a dependency layer.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +10,31 @@ from contextlib import asynccontextmanager
 
 import anyio
 import orjson
-from fastapi import FastAPI, Request
-from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.loader import DEFAULT_MODEL
+from agentrt.serve.bodies import parse
 from agentrt.serve.chat import ChatHandler
 from agentrt.serve.completions import CompletionHandler
-from agentrt.serve.errors import APIError, from_validation
-from agentrt.serve.guards import Guards, too_large
+from agentrt.serve.errors import APIError
+from agentrt.serve.guards import Guards
+from agentrt.serve.hints import read_hints
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.service import Service
 from agentrt.serve.settings import ServeSettings
 from agentrt.serve.streaming import SSEResponse
+from agentrt.serve.workflow_routes import workflow_routes
 
 
 def model_name(engine: LLMEngine, settings: ServeSettings) -> str:
     return settings.served_model_name or engine.config.model or DEFAULT_MODEL
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, or 413 once more than `limit` bytes have arrived."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def parse(request: Request, model: type[BaseModel], limit: int):
-    body = await read_body(request, limit)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise APIError(400, "the body must be a JSON object", code="invalid_json")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation(exc) from None
 
 
 async def until_disconnect(request: Request, work):
@@ -88,13 +72,13 @@ def abort_all(engine: LLMEngine) -> None:
         engine.step()
 
 
-def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastAPI:
+def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starlette:
     """The OpenAI-compatible app over `engine`; its lifespan runs the engine loop."""
     settings = settings or ServeSettings()
     name = model_name(engine, settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: Starlette):
         async with AsyncLLM(engine) as llm, anyio.create_task_group() as tasks:
             service = Service(llm, settings, name)
             service.tasks = tasks
@@ -105,23 +89,15 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
             tasks.cancel_scope.cancel()  # choices of requests cut off by the shutdown
         abort_all(engine)
 
-    app = FastAPI(title="agentrt", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.service = None  # set once the engine loop runs
-    app.add_middleware(Guards, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
-
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError) -> Response:
+    async def api_error(request: Request, exc: APIError) -> Response:
         return exc.response()
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         return APIError(500, f"internal error: {type(exc).__name__}: {exc}").response()
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         return APIError(exc.status_code, str(exc.detail)).response()
 
-    @app.get("/health")
     async def health(request: Request) -> Response:
         service: Service = request.app.state.service
         if service.draining or service.llm.failed:
@@ -137,22 +113,18 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
             "max_model_len": engine.max_model_len,
         }
 
-    @app.get("/v1/models")
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [card(request.app.state.service)]})
 
-    @app.get("/v1/models/{model:path}")
-    async def model(request: Request, model: str) -> Response:
+    async def model(request: Request) -> Response:
         service: Service = request.app.state.service
-        service.check_model(model)
+        service.check_model(request.path_params["model"])
         return JSONResponse(card(service))
 
-    @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         service: Service = request.app.state.service
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         service: Service = request.app.state.service
         req = await parse(request, ChatCompletionRequest, settings.max_body_bytes)
@@ -160,22 +132,42 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> FastA
         if handler is None:
             service.check_model(req.model)
             raise APIError(400, "this model has no chat template; use /v1/completions")
-        plan = await handler.plan(req)
-        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+        plan = await handler.plan(req, read_hints(req.model_extra, request.headers))
+        return await _answer(request, service, req.stream, handler, plan)
 
-    @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         service: Service = request.app.state.service
         req = await parse(request, CompletionRequest, settings.max_body_bytes)
         handler: CompletionHandler = request.app.state.completions
-        plan = await handler.plan(req)
-        return await _answer(request, service, len(plan.jobs), req.stream, handler, plan)
+        plan = await handler.plan(req, read_hints(req.model_extra, request.headers))
+        return await _answer(request, service, req.stream, handler, plan)
 
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model:path}", model, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"]),
+            *workflow_routes(settings.max_body_bytes),
+        ],
+        middleware=[
+            Middleware(Guards, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
+        ],
+        exception_handlers={
+            APIError: api_error,
+            HTTPException: http_error,
+            Exception: unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.service = None  # set once the engine loop runs
     return app
 
 
-async def _answer(request: Request, service: Service, n: int, stream: bool, handler, plan):
-    release = service.admit(n)
+async def _answer(request: Request, service: Service, stream: bool, handler, plan):
+    release = service.admit(plan)
     if stream:
         return SSEResponse(handler.stream(plan), on_close=release)
     try:

@@ -4,7 +4,9 @@ workload in-process on an engine with the same settings, side by side.
 Requests go to /v1/completions as token-id prompts (or, with `endpoint="chat"`, to
 /v1/chat/completions as one user message, the prompt's tokens decoded to text) with
 `ignore_eos` (every request produces exactly its output length), streamed, with usage
-(its cached tokens give the prefix hit rate). Each client sends its next request when
+(its cached tokens give the prefix hit rate), through aiohttp (the client `vllm bench
+serve` uses; it costs a fraction of httpx's CPU per streamed request, CPU that on a small
+machine is taken from the server under test). Each client sends its next request when
 the last one ends (a closed loop, as `vllm bench serve --max-concurrency`). Timings are
 wall-clock on both sides.
 """
@@ -16,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import anyio
-import httpx
 import orjson
 
 from agentrt.engine.async_llm import AsyncLLM
@@ -25,6 +27,7 @@ from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
+JSON = {"Content-Type": "application/json"}
 WORKLOADS = ("mixed", "short", "mooncake", "workflow")
 ENDPOINTS = ("completions", "chat")
 # the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
@@ -101,18 +104,40 @@ def build_workload(
     raise ValueError(f"unknown workload {name!r}; use one of {WORKLOADS}")
 
 
-async def _closed_loop(requests: list[BenchRequest], clients: int, one) -> float:
-    """Run `one(i, request)` for every request, `clients` at a time; returns seconds."""
-    pending = iter(enumerate(requests))
+async def _drive(
+    requests: list[BenchRequest], clients: int, one, rate: float | None = None, seed: int = 0
+) -> float:
+    """Run `one(i, request)` for every request, at most `clients` at a time; returns
+    seconds. Without `rate`, a closed loop (each client sends its next request when the
+    last one ends); with it, requests arrive as a Poisson process of `rate` per second
+    (seeded), as `vllm bench serve --request-rate` sends them, and wait for a free client
+    (the wait is not part of their latency)."""
+    start = time.perf_counter()
+    if rate is None:
+        pending = iter(enumerate(requests))
 
-    async def client() -> None:
-        for i, request in pending:
+        async def client() -> None:
+            for i, request in pending:
+                await one(i, request)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(clients):
+                tg.start_soon(client)
+        return time.perf_counter() - start
+
+    limit = anyio.Semaphore(clients)
+    rng = random.Random(seed)
+
+    async def limited(i: int, request: BenchRequest) -> None:
+        async with limit:
             await one(i, request)
 
-    start = time.perf_counter()
     async with anyio.create_task_group() as tg:
-        for _ in range(clients):
-            tg.start_soon(client)
+        at = start
+        for i, request in enumerate(requests):
+            at += rng.expovariate(rate)
+            await anyio.sleep(max(0.0, at - time.perf_counter()))
+            tg.start_soon(limited, i, request)
     return time.perf_counter() - start
 
 
@@ -122,6 +147,7 @@ async def run_http(
     clients: int,
     api_key: str | None = None,
     endpoint: str = "completions",
+    rate: float | None = None,
 ):
     """The workload over HTTP; returns (metrics, prefix hit rate)."""
     chat = endpoint == "chat"
@@ -129,11 +155,13 @@ async def run_http(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, timeout=600, limits=limits
-    ) as client:
-        model = (await client.get("/v1/models")).json()["data"][0]["id"]
+    connector = aiohttp.TCPConnector(limit=clients + 4)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(
+        base_url, headers=headers, connector=connector, timeout=timeout
+    ) as session:
+        async with session.get("/v1/models") as r:
+            model = (await r.json())["data"][0]["id"]
 
         async def one(i: int, request: BenchRequest) -> None:
             timing = timings[i]
@@ -149,15 +177,17 @@ async def run_http(
                 body["messages"] = [{"role": "user", "content": request.text}]
             else:
                 body["prompt"] = request.prompt
+            data = orjson.dumps(body)
             timing.arrival = time.perf_counter()
             try:
-                async with client.stream("POST", path, json=body) as r:
-                    if r.status_code != 200:
+                async with session.post(path, data=data, headers=JSON) as r:
+                    if r.status != 200:
                         timing.failed = True
-                        await r.aread()
+                        await r.read()
                         return
-                    async for line in r.aiter_lines():
-                        if not line.startswith("data: ") or line == "data: [DONE]":
+                    async for raw in r.content:
+                        line = raw.rstrip()
+                        if not line.startswith(b"data: ") or line == b"data: [DONE]":
                             continue
                         chunk = orjson.loads(line[6:])
                         if _has_tokens(chunk, chat):
@@ -165,10 +195,10 @@ async def run_http(
                         if chunk.get("usage"):
                             timing.output_tokens = chunk["usage"]["completion_tokens"]
                             cached[i] = chunk["usage"]["prompt_tokens_details"]["cached_tokens"]
-            except httpx.HTTPError:
+            except aiohttp.ClientError:
                 timing.failed = True
 
-        duration = await _closed_loop(requests, clients, one)
+        duration = await _drive(requests, clients, one, rate)
     return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
 
 
@@ -181,7 +211,9 @@ def _has_tokens(chunk: dict, chat: bool) -> bool:
     return bool(choices[0]["delta"].get("content")) or choices[0]["finish_reason"] is not None
 
 
-async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], clients: int):
+async def run_in_process(
+    engine: LLMEngine, requests: list[BenchRequest], clients: int, rate: float | None = None
+):
     """The same workload on AsyncLLM in this process; returns (metrics, hit rate)."""
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
@@ -198,7 +230,7 @@ async def run_in_process(engine: LLMEngine, requests: list[BenchRequest], client
                     timing.output_tokens = len(out.token_ids)
                     cached[i] = out.num_cached_tokens
 
-        duration = await _closed_loop(requests, clients, one)
+        duration = await _drive(requests, clients, one, rate)
     return _metrics(requests, timings, duration), _hit_rate(requests, cached, timings)
 
 

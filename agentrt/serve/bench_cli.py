@@ -17,6 +17,7 @@ import httpx
 from agentrt.cli_types import positive_float, positive_int
 from agentrt.output_files import JSON, output_path
 from agentrt.report import format_table, write_json
+from agentrt.serve.bench_agents import MODES, POLICY
 
 
 def add_parser(bench_sub, add_engine_flags) -> None:
@@ -31,7 +32,17 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     add_engine_flags(p)
     p.add_argument("--base-url", default=None, help="a running server (default: start one)")
     p.add_argument("--api-key", default=None, help="bearer key of the server")
-    p.add_argument("--workload", default="mixed", help="mixed, short, mooncake or workflow (mixed)")
+    p.add_argument(
+        "--workload",
+        default="mixed",
+        help="mixed, short, mooncake or workflow (mixed); or kvflow-single / "
+        "kvflow-concurrent: multi-agent programs, one server per --modes entry",
+    )
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"kvflow-* workloads: comma-separated modes ({','.join(MODES)})",
+    )
     p.add_argument(
         "--endpoint",
         choices=("completions", "chat"),
@@ -42,6 +53,13 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     p.add_argument("--clients", type=positive_int, default=16, help="concurrent clients (16)")
     p.add_argument("--num-requests", type=positive_int, default=64, help="requests (64)")
     p.add_argument("--output-len", type=positive_int, default=64, help="tokens per request (64)")
+    p.add_argument(
+        "--request-rate",
+        type=positive_float,
+        default=None,
+        help="Poisson arrivals per second, at most --clients in flight (default: a closed "
+        "loop: each client sends its next request when the last one ends)",
+    )
     p.add_argument("--trace", default=None, help="mooncake: trace file (shared conversation)")
     p.add_argument(
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
@@ -94,6 +112,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
 
 
 def _cmd_bench_serve(args: argparse.Namespace) -> int:
+    if args.workload.startswith("kvflow-"):
+        return _cmd_bench_agents(args)
     from agentrt.serve.bench import as_chat, build_workload, overhead, run_http, run_in_process
     from agentrt.serve.cli import build_engine, engine_config
     from agentrt.trace.metrics import format_serving
@@ -117,7 +137,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         proc, url = start_server(args)
     try:
         http, http_hits = anyio.run(
-            run_http, url, requests, args.clients, args.api_key, args.endpoint
+            run_http, url, requests, args.clients, args.api_key, args.endpoint, args.request_rate
         )
     finally:
         if proc is not None:
@@ -125,7 +145,9 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
             proc.wait(60)
     results = {"HTTP": {**http, "prefix_hit_rate": http_hits}}
     if not args.no_in_process:
-        local, local_hits = anyio.run(run_in_process, engine, requests, args.clients)
+        local, local_hits = anyio.run(
+            run_in_process, engine, requests, args.clients, args.request_rate
+        )
         results["in-process"] = {**local, "prefix_hit_rate": local_hits}
     print(format_serving(results))
     rows = [
@@ -142,6 +164,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         "workload": args.workload,
         "endpoint": args.endpoint,
         "clients": args.clients,
+        "request_rate": args.request_rate,
         "results": results,
     }
     if "in-process" in results:
@@ -160,3 +183,91 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         )
     write_json(args.json, out)
     return 0 if all(r["failed"] == 0 for r in results.values()) else 1
+
+
+def _cmd_bench_agents(args: argparse.Namespace) -> int:
+    import copy
+
+    from agentrt.bench.kvflow_cli import DEFAULTS, make_workload
+    from agentrt.engine import loader
+    from agentrt.serve.bench_agents import AgentTexts, run_agent_clients
+    from agentrt.serve.chat_template import ChatRenderer
+    from agentrt.serve.protocol import ChatMessage
+
+    scenario = args.workload.removeprefix("kvflow-")
+    backend = args.backend or "builtin"
+    if (scenario, backend) not in DEFAULTS:
+        raise SystemExit(
+            f"unknown workload {args.workload!r}: use kvflow-single or kvflow-concurrent"
+        )
+    modes = [m for m in args.modes.split(",") if m]
+    for mode in modes:
+        if mode not in MODES:
+            raise SystemExit(f"unknown mode {mode!r}; use some of {','.join(MODES)}")
+    sizes = DEFAULTS[(scenario, backend)]
+    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
+    workload = make_workload(scenario, sizes, vocab=len(tokenizer))
+    texts = AgentTexts(workload, tokenizer)
+    # pools sized from the prompts as the server renders them (decoded text re-tokenizes
+    # to other ids), as `bench kvflow` sizes them from its token ids
+    renderer = ChatRenderer(tokenizer)
+    prefix_tokens = dynamic_tokens = 0
+    for k, system in enumerate(texts.systems):
+        messages = [
+            ChatMessage(role="system", content=system),
+            ChatMessage(role="user", content=texts.user(0, 1, k)),
+        ]
+        ids = renderer.render(messages, None)
+        fixed = renderer.fixed_prefix_len(messages, None, ids)
+        prefix_tokens = max(prefix_tokens, fixed)
+        dynamic_tokens = max(dynamic_tokens, len(ids) - fixed)
+    page = args.page_size or 16
+    pages = lambda n: -(-n // page)  # noqa: E731
+    own = pages(dynamic_tokens + workload.output) + 2
+    device = sizes["device_prefixes"] * pages(prefix_tokens) + workload.instances * own
+    calls = workload.agents * (workload.rounds + 1) * workload.instances
+    host = workload.agents * pages(prefix_tokens) + calls * own
+    rows, results = [], {}
+    for mode in modes:
+        server_args = copy.copy(args)
+        server_args.eviction_policy = POLICY[mode]
+        server_args.kv_cache_tokens = device * page
+        server_args.host_kv_cache_tokens = host * page
+        proc, url = start_server(server_args)
+        try:
+            result = anyio.run(run_agent_clients, url, texts, mode)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        results[mode] = result
+    base = results.get("lru", {}).get("e2e_s")
+    for mode, r in results.items():
+        speedup = base / r["e2e_s"] if base and r["e2e_s"] else float("nan")
+        rows.append(
+            (mode, r["e2e_s"], r["device_hit_rate"], r["host_hit_rate"], speedup,
+             r["wall_s"], len(r["failures"]))
+        )  # fmt: skip
+    unit = "virtual s" if backend == "sim" else "s"
+    print(
+        format_table(
+            f"{args.workload} through HTTP ({workload.instances} instances x "
+            f"{workload.agents} agents, {workload.rounds} timed rounds after 1 warm-up; "
+            f"prefix ~{prefix_tokens} tokens, device pool {device} pages)",
+            ["mode", f"e2e ({unit})", "device hit", "host hit", "lru / mode", "wall s", "failures"],
+            rows,
+        )  # fmt: skip
+    )
+    if "kvflow-declared" in results and "kvflow-learned" in results:
+        declared = results["kvflow-declared"]["e2e_s"]
+        learned = results["kvflow-learned"]["e2e_s"]
+        print(f"kvflow-learned / kvflow-declared e2e: {learned / declared:.3f}")
+    out = {
+        "workload": args.workload,
+        "sizes": sizes,
+        "prefix_tokens": prefix_tokens,
+        "device_pages": device,
+        "host_pages": host,
+        "results": results,
+    }
+    write_json(args.json, out)
+    return 0 if all(not r["failures"] for r in results.values()) else 1

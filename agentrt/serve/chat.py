@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve import tool_calls as tc
+from agentrt.serve.agents import Call
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
+from agentrt.serve.hints import RequestHints
 from agentrt.serve.logprobs import LogprobFormatter
 from agentrt.serve.protocol import ChatCompletionRequest, ToolCall
 from agentrt.serve.sampling import sampling_params
@@ -26,6 +28,11 @@ class ChatPlan:
     prompt_ids: list[int]
     jobs: list[Job]
     tools: tc.ToolMode
+    hints: RequestHints
+    call: Call
+    tool_names: list[str] = field(default_factory=list)
+    predicted_steps: float | None = None
+    pinned_until: float | None = None
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -66,7 +73,7 @@ class ChatHandler:
         self.service = service
         self.logprobs = LogprobFormatter(service.engine.tokenizer)
 
-    async def plan(self, req: ChatCompletionRequest) -> ChatPlan:
+    async def plan(self, req: ChatCompletionRequest, hints: RequestHints) -> ChatPlan:
         svc = self.service
         svc.check_model(req.model)
         if svc.renderer is None:
@@ -76,14 +83,20 @@ class ChatHandler:
         if req.n > svc.settings.max_n:
             raise APIError(400, f"n must be at most {svc.settings.max_n}", param="n")
         mode = tc.tool_mode(req)
-        ids = svc.renderer.render(req.messages, list(mode.tools) or None)
+        tools = list(mode.tools) or None
+        ids = svc.renderer.render(req.messages, tools)
         svc.check_prompt(ids, "messages")
+        prefix_len = svc.renderer.fixed_prefix_len(req.messages, tools, ids)
+        call = svc.agents.call_of(hints, ids[:prefix_len], req.messages)
         structured = _structured(req, mode)
         await svc.compile(structured)
         limit = req.max_completion_tokens or req.max_tokens
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
-        return ChatPlan(req, ids, [(ids, p) for p in params], mode)
+        fixed = prefix_len if call.agent else None
+        start = svc.agents.program_start(call)
+        jobs = [Job(ids, p, call.agent, fixed, hints.priority, start) for p in params]
+        return ChatPlan(req, ids, jobs, mode, hints, call)
 
     # -- whole answers ------------------------------------------------------------------
 
@@ -98,6 +111,7 @@ class ChatHandler:
             "choices": choices,
             "usage": _usage(plan, outs),
             "system_fingerprint": None,
+            "x_agentrt": self.service.x_agentrt(plan, outs[0]),
         }
 
     def _split(self, plan: ChatPlan, text: str) -> tuple[str | None, list[ToolCall]]:
@@ -109,8 +123,20 @@ class ChatHandler:
             return tc.parse_auto(text, {t.function.name for t in mode.tools})
         return text, []
 
-    def _choice(self, plan: ChatPlan, index: int, out: RequestOutput) -> dict:
+    def _finished(
+        self, plan: ChatPlan, index: int, out: RequestOutput
+    ) -> tuple[str | None, list[ToolCall]]:
+        """A finished choice's content and tool calls; the first choice's calls pause
+        its conversation (its KV stays pinned for them)."""
         content, calls = self._split(plan, out.text)
+        names = [c.function.name for c in calls]
+        plan.tool_names.extend(names)
+        if index == 0 and names:
+            self.service.pause(plan, names, out)
+        return content, calls
+
+    def _choice(self, plan: ChatPlan, index: int, out: RequestOutput) -> dict:
+        content, calls = self._finished(plan, index, out)
         message: dict = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = [c.model_dump() for c in calls]
@@ -123,7 +149,9 @@ class ChatHandler:
 
     # -- streams ------------------------------------------------------------------------
 
-    def _chunk(self, plan: ChatPlan, choices: list[dict], usage: dict | None = None) -> bytes:
+    def _chunk(
+        self, plan: ChatPlan, choices: list[dict], usage: dict | None = None, x: dict | None = None
+    ) -> bytes:
         body = {
             "id": plan.id,
             "object": "chat.completion.chunk",
@@ -133,17 +161,22 @@ class ChatHandler:
         }
         if plan.req.include_usage:
             body["usage"] = usage
+        if x is not None:
+            body["x_agentrt"] = x
         return event(body)
 
     async def stream(self, plan: ChatPlan) -> AsyncIterator[bytes]:
         """SSE chunks: a role chunk per choice, content (or tool-call) deltas, a chunk
         with the finish reason, the usage chunk when asked, then [DONE]. An error after
-        the stream began goes out as an `error` event before [DONE]."""
+        the stream began goes out as an `error` event before [DONE]. Chunks go out in as
+        few writes as keep their timing: the role chunks with the first output, a finish
+        chunk with whatever comes next (the usage chunk and [DONE] for the last)."""
         states = [_ChoiceStream(plan.tools) for _ in plan.jobs]
         finals: list[RequestOutput | None] = [None] * len(plan.jobs)
+        held = []
         for i in range(len(plan.jobs)):
             role = {"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
-            yield self._chunk(plan, [{**role, "finish_reason": None}])
+            held.append(self._chunk(plan, [{**role, "finish_reason": None}]))
         try:
             async with self.service.stream(plan.jobs) as outs:
                 async for i, out in outs:
@@ -155,23 +188,27 @@ class ChatHandler:
                     if out.finished:
                         finals[i] = out
                         check_finished(out)
-                        _, calls = self._split(plan, out.text)
+                        _, calls = self._finished(plan, i, out)
                         delta = state.final_delta(out, calls)
                         reason = "tool_calls" if calls else out.finish_reason
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        yield self._chunk(plan, [{**choice, "finish_reason": reason}])
+                        extra = self.service.x_agentrt(plan, out)
+                        held.append(
+                            self._chunk(plan, [{**choice, "finish_reason": reason}], x=extra)
+                        )
                         continue
                     delta = state.delta(out)
                     if delta or logprobs:
                         choice = {"index": i, "delta": delta, "logprobs": logprobs}
-                        yield self._chunk(plan, [{**choice, "finish_reason": None}])
+                        held.append(self._chunk(plan, [{**choice, "finish_reason": None}]))
+                        yield b"".join(held)
+                        held.clear()
         except APIError as exc:
-            yield event(exc.body())
-            yield DONE
+            yield b"".join([*held, event(exc.body()), DONE])
             return
         if plan.req.include_usage:
-            yield self._chunk(plan, [], _usage(plan, [o for o in finals if o is not None]))
-        yield DONE
+            held.append(self._chunk(plan, [], _usage(plan, [o for o in finals if o is not None])))
+        yield b"".join([*held, DONE])
 
 
 class _ChoiceStream:

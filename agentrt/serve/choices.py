@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
@@ -21,8 +22,22 @@ from anyio.abc import TaskGroup
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 
-Job = tuple[list[int], SamplingParams]
-Generate = Callable[[list[int], SamplingParams], AsyncIterator[RequestOutput]]
+
+@dataclass(frozen=True)
+class Job:
+    """One choice to generate: its prompt, sampling, the agent it runs for (`agent_id`,
+    whose fixed prefix is the first `prefix_len` tokens) and its place in the waiting
+    queue (`LLMEngine.add_request`'s `priority` and `program_start`)."""
+
+    prompt_ids: list[int]
+    params: SamplingParams
+    agent_id: str | None = None
+    prefix_len: int | None = None
+    priority: int = 0
+    program_start: float | None = None
+
+
+Generate = Callable[[Job], AsyncIterator[RequestOutput]]
 
 
 class ChoiceStream:
@@ -38,12 +53,12 @@ class ChoiceStream:
 
     async def __aenter__(self) -> ChoiceStream:
         if len(self.jobs) == 1:
-            self._single = self.generate(*self.jobs[0])
+            self._single = self.generate(self.jobs[0])
         else:
-            for i, (ids, params) in enumerate(self.jobs):
+            for i, job in enumerate(self.jobs):
                 scope = anyio.CancelScope()
                 self._scopes.append(scope)
-                self.tasks.start_soon(self._pump, i, ids, params, scope, self._send.clone())
+                self.tasks.start_soon(self._pump, i, job, scope, self._send.clone())
         self._send.close()
         return self
 
@@ -68,10 +83,10 @@ class ChoiceStream:
             raise item
         return index, item
 
-    async def _pump(self, index: int, ids, params, scope: anyio.CancelScope, send) -> None:
+    async def _pump(self, index: int, job: Job, scope: anyio.CancelScope, send) -> None:
         with scope:
             async with send:
-                outputs = self.generate(ids, params)
+                outputs = self.generate(job)
                 try:
                     async for out in outputs:
                         await send.send((index, out))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from agentrt.cli_types import nonneg_int, port, positive_float, positive_int
+from agentrt.cli_types import fraction, nonneg_int, port, positive_float, positive_int
 from agentrt.engine.config import EngineConfig
 from agentrt.serve.settings import ServeSettings
 
@@ -77,6 +77,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_pending=args.max_pending,
         grace_seconds=args.grace_seconds,
         log_requests=args.log_requests,
+        pin_budget=args.pin_budget,
     )
     serve(build_engine(engine_config(args)), settings)
     return 0
@@ -106,6 +107,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--max-pending", type=positive_int, default=512, help="requests in flight (512)")
     p.add_argument("--grace-seconds", type=positive_float, default=30.0, help="SIGTERM grace (30)")
+    p.add_argument(
+        "--pin-budget",
+        type=fraction,
+        default=0.25,
+        help="share of the device KV pool that tool-call pauses may hold pinned (0.25)",
+    )
     p.add_argument("--log-requests", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_cmd_serve)
 

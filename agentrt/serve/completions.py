@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from agentrt.engine.outputs import RequestOutput
+from agentrt.serve.agents import Call
 from agentrt.serve.choices import Job
 from agentrt.serve.errors import APIError
+from agentrt.serve.hints import RequestHints
 from agentrt.serve.logprobs import LogprobFormatter
 from agentrt.serve.protocol import CompletionRequest
 from agentrt.serve.sampling import sampling_params
@@ -22,6 +24,11 @@ class CompletionPlan:
     req: CompletionRequest
     prompts: list[list[int]]
     jobs: list[Job]  # choice i answers prompts[i // n]
+    hints: RequestHints
+    call: Call
+    tool_names: list[str] = field(default_factory=list)
+    predicted_steps: float | None = None
+    pinned_until: float | None = None  # (completions call no tools)
     id: str = field(default_factory=lambda: f"cmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -40,7 +47,7 @@ class CompletionHandler:
         tok = service.engine.tokenizer
         self.logprobs = LogprobFormatter(tok) if tok is not None else None
 
-    async def plan(self, req: CompletionRequest) -> CompletionPlan:
+    async def plan(self, req: CompletionRequest, hints: RequestHints) -> CompletionPlan:
         svc = self.service
         svc.check_model(req.model)
         if req.echo or req.suffix:
@@ -61,12 +68,14 @@ class CompletionHandler:
             svc.check_prompt(ids)
             prompts.append(ids)
         jobs: list[Job] = []
+        call = svc.agents.call_of(hints, None)
         for ids in prompts:
             params = sampling_params(
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
-            jobs.extend((ids, p) for p in params)
-        return CompletionPlan(req, prompts, jobs)
+            start = svc.agents.program_start(call)
+            jobs.extend(Job(ids, p, call.agent, None, hints.priority, start) for p in params)
+        return CompletionPlan(req, prompts, jobs, hints, call)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:
         n = plan.req.n
@@ -96,10 +105,13 @@ class CompletionHandler:
             }
             for i, out in enumerate(outs)
         ]
-        return self._body(plan, choices, self._usage(plan, outs))
+        x = self.service.x_agentrt(plan, outs[0])
+        return self._body(plan, choices, self._usage(plan, outs), x)
 
-    def _body(self, plan: CompletionPlan, choices: list[dict], usage: dict | None) -> dict:
-        return {
+    def _body(
+        self, plan: CompletionPlan, choices: list[dict], usage: dict | None, x: dict | None = None
+    ) -> dict:
+        body = {
             "id": plan.id,
             "object": "text_completion",
             "created": plan.created,
@@ -107,8 +119,14 @@ class CompletionHandler:
             "choices": choices,
             "usage": usage,
         }
+        if x is not None:
+            body["x_agentrt"] = x
+        return body
 
     async def stream(self, plan: CompletionPlan) -> AsyncIterator[bytes]:
+        """SSE chunks of text as it is decoded; a finish chunk goes out with whatever
+        comes next (the usage chunk and [DONE] for the last), in one write."""
+        held: list[bytes] = []
         sent = [0] * len(plan.jobs)
         sent_tokens = [0] * len(plan.jobs)
         finals: list[RequestOutput | None] = [None] * len(plan.jobs)
@@ -133,12 +151,15 @@ class CompletionHandler:
                         "logprobs": logprobs,
                         "finish_reason": out.finish_reason if out.finished else None,
                     }
-                    yield event(self._body(plan, [choice], None))
+                    x = self.service.x_agentrt(plan, out) if out.finished else None
+                    held.append(event(self._body(plan, [choice], None, x)))
+                    if not out.finished:
+                        yield b"".join(held)
+                        held.clear()
         except APIError as exc:
-            yield event(exc.body())
-            yield DONE
+            yield b"".join([*held, event(exc.body()), DONE])
             return
         if plan.req.include_usage:
             done = [o for o in finals if o is not None]
-            yield event(self._body(plan, [], self._usage(plan, done)))
-        yield DONE
+            held.append(event(self._body(plan, [], self._usage(plan, done))))
+        yield b"".join([*held, DONE])

@@ -8,7 +8,7 @@ Each app has its own registry, so several servers may share a process (tests).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agentrt.engine.llm_engine import LLMEngine
@@ -87,6 +87,13 @@ class _EngineCollector:
         rate.add_metric([self.model, "device"], st.device_hit_rate)
         rate.add_metric([self.model, "host"], st.host_hit_rate)
         yield rate
+        clock = GaugeMetricFamily(
+            "agentrt:engine_clock_seconds",
+            "The engine's clock (virtual seconds on the sim backend).",
+            labels=["model_name"],
+        )
+        clock.add_metric(labels, engine.clock.now())
+        yield clock
 
 
 class ServerMetrics:
@@ -134,6 +141,33 @@ class ServerMetrics:
             ["model_name", "status"],
             registry=reg,
         )
+
+        self.hints = Counter(
+            "agentrt:request_hints",
+            "Request hints received, by field and outcome (accepted, clipped, ignored).",
+            ["model_name", "field", "outcome"],
+            registry=reg,
+        )
+        self.learned_predictions = Counter(
+            "agentrt:learned_graph_predictions",
+            "Requests of agents on learned graphs, by whether the learned graph expected "
+            "them within one step (hit), later (miss), or had no estimate (unknown).",
+            ["model_name", "outcome"],
+            registry=reg,
+        )
+        self.workflows = Gauge(
+            "agentrt:workflows_declared", "Declared workflows held.", lab, registry=reg
+        )
+        self.hinted_agents = Gauge(
+            "agentrt:agents_with_steps_to_execution",
+            "Agents whose steps-to-execution the KV manager was last given.",
+            lab,
+            registry=reg,
+        )
+
+    def hinted(self, outcome: dict[str, str]) -> None:
+        for field, result in outcome.items():
+            self.hints.labels(self.model, field, result.split(":")[0].split(" ")[0]).inc()
 
     def finished(self, out: RequestOutput) -> None:
         """Record one request (one choice) that ended."""

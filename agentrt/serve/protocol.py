@@ -21,8 +21,10 @@ class StreamOptions(_Request):
 
 
 class _Sampling(_Request):
-    """Fields both endpoints share."""
+    """Fields both endpoints share. Fields the schema does not know are kept in
+    `model_extra` for the hint reader (`serve.hints`)."""
 
+    model_config = ConfigDict(extra="allow")
     model: str
     n: int = Field(default=1, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -148,6 +150,22 @@ class ResponseToolCall(_Response):
     function: ResponseFunction
 
 
+class AgentCallInfo(_Response):
+    agent_key: str | None
+    workflow: str | None
+    graph: Literal["declared", "learned"]
+    predicted_steps: float | None
+
+
+class AgentrtInfo(_Response):
+    """`x_agentrt`: agentrt's own answer beside OpenAI's fields (clients ignore it)."""
+
+    cached_tokens: int
+    hint_outcome: dict[str, str]
+    pinned_until: float | None
+    agent: AgentCallInfo
+
+
 class PromptTokensDetails(_Response):
     cached_tokens: int = 0
 
@@ -197,6 +215,7 @@ class ChatCompletion(_Response):
     choices: list[ChatChoice]
     usage: Usage
     system_fingerprint: str | None
+    x_agentrt: AgentrtInfo
 
 
 class FunctionDelta(_Response):
@@ -231,6 +250,7 @@ class ChatCompletionChunk(_Response):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+    x_agentrt: AgentrtInfo | None = None  # on a choice's finish chunk
 
 
 class CompletionLogprobs(_Response):
@@ -254,6 +274,7 @@ class Completion(_Response):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None
+    x_agentrt: AgentrtInfo | None = None  # whole answers, and a choice's finish chunk
 
 
 class ModelCard(_Response):

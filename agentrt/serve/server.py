@@ -10,7 +10,7 @@ import signal
 import socket
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.serve.app import build_app
@@ -21,7 +21,7 @@ class _Server(uvicorn.Server):
     """uvicorn's server that first marks the app as draining (/health says 503 and new
     requests get 503 while connections wind down)."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
         super().__init__(config)
         self.app = app
 

@@ -9,6 +9,7 @@ choice still running, which frees its KV.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import aclosing
@@ -18,12 +19,13 @@ from anyio.abc import TaskGroup
 
 from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.outputs import RequestOutput
-from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.structured_params import StructuredOutputParams
+from agentrt.serve.agents import AgentTracker, prediction_outcome
 from agentrt.serve.chat_template import ChatRenderer
 from agentrt.serve.choices import ChoiceStream, Job
 from agentrt.serve.errors import APIError
 from agentrt.serve.metrics import ServerMetrics
+from agentrt.serve.plan import Plan
 from agentrt.serve.settings import ServeSettings
 
 
@@ -44,6 +46,16 @@ class Service:
         )
         tok = self.engine.tokenizer
         self.renderer = ChatRenderer(tok) if tok is not None and tok.chat_template else None
+        kv = self.engine.kv
+        self.agents = AgentTracker(
+            self._publish,
+            kv.page_size,
+            pin=self.engine.pin,
+            unpin=self.engine.unpin,
+            pin_budget_pages=int(kv.num_pages * settings.pin_budget),
+            engine_clock=self.engine.clock.now,
+        )
+        self.workflows = self.agents.declared
 
     # -- checks -------------------------------------------------------------------------
 
@@ -85,9 +97,43 @@ class Service:
         except ValueError as exc:
             raise APIError(400, str(exc), param="response_format") from None
 
-    def admit(self, num_choices: int) -> Callable[[], None]:
-        """Hold `num_choices` places in flight, or answer 503 when they are not free.
-        Returns the call that gives them back (call it exactly once)."""
+    # -- agents ---------------------------------------------------------------------------
+
+    def _publish(self, agent_ste: dict[str, float]) -> None:
+        """Steps-to-execution per agent to the engine's KV manager."""
+        self.llm.update_steps_to_execution(agent_ste)
+        self.metrics.hinted_agents.labels(self.model_name).set(len(agent_ste))
+        self.metrics.workflows.labels(self.model_name).set(len(self.workflows.declared))
+
+    def pause(self, plan: Plan, tool_names: list[str], out: RequestOutput) -> None:
+        """The first choice of `plan` ended in calls of `tool_names`: pin its
+        conversation for the tools' expected pause (`plan.pinned_until`)."""
+        tokens = [*out.prompt_token_ids, *out.token_ids]
+        plan.pinned_until = self.agents.pause(plan.call, tool_names, tokens)
+
+    def x_agentrt(self, plan: Plan, out: RequestOutput) -> dict:
+        """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
+        became of each hint, until when its KV stays pinned (null: not pinned), and the
+        agent call as the server saw it (its agent and workflow keys, whether its graph
+        was declared, and the steps the learned graph expected until it ran)."""
+        call = plan.call
+        return {
+            "cached_tokens": min(out.num_cached_tokens, len(out.prompt_token_ids)),
+            "hint_outcome": plan.hints.outcome,
+            "pinned_until": plan.pinned_until,
+            "agent": {
+                "agent_key": call.agent,
+                "workflow": call.workflow,
+                "graph": "declared" if call.declared else "learned",
+                "predicted_steps": _json_steps(plan.predicted_steps),
+            },
+        }
+
+    def admit(self, plan: Plan) -> Callable[[], None]:
+        """Hold a place in flight for each of the plan's choices, or answer 503 when
+        they are not free, and start its agent call. Returns the call that gives the
+        places back and ends the agent call (call it exactly once)."""
+        num_choices = len(plan.jobs)
         if self.draining:
             raise APIError(503, "the server is shutting down", code="shutting_down")
         if self.pending + num_choices > self.settings.max_pending:
@@ -100,9 +146,18 @@ class Service:
                 headers={"Retry-After": str(self.settings.retry_after_seconds)},
             )
         self.pending += num_choices
+        why, plan.predicted_steps = self.agents.started(plan.call)
+        if plan.call.agent is not None and not plan.call.declared:
+            outcome = prediction_outcome(plan.predicted_steps)
+            self.metrics.learned_predictions.labels(self.model_name, outcome).inc()
+        if why is not None:
+            plan.hints.outcome["workflow_progress"] = f"ignored: {why}"
+        if plan.hints.given:
+            self.metrics.hinted(plan.hints.outcome)
 
         def release() -> None:
             self.pending -= num_choices
+            self.agents.finished(plan.call, plan.tool_names)
 
         return release
 
@@ -115,9 +170,17 @@ class Service:
         assert self.tasks is not None, "the app's lifespan sets the task group"
         return ChoiceStream(jobs, self._generate, self.tasks)
 
-    async def _generate(self, ids: list[int], params: SamplingParams):
+    async def _generate(self, job: Job):
+        outputs = self.llm.generate(
+            job.prompt_ids,
+            job.params,
+            agent_id=job.agent_id,
+            prefix_len=job.prefix_len,
+            priority=job.priority,
+            program_start=job.program_start,
+        )
         try:
-            async with aclosing(self.llm.generate(ids, params)) as outputs:
+            async with aclosing(outputs) as outputs:
                 async for out in outputs:
                     if out.finished:
                         self.metrics.finished(out)
@@ -150,3 +213,7 @@ def check_finished(out: RequestOutput | None) -> RequestOutput:
     if out.finish_reason == "error":
         raise APIError(500, f"the engine failed this request: {out.error}", code="engine_error")
     return out
+
+
+def _json_steps(steps: float | None) -> float | None:
+    return None if steps is None or math.isinf(steps) else steps

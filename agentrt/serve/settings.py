@@ -12,7 +12,9 @@ class ServeSettings:
     get 400 (None: what the engine serves). `max_pending`: requests (choices) in flight at
     most; more get 503 with `Retry-After`. `grace_seconds`: on SIGTERM, how long in-flight
     requests may finish before they are aborted. `served_model_name`: the id in
-    /v1/models and the one requests must name (None: the engine's model, or `default`)."""
+    /v1/models and the one requests must name (None: the engine's model, or `default`).
+    `pin_budget`: the share of the device KV pool that conversations paused on a tool
+    call may hold pinned."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -25,3 +27,4 @@ class ServeSettings:
     grace_seconds: float = 30.0
     retry_after_seconds: int = 1
     log_requests: bool = False
+    pin_budget: float = 0.25

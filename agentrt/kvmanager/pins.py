@@ -1,0 +1,63 @@
+"""Pins: cached prefixes held on the device for a while (a conversation paused on a tool).
+
+`pin(key, tokens)` locks the longest device-resident cached prefix of `tokens`, so
+eviction passes it by; `unpin(key)` lets it go. Pins give way: when an allocation cannot
+be met otherwise, `shed()` releases the newest pin (Continuum's order) and the caller
+retries, so a pin never fails a request and pinned pages are only ever the last to go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from agentrt.kvmanager.radix_node import RadixNode
+from agentrt.kvmanager.radix_tree import RadixTree
+
+
+class Pins:
+    def __init__(self, tree: RadixTree) -> None:
+        self.tree = tree
+        self._held: dict[Hashable, RadixNode] = {}  # insertion order = age, oldest first
+        self.shed_count = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._held
+
+    def pin(self, key: Hashable, tokens: Sequence[int]) -> int:
+        """Hold the cached device prefix of `tokens` (replacing `key`'s earlier pin);
+        returns the tokens pinned (0: nothing of it is cached)."""
+        self.unpin(key)
+        found = self.tree.match_prefix(tokens)
+        if not found.num_tokens:
+            return 0
+        self.tree.locks.lock(found.node)
+        self._held[key] = found.node
+        return found.num_tokens
+
+    def unpin(self, key: Hashable) -> bool:
+        node = self._held.pop(key, None)
+        if node is None:
+            return False
+        self.tree.locks.unlock(node)
+        return True
+
+    def shed(self) -> Hashable | None:
+        """Release the newest pin (for an allocation that needs its pages); its key, or
+        None when nothing is pinned."""
+        if not self._held:
+            return None
+        key = next(reversed(self._held))
+        self.unpin(key)
+        self.shed_count += 1
+        return key
+
+    def clear(self) -> None:
+        for key in list(self._held):
+            self.unpin(key)
+
+    def nodes(self) -> list[RadixNode]:
+        """The pinned nodes (each holds one lock on its path)."""
+        return list(self._held.values())

@@ -1,0 +1,202 @@
+"""What the server knows about the agents behind its requests, and the STE it derives.
+
+Each request is one call of an agent: its agent key is its `agent_id` hint, else the
+hash of its fixed prefix's blocks (`learn.AgentKey`; chat requests only, whose fixed
+prefix is the system turn and tools). Its workflow is its `workflow_id` hint; without
+one, a multi-turn conversation is its own workflow (keyed by its first non-system
+message) and single-message requests share one anonymous stream.
+
+- A workflow the client declared (`WorkflowBook`) moves its step graph;
+- any other is learned (`learn.LearnedGraphs`): per workflow kind, which agent follows
+  which, from the traffic.
+
+After each change, the steps-to-execution of both (declared workflows each, the learned
+ones as one map) are merged per agent (minimum) on one `HintBoard` and published to the
+engine's KV manager. Agents the learner is not confident about are left out, and so are
+evicted by recency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentrt.learn import (
+    AgentKey,
+    LearnedGraphs,
+    LearnerConfig,
+    PinBook,
+    ToolPauses,
+    export_learned,
+)
+from agentrt.serve.hints import RequestHints
+from agentrt.serve.protocol import ChatMessage
+from agentrt.serve.workflows import WorkflowBook
+
+ANONYMOUS = "anonymous"
+MAX_PROGRAMS = 100_000  # workflow start times remembered (least recently seen go first)
+LEARNED = "learned"  # the learned graphs' entry on the hint board
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as an agent call: its workflow and agent keys (None: untracked), and
+    its conversation's key (what a tool pause pins and the next request releases)."""
+
+    workflow: str | None
+    agent: str | None
+    declared: bool
+    conversation: str | None = None
+    last_step: bool = False
+
+
+def conversation_key(messages: list[ChatMessage] | None) -> str | None:
+    """A conversation's key: its first non-system message (None without one)."""
+    turns = [m for m in messages or () if m.role not in ("system", "developer")]
+    if not turns:
+        return None
+    first = turns[0].content
+    text = first if isinstance(first, str) else repr(first)
+    return "conv:" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _multi_turn(messages: list[ChatMessage] | None) -> bool:
+    return sum(m.role not in ("system", "developer") for m in messages or ()) > 1
+
+
+class AgentTracker:
+    def __init__(
+        self,
+        publish: Callable[[dict[str, float]], None],
+        block_size: int,
+        pin: Callable[[str, list[int]], None],
+        unpin: Callable[[str], None],
+        pin_budget_pages: int,
+        engine_clock: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.publish = publish
+        self.pin, self.unpin = pin, unpin
+        self.pin_book = PinBook(pin_budget_pages)
+        self.engine_clock = engine_clock
+        self.program_starts: OrderedDict[str, float] = OrderedDict()
+        self.clock = clock
+        self.keys = AgentKey(block_size)
+        self.declared = WorkflowBook(publish, clock=clock)
+        # A transition seen once is acted on, so one round of an agent loop teaches the
+        # server its graph; a wrong guess costs a needless prefetch, never tokens.
+        self.learned = LearnedGraphs(LearnerConfig(min_observations=1))
+        self.pauses = ToolPauses()
+        self._learned_ste: dict[str, float] = {}
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def call_of(
+        self,
+        hints: RequestHints,
+        prefix_ids: list[int] | None,
+        messages: list[ChatMessage] | None = None,
+    ) -> Call:
+        agent = self.keys.of(hints.agent_id, prefix_ids or ())
+        conversation = hints.workflow_id or conversation_key(messages)
+        workflow = hints.workflow_id or (conversation if _multi_turn(messages) else ANONYMOUS)
+        declared = self.declared.get(workflow) is not None
+        return Call(workflow, agent, declared, conversation, hints.is_last_step)
+
+    def program_start(self, call: Call) -> float | None:
+        """When the call's workflow began, on the engine's clock (None: the request
+        stands alone), for the waiting queue's program-level order."""
+        if call.workflow is None or call.workflow == ANONYMOUS:
+            return None
+        starts = self.program_starts
+        start = starts.get(call.workflow)
+        if start is None:
+            if len(starts) >= MAX_PROGRAMS:
+                starts.popitem(last=False)
+            start = starts[call.workflow] = self.engine_clock()
+        else:
+            starts.move_to_end(call.workflow)
+        return start
+
+    # -- tool pauses ----------------------------------------------------------------------
+
+    def pause(self, call: Call, tool_names: list[str], tokens: list[int]) -> float | None:
+        """A response of `call` ended in calls of `tool_names`: pin its conversation's KV
+        (`tokens`: prompt and answer) for the pause expected for those tools, within the
+        pin budget. Returns the Unix time the pin lasts until (None: not pinned)."""
+        key = call.conversation
+        if not tool_names or call.last_step or key is None:
+            return None
+        now = self.clock()
+        pause = self.pauses.expected_pause(tool_names)
+        pages = -(-len(tokens) // self.keys.block_size)
+        result = self.pin_book.pin(key, pages, now + pause, now)
+        for released in result.released:
+            self.unpin(released)
+        if not result.pinned:
+            return None
+        self.pin(key, tokens)
+        return time.time() + pause
+
+    def release_pins(self, keys: list[str]) -> None:
+        for key in keys:
+            if self.pin_book.release(key):
+                self.unpin(key)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def started(self, call: Call) -> tuple[str | None, float | None]:
+        """The call began. Returns why its declared graph could not take it (None: it
+        did, or it has none), and for a learned call the steps the learner expected
+        until this agent ran (0 or 1: it saw it coming; None: it had no estimate)."""
+        now = self.clock()
+        if call.conversation is not None:
+            self.pauses.request(call.conversation, now)  # learns the pause it ends
+            self.release_pins([call.conversation])  # the request holds its prefix now
+        for expired in self.pin_book.expire(now):
+            self.unpin(expired)
+        if call.agent is None:
+            return None, None
+        if call.declared:
+            return self.declared.request_started(call.workflow, call.agent), None
+        predicted = self._learned_ste.get(call.agent)
+        self.learned.start(call.workflow, call.agent, now)
+        self._publish_learned(now)
+        return None, predicted
+
+    def finished(self, call: Call, tool_names: list[str] | None = None) -> None:
+        """The call's response ended (`tool_names`: the tools it called)."""
+        now = self.clock()
+        if call.conversation is not None:
+            if call.last_step:
+                self.pauses.cancel(call.conversation)
+            elif tool_names:
+                self.pauses.response(call.conversation, tool_names, now)
+        if call.agent is None:
+            return
+        if call.declared:
+            self.declared.request_finished(call.workflow, call.agent)
+            return
+        self.learned.finish(call.workflow, call.agent, now)
+        if call.last_step:
+            self.learned.end(call.workflow, now)
+        self._publish_learned(now)
+
+    def export(self) -> dict:
+        return export_learned(self.learned, self.pauses, block_size=self.keys.block_size)
+
+    def _publish_learned(self, now: float) -> None:
+        board = self.declared.board
+        self._learned_ste = self.learned.agent_ste(now)
+        board.publish(LEARNED, self._learned_ste)
+        self.publish(board.agent_ste())
+
+
+def prediction_outcome(steps: float | None) -> str:
+    """How a learned call's start compares with what the learner expected."""
+    if steps is None:
+        return "unknown"
+    return "hit" if steps <= 1 else "miss"
