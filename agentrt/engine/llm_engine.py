@@ -1,8 +1,5 @@
-"""The engine: requests in, one batched step at a time, outputs out.
-
-Torch-free bookkeeping: the model runner (`TorchModelRunner` for the built-in backend,
-`CostModelRunner` for `sim`) is the only part that differs between backends.
-"""
+"""The engine: requests in, one batched step at a time, outputs out. Torch-free: the
+model runner (torch or cost model) is the only part that differs between backends."""
 
 from __future__ import annotations
 
@@ -34,17 +31,13 @@ Prompt = str | Seq[int]
 
 
 class LLMEngine:
-    """Continuous-batching engine over paged KV with a radix prefix cache.
-
-    `add_request` and `abort` may be called from any thread; `step` from one thread at a
-    time. Build it with `LLMEngine.from_config`. A request fails only itself: a bad one
+    """Continuous-batching engine over paged KV with a radix prefix cache; build it with
+    `LLMEngine.from_config`. `add_request`, `abort`, `pin` and `unpin` may be called from
+    any thread; `step` from one thread at a time. A request fails only itself: a bad one
     is refused by `add_request` with a one-line error; one that fails inside a step ends
     with finish reason ``error`` (`RequestOutput.error`), its KV released (`isolation.py`).
-
     With `implicit_decodes` on (the cost model), steady decoders advance by counting
-    steps in the runner's `decode_group`, with the plain step's results; their
-    `token_ids` and `num_computed_tokens` lag behind until they leave.
-    """
+    steps in the runner's `decode_group`, with the plain step's results."""
 
     def __init__(
         self,
@@ -84,7 +77,6 @@ class LLMEngine:
         self._detok: dict[str, Detokenizer] = {}
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
-        self._pin_ops: deque[tuple[Hashable, list[int] | None]] = deque()  # None: unpin
         self._lock = threading.Lock()
         self.post = Postprocessor(
             self.batcher,
@@ -135,13 +127,11 @@ class LLMEngine:
         ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
-        engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
-        prefix (tags the cached prefix with the agent for workflow-aware eviction).
-        `priority` (lower first) and `program_start` (the engine-clock time its
-        workflow began; default: this request's arrival) order the waiting queue
-        (`Batcher.add`). `ids_checked`: the caller guarantees that `prompt` is a list of
-        Python ints in [0, vocab_size); it is copied as is, without the per-token
-        conversion and range check (the simulator's synthetic prompts)."""
+        engine untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed
+        prefix (for workflow-aware eviction). `priority` (lower first), then
+        `program_start` (engine-clock start of its workflow; default: arrival) order the
+        waiting queue. `ids_checked`: `prompt` is a list of ints in [0, vocab_size),
+        taken without conversion or range check (the simulator's prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
@@ -173,18 +163,16 @@ class LLMEngine:
         self._aborts.append(request_id)
 
     def pin(self, key: Hashable, token_ids: list[int]) -> None:
-        """Hold the cached device prefix of `token_ids` (a finished conversation) under
-        `key` until `unpin(key)`; applied at the next step. Pins give way when a request
-        needs their pages (`kvmanager.pins`)."""
-        self._pin_ops.append((key, list(token_ids)))
+        """Hold the cached device prefix of `token_ids` under `key` until `unpin(key)`,
+        from the next step on; pins give way when a request needs their pages."""
+        self.kv.pins.request(key, list(token_ids))
 
     def unpin(self, key: Hashable) -> None:
-        self._pin_ops.append((key, None))
+        self.kv.pins.request(key, None)
 
     def release_aborted(self) -> None:
-        """Apply the queued aborts now, without running a batch, so their KV is released
-        (for a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step
-        runs."""
+        """Apply the queued aborts now, releasing their KV, without running a batch (for
+        a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step runs."""
         self._on_runner_thread(self._drain_inbox)
 
     def has_unfinished_requests(self) -> bool:
@@ -199,8 +187,8 @@ class LLMEngine:
         return on_compute_thread(fn) if self.runner.uses_compute_thread else fn()
 
     def _step(self) -> list[RequestOutput]:
-        """The one step routine: schedule, execute (the group's members too, when they
-        can step implicitly; else the group dissolves for a plain step), postprocess."""
+        """Schedule, execute (with the group's members when they can step implicitly;
+        else the group dissolves for a plain step), postprocess."""
         outputs = self._drain_inbox()
         group = self.runner.decode_group
         plan = None
@@ -244,14 +232,13 @@ class LLMEngine:
         return outputs
 
     def fast_forward(self, until: float, finished: list[RequestOutput], origin: float = 0.0) -> int:
-        """With `implicit_decodes`: run the steps that start at a clock ``t`` with
+        """With `implicit_decodes`: run, as `step` would, the steps that start at a clock
         ``t - origin < until`` while every running sequence is a member and nothing can
-        be admitted, as `step` would, the last one possibly finishing members (their
-        outputs appended to ``finished``). Stops before a step whose new pages the free
-        list cannot supply. Returns how many steps ran (0: call `step`); their end times
-        are `decode_group.last_step_ends`."""
+        be admitted (finished members' outputs appended to ``finished``), stopping before
+        a step the free list cannot supply. Returns how many ran (0: call `step`); their
+        end times are `decode_group.last_step_ends`."""
         group = self.runner.decode_group
-        if not group or self._inbox or self._aborts or self._pin_ops or not self._quiet:
+        if not group or self._inbox or self._aborts or self.kv.pins.requests or not self._quiet:
             return 0
         return self.implicit.fast_forward(group, until, finished, origin)
 
@@ -298,23 +285,14 @@ class LLMEngine:
             if seq is not None:
                 self.post.finish(seq, FinishReason.ABORT)
                 outputs.append(self.post.output(seq, []))
-        pins = self.kv.pins
-        while self._pin_ops:
-            key, tokens = self._pin_ops.popleft()
-            if tokens is None:
-                pins.unpin(key)
-            elif self.kv.enable_prefix_cache:
-                pins.pin(key, tokens)
+        self.kv.pins.apply_requests(self.kv.enable_prefix_cache)
         return outputs
 
     def reset_prefix_cache(self) -> None:
         """Drop every cached prefix (only between runs: no request may be in flight)."""
         if self.has_unfinished_requests():
             raise RuntimeError("cannot reset the prefix cache while requests are in flight")
-        while self.kv.loads_in_flight:  # prefetches may still be copying
-            self.kv.wait_for_loads()
-        self.kv.pins.clear()
-        self.kv.tree.reset()
+        self.kv.reset()
 
     def check_integrity(self) -> None:
         """Page accounting across the tree, the free list and live sequences."""

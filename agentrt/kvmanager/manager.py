@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Protocol
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
+from agentrt.kvmanager.interfaces import PagedSequence
 from agentrt.kvmanager.loader import Loader
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.pins import Pins
@@ -22,21 +22,6 @@ from agentrt.kvmanager.policy import EvictionPolicy, get_policy
 from agentrt.kvmanager.radix_tree import RadixTree
 from agentrt.kvmanager.stats import KVStats
 from agentrt.kvmanager.transfer import KVTransfer
-
-
-class PagedSequence(Protocol):
-    """What the manager needs from a sequence (the engine's `Sequence` fits)."""
-
-    request_id: str
-    agent_id: str | None
-    prefix_len: int | None
-    token_ids: list[int]
-    num_computed_tokens: int
-    num_cached_tokens: int
-    block_table: list[int]
-    num_tree_pages: int
-    tree_node: object
-    num_preemptions: int
 
 
 class KVCacheManager:
@@ -240,6 +225,14 @@ class KVCacheManager:
         seq.tree_node = None
         seq.block_table = []
         seq.num_tree_pages = 0
+
+    def reset(self) -> None:
+        """Drop every cached prefix and pin, once loads in flight are done (no sequence
+        may hold KV)."""
+        while self.loads_in_flight:  # prefetches may still be copying
+            self.wait_for_loads()
+        self.pins.clear()
+        self.tree.reset()
 
     def check_integrity(self, live: Iterable[PagedSequence] = ()) -> None:
         """Every device page is exactly one of: free, held by the tree (resident or

@@ -12,7 +12,8 @@ from typing import Any
 
 from agentrt.kvmanager.candidates import is_device_candidate, is_host_candidate
 from agentrt.kvmanager.eviction import DeviceEviction
-from agentrt.kvmanager.manager import KVCacheManager, PagedSequence
+from agentrt.kvmanager.interfaces import PagedSequence
+from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.radix_node import RadixNode
 from agentrt.kvmanager.radix_tree import RadixTree
 
