@@ -159,10 +159,30 @@ def test_a_workflow_further_along_is_not_starved_by_new_ones(model_dir):
             await call("old-1", "old", 2)
             async with anyio.create_task_group() as tg:
                 for i in range(6):
-                    tg.start_soon(call, f"new-{i}", f"new-{i}", 24)
-                await anyio.sleep(0.3)  # the flood is queued behind the first new one
+                    tg.start_soon(call, f"new-{i}", f"new-{i}", 48)
+                with anyio.fail_after(30):  # the flood is in the engine, queued
+                    while len(engine.requests) < 6:
+                        await anyio.sleep(0.01)
                 tg.start_soon(call, "old-2", "old", 2)
 
         anyio.run(main)
     assert finished.index("old-2") <= 2, finished
+    engine.check_integrity()
+
+
+def test_tool_agent_bench_workload_runs_and_pins(model_dir):
+    """`bench serve --workload tool-agent`'s clients: ReAct loops whose answers pin."""
+    import anyio
+
+    from agentrt.serve.bench_agents import ToolAgentWorkload, run_tool_agents
+
+    engine, thread = _server(model_dir, pin_budget=0.5)
+    workload = ToolAgentWorkload(
+        workflows=2, turns=2, result_words=10, system_words=20, pause_max_s=0.1
+    )
+    with thread as server:
+        result = anyio.run(run_tool_agents, server.base_url, workload)
+    assert result["failures"] == [] and result["pinned_answers"] == 4
+    assert result["jct_mean_s"] > 0.05 * 2  # at least the two pauses
+    assert result["device_hit_rate"] > 0
     engine.check_integrity()

@@ -17,7 +17,7 @@ import httpx
 from agentrt.cli_types import positive_float, positive_int
 from agentrt.output_files import JSON, output_path
 from agentrt.report import format_table, write_json
-from agentrt.serve.bench_agents import MODES, POLICY
+from agentrt.serve.bench_agents import MODES, POLICY, TOOL_MODES
 
 
 def add_parser(bench_sub, add_engine_flags) -> None:
@@ -36,12 +36,13 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--workload",
         default="mixed",
         help="mixed, short, mooncake or workflow (mixed); or kvflow-single / "
-        "kvflow-concurrent: multi-agent programs, one server per --modes entry",
+        "kvflow-concurrent / tool-agent: multi-agent programs, one server per mode",
     )
     p.add_argument(
         "--modes",
-        default=",".join(MODES),
-        help=f"kvflow-* workloads: comma-separated modes ({','.join(MODES)})",
+        default=None,
+        help=f"kvflow-*: comma-separated modes ({','.join(MODES)}); tool-agent: "
+        f"({','.join(TOOL_MODES)}); default: all",
     )
     p.add_argument(
         "--endpoint",
@@ -89,11 +90,14 @@ def _engine_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    """`agentrt serve` in a child process on a free loopback port, once it is healthy."""
+def start_server(
+    args: argparse.Namespace, serve_argv: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """`agentrt serve` in a child process on a free loopback port, once it is healthy
+    (`serve_argv`: server flags besides the engine's)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "agentrt.cli", "serve", "--port", str(port)]
-    cmd += _engine_argv(args) + ["--max-pending", "100000"]
+    cmd += _engine_argv(args) + ["--max-pending", "100000", *serve_argv]
     env = {**os.environ, "AGENTRT_API_KEY": ""}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -114,6 +118,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
 def _cmd_bench_serve(args: argparse.Namespace) -> int:
     if args.workload.startswith("kvflow-"):
         return _cmd_bench_agents(args)
+    if args.workload == "tool-agent":
+        return _cmd_bench_tools(args)
     from agentrt.serve.bench import as_chat, build_workload, overhead, run_http, run_in_process
     from agentrt.serve.cli import build_engine, engine_config
     from agentrt.trace.metrics import format_serving
@@ -200,10 +206,7 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"unknown workload {args.workload!r}: use kvflow-single or kvflow-concurrent"
         )
-    modes = [m for m in args.modes.split(",") if m]
-    for mode in modes:
-        if mode not in MODES:
-            raise SystemExit(f"unknown mode {mode!r}; use some of {','.join(MODES)}")
+    modes = _modes(args, MODES)
     sizes = DEFAULTS[(scenario, backend)]
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
     workload = make_workload(scenario, sizes, vocab=len(tokenizer))
@@ -267,6 +270,87 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
         "prefix_tokens": prefix_tokens,
         "device_pages": device,
         "host_pages": host,
+        "results": results,
+    }
+    write_json(args.json, out)
+    return 0 if all(not r["failures"] for r in results.values()) else 1
+
+
+def _modes(args: argparse.Namespace, known: tuple[str, ...]) -> list[str]:
+    modes = [m for m in (args.modes or ",".join(known)).split(",") if m]
+    for mode in modes:
+        if mode not in known:
+            raise SystemExit(f"unknown mode {mode!r}; use some of {','.join(known)}")
+    return modes
+
+
+PIN_BUDGET = "0.5"  # of the device pool, in the +pin modes
+
+
+def _cmd_bench_tools(args: argparse.Namespace) -> int:
+    import copy
+
+    from agentrt.engine import loader
+    from agentrt.serve.bench_agents import ToolAgentWorkload, run_tool_agents
+
+    modes = _modes(args, TOOL_MODES)
+    workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0)
+    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
+    # the KV of every conversation at its end, roughly (tool calls ~30 tokens each)
+    tokens = len(tokenizer.encode(workload.system)) + len(tokenizer.encode(workload.task(0)))
+    tokens += workload.turns * (len(tokenizer.encode(workload.result(0, 0))) + 30)
+    page = args.page_size or 16
+    all_pages = workload.workflows * -(-tokens // page)
+    device = all_pages // 2  # more KV than the device pool holds
+    results = {}
+    for mode in modes:
+        server_args = copy.copy(args)
+        server_args.eviction_policy = mode.split("+")[0]
+        server_args.kv_cache_tokens = device * page
+        if server_args.eviction_policy == "hicache" and not args.host_kv_cache_tokens:
+            server_args.host_kv_cache_tokens = 2 * all_pages * page
+        budget = PIN_BUDGET if mode.endswith("+pin") else "0"
+        proc, url = start_server(server_args, ("--pin-budget", budget))
+        try:
+            results[mode] = anyio.run(run_tool_agents, url, workload)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    base = results.get("lru", {}).get("jct_mean_s")
+    rows = [
+        (mode, r["jct_mean_s"], r["jct_p50_s"], r["jct_max_s"], r["device_hit_rate"],
+         r["host_hit_rate"], r["pinned_answers"],
+         base / r["jct_mean_s"] if base and r["jct_mean_s"] else float("nan"),
+         len(r["failures"]))
+        for mode, r in results.items()
+    ]  # fmt: skip
+    print(
+        format_table(
+            f"tool-agent through HTTP ({workload.workflows} ReAct workflows x "
+            f"{workload.turns} tool calls, pauses {workload.pause_min_s}-"
+            f"{workload.pause_max_s} s; ~{tokens} tokens each at the end, device pool "
+            f"{device} pages = half of all; pin budget {PIN_BUDGET} in +pin modes)",
+            [
+                "mode",
+                "JCT mean s",
+                "JCT p50 s",
+                "JCT max s",
+                "device hit",
+                "host hit",
+                "pinned",
+                "lru / mode",
+                "failures",
+            ],
+            rows,
+        )  # fmt: skip
+    )
+    out = {
+        "workload": "tool-agent",
+        "workflows": workload.workflows,
+        "turns": workload.turns,
+        "tokens_per_conversation": tokens,
+        "device_pages": device,
+        "pin_budget": float(PIN_BUDGET),
         "results": results,
     }
     write_json(args.json, out)
