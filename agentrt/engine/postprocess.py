@@ -96,10 +96,8 @@ class Postprocessor:
                 return FinishReason.STOP
         if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
             return FinishReason.STOP
-        return self.length_stop(len(seq.token_ids), len(seq.prompt_token_ids), p.max_tokens)
-
-    def length_stop(self, num_tokens: int, num_prompt: int, limit: int) -> FinishReason | None:
-        if num_tokens - num_prompt >= limit or num_tokens >= self.max_model_len:
+        total = len(seq.token_ids)
+        if total - len(seq.prompt_token_ids) >= p.max_tokens or total >= self.max_model_len:
             return FinishReason.LENGTH
         return None
 
