@@ -119,23 +119,24 @@ def test_step_cost_is_monotone_in_every_feature(name, f, which, more):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_prefill_decode_and_transfer_costs_grow(name):
     model = CostModel(load_profile(name))
-    prefill = [model.prefill_seconds(n, c) for n, c in ((16, 0), (256, 0), (256, 4096))]
-    decode = [model.decode_seconds(b, ctx) for b, ctx in ((1, 512), (64, 512), (64, 10**6))]
+    chunks = ((16, 0), (256, 0), (256, 4096))
+    prefill = [
+        model.step_seconds(StepFeatures(n, 0, n * c + n * (n + 1) // 2, 0)) for n, c in chunks
+    ]
+    batches = ((1, 512), (64, 512), (64, 10**6))
+    decode = [model.step_seconds(StepFeatures(0, b, 0, ctx)) for b, ctx in batches]
     transfer = [model.transfer_seconds(b) for b in (0, 1 << 20, 1 << 30)]
     assert prefill == sorted(prefill) and decode == sorted(decode)
     assert transfer[0] == 0.0 and transfer[1] < transfer[2]
-    assert model.kv_transfer_seconds(1000) == model.transfer_seconds(
-        1000 * model.profile.kv_bytes_per_token
-    )
 
 
 def test_roofline_profile_takes_the_max_of_weights_and_compute():
     model = CostModel(load_profile("h100-llama3-8b"))
     d = model.profile.decode
     # Small decode batches are bound by reading the weights, not by their compute.
-    small = model.decode_seconds(1, 0) - model.profile.step_overhead_s
+    small = model.step_seconds(StepFeatures(0, 1, 0, 0)) - model.profile.step_overhead_s
     assert small == pytest.approx(d.weights_read_s)
-    big = model.decode_seconds(4096, 0) - model.profile.step_overhead_s
+    big = model.step_seconds(StepFeatures(0, 4096, 0, 0)) - model.profile.step_overhead_s
     assert big == pytest.approx(4096 * d.per_seq_s)
 
 

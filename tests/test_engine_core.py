@@ -17,15 +17,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_engine_core_simulator_and_replay_import_no_torch():
+    """Constrained requests too: the cost-model runner ignores their constraints."""
     script = (
         "import sys\n"
         "import agentrt.simulation.cosim, agentrt.trace.replay, agentrt.engine.llm_engine\n"
         "from agentrt.engine.config import EngineConfig\n"
         "from agentrt.engine.llm_engine import LLMEngine\n"
+        "from agentrt.engine.sampling_params import SamplingParams\n"
+        "from agentrt.engine.structured_params import StructuredOutputParams as S\n"
         "e = LLMEngine.from_config(EngineConfig(backend='sim', profile='l4-llama3-8b'))\n"
         "e.add_request([101, 102, 103], request_id='r')\n"
+        "p = SamplingParams(max_tokens=4, min_tokens=2, structured_output=S(kind='json_object'))\n"
+        "e.add_request([101, 102, 103], p, request_id='c')\n"
+        "assert e.requests['c'].constraints == ()\n"
+        "done = {}\n"
         "while e.has_unfinished_requests():\n"
-        "    e.step()\n"
+        "    done.update((o.request_id, o) for o in e.step() if o.finished)\n"
+        "assert len(done['c'].token_ids) == 4, done['c']\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers'))\n"
         "assert not loaded, loaded\n"
         "print('ok')\n"

@@ -1,8 +1,8 @@
 """The tree's incremental eviction candidates evict in exactly the order of the full scan
 they replaced (`reference.ScanTree`), for every policy, under random inserts, matches,
 locks, hint changes, device and host evictions and loads (`agentrt.kvmanager.candidates`).
-The path shortcuts (`insert_below`, `touch_prefix`, `relock`) leave the tree exactly as
-`insert` from the root, `match_prefix` and `lock` + `unlock` do."""
+The path shortcuts (`insert_below`, `touch_prefix`) leave the tree exactly as `insert`
+from the root and `match_prefix` do."""
 
 from __future__ import annotations
 
@@ -78,11 +78,8 @@ def apply(tree: RadixTree, locked: list[RadixNode], op: tuple, fast: bool) -> ob
         kept = result.pages[len(theirs) :]
         tree.allocator.free([p for i, p in enumerate(mine) if i >= len(kept) or kept[i] != p])
         if n % 3 == 0:  # move the hold to the new node, as KVCacheManager.cache does
-            if fast:
-                tree.locks.relock(held, result.node)
-            else:
-                tree.locks.lock(result.node)
-                tree.locks.unlock(held)
+            tree.locks.lock(result.node)
+            tree.locks.unlock(held)
             locked[locked.index(held)] = result.node
         return result.pages, result.num_existing, result.node.id
     if name == "insert":

@@ -70,7 +70,7 @@ def test_host_tier_replaces_recompute(runs):
         assert stats.recomputed_tokens < lru.recomputed_tokens, policy
     assert runs["hicache"][0].kv.stats.host_hit_tokens > 0
     ideal = runs["ideal"][0].kv
-    assert ideal.host_allocator is None and ideal.num_pages == 24 + 96
+    assert ideal.host is None and ideal.num_pages == 24 + 96
     assert ideal.stats.device_hit_rate >= runs["kvflow"][0].kv.stats.device_hit_rate
 
 

@@ -235,7 +235,7 @@ def test_request_waits_on_in_flight_load_and_counts_late() -> None:
 @pytest.mark.parametrize("policy", ["lru", "ideal"])
 def test_device_only_policies_have_no_host_tier(policy: str) -> None:
     kv = KVCacheManager(8, 2, policy, num_host_pages=16)
-    assert kv.host is None and kv.host_allocator is None and kv.loader is None
+    assert kv.host is None and kv.loader is None
 
 
 def test_load_never_evicts_the_parent_it_hangs_below() -> None:

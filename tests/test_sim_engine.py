@@ -79,7 +79,7 @@ def test_recording_runner_passes_the_declared_kv_capabilities_through():
     recorder = RecordingRunner(inner)
     assert recorder.kv_bytes_per_token == inner.kv_bytes_per_token
     assert recorder.kv_transfer is inner.kv_transfer
-    assert engine.kv.page_bytes == inner.kv_bytes_per_token * 4  # through kv_tier_options
+    assert engine.kv.page_bytes == inner.kv_bytes_per_token * 4  # passed on by LLMEngine
     assert engine.kv.host is not None and engine.kv.host.transfer is inner.kv_transfer
 
 

@@ -5,15 +5,10 @@
             ...
         out = await llm.complete(prompt, params)          # just the final output
 
-Each engine step runs on the process's compute thread (`compute_thread`); the event loop
-awaits a future that thread completes, so it stays free to run agent code, tools and new
-requests while a batch executes. Leaving `generate` early (cancellation, `break`, an
-exception) aborts the request, which releases its KV locks. Runs on anyio's asyncio
-backend (its default).
-
+Engine steps run on the compute thread (`compute_thread`), so the event loop stays free
+while a batch executes. Leaving `generate` early aborts the request, releasing its KV.
 A request that fails inside a step raises `RequestFailedError` in its own caller only;
-the other requests and the engine loop go on. Only a failure of the engine loop itself
-(outside any request) ends every request, with `EngineDeadError`.
+a failure of the engine loop itself ends every request with `EngineDeadError`.
 """
 
 from __future__ import annotations

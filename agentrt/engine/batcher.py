@@ -1,6 +1,5 @@
 """Continuous batching: which sequences run in the next step, and how many tokens each.
 
-Pure bookkeeping (no torch), shared by the torch runner and the cost-model runner.
 Each step spends a token budget: decodes first (one token each), then prefill chunks of
 running sequences, then new admissions. When pages run out the latest admitted sequence
 is preempted: its computed pages go to the prefix cache and it is recomputed later.
@@ -113,7 +112,6 @@ class Batcher:
     ) -> ScheduledBatch:
         batch = ScheduledBatch()
         items = batch.items
-        page = self.kv.page_size
         running = SequenceStatus.RUNNING
         preempted = batch.preempted
         for seq in seqs:
@@ -125,10 +123,7 @@ class Batcher:
             n = len(seq.token_ids) - done
             if n > budget:
                 n = budget
-            # room left in its last page: `kv.allocate` would be a no-op
-            if done + n <= len(seq.block_table) * page or self._allocate_or_preempt(
-                seq, n, batch, implicit
-            ):
+            if self._allocate_or_preempt(seq, n, batch, implicit):
                 items.append(ScheduledSeq(seq, n))
                 budget -= n
         if not preempted:  # so every sequence in `prefills` is still running

@@ -31,22 +31,18 @@ def check_count(name: str, value: object, low: int, why: str = "") -> int:
 class EngineConfig:
     """Settings of one engine instance.
 
-    `num_pages` sizes the device KV pool; when None it is derived from `kv_cache_tokens`.
-    `host_kv_cache_tokens` (or `num_host_pages`) sizes the host KV tier used by policies
-    with a host tier (`hicache`, `kvflow`, `belady`); `ideal` instead adds those pages to
-    the device pool. `write_through` copies new cache pages to host at insert;
-    `prefetch_k`: prefetch prefixes of agents at most this many steps from running.
-    `max_num_batched_tokens` is the per-step token budget shared by decodes and prefill
-    chunks (chunked prefill); `max_num_seqs` caps the running batch.
-    `batch_invariant` makes a sequence's tokens independent of what it is batched with
-    (fixed-shape attention reductions, `model/invariant_attention.py`), so greedy runs
-    that batch differently agree bit for bit; it costs some speed.
-    `backend` is `builtin` (the torch model) or `sim` (the cost model: same batcher and
-    KV manager, a virtual clock advanced by `profile`, a profile name or JSON path).
+    `num_pages` sizes the device KV pool (None: from `kv_cache_tokens`, rounded up to
+    whole pages). `host_kv_cache_tokens` (or `num_host_pages`) sizes the host tier of
+    policies that have one (`hicache`, `kvflow`, `belady`); `ideal` adds those pages to
+    the device pool instead. `write_through` copies new cache pages to host at insert;
+    `prefetch_k`: prefetch the prefixes of agents at most this many steps from running.
+    `max_num_batched_tokens`: the per-step token budget (chunked prefill);
+    `max_num_seqs`: the running batch's cap. `batch_invariant`: a sequence's tokens do not
+    depend on its batch (`model/invariant_attention.py`; slower). `backend`: `builtin`
+    (the torch model) or `sim` (the cost model `profile`, a name or JSON path).
 
-    Sizes and counts are integers, checked when the config is made (ValueError naming the
-    field): the device pool holds at least one page (a token count is rounded up to
-    whole pages), the host tier and `prefetch_k` may be 0, the rest must be positive.
+    Sizes and counts are integers, checked here (ValueError naming the field): the device
+    pool holds at least one page, the host tier and `prefetch_k` may be 0, the rest > 0.
     """
 
     model: str | None = None

@@ -1,14 +1,12 @@
 """The engine's side of implicit decodes: when the members of the runner's `DecodeGroup`
 may step without being scheduled, their new pages, who joins, and the steps themselves.
 
-A sim engine's decoding sequence's step is fully determined, so the runner advances its
-members by counting steps: a step costs the events due in it (new pages, finishes), not
-an update per running sequence, and gives the same timeline, tokens, pages and statistics
-as the plain step. That holds as long as the members' pages are certain (in the plain
-step's schedule they come first, so they are neither preempted nor preempt anyone) and
-every other running sequence is prefilling; otherwise the group dissolves for a plain
-step and regroups after it. Meanwhile a member's `token_ids` and `num_computed_tokens`
-lag behind; each catches up when it finishes, is aborted or the group dissolves.
+Counting steps gives the same timeline, tokens, pages and statistics as the plain step as
+long as the members' pages are certain (in the plain schedule they come first, so they
+neither are preempted nor preempt) and every other running sequence is prefilling;
+otherwise the group dissolves for a plain step and regroups after it. A member's
+`token_ids` and `num_computed_tokens` catch up when it finishes, is aborted or the group
+dissolves.
 """
 
 from __future__ import annotations
@@ -111,7 +109,7 @@ class ImplicitDecodes:
         free = kv.allocator.num_free
         if num_pages <= free:
             return True
-        return kv.host_allocator is None and num_pages <= free + kv.tree.evictable_pages
+        return kv.host is None and num_pages <= free + kv.tree.evictable_pages
 
     def allocate_pages(self, group: DecodeGroup, needs: list[Sequence]) -> None:
         """One page each for the members in ``needs`` (`DecodeGroup.pages_due`), in

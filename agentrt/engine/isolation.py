@@ -1,11 +1,9 @@
 """When a step fails: find the requests at fault so that only they fail.
 
-`ModelRunner.execute` reports sampling failures per request (`SamplingFailed`). Any other
-exception fails the whole forward pass, so the batch is split in halves and each half
-re-run, down to single requests: a half that runs gives its requests their tokens, a
-single request that still fails is the culprit. A transient failure (one that no
-sub-batch repeats) fails nobody. Only the failure path comes here; a healthy step costs
-nothing extra. Pure bookkeeping over the runner (no torch).
+Sampling failures come per request (`SamplingFailed`). Any other exception fails the
+forward pass, so the batch is split in halves and each re-run, down to single requests:
+a part that runs gives its requests their tokens, a single request that still fails is
+the culprit, and a transient failure fails nobody. A healthy step costs nothing extra.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """Copies KV pages between the device cache and a host cache of the same layout.
 
 Caches are per layer `(k, v)` tensors `[num_kv_heads, num_slots, head_dim]`, page `p`
-owning slots `p * page_size .. (p + 1) * page_size - 1`. Offloads run synchronously on
-the engine thread; loads run on one worker thread (on CUDA inside their own stream, so
-they overlap compute) and complete a `Future` the KV manager polls.
-
-Pages are copied as slices over runs of consecutive pages (no gather). On CPU the load
-thread copies in pieces below ATen's parallel grain, so it never starts an OpenMP team of
-its own: a second team would throttle the compute thread's (see compute_thread.py).
+owning slots `p * page_size ..`. Offloads run synchronously on the engine thread; loads
+on one worker thread (on CUDA in their own stream) complete a `Future` the KV manager
+polls. Runs of consecutive pages copy as slices; on CPU the load thread copies in pieces
+below ATen's parallel grain, so it never starts a second OpenMP team (compute_thread.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The engine: requests in, one batched step at a time, outputs out.
-
-Torch-free bookkeeping: the model runner (`TorchModelRunner` for the built-in backend,
-`CostModelRunner` for `sim`) is the only part that differs between backends.
-"""
+"""The engine: requests in, one batched step at a time, outputs out. Torch-free: the
+model runner (torch or cost model) is the only part that differs between backends."""
 
 from __future__ import annotations
 
@@ -17,13 +14,11 @@ from agentrt.engine.clock import Clock, WallClock
 from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.detokenizer import Detokenizer
-from agentrt.engine.errors import PromptTooLongError
 from agentrt.engine.implicit_decodes import ImplicitDecodes
 from agentrt.engine.isolation import isolate
-from agentrt.engine.kv_tiers import kv_tier_options
 from agentrt.engine.outputs import EngineStats, RequestOutput
 from agentrt.engine.postprocess import Postprocessor
-from agentrt.engine.request_checks import check_request, check_token_range, token_ids_of
+from agentrt.engine.request_checks import check_prompt, check_request, token_ids_of
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import FinishReason, Sequence
@@ -31,28 +26,18 @@ from agentrt.kvmanager.manager import KVCacheManager
 
 if TYPE_CHECKING:
     from agentrt.engine.cost_model.decode_group import DecodeGroup
-    from agentrt.engine.structured_output import GrammarCache
 
 Prompt = str | Seq[int]
 
 
 class LLMEngine:
-    """Continuous-batching engine over paged KV with a radix prefix cache.
-
-    `add_request` and `abort` may be called from any thread; `step` runs one batch and
-    must be called from one thread at a time. Build it with `LLMEngine.from_config`.
-
-    A request fails only itself: `add_request` refuses bad values with a one-line
-    error, and a request that still fails inside a step (its sampling, the model or
-    detokenizing) ends with finish reason ``error`` and `RequestOutput.error` set, its KV
-    released, while the rest of the batch goes on (`isolation.py`).
-
-    With `implicit_decodes` on (runners that support it: the cost model), the steady
-    decoders are members of the runner's `decode_group`, advanced by counting steps, with
-    the same results as the plain step (`implicit_decodes.py`). The members' `token_ids`
-    and `num_computed_tokens` lag behind until they leave, so only callers that read
-    finished requests, or take token times from the group, may turn it on.
-    """
+    """Continuous-batching engine over paged KV with a radix prefix cache; build it with
+    `LLMEngine.from_config`. `add_request`, `abort`, `pin` and `unpin` may be called from
+    any thread; `step` from one thread at a time. A request fails only itself: a bad one
+    is refused by `add_request` with a one-line error; one that fails inside a step ends
+    with finish reason ``error`` (`RequestOutput.error`), its KV released (`isolation.py`).
+    With `implicit_decodes` on (the cost model), steady decoders advance by counting
+    steps in the runner's `decode_group`, with the plain step's results."""
 
     def __init__(
         self,
@@ -78,7 +63,11 @@ class LLMEngine:
             config.page_size,
             config.eviction_policy,
             config.enable_prefix_cache,
-            **kv_tier_options(config, runner),
+            num_host_pages=config.num_host_pages or 0,
+            transfer=runner.kv_transfer,  # None: bookkeeping-only transfers
+            write_through=config.write_through,
+            prefetch_k=config.prefetch_k,
+            page_bytes=runner.kv_bytes_per_token * config.page_size,
         )
         self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
         capacity = config.kv_capacity_tokens
@@ -88,9 +77,7 @@ class LLMEngine:
         self._detok: dict[str, Detokenizer] = {}
         self._inbox: deque[Sequence] = deque()
         self._aborts: deque[str] = deque()
-        self._pin_ops: deque[tuple[Hashable, list[int] | None]] = deque()  # None: unpin
         self._lock = threading.Lock()
-        self._grammars: GrammarCache | None = None  # made by the first grammar request
         self.post = Postprocessor(
             self.batcher,
             runner,
@@ -102,8 +89,7 @@ class LLMEngine:
             self.max_model_len,
         )
         self.implicit = ImplicitDecodes(self.post)
-        # False: `step` reports only requests that finished (callers that wait for
-        # completions, e.g. the co-simulation, skip a snapshot per token).
+        # False: `step` reports only finished requests (no snapshot per token).
         self.stream_outputs = True
 
     @classmethod
@@ -141,27 +127,15 @@ class LLMEngine:
         ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
-        engine untouched. `prefix_len`: how many leading tokens are `agent_id`'s fixed
-        prefix (tags the cached prefix with the agent for workflow-aware eviction).
-        `priority` (lower first) and `program_start` (the engine-clock time its
-        workflow began; default: this request's arrival) order the waiting queue
-        (`Batcher.add`). `ids_checked`: the caller guarantees that `prompt` is a list of
-        Python ints in [0, vocab_size); it is copied as is, without the per-token
-        conversion and range check (the simulator's synthetic prompts)."""
+        engine untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed
+        prefix (for workflow-aware eviction). `priority` (lower first), then
+        `program_start` (engine-clock start of its workflow; default: arrival) order the
+        waiting queue. `ids_checked`: `prompt` is a list of ints in [0, vocab_size),
+        taken without conversion or range check (the simulator's prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
-        if not token_ids:
-            raise ValueError("empty prompt: a request needs at least one token")
-        if len(token_ids) >= self.max_model_len:
-            raise PromptTooLongError(
-                f"prompt has {len(token_ids)} tokens but this engine serves at most "
-                f"{self.max_model_len - 1} prompt tokens (model context / KV capacity "
-                f"{self.max_model_len} tokens)"
-            )
-        vocab = self.vocab_size
-        if not ids_checked and vocab is not None:
-            check_token_range(token_ids, vocab)
-        check_request(params, vocab, len(token_ids), request_id, agent_id, prefix_len)
+        check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
+        check_request(params, self.vocab_size, len(token_ids), request_id, agent_id, prefix_len)
         seq = Sequence(
             token_ids,
             params,
@@ -174,7 +148,7 @@ class LLMEngine:
         if request_id is not None:
             seq.request_id = request_id
         if params.min_tokens or params.structured_output is not None:
-            seq.constraints = self._constraints(params)
+            seq.constraints = self.runner.constraints(params)
         if params.logprobs is not None:
             seq.logprobs = []
         with self._lock:
@@ -184,46 +158,22 @@ class LLMEngine:
             self._inbox.append(seq)
         return seq.request_id
 
-    @property
-    def grammars(self) -> GrammarCache:
-        """Compiled grammars of structured-output requests (xgrammar and torch masks, so
-        imported on first use)."""
-        if self._grammars is None:
-            from agentrt.engine.structured_output import GrammarCache
-
-            self._grammars = GrammarCache()
-        return self._grammars
-
-    def _constraints(self, params: SamplingParams) -> tuple:
-        """The request's token constraints (usually none)."""
-        from agentrt.engine.structured_output import request_constraints
-
-        return request_constraints(
-            params, self.eos_token_ids, self.grammars, self.tokenizer, self.vocab_size
-        )
-
     def abort(self, request_id: str) -> None:
-        """Cancel a request; its KV locks are released at the next step (or at
-        `release_aborted`)."""
+        """Cancel a request; its KV is released at the next step (or `release_aborted`)."""
         self._aborts.append(request_id)
 
     def pin(self, key: Hashable, token_ids: list[int]) -> None:
-        """Hold the cached device prefix of `token_ids` (a finished conversation) under
-        `key` until `unpin(key)`; applied at the next step. Pins give way when a request
-        needs their pages (`kvmanager.pins`)."""
-        self._pin_ops.append((key, list(token_ids)))
+        """Hold the cached device prefix of `token_ids` under `key` until `unpin(key)`,
+        from the next step on; pins give way when a request needs their pages."""
+        self.kv.pins.request(key, list(token_ids))
 
     def unpin(self, key: Hashable) -> None:
-        self._pin_ops.append((key, None))
+        self.kv.pins.request(key, None)
 
     def release_aborted(self) -> None:
-        """Apply the queued aborts now, without running a batch, so their KV is released
-        (for a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step
-        runs."""
-        if self.runner.uses_compute_thread:
-            on_compute_thread(self._drain_inbox)
-        else:
-            self._drain_inbox()
+        """Apply the queued aborts now, releasing their KV, without running a batch (for
+        a caller that stops stepping, e.g. `AsyncLLM` closing). Not while a step runs."""
+        self._on_runner_thread(self._drain_inbox)
 
     def has_unfinished_requests(self) -> bool:
         return bool(self.requests)
@@ -231,13 +181,14 @@ class LLMEngine:
     def step(self) -> list[RequestOutput]:
         """Run one batch. Returns an output for every request that changed (only for
         those that finished when `stream_outputs` is False)."""
-        if self.runner.uses_compute_thread:
-            return on_compute_thread(self._step)
-        return self._step()
+        return self._on_runner_thread(self._step)
+
+    def _on_runner_thread(self, fn: Callable[[], list[RequestOutput]]) -> list[RequestOutput]:
+        return on_compute_thread(fn) if self.runner.uses_compute_thread else fn()
 
     def _step(self) -> list[RequestOutput]:
-        """The one step routine: schedule, execute (the group's members too, when they
-        can step implicitly; else the group dissolves for a plain step), postprocess."""
+        """Schedule, execute (with the group's members when they can step implicitly;
+        else the group dissolves for a plain step), postprocess."""
         outputs = self._drain_inbox()
         group = self.runner.decode_group
         plan = None
@@ -281,14 +232,13 @@ class LLMEngine:
         return outputs
 
     def fast_forward(self, until: float, finished: list[RequestOutput], origin: float = 0.0) -> int:
-        """With `implicit_decodes`: run the steps that start at a clock ``t`` with
+        """With `implicit_decodes`: run, as `step` would, the steps that start at a clock
         ``t - origin < until`` while every running sequence is a member and nothing can
-        be admitted, as `step` would, the last one possibly finishing members (their
-        outputs appended to ``finished``). Stops before a step whose new pages the free
-        list cannot supply. Returns how many steps ran (0: call `step`); their end times
-        are `decode_group.last_step_ends`."""
+        be admitted (finished members' outputs appended to ``finished``), stopping before
+        a step the free list cannot supply. Returns how many ran (0: call `step`); their
+        end times are `decode_group.last_step_ends`."""
         group = self.runner.decode_group
-        if not group or self._inbox or self._aborts or self._pin_ops or not self._quiet:
+        if not group or self._inbox or self._aborts or self.kv.pins.requests or not self._quiet:
             return 0
         return self.implicit.fast_forward(group, until, finished, origin)
 
@@ -299,7 +249,7 @@ class LLMEngine:
 
     @property
     def implicit_decodes(self) -> bool:
-        return self.decode_group is not None
+        return self.runner.decode_group is not None
 
     @implicit_decodes.setter
     def implicit_decodes(self, on: bool) -> None:
@@ -335,23 +285,14 @@ class LLMEngine:
             if seq is not None:
                 self.post.finish(seq, FinishReason.ABORT)
                 outputs.append(self.post.output(seq, []))
-        pins = self.kv.pins
-        while self._pin_ops:
-            key, tokens = self._pin_ops.popleft()
-            if tokens is None:
-                pins.unpin(key)
-            elif self.kv.enable_prefix_cache:
-                pins.pin(key, tokens)
+        self.kv.pins.apply_requests(self.kv.enable_prefix_cache)
         return outputs
 
     def reset_prefix_cache(self) -> None:
         """Drop every cached prefix (only between runs: no request may be in flight)."""
         if self.has_unfinished_requests():
             raise RuntimeError("cannot reset the prefix cache while requests are in flight")
-        while self.kv.loads_in_flight:  # prefetches may still be copying
-            self.kv.wait_for_loads()
-        self.kv.pins.clear()
-        self.kv.tree.reset()
+        self.kv.reset()
 
     def check_integrity(self) -> None:
         """Page accounting across the tree, the free list and live sequences."""

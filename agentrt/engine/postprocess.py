@@ -48,7 +48,6 @@ class Postprocessor:
         tokens = iter(sampled)
         outputs = []
         stats, kv = self.stats, self.kv
-        plain = not self.detok and not self.eos_token_ids  # only max_tokens / length stop
         decoded = generated = 0  # counted here, added to the stats once
         for item in batch.items:
             seq = item.seq
@@ -73,15 +72,11 @@ class Postprocessor:
             if seq.first_token_time is None:
                 seq.first_token_time = self.clock.now()
                 stats.prompt_tokens += prompt
-            p = seq.params
-            if plain and not p.stop_token_ids:  # `check_stop` reduces to `length_stop`
-                stop = self.length_stop(total + 1, prompt, p.max_tokens)
-            else:
-                try:
-                    stop = self.check_stop(seq, token)
-                except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
-                    seq.error = reason("detokenizing", exc)
-                    stop = FinishReason.ERROR
+            try:
+                stop = self.check_stop(seq, token)
+            except Exception as exc:  # e.g. its tokens break the tokenizer: it alone fails
+                seq.error = reason("detokenizing", exc)
+                stop = FinishReason.ERROR
             if stop is not None:
                 self.finish(seq, stop)
             elif not stream:
@@ -101,10 +96,8 @@ class Postprocessor:
                 return FinishReason.STOP
         if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
             return FinishReason.STOP
-        return self.length_stop(len(seq.token_ids), len(seq.prompt_token_ids), p.max_tokens)
-
-    def length_stop(self, num_tokens: int, num_prompt: int, limit: int) -> FinishReason | None:
-        if num_tokens - num_prompt >= limit or num_tokens >= self.max_model_len:
+        total = len(seq.token_ids)
+        if total - len(seq.prompt_token_ids) >= p.max_tokens or total >= self.max_model_len:
             return FinishReason.LENGTH
         return None
 

@@ -1,9 +1,8 @@
 """Prompts as fixed prefix + dynamic suffix, in token ids.
 
-The prefix (an agent's system prompt) is tokenized once and reused verbatim, so every
-call of that agent starts with the same token ids and the radix cache can share its KV.
-With a chat template the prefix is the rendered system turn and the suffix the user turn
-plus the assistant header; without one, plain text joined by a newline.
+The prefix (an agent's system prompt) is tokenized once and reused verbatim, so the radix
+cache can share its KV. With a chat template the prefix is the rendered system turn and
+the suffix the user turn plus the assistant header; without one, text joined by a newline.
 """
 
 from __future__ import annotations

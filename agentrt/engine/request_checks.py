@@ -11,6 +11,7 @@ import operator
 from array import array
 from collections.abc import Iterable
 
+from agentrt.engine.errors import PromptTooLongError
 from agentrt.engine.sampling_params import SamplingParams
 
 
@@ -40,8 +41,18 @@ def token_ids_of(prompt: Iterable[object]) -> list[int]:
     return out
 
 
-def check_token_range(token_ids: list[int], vocab_size: int) -> None:
-    if min(token_ids) >= 0 and max(token_ids) < vocab_size:
+def check_prompt(token_ids: list[int], max_model_len: int, vocab_size: int | None) -> None:
+    """The prompt is not empty, leaves room for a token, and (with ``vocab_size``) is
+    made of ids in the vocabulary."""
+    if not token_ids:
+        raise ValueError("empty prompt: a request needs at least one token")
+    if len(token_ids) >= max_model_len:
+        raise PromptTooLongError(
+            f"prompt has {len(token_ids)} tokens but this engine serves at most "
+            f"{max_model_len - 1} prompt tokens (model context / KV capacity "
+            f"{max_model_len} tokens)"
+        )
+    if vocab_size is None or (min(token_ids) >= 0 and max(token_ids) < vocab_size):
         return
     position, token = next((i, t) for i, t in enumerate(token_ids) if not 0 <= t < vocab_size)
     raise ValueError(

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from agentrt.engine.batcher import ScheduledBatch
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.kvmanager.transfer import KVTransfer
 
 if TYPE_CHECKING:
@@ -26,21 +28,15 @@ class SamplingFailed(Exception):
 class ModelRunner(ABC):
     """Executes one step. Contract: for every item of `batch` whose chunk reaches the
     sequence's last token (`item.samples`), return one sampled token id, in item order.
-    The runner writes KV for all scheduled tokens into the pages in each sequence's
-    `block_table`; it never changes bookkeeping (the engine does that afterwards).
-    A failure confined to some requests' sampling raises `SamplingFailed`; any other
-    exception fails the step, and the engine re-runs parts of the batch to find the
-    requests that cause it (`isolation.py`), so `execute` must be safe to repeat for
-    any subset of a batch.
-    A runner with `uses_compute_thread` has its steps run on the process's single
-    compute thread (see compute_thread.py). `kv_bytes_per_token` (0: unknown) sizes the
-    KV manager's byte counts; `kv_transfer` copies KV between device and a host tier
-    (None: the runner has no host KV, so transfers are bookkeeping only).
-
-    Implicit decodes, a capability of runners whose decode steps follow from bookkeeping
-    alone (`supports_implicit_decodes`: the cost model): while `decode_group` is set, its
-    members decode one token in every `execute_with_group` step without being scheduled
-    (the engine allocates their pages and finishes them; see `LLMEngine`)."""
+    The runner writes KV for all scheduled tokens into each sequence's `block_table`
+    pages and never changes bookkeeping. A failure confined to some requests' sampling
+    raises `SamplingFailed`; any other exception fails the step, and the engine re-runs
+    parts of the batch (`isolation.py`), so `execute` must be safe to repeat for any
+    subset of a batch. `uses_compute_thread`: steps run on the compute thread;
+    `kv_bytes_per_token` (0: unknown) sizes byte counts; `kv_transfer`: device<->host
+    copies (None: transfers are bookkeeping only). `supports_implicit_decodes`: while
+    `decode_group` is set, its members decode one token in every `execute_with_group`
+    step without being scheduled."""
 
     uses_compute_thread: bool = False
     kv_bytes_per_token: int = 0
@@ -53,6 +49,17 @@ class ModelRunner(ABC):
 
     def forget(self, request_id: str) -> None:  # noqa: B027 - optional hook
         """Drop per-request state (e.g. a sampling generator) once a request ends."""
+
+    def constraints(self, params: SamplingParams) -> tuple:
+        """What this runner's sampling needs to honour ``params.min_tokens`` and
+        ``params.structured_output`` for one request (kept as `Sequence.constraints`);
+        raises ValueError for a spec it cannot honour. Any thread. Default: none, for
+        runners whose tokens do not come from logits (they ignore both)."""
+        return ()
+
+    def compile_grammar(self, spec: StructuredOutputParams) -> None:  # noqa: B027
+        """Prepare ``spec`` ahead of its requests (any thread); raises ValueError as
+        `constraints` would. Default: nothing to prepare."""
 
     def start_decode_group(self, page_size: int, max_model_len: int) -> DecodeGroup:
         """Set `decode_group` to an empty group and return it (implicit decodes on)."""

@@ -1,9 +1,6 @@
-"""Per-request sampling parameters, validated at construction.
-
-Every value is checked against the range the sampler and the engine can consume, so a
-request with bad values is refused when it is made instead of failing inside a batch.
-A bad value raises `SamplingParamsError` (a pydantic `ValidationError`) whose message is
-one line naming the field, the accepted range and the value given.
+"""Per-request sampling parameters, validated at construction: a bad value raises
+`SamplingParamsError` (a pydantic `ValidationError`), one line naming the field, the
+accepted range and the value given, before the request reaches a batch.
 """
 
 from __future__ import annotations
@@ -60,24 +57,21 @@ def _describe(error: ErrorDetails) -> str:
 class SamplingParams(BaseModel):
     """How to sample one request's output.
 
-    `temperature == 0` means greedy. `top_k == 0` and `top_p == 1` disable those filters.
-    `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, at an
-    EOS token (unless `ignore_eos`), at any of `stop_token_ids`, or when the text contains
-    one of `stop` (the stop string is cut from the text). `min_tokens` holds back EOS
-    and the stop ids until that many tokens are out; `logprobs` (k) records each output
-    token's log-probability and the k most likely alternatives; `structured_output`
-    constrains the output to a grammar (see structured_output.py). The accepted
-    ranges are in `ACCEPTED`; the engine also checks `stop_token_ids` against its
-    vocabulary when the request is added.
+    `temperature == 0` is greedy; `top_k == 0` and `top_p == 1` disable those filters;
+    `seed` makes sampling reproducible per request. Generation stops at `max_tokens`, EOS
+    (unless `ignore_eos`), any of `stop_token_ids` or a `stop` string (cut from the text).
+    `min_tokens` holds back EOS and the stop ids until that many tokens are out;
+    `logprobs` (k) records each token's log-probability and the k likeliest
+    alternatives; `structured_output` constrains the output to a grammar. Ranges: `ACCEPTED`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int | None = None
-    max_tokens: int = 64
+    top_k: int = Field(default=0, ge=0, le=MAX_INT64)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    max_tokens: int = Field(default=64, ge=1, le=MAX_INT64)
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
@@ -106,34 +100,6 @@ class SamplingParams(BaseModel):
         # NaN fails both comparisons; inf fails the upper bound
         if not (value == 0.0 or MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
             raise ValueError(f"must be {ACCEPTED['temperature']}")
-        return value
-
-    @field_validator("top_p")
-    @classmethod
-    def _top_p(cls, value: float) -> float:
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"must be {ACCEPTED['top_p']}")
-        return value
-
-    @field_validator("top_k")
-    @classmethod
-    def _top_k(cls, value: int) -> int:
-        if not 0 <= value <= MAX_INT64:
-            raise ValueError(f"must be {ACCEPTED['top_k']}")
-        return value
-
-    @field_validator("seed")
-    @classmethod
-    def _seed(cls, value: int | None) -> int | None:
-        if value is not None and not 0 <= value <= MAX_SEED:
-            raise ValueError(f"must be {ACCEPTED['seed']}")
-        return value
-
-    @field_validator("max_tokens")
-    @classmethod
-    def _max_tokens(cls, value: int) -> int:
-        if not 1 <= value <= MAX_INT64:
-            raise ValueError(f"must be {ACCEPTED['max_tokens']}")
         return value
 
     @field_validator("stop_token_ids")

@@ -1,11 +1,9 @@
 """Per-request token constraints applied by the sampler: grammars and `min_tokens`.
 
-A request's `SamplingParams.structured_output` names a grammar (a JSON schema, any JSON
-object, or EBNF); the engine compiles it once per distinct spec with xgrammar (on CPU,
-imported only when a request asks) and gives the request its own matcher. At each sample
-the matcher's bitmask sets every token the grammar forbids to -inf, so constrained rows
-batch with free ones; the sampled token then advances the matcher. `min_tokens` bans EOS
-and the stop ids until that many tokens are out. Requests without either pay nothing.
+`ConstraintBuilder` (the torch runner's) compiles a `structured_output` grammar once per
+distinct spec with xgrammar and gives each request its own matcher, whose bitmask sets
+every forbidden token to -inf (constrained rows batch with free ones). `min_tokens` bans
+EOS and the stop ids until that many tokens are out. Other requests pay nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from collections.abc import Collection
 
 import torch
 
+from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.structured_params import StructuredOutputParams
 
 
@@ -73,28 +72,33 @@ def unpack_bitmask(packed: torch.Tensor, size: int) -> torch.Tensor:
     return mask[:size]
 
 
-class GrammarCache:
-    """Compiles structured-output specs for one tokenizer, once per distinct spec.
-    `compile` may run on any thread (the server warms the cache off its event loop)."""
+class ConstraintBuilder:
+    """Builds requests' token constraints for one model's tokenizer, compiling each
+    distinct structured-output spec once. Any thread (the server compiles off its event
+    loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenizer, eos_ids: Collection[int], vocab_size: int | None) -> None:
+        self.tokenizer = tokenizer
+        self.eos_ids = eos_ids
+        self.vocab_size = vocab_size or (len(tokenizer) if tokenizer is not None else 0)
         self._compiler = None
         self._compiled: dict[StructuredOutputParams, object] = {}
         self._lock = threading.Lock()
 
-    def compile(self, spec: StructuredOutputParams, tokenizer, vocab_size: int, stop_ids):
-        """The compiled grammar of `spec`; raises ValueError for a spec xgrammar rejects."""
+    def compile(self, spec: StructuredOutputParams):
+        """The compiled grammar of `spec`; raises ValueError for a spec xgrammar rejects
+        or a model without a tokenizer."""
         found = self._compiled.get(spec)
         if found is not None:
             return found
-        if tokenizer is None:
+        if self.tokenizer is None:
             raise ValueError("structured output needs a model with a tokenizer")
         import xgrammar as xgr
 
         with self._lock:
             if self._compiler is None:
                 info = xgr.TokenizerInfo.from_huggingface(
-                    tokenizer, vocab_size=vocab_size, stop_token_ids=sorted(stop_ids)
+                    self.tokenizer, vocab_size=self.vocab_size, stop_token_ids=sorted(self.eos_ids)
                 )
                 self._compiler = xgr.GrammarCompiler(info)
             try:
@@ -111,20 +115,16 @@ class GrammarCache:
             self._compiled[spec] = compiled
             return compiled
 
-
-def request_constraints(
-    params, eos_ids: Collection[int], grammars: GrammarCache, tokenizer, vocab_size: int | None
-) -> tuple[TokenConstraint, ...]:
-    """The constraints a request's sampling params ask for (usually none)."""
-    found: list[TokenConstraint] = []
-    if params.min_tokens:
-        banned = set(params.stop_token_ids) | (set() if params.ignore_eos else set(eos_ids))
-        found.append(MinTokens(params.min_tokens, banned))
-    spec = params.structured_output
-    if spec is not None:
-        vocab = vocab_size or len(tokenizer)
-        found.append(GrammarConstraint(grammars.compile(spec, tokenizer, vocab, eos_ids), vocab))
-    return tuple(found)
+    def build(self, params: SamplingParams) -> tuple[TokenConstraint, ...]:
+        """The constraints ``params`` ask for (usually none)."""
+        found: list[TokenConstraint] = []
+        if params.min_tokens:
+            eos = set() if params.ignore_eos else set(self.eos_ids)
+            found.append(MinTokens(params.min_tokens, set(params.stop_token_ids) | eos))
+        spec = params.structured_output
+        if spec is not None:
+            found.append(GrammarConstraint(self.compile(spec), self.vocab_size))
+        return tuple(found)
 
 
 def apply_constraints(logits: torch.Tensor, seqs) -> tuple[torch.Tensor, list[int]]:

@@ -12,6 +12,7 @@ from agentrt.engine import loader
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.model import CausalLM
+from agentrt.engine.structured_output import ConstraintBuilder
 from agentrt.engine.torch_runner import TorchModelRunner
 
 
@@ -40,16 +41,17 @@ def build_torch_engine(config: EngineConfig) -> LLMEngine:
     model.optimize_for_device()
     if config.batch_invariant:
         model.make_batch_invariant()
+    tokenizer = loader.load_tokenizer(model_dir)
+    eos = hf_config.eos_token_id
+    eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
     runner = TorchModelRunner(
         model,
         config.num_pages,
         config.page_size,
         device,
         dtype,
+        ConstraintBuilder(tokenizer, eos_ids, hf_config.vocab_size),
         num_host_pages=config.num_host_pages or 0,
         batch_invariant=config.batch_invariant,
     )
-    tokenizer = loader.load_tokenizer(model_dir)
-    eos = hf_config.eos_token_id
-    eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
     return LLMEngine(config, runner, tokenizer, eos_ids, max_positions, hf_config.vocab_size)

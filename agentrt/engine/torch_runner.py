@@ -10,9 +10,15 @@ from agentrt.engine.kv_transfer import TorchKVTransfer, allocate_host_caches
 from agentrt.engine.model import CausalLM, build_attention_metadata
 from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampler import Sampler
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_output import ConstraintBuilder
+from agentrt.engine.structured_params import StructuredOutputParams
 
 
 class TorchModelRunner(ModelRunner):
+    """Samples from the model's logits, masked by each request's constraints, which
+    ``grammars`` builds (grammars compiled with the model's tokenizer)."""
+
     uses_compute_thread = True
 
     def __init__(
@@ -22,6 +28,7 @@ class TorchModelRunner(ModelRunner):
         page_size: int,
         device: torch.device,
         dtype: torch.dtype,
+        grammars: ConstraintBuilder,
         seed: int = 0,
         num_host_pages: int = 0,
         batch_invariant: bool = False,
@@ -32,6 +39,7 @@ class TorchModelRunner(ModelRunner):
         self.page_size = page_size
         self.device = device
         self.batch_invariant = batch_invariant
+        self.grammars = grammars
         slots = num_pages * page_size
         shape = (model.num_kv_heads, slots, model.head_dim)  # head-major, see attention.py
         self.kv_caches = [
@@ -87,3 +95,9 @@ class TorchModelRunner(ModelRunner):
 
     def forget(self, request_id: str) -> None:
         self.sampler.forget(request_id)
+
+    def constraints(self, params: SamplingParams) -> tuple:
+        return self.grammars.build(params)
+
+    def compile_grammar(self, spec: StructuredOutputParams) -> None:
+        self.grammars.compile(spec)

@@ -1,10 +1,8 @@
 """Checks of an agent's declaration, each failing with one line that says what is accepted.
 
-`@wf.agent(...)` calls these before it registers anything: the function must be an
-`async def` of one argument (its context), every keyword must be a declaration keyword
-or a sampling setting, sampling values must be valid and `timeout` positive. The runtime
-builds each call's `SamplingParams` with `make_sampling` too, so a bad override in
-`ctx.gen(..., max_tokens=0)` reads the same way.
+`@wf.agent(...)` calls these before it registers anything; the runtime builds each
+call's `SamplingParams` with `make_sampling` too, so a bad `ctx.gen(..., max_tokens=0)`
+reads the same way.
 """
 
 from __future__ import annotations
@@ -12,13 +10,13 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.graph.agent_spec import is_positive_int
+from agentrt.graph.agent_spec import is_positive_int, is_token_ids
 from agentrt.graph.errors import GraphError
 
 DECLARATION_KEYWORDS = (
@@ -59,12 +57,7 @@ def check_agent_function(name: str | None, fn: object) -> str:
 
 def check_prefix(name: str, prefix: object) -> None:
     """Text, or token ids (a sequence of ints >= 0)."""
-    if isinstance(prefix, str):
-        return
-    ids = isinstance(prefix, Sequence) and all(
-        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prefix
-    )
-    if not ids:
+    if not isinstance(prefix, str) and not is_token_ids(prefix):
         raise AgentOptionError(
             f"agent {name!r}: prefix must be text (a str) or a list of token ids (ints >= 0), "
             f"got {type(prefix).__name__}"

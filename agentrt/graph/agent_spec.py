@@ -1,11 +1,4 @@
-"""`AgentSpec`: what a step graph knows about one agent.
-
-An agent is a node of a `StepGraph`. Its `prefix` is the fixed, cacheable start of every
-prompt it sends (text, or token ids when the caller has tokenized it already); the KV
-manager keys its prefix-cache priority on it. `join` says how the agent waits on its
-forward predecessors; `max_visits` optionally caps how many times it may run in one
-workflow instance. `sampling` holds default sampling settings and is opaque to the graph.
-"""
+"""`AgentSpec`: what a step graph knows about one agent."""
 
 from __future__ import annotations
 
@@ -25,13 +18,11 @@ class AgentSpec:
     """One agent of a step graph (immutable).
 
     - `name`: unique within its graph, non-empty.
-    - `prefix`: fixed prompt prefix; `""` when the agent has none. A sequence of token ids
-      is stored as a tuple of ints.
-    - `join`: `"and"` waits until every forward predecessor has signalled it, `"or"` runs
-      on the first signal. Ignored for agents with fewer than two forward predecessors.
+    - `prefix`: the fixed, cacheable start of every prompt it sends (text, or token ids,
+      stored as a tuple); `""` for none.
+    - `join`: `"and"` waits for every forward predecessor's signal, `"or"` runs on the first.
     - `sampling`: default sampling settings (read-only mapping; not interpreted here).
-    - `max_visits`: at most this many runs per workflow instance (`None`: no cap beyond
-      the loop bounds of the graph).
+    - `max_visits`: at most this many runs per workflow instance (`None`: no cap).
     """
 
     name: str
@@ -59,11 +50,16 @@ def is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+def is_token_ids(value: object) -> bool:
+    """A sequence of ints >= 0 (bools excluded)."""
+    return isinstance(value, Sequence) and all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value
+    )
+
+
 def _token_ids(name: str, prefix: object) -> tuple[int, ...]:
-    if not isinstance(prefix, Sequence) or not all(
-        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prefix
-    ):
+    if not is_token_ids(prefix):
         raise GraphError(
             f"agent {name!r}: prefix must be a string or a sequence of token ids (ints >= 0)"
         )
-    return tuple(prefix)
+    return tuple(prefix)  # type: ignore[arg-type]

@@ -5,26 +5,16 @@
     @wf.agent(prefix="You are a planner.")
     async def planner(ctx): ...
 
-    @wf.agent(prefix="You are a coder.", after=[planner])
-    async def coder(ctx): ...
+    @wf.agent(prefix="You are a reviewer.", after=[planner], loop_to=planner, max_loops=2)
+    async def reviewer(ctx): ...
 
-    @wf.agent(prefix="You are a reviewer.", after=[coder], loop_to=coder, max_loops=2)
-    async def reviewer(ctx):
-        if "LGTM" not in (verdict := await ctx.gen(...)):
-            ctx.goto("coder")          # take the bounded back edge
-        return verdict
+An agent is an async function of its `AgentContext`. Edges come from `after=` (forward)
+and `loop_to=` with `max_loops=` (a bounded back edge), or from an explicit `StepGraph`.
+`timeout=` bounds each run of the agent (seconds).
 
-An agent is an async function of one argument, its `AgentContext` (see
-`agentrt.scheduler.context`). Edges come from `after=` (forward) and `loop_to=` with
-`max_loops=` (a bounded back edge); alternatively pass an explicit `StepGraph` and only
-register the functions. `timeout=` bounds each run of the agent (seconds).
-
-Mistakes fail at the decoration that makes them, with one line: a plain `def`, an
-unknown keyword, a bad sampling value, a duplicate name, a cycle without a bound. An
-edge to an agent declared later (`after=["name"]`) waits until that agent is declared;
-whenever no such reference is open, the whole graph is validated at once, so a complete
-workflow is validated when its last decorator finishes. A name that is never declared
-is reported when the workflow is first used (`wf.graph`, `run`, `submit`).
+Mistakes fail at the decoration that makes them, with one line. An edge to an agent
+declared later waits for it; whenever none is open the whole graph is validated. A name
+never declared is reported when the workflow is first used (`wf.graph`, `run`, `submit`).
 """
 
 from __future__ import annotations

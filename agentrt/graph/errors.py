@@ -1,9 +1,5 @@
-"""Errors raised by step graphs and workflow states.
-
-`GraphError` covers a badly declared graph (raised by `StepGraph.add_agent`, `add_edge`
-and `validate`); `WorkflowStateError` covers a transition the graph does not allow at run
-time (starting an agent that is not ready, taking an exhausted loop). Both are
-`ValueError`s, so callers that only care about "bad input" can catch that.
+"""Errors of step graphs (`GraphError`: declared wrongly) and workflow states
+(`WorkflowStateError`: a transition not allowed at run time); both are `ValueError`s.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""`GraphIndex`: the validated, precomputed view of a step graph that STE walks.
-
-`build_index` is where whole-graph validation lives: it takes the `networkx.DiGraph` of a
-`StepGraph` (node attribute `spec`, edge attribute `max_iterations`; `None` marks a
-forward edge) and either raises a `GraphError` or returns an immutable index.
-"""
+"""`GraphIndex`: the validated, precomputed view of a step graph that STE walks."""
 
 from __future__ import annotations
 
@@ -35,10 +30,9 @@ class BackEdge:
 class GraphIndex:
     """Validated view of a `StepGraph` (read-only; the graph rebuilds it after a change).
 
-    `order` is a topological order of the forward DAG (insertion order breaks ties);
-    `preds` / `succs` hold forward neighbours in insertion order; `back_in` / `back_out`
-    the back edges into and out of each agent; `entries` the agents without forward
-    predecessors.
+    `order`: a topological order of the forward DAG (insertion order breaks ties); `preds` /
+    `succs`: forward neighbours in insertion order; `back_in` / `back_out`: back edges into
+    and out of each agent; `entries`: the agents without forward predecessors.
     """
 
     order: tuple[str, ...]

@@ -1,14 +1,13 @@
 """Steps-to-execution (STE): how many steps until each agent of a workflow can run.
 
 Definition. Time advances in synchronous *steps*: in one step every ready or running agent
-runs to completion (ready ones are started first) and hands control on as the execution
-model of `agentrt.graph.workflow_state` says, with any choice of `take` the graph allows.
-STE(v) is the least number of steps after which v can be ready or running, over all such
-futures; `math.inf` if no future activates v again. So STE is optimistic per agent: it
-assumes loops are taken and OR-branches chosen in v's favour (different agents may rely
-on different choices), while an AND-join waits for its slowest missing input.
+runs to completion and hands control on as `agentrt.graph.workflow_state` says, with any
+choice of `take` the graph allows. STE(v) is the least number of steps after which v can
+be ready or running, over all such futures; `math.inf` if no future activates v again.
+So STE is optimistic per agent (loops taken and OR-branches chosen in v's favour), while
+an AND-join waits for its slowest missing input.
 
-Computation. STE is the solution of, for every agent v:
+Computation. STE is the unique solution of, for every agent v:
 
     STE(v) = 0                                  if v is ready or running
            = inf                                if v is exhausted (max_visits reached)
@@ -18,28 +17,10 @@ Computation. STE is the solution of, for every agent v:
            = inf                                                          (entry agent)
     L(v)   = 1 + min{STE(u) : back edge u -> v with runs left}            (inf if none)
 
-Signals already in v's inbox do not count: an AND-join waits only for the predecessors it
-has not heard from yet, which may include ones that already ran (their STE is then their
-next run, often inf). A back edge makes v's next run one step after u's next run, so while
-the reviewer runs in planner -> coder -> reviewer (reviewer -> coder, max 2), the coder's
-STE is 1 as long as the loop has runs left, and inf after that.
-
-The solution is unique (every cycle of these equations adds at least 1) and equals the
-definition above: a future activating v at step t needs each missing input (or a loop
-source) active at step t-1, and the terms of the solution, followed back to the ready or
-running agents, schedule such a future. tests/test_ste_hypothesis.py checks the equality
-against a brute-force search over all futures.
-
-Cost. One sweep over the forward DAG's topological order (cached on the graph) settles
-every term but L, whose sources come later in that order; the sweep repeats while a back
-edge still improves its target. A shortest derivation uses each back edge at most once
-per chain, so there are at most B + 1 sweeps (B = number of back edges): O((B+1)(V+E)),
-one O(V+E) sweep for a graph without loops.
-
-Bound. A finite STE(v) <= depth(v) + B * (D + 1), where depth(v) is the longest forward
-path (in edges) ending at v and D the longest forward path of the graph: a shortest
-derivation follows a simple path back to an active agent, made of forward stretches
-joined by at most B back edges (and STE(v) <= V - 1 for the same reason).
+tests/test_ste_hypothesis.py checks it against a brute-force search over all futures.
+One sweep in the forward DAG's topological order settles every term but L, whose sources
+come later; the sweep repeats while a back edge still improves its target, at most B + 1
+times (B back edges, each used at most once per shortest derivation): O((B+1)(V+E)).
 """
 
 from __future__ import annotations
@@ -80,7 +61,7 @@ def steps_to_execution(graph: StepGraph, state: WorkflowState) -> dict[str, floa
         _sweep(index, state, ste, settled, loops_into)
         if all(ste[e.dst] <= 1 + ste[e.src] for e in loops):
             return ste
-    raise AssertionError("steps_to_execution did not settle in B + 1 sweeps")  # see Cost
+    raise AssertionError("steps_to_execution did not settle in B + 1 sweeps")
 
 
 def _sweep(

@@ -1,22 +1,14 @@
 """`StepGraph`: agents and the edges that say which agent runs after which.
 
-Representation (a `networkx.DiGraph`, one node per agent, node attribute `spec`):
+A `networkx.DiGraph`, one node per agent (attribute `spec`). A **forward edge**
+(`max_iterations=None`) says "dst may run after src"; forward edges form a DAG, over
+which joins and entry agents (no forward predecessor; all start ready) are defined. A
+**back edge** (`max_iterations=N`) closes a loop (dst reaches src by forward edges, or
+dst == src), may be taken at most N times per workflow instance, and re-activates dst
+directly, bypassing its join.
 
-- A **forward edge** (`max_iterations=None`) says "dst may run after src". Forward edges
-  must form a DAG; joins (`AgentSpec.join`) and entry agents are defined over them.
-- A **back edge** (`max_iterations=N`) closes a loop: dst must reach src through forward
-  edges (or dst == src). A back edge may be taken at most N times per workflow instance
-  (the count is never reset, also not by an enclosing loop), and taking it re-activates
-  dst directly, bypassing dst's join. Example: planner -> coder -> reviewer with the back
-  edge reviewer -> coder (max_iterations=2) lets the coder run up to 3 times.
-- **Entry agents** have no forward predecessors; a new workflow starts with all of them
-  ready. A valid non-empty graph always has one.
-
-`add_agent` / `add_edge` reject local mistakes at once (duplicate names, unknown agents,
-duplicate edges, self-edges without a bound, bad bounds); `validate()` checks the whole
-graph (cycles without a bound, bounds on edges that close no loop, no agents). `index()`
-returns the validated `GraphIndex` that steps-to-execution walks, cached until the graph
-changes.
+`add_agent` / `add_edge` reject local mistakes at once; `validate()` checks the whole
+graph; `index()` returns the validated `GraphIndex`, cached until the graph changes.
 """
 
 from __future__ import annotations
@@ -46,7 +38,6 @@ class StepGraph:
         self._g = nx.DiGraph()
         self._index: GraphIndex | None = None
 
-    # -- construction ---------------------------------------------------------------
     def add_agent(
         self,
         agent: AgentSpec | str,
@@ -130,7 +121,6 @@ class StepGraph:
             agents = list(dict.fromkeys([*adjacency, *(e[1] for e in edges)]))
         return cls.from_edges(edges, agents)
 
-    # -- queries --------------------------------------------------------------------
     @property
     def agents(self) -> list[str]:
         """Agent names in insertion order."""
@@ -189,7 +179,6 @@ class StepGraph:
         """Topological order of the forward DAG (validates; cached)."""
         return self.index().order
 
-    # -- validation -----------------------------------------------------------------
     def validate(self) -> StepGraph:
         """Check the whole graph; raise a `GraphError` subclass on the first problem."""
         self.index()
@@ -201,7 +190,6 @@ class StepGraph:
             self._index = build_index(self._g)
         return self._index
 
-    # -- helpers --------------------------------------------------------------------
     def _is_back(self, u: str, v: str) -> bool:
         return self._g.edges[u, v]["max_iterations"] is not None
 

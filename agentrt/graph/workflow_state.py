@@ -5,26 +5,19 @@ Execution model (the contract `steps_to_execution` is defined against):
 - Each agent is **idle**, **ready** (activated, waiting to be started) or **running**.
   A new workflow activates every entry agent. *Activating* an agent makes it ready,
   empties its inbox and counts one activation (against `AgentSpec.max_visits`).
-- `finish(a, take)` completes a running agent. `take` names the successors it hands
-  control to; by default all its forward successors, never a back edge (taking a loop is
-  the program's decision at run time). Taking a **forward edge** a -> v *signals* v:
-  - v ready: the signal merges into v's pending run and is dropped;
-  - otherwise a joins v's inbox, and if v is idle and its join holds it is activated:
-    an AND-join needs a signal from every forward predecessor, an OR-join any one.
-    A running v keeps the signal and is activated when it finishes (if its join holds).
-  Taking a **back edge** a -> v (bounded loop) needs a run left on it, v idle (or v == a)
-  and v not exhausted; it activates v at once, bypassing v's join.
-- Every activation consumes the inbox. So an OR-join runs again for a signal that reaches
-  it after it started (signals reaching it during one run add up to one more run; a
-  "first one wins" program finishes the losing branches with `take=()`), and an AND-join
-  inside a loop waits for all its predecessors again on the next iteration (aim the back
-  edge at the join itself, as in reviewer -> coder, to bypass that).
+- `finish(a, take)` completes a running agent and hands control to `take` (default: all
+  forward successors, never a back edge). A **forward edge** a -> v *signals* v: a ready
+  v drops it; otherwise a joins v's inbox, and an idle v whose join holds (AND: every
+  forward predecessor, OR: any) is activated; a running v is, if its join holds, when
+  it finishes. A **back edge** a -> v needs a run left, v idle (or v == a) and not
+  exhausted; it activates v at once, bypassing v's join.
+- Every activation consumes the inbox: an OR-join runs once more for signals reaching it
+  while it runs, and an AND-join inside a loop waits for all its predecessors again.
 - An agent is **exhausted** once its activations reach `max_visits`: signals to it are
   kept but never activate it, and a back edge into it cannot be taken.
 
-Errors: `WorkflowStateError` for a transition the state does not allow (it leaves the
-state unchanged); its subclass `LoopBoundError` when a bound would be exceeded.
-Agents added to the graph after the state was created start idle.
+Errors: `WorkflowStateError` for a transition the state does not allow (the state is
+unchanged); its subclass `LoopBoundError` when a bound would be exceeded.
 """
 
 from __future__ import annotations
@@ -51,7 +44,6 @@ class WorkflowState:
         for agent in graph.index().entries:
             self._activate(agent)
 
-    # -- queries --------------------------------------------------------------------
     @property
     def ready(self) -> frozenset[str]:
         return frozenset(self._ready)
@@ -108,7 +100,6 @@ class WorkflowState:
             return True
         return self._back_edge_problem(src, dst) is None
 
-    # -- transitions ----------------------------------------------------------------
     def start(self, agent: str) -> None:
         """Move a ready agent to running."""
         if agent not in self._ready:
@@ -153,7 +144,6 @@ class WorkflowState:
         new._loops = Counter(self._loops)
         return new
 
-    # -- internals ------------------------------------------------------------------
     def _index(self) -> GraphIndex:
         return self.graph.index()
 

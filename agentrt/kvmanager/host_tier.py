@@ -1,14 +1,10 @@
 """The radix tree's host tier: the host page pool, write-back / write-through offloads,
 host eviction and the host->device loads in flight.
 
-States of a non-root node (see ``RadixNode.tier``): ``device`` (device pages only),
-``host`` (host copy only), ``both``, ``loading`` (device pages allocated, host->device copy
-in flight) and ``offloading`` (only inside an offload call). Invariants:
-
-- a node with device pages (resident or loading) has a parent with device pages, and a
-  resident node's parent is resident: the device tier is a subtree containing the root;
-- locked nodes are resident; loading nodes are never evicted or split;
-- host eviction drops only host-only *leaves*, so a host-only node's ancestors keep a copy.
+Node states: see ``RadixNode.tier``. Invariants: the device tier (resident or loading
+nodes) is a subtree containing the root, and resident nodes have resident parents; locked
+nodes are resident; loading nodes are never evicted or split; host eviction drops only
+host-only *leaves*, so a host-only node's ancestors keep a copy.
 """
 
 from __future__ import annotations
@@ -59,8 +55,6 @@ class HostTier:
         self._pinned: set[int] = set()  # nodes a load is about to read: keep on host
         tree.attach_host(self)
 
-    # ---- copies (the tree's `HostCopies`) ---------------------------------------------
-
     def keep_copy(self, node: RadixNode) -> None:
         if not node.on_host and self.tree.policy.wants_host_copy(node):
             self._offload(node)
@@ -94,8 +88,6 @@ class HostTier:
             if pool.num_free < n:
                 return None
         return pool.alloc(n)
-
-    # ---- lookup and host eviction -----------------------------------------------------
 
     def match(self, tokens: Sequence[int]) -> HostMatch:
         """Read-only probe: the device prefix of ``tokens``, then the non-device nodes
@@ -141,8 +133,6 @@ class HostTier:
             if is_host_candidate(parent) and parent.id not in pinned:
                 heapq.heappush(heap, (key(parent), parent.id, parent))
         return freed
-
-    # ---- loads --------------------------------------------------------------------------
 
     def start_load(self, nodes: list[RadixNode], bound: Any = None) -> PendingLoad | None:
         """Allocate device pages for a chain of host-only nodes (parent to child, the first

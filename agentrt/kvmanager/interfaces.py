@@ -2,7 +2,8 @@
 
 The tree's parts name what they need from each other here, so none imports another's
 module to type it: `RadixTree` satisfies `TreeView` (for `PathLocks` and
-`DeviceEviction`), `HostTier` satisfies `HostCopies` (for the tree and its eviction).
+`DeviceEviction`), `HostTier` satisfies `HostCopies` (for the tree and its eviction);
+the engine's `Sequence` satisfies `PagedSequence` (for the manager).
 """
 
 from __future__ import annotations
@@ -55,3 +56,18 @@ class TreeView(Protocol):
     def device_candidates(self) -> list[RadixNode]: ...
 
     def nodes(self) -> list[RadixNode]: ...
+
+
+class PagedSequence(Protocol):
+    """What the manager needs from a sequence (the engine's `Sequence` fits)."""
+
+    request_id: str
+    agent_id: str | None
+    prefix_len: int | None
+    token_ids: list[int]
+    num_computed_tokens: int
+    num_cached_tokens: int
+    block_table: list[int]
+    num_tree_pages: int
+    tree_node: object
+    num_preemptions: int

@@ -47,30 +47,3 @@ class PathLocks:
                     freed = True
         if freed and not quiet:
             tree.version += 1
-
-    def relock(self, old: RadixNode | None, new: RadixNode) -> None:
-        """``lock(new)`` then ``unlock(old)`` (when ``old`` is not None), for a ``new``
-        inserted below the locked ``old`` (``new`` itself or a descendant). ``old``'s path
-        stays locked throughout, so only the nodes between them gain a lock; no lock
-        count reaches zero. Falls back to the two plain calls otherwise."""
-        tree = self.tree
-        root = tree.root
-        below: list[RadixNode] = []
-        n: RadixNode | None = new
-        while n is not None and n is not old and n is not root:
-            below.append(n)
-            n = n.parent
-        if n is not (root if old is None else old):  # not below `old`: the long way
-            self.lock(new)
-            if old is not None:
-                self.unlock(old)
-            return
-        if old is not None and old is not root and old.lock_ref <= 0:
-            raise ValueError(f"relock from a node that is not locked: {old!r}")
-        mark = tree.candidates.mark
-        for n in below:
-            if n.lock_ref == 0:
-                mark(n)
-                if not n.loading:
-                    tree.evictable_pages -= len(n.pages)
-            n.lock_ref += 1

@@ -42,12 +42,6 @@ class PageAllocator:
     def first_unallocated(self, pages: list[int]) -> int | None:
         """The first of ``pages`` that is out of range or free, None if all are in use."""
         flags, n = self._is_free, self._num_pages
-        if len(pages) > 8:  # most calls check a page or two: then the loop is cheaper
-            try:  # in C: an id >= n raises IndexError, a negative one fails the min check
-                if min(pages) >= 0 and not any(map(flags.__getitem__, pages)):
-                    return None
-            except IndexError:
-                pass
         for page in pages:
             if not 0 <= page < n or flags[page]:
                 return page

@@ -8,6 +8,7 @@ retries, so a pin never fails a request and pinned pages are only ever the last 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable, Sequence
 
 from agentrt.kvmanager.radix_node import RadixNode
@@ -19,6 +20,7 @@ class Pins:
         self.tree = tree
         self._held: dict[Hashable, RadixNode] = {}  # insertion order = age, oldest first
         self.shed_count = 0
+        self.requests: deque[tuple[Hashable, list[int] | None]] = deque()  # None: unpin
 
     def __len__(self) -> int:
         return len(self._held)
@@ -53,6 +55,21 @@ class Pins:
         self.unpin(key)
         self.shed_count += 1
         return key
+
+    def request(self, key: Hashable, tokens: list[int] | None) -> None:
+        """Pin ``tokens`` (None: unpin) under ``key`` at the next `apply_requests`. Any
+        thread."""
+        self.requests.append((key, tokens))
+
+    def apply_requests(self, enabled: bool) -> None:
+        """The requested pins and unpins, in order (pins only when ``enabled``: with a
+        prefix cache)."""
+        while self.requests:
+            key, tokens = self.requests.popleft()
+            if tokens is None:
+                self.unpin(key)
+            elif enabled:
+                self.pin(key, tokens)
 
     def clear(self) -> None:
         for key in list(self._held):

@@ -13,30 +13,19 @@ if TYPE_CHECKING:
 class EvictionPolicy(ABC):
     """Orders evictable radix-tree leaves.
 
-    Contract:
+    - ``key(node)``: a sortable value, lowest evicts first (ties by node creation order).
+      It is read when a leaf becomes a candidate during one ``evict`` call, so it must
+      not depend on state eviction changes, and it must not mutate the node or the tree.
+    - ``name``: the registry name (set by ``register_policy``). Policies are made with no
+      arguments by ``get_policy(name)``; hints arrive through ``update_hints`` (STE per
+      agent) and ``on_request`` (an agent's call was admitted), no-ops by default.
 
-    - ``key(node)`` returns a sortable value; the tree evicts the leaf with the *lowest*
-      key first. The tree calls it when a leaf becomes an eviction candidate during one
-      ``evict`` call, so the key must not depend on state that eviction itself changes.
-      Ties are broken by node creation order, so equal keys are fine.
-    - ``key`` only reads the node (``last_access``, ``agents``, ``key``, ``pages``...); it
-      must not mutate the node or the tree.
-    - ``name`` is the registry name (set by ``register_policy``).
-
-    Policies are instantiated with no arguments by ``get_policy(name)``; runtime hints
-    arrive through ``update_hints`` (STE per agent) and ``on_request`` (an agent's call
-    was admitted), both no-ops by default.
-
-    Class flags declare the policy's capabilities to the tree and the manager:
-    ``uses_host_tier`` (keep a host copy of evicted pages and load them back; False means
-    a miss recomputes), ``prefetch`` (load due agents' prefixes before their requests
-    arrive), ``device_pool_includes_host`` (``ideal``: the host pool's pages are added to
-    the device pool instead, so nothing ever leaves the device), ``key_is_last_access``
-    (``key(node)`` is ``node.last_access``: eviction reads it without the call) and
-    ``reads_hints`` (``update_hints`` uses its argument). A subclass whose body defines
-    ``key`` (``update_hints``) without declaring ``key_is_last_access``
-    (``reads_hints``) gets False (True): an inherited declaration never speaks for a
-    method the subclass replaced.
+    Class flags declare capabilities: ``uses_host_tier`` (keep a host copy of evicted
+    pages; False: a miss recomputes), ``prefetch`` (load due agents' prefixes early),
+    ``device_pool_includes_host`` (``ideal``: host pages join the device pool),
+    ``key_is_last_access`` (``key(node)`` is ``node.last_access``; eviction skips the
+    call) and ``reads_hints``. A subclass whose body defines ``key`` (``update_hints``)
+    without declaring ``key_is_last_access`` (``reads_hints``) gets False (True).
     """
 
     name: ClassVar[str] = ""

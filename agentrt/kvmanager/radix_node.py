@@ -8,13 +8,11 @@ from dataclasses import dataclass
 class RadixNode:
     """One edge of the tree: ``key`` tokens whose KV lives in ``pages`` and/or ``host_pages``.
 
-    ``pages`` are device pages (``[]`` when the node is not on device), ``host_pages`` host
-    pages (``[]`` when it has no host copy); whichever is non-empty has
-    ``len(key) // page_size`` entries. ``loading`` means ``pages`` are allocated but a
-    host->device copy into them is still in flight; ``offloading`` is set only while a
-    device->host copy of the node runs. ``children`` maps each child's first page of tokens
-    to the child. ``lock_ref`` counts the locks taken on this node or on any node below it.
-    ``agents`` names the agents whose fixed prefix passes through the node.
+    Device ``pages`` and ``host_pages`` are ``[]`` or one per ``page_size`` tokens of
+    ``key``. ``loading``: ``pages`` allocated, a host->device copy in flight;
+    ``offloading``: set only while a device->host copy runs. ``children``: by first page
+    of tokens. ``lock_ref``: locks on this node or below it. ``agents``: the agents whose
+    fixed prefix passes through it.
     """
 
     __slots__ = (

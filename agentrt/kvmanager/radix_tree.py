@@ -18,7 +18,7 @@ from agentrt.kvmanager.tree_integrity import check_nodes, dump
 class RadixTree:
     """Prefix cache of KV pages over a device ``PageAllocator``.
 
-    Every public operation advances a logical clock by one; the nodes it touches get that
+    Every public operation advances ``clock`` by one; the nodes it touches get that
     value as ``last_access``. The tree owns the pages it adopted (via ``insert``) or
     allocated (loads) and frees them only on eviction, failed loads or ``reset``. Its
     parts: ``locks`` (`PathLocks`), ``eviction`` (`DeviceEviction`), ``candidates``
@@ -38,7 +38,7 @@ class RadixTree:
         self.copy_on_insert: HostCopies | None = None  # the host, with write-through
         self._ids = itertools.count()
         self.root = RadixNode(next(self._ids))
-        self._clock = 0
+        self.clock = 0
         self.version = 0
         self.cached_pages = 0
         self.evictable_pages = 0
@@ -52,12 +52,6 @@ class RadixTree:
         self.host = host
         self.copy_on_insert = host if host.write_through else None
         self.candidates.tiered = True
-
-    @property
-    def clock(self) -> int:
-        return self._clock
-
-    # ---- lookup and insertion ---------------------------------------------------------
 
     def match_prefix(self, tokens: Sequence[int]) -> MatchResult:
         """Longest *device-resident* prefix of ``tokens`` in whole pages.
@@ -170,8 +164,6 @@ class RadixTree:
             n = n.parent
         return target
 
-    # ---- candidates, reset and checking --------------------------------------------------
-
     def device_candidates(self) -> list[RadixNode]:
         """The nodes device eviction may take now (kept by `EvictionCandidates`)."""
         return self.candidates.device()
@@ -233,12 +225,10 @@ class RadixTree:
             stack.extend(node.children.values())
         return out
 
-    # ---- internals --------------------------------------------------------------------
-
     def _tick(self) -> int:
-        self._clock += 1
+        self.clock += 1
         self.version += 1
-        return self._clock
+        return self.clock
 
     def common_pages(self, node: RadixNode, tokens: tuple[int, ...], pos: int) -> int:
         """Number of leading pages of ``node.key`` equal to ``tokens`` from ``pos``."""

@@ -1,13 +1,8 @@
-"""Plain reference versions of the KV manager's fast paths; the equivalence tests
-(tests/test_evict_fast_path.py, test_eviction_candidates.py, test_kv_cache_fast_path.py)
-hold the fast paths to them, result by result and state by state.
-
-- `ScanTree`: eviction candidates found by scanning every node (vs `EvictionCandidates`,
-  kept incrementally).
-- `PlainEviction` (`PlainEvictTree` uses it): device eviction as the plain loop (vs
-  `DeviceEviction.evict`).
-- `PlainCacheManager`: `cache` inserting the whole token list from the root and finding
-  the agent's prefix node by `match_prefix` (vs `insert_below` and `touch_prefix`).
+"""Plain reference versions of the KV manager's fast paths, which the equivalence tests
+(test_evict_fast_path, test_eviction_candidates, test_kv_cache_fast_path) hold them to:
+`ScanTree` (candidates by a full scan, vs `EvictionCandidates`), `PlainEviction` /
+`PlainEvictTree` (vs `DeviceEviction.evict`) and `PlainCacheManager` (`cache` inserting
+from the root and matching the agent's prefix, vs `insert_below` and `touch_prefix`).
 """
 
 from __future__ import annotations
@@ -17,7 +12,8 @@ from typing import Any
 
 from agentrt.kvmanager.candidates import is_device_candidate, is_host_candidate
 from agentrt.kvmanager.eviction import DeviceEviction
-from agentrt.kvmanager.manager import KVCacheManager, PagedSequence
+from agentrt.kvmanager.interfaces import PagedSequence
+from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.radix_node import RadixNode
 from agentrt.kvmanager.radix_tree import RadixTree
 

@@ -29,6 +29,16 @@ class KVStats:
     prefetch_late: int = 0
     failed_loads: int = 0
 
+    def count_admission(self, prompt: int, first: int, matched: int, sign: int = 1) -> None:
+        """Count the admission of a ``prompt``-token request that found ``first`` tokens
+        on device when first looked at and was given ``matched`` (``sign=-1``: take the
+        count back)."""
+        self.requests += sign
+        self.prompt_tokens += sign * prompt
+        self.device_hit_tokens += sign * min(first, matched)
+        self.host_hit_tokens += sign * max(0, matched - first)
+        self.recomputed_tokens += sign * (prompt - matched)
+
     @property
     def device_hit_rate(self) -> float:
         return self.device_hit_tokens / self.prompt_tokens if self.prompt_tokens else 0.0

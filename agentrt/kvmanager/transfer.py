@@ -1,18 +1,14 @@
 """Transfer orders between the device and host page pools, and the backend protocol.
 
 The radix tree decides *what* moves (``TransferOp``); a ``KVTransfer`` backend moves the
-bytes. Contract:
+bytes, never touching bookkeeping:
 
-- ``offload(op)`` copies ``op.device_pages`` -> ``op.host_pages`` and returns only when
-  the copy is done (the tree frees the device pages right after).
-- ``load(op)`` starts copying ``op.host_pages`` -> ``op.device_pages`` and returns a
-  ``Future``; the manager marks the node resident once the future has succeeded (polled
-  from the engine thread). A failed future means the KV was not loaded; a future that
-  can still be cancelled (``cancel()`` returns True) has not touched the device pages.
-- ``wait(futures, timeout)`` blocks until one of ``futures`` (loads of this backend) is
-  done or ``timeout`` passes; a backend in virtual time advances its clock instead
-  (`wait_first` is the wall-clock way).
-- Backends never touch bookkeeping; bookkeeping is only mutated on the engine thread.
+- ``offload(op)`` copies ``device_pages -> host_pages`` and returns when done.
+- ``load(op)`` starts copying ``host_pages -> device_pages`` and returns a ``Future``,
+  polled from the engine thread. A failed future means the KV was not loaded; one that
+  can still be cancelled has not touched the device pages.
+- ``wait(futures, timeout)`` blocks until one of ``futures`` is done or ``timeout``
+  passes (`wait_first`); a backend in virtual time advances its clock instead.
 """
 
 from __future__ import annotations

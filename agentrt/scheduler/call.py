@@ -1,8 +1,6 @@
 """The call record the dependency tracker schedules, its states and its errors.
 
-A *call* is one unit of work (an agent step, a model invocation) that may depend on
-other calls. The tracker owns the `Call` objects it hands out; callers read them, but
-only the tracker changes `state` and the bookkeeping fields.
+Only the tracker changes a `Call`'s `state` and bookkeeping fields.
 """
 
 from __future__ import annotations

@@ -21,17 +21,13 @@ if TYPE_CHECKING:
 class AgentContext:
     """One run of one agent inside one workflow instance.
 
-    - `input`: the workflow instance's input; `results`: latest output of every agent of
-      this instance that has finished (by agent name).
-    - `await ctx.gen(text, **sampling)`: one model call; the prompt is the agent's fixed
-      prefix followed by `text`. Returns the generated text.
-    - `await ctx.gen_many(texts, **sampling)`: fan out several calls at once.
-    - `await ctx.tool(fn, *args)`: run a tool. An `async def` tool runs on the event
-      loop; a plain function runs in a worker thread (its own pool, apart from the
-      engine's), so a blocking tool (`time.sleep`, a synchronous HTTP call) pauses this
-      agent only. A timeout or cancellation stops waiting for a thread at once; the
-      thread itself runs on to its end (Python cannot stop it). Its time is a pause of
-      this agent, not a model call; the trace records it as think time.
+    - `input`: the instance's input; `results`: the latest output of each finished agent.
+    - `await ctx.gen(text, **sampling)`: one model call on the agent's prefix + `text`;
+      returns the text. `await ctx.gen_many(texts, **sampling)`: several at once.
+    - `await ctx.tool(fn, *args)`: an `async def` tool runs on the event loop, a plain
+      function in a worker thread of the runtime's own pool, so a blocking tool pauses this
+      agent only. A timeout or cancellation stops waiting for the thread at once (the thread
+      runs on to its end).
     - `ctx.goto(*agents)`: hand control to these successors (default: all forward
       successors); naming the target of a bounded back edge takes the loop.
     """

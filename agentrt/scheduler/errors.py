@@ -1,9 +1,7 @@
 """Why a workflow instance failed, in words a person can act on.
 
-Every error here fails one workflow instance only (`WorkflowResult.error`); the runtime
-and the other instances go on. `describe(exc)` is the one line the CLI prints for any
-error, and `unwrap(exc)` takes a lone error out of the exception groups that task groups
-wrap errors in.
+Each error fails one workflow instance only (`WorkflowResult.error`). `describe(exc)` is
+the one line the CLI prints; `unwrap(exc)` takes a lone error out of exception groups.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Workflow hints for the KV manager: each agent's steps-to-execution (STE).
 
-The runtime publishes every workflow's STE map on each state change and hands the board's
-`agent_ste()` to its client. The board keeps, per agent, the minimum STE over all live
-workflows: an agent's prefix is shared by every instance of its workflow, so the nearest
-instance decides. It counts the live workflows at each STE value per agent, so an update
-costs the size of one workflow's map, however many workflows are live.
+The board keeps, per agent, the minimum STE over all live workflows (an agent's prefix
+is shared by every instance of its workflow), counting the workflows at each value, so an
+update costs the size of one workflow's map.
 """
 
 from __future__ import annotations

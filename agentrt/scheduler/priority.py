@@ -1,21 +1,12 @@
 """Orderings of ready work: a tiny queue interface and a registry by name.
 
-The runtime queues agent runs (`AgentRun`) and the dependency tracker its calls (`Call`)
-as they become ready, and pops them in priority order. Queues may hold *stale* entries
-(work cancelled while queued): the caller skips a popped entry that can no longer run,
-so a queue never needs to support removal.
-
-Built in:
-
-- ``fifo``: the order in which entries became ready.
-- ``earliest_step``: lowest ``step`` first; ties in the order they became ready.
-- ``fewest_remaining``: lowest ``remaining`` first (``None`` last), i.e. workflows
-  closest to finishing go first; ties by lower step, then the order they became ready.
-  The caller supplies ``remaining`` (e.g. from the step graph); it is read when the
-  entry is pushed.
-
-Custom orderings subclass `KeyedReadyQueue` (a key function) or `ReadyQueue` and
-register with ``@register_priority("name")``.
+The runtime queues agent runs and the dependency tracker its calls as they become ready,
+and pops them in priority order. Entries may be *stale* (work cancelled while queued):
+the caller skips them, so a queue needs no removal. Built in: ``fifo`` (ready order),
+``earliest_step`` (lowest ``step`` first) and ``fewest_remaining`` (lowest
+``remaining``, read at push, first; ``None`` last; then lower step); ties pop in the
+order pushed. Custom orderings subclass `KeyedReadyQueue` or `ReadyQueue` and register
+with ``@register_priority("name")``.
 """
 
 from __future__ import annotations
@@ -101,15 +92,11 @@ class FifoReadyQueue(ReadyQueue):
 
     def __init__(self) -> None:
         self._q: deque[Queued] = deque()
-        # Instance attributes shadow the methods below: the deque's own bound methods
-        # save a Python frame per push/pop on the dispatch hot path.
-        self.push = self._q.append  # type: ignore[method-assign]
-        self.pop = self._q.popleft  # type: ignore[method-assign]
 
-    def push(self, entry: Queued) -> None:  # replaced per instance in __init__
+    def push(self, entry: Queued) -> None:
         self._q.append(entry)
 
-    def pop(self) -> Queued:  # replaced per instance in __init__
+    def pop(self) -> Queued:
         return self._q.popleft()
 
     def __len__(self) -> int:
@@ -152,9 +139,6 @@ class EarliestStepReadyQueue(KeyedReadyQueue):
     def key(entry: Queued) -> int:
         return entry.step
 
-    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
-        heappush(self._heap, (entry.step, self._seq(), entry))
-
 
 @register_priority("fewest_remaining")
 class FewestRemainingReadyQueue(KeyedReadyQueue):
@@ -164,9 +148,3 @@ class FewestRemainingReadyQueue(KeyedReadyQueue):
     def key(entry: Queued) -> tuple[float, int]:
         remaining = entry.remaining
         return (math.inf if remaining is None else remaining, entry.step)
-
-    def push(self, entry: Queued) -> None:  # key() inlined: the dispatch hot path
-        remaining = entry.remaining
-        if remaining is None:
-            remaining = math.inf
-        heappush(self._heap, (remaining, entry.step, self._seq(), entry))

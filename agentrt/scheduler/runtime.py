@@ -1,16 +1,13 @@
 """The runtime: many workflow instances on one model client, released out of order.
 
-Each workflow instance's `WorkflowState` decides which of its agents are ready; a ready
-agent run is queued (in the order of `priority`) and started the moment the dispatch
-loop pops it, never waiting for other workflows. With `barrier=True` the runtime instead
-runs step by step across all workflows (the global-sync baseline). After every state
-change the workflows' steps-to-execution reach the client
-(`CompletionClient.update_steps_to_execution`), which orders its KV cache by them.
+Each instance's `WorkflowState` decides which of its agents are ready; a ready agent run
+starts as soon as `ReadyRuns` releases it, never waiting for other workflows (or, with
+`barrier=True`, step by step across all of them). After every state change the
+workflows' steps-to-execution reach the client (`update_steps_to_execution`).
 
-Failures stay inside their workflow: an agent that raises (any `BaseException`, even
-`sys.exit()`), runs past its own `timeout=` or whose workflow runs past the `timeout=` of
-`submit` fails that workflow only; its other agents are cancelled and their in-flight
-model requests aborted, which releases their KV.
+Failures stay inside their workflow: an agent that raises (any `BaseException`), runs
+past its `timeout=`, or whose workflow runs past the `timeout=` of `submit` fails that
+workflow only; its other agents are cancelled and their model requests aborted.
 """
 
 from __future__ import annotations
@@ -39,7 +36,7 @@ from agentrt.scheduler.errors import (
 )
 from agentrt.scheduler.hints import HintBoard
 from agentrt.scheduler.model_calls import CompletionClient, ModelCalls, TokenDelta
-from agentrt.scheduler.priority import make_priority
+from agentrt.scheduler.ready_runs import ReadyRuns
 from agentrt.scheduler.workflow_run import AgentRun, RuntimeStats, WorkflowResult, WorkflowRun
 from agentrt.trace.recorder import TraceRecorder
 
@@ -62,15 +59,12 @@ class Runtime:
         of their own, so blocked tools never hold up the engine's steps); `on_tokens`,
         when given, receives every model call's output as it is generated."""
         self.llm = llm
-        self.barrier = barrier
-        self.max_running_agents = max_running_agents
         self.hints = HintBoard()
         self.trace = TraceRecorder(trace) if isinstance(trace, (str, Path)) else trace
         self.stats = RuntimeStats()
         self.model = ModelCalls(llm, prompts, self.stats, self.trace, on_tokens)
         self.tool_threads = anyio.CapacityLimiter(tool_threads)
-        self._ready = make_priority(priority)
-        self._held: list[AgentRun] = []  # popped but waiting for the barrier's step
+        self._ready = ReadyRuns(priority, barrier, max_running_agents)
         self._runs: dict[str, WorkflowRun] = {}
         self._active = 0
         self._wake = anyio.Event()
@@ -78,8 +72,6 @@ class Runtime:
         self._exit: AsyncExitStack | None = None
         self._remaining: dict[tuple[str, str], int] = {}
         self._ids = 0
-
-    # -- lifecycle --------------------------------------------------------------------
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:
@@ -160,44 +152,17 @@ class Runtime:
         if run is not None and run.result is None:
             self._abort(run, WorkflowCancelledError(f"workflow {workflow_id} was cancelled"))
 
-    # -- dispatch ---------------------------------------------------------------------
-
     async def _dispatch_loop(self) -> None:
         while True:
-            for agent_run in self._release():
+            for agent_run in self._ready.release(self._active):
                 self._start(agent_run)
             await self._wake.wait()
             self._wake = anyio.Event()
 
-    def _release(self) -> list[AgentRun]:
-        if self.barrier:
-            if self._active:
-                return []
-            self._held += self._pop()
-            if not self._held:
-                return []
-            step = min(a.step for a in self._held)
-            now = [a for a in self._held if a.step == step]
-            self._held = [a for a in self._held if a.step != step]
-            return now
-        if self.max_running_agents is None:
-            return self._pop()
-        return self._pop(self.max_running_agents - self._active)
-
-    def _pop(self, limit: int | None = None) -> list[AgentRun]:
-        """Up to `limit` (default: all) queued agent runs in priority order; those of a
-        failed or cancelled workflow are dropped on the way."""
-        out: list[AgentRun] = []
-        while self._ready and (limit is None or len(out) < limit):
-            agent_run = self._ready.pop()
-            if agent_run.run.error is None:
-                out.append(agent_run)
-        return out
-
     def _queue(self, run: WorkflowRun, agents: Iterable[str]) -> None:
         for agent in sorted(agents):
             run.runs += 1
-            self._ready.push(
+            self._ready.queue.push(
                 AgentRun(
                     run,
                     agent,
@@ -288,11 +253,9 @@ class Runtime:
         run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())
-        self._held = [a for a in self._held if a.run is not run]
+        self._ready.drop(run)
         del self._runs[run.workflow_id]
         run.ended.set()
-
-    # -- steps-to-execution -----------------------------------------------------------
 
     def _publish(self, run: WorkflowRun) -> None:
         workflow = run.workflow

@@ -1,18 +1,11 @@
 """Execution modes of a multi-agent simulation, as schedulers over one interface.
 
-A *unit* is a list of agent ids that run their next agent step together (an agent at
-step s runs step s, i.e. computes its state at s + 1). Every mode answers:
-
-- `ready_units()`: units that may start now (pure: calling it twice changes nothing);
-- `start(unit)`: the unit's agents are running;
-- `finish(unit, new_positions)`: they are done and stand at ``new_positions``;
-- `done()`: every agent reached ``max_step``; `step_of(agent)`.
-
-Modes: ``single`` (one agent step at a time, in (step, agent) order), ``sync`` (every
-agent of step s at once, global barrier between steps), ``ooo`` (`SpatialTracker`: the
-AI Metropolis rules) and ``oracle`` (the true dependencies mined from a finished run:
-an agent step waits only for its own previous step and for the previous steps of the
-agents it actually perceived).
+A *unit* is a list of agent ids that run their next agent step together. Every mode has
+`ready_units()` (pure), `start(unit)`, `finish(unit, new_positions)`, `done()` (every
+agent reached ``max_step``) and `step_of(agent)`. Modes: ``single`` (one agent step at a
+time, in (step, agent) order), ``sync`` (every agent of a step at once, a barrier between
+steps), ``ooo`` (`SpatialTracker`) and ``oracle`` (the true dependencies of a finished
+run: an agent step waits for its own previous step and those of the agents it perceived).
 """
 
 from __future__ import annotations

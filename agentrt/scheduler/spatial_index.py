@@ -1,12 +1,9 @@
 """Uniform-grid spatial hash over 2-D points, with the Chebyshev (L-infinity) metric.
 
-Simulations measure perception radius, speed and the dependency rules in one metric;
-agentrt uses Chebyshev distance (``max(|dx|, |dy|)``: a grid agent moving ``V`` cells per
-step in each axis moves at most ``V``). A query of radius ``r`` visits the
-``(2 * ceil(r / cell) + 1) ** 2`` cells around the point (one ring more where float
-coordinates make the distance test round), or every occupied cell when that is fewer,
-then filters exactly, so its cost is bounded by the points nearby (or,
-for huge radii, by the occupied cells), never by a scan of all pairs.
+Chebyshev distance (``max(|dx|, |dy|)``): a grid agent moving ``V`` cells per step in
+each axis moves at most ``V``. A query of radius ``r`` visits the cells around the point
+(or every occupied cell when fewer), then filters exactly: its cost is bounded by the
+points nearby, never by a scan of all pairs.
 """
 
 from __future__ import annotations

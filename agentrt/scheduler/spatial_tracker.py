@@ -1,25 +1,19 @@
 """Out-of-order scheduling of simulation agents by spatio-temporal rules (AI Metropolis).
 
-Agent ``i`` *at step s* has finished steps ``0 .. s-1``; its next agent step (step s)
-reads the world around its position at step s. With perception radius ``R`` and top
-speed ``V`` per step (Chebyshev metric, see `spatial_index`):
+Agent ``i`` *at step s* has finished steps ``0 .. s-1``; its step s reads the world
+around its position at step s. With perception radius ``R`` and top speed ``V`` per step
+(Chebyshev metric, see `spatial_index`):
 
 - **Conflict**: A at step ``a`` waits for every B at step ``b < a`` with
-  ``dist(A, B) <= R + (a - b + 1) * V`` (B could still come within reach of A's step-a
-  perception before it gets there). A's blockers are found once, when A arrives at step
-  ``a``, and only shrink afterwards: when B advances one step its reach shrinks by ``V``
-  and it moves at most ``V``, so no new conflict can appear.
-- **Coupling**: idle agents at the same step within ``R + V`` of each other belong to one
-  coupled cluster (connected components, kept with union by size as agents arrive); a
-  cluster is one scheduling unit and is ready when none of its members has a blocker.
-  A ready or running cluster never gains members: anything that could join would have
-  been a blocker.
-- **Run-ahead**: nothing else holds an agent back; a cluster may be several steps ahead
-  of far-away agents.
+  ``dist(A, B) <= R + (a - b + 1) * V``. Blockers are found when A arrives at step ``a``
+  and only shrink afterwards (B's reach shrinks by ``V`` per step, it moves at most ``V``).
+- **Coupling**: idle agents at the same step within ``R + V`` of each other form one
+  cluster (union by size as agents arrive), a scheduling unit that is ready when none of
+  its members has a blocker; a ready or running cluster never gains members.
+- **Run-ahead**: nothing else holds an agent back.
 
-Costs: an arrival queries a uniform grid per live step (cell ``R + V``), so an agent step
-costs ~O(neighbours * live steps) and a simulated step ~O(N log N), never O(N^2).
-`check_integrity` recomputes everything by brute force (tests).
+An arrival queries a uniform grid per live step (cell ``R + V``): ~O(N log N) per
+simulated step, never O(N^2). `check_integrity` recomputes everything by brute force.
 """
 
 from __future__ import annotations
@@ -85,8 +79,6 @@ class SpatialTracker:
         self._finished = 0
         self._mark_ready([c for c in (self._arrive(i) for i in range(n)) if c is not None])
 
-    # -- queries ---------------------------------------------------------------------
-
     def step_of(self, agent: int) -> int:
         return self._step[agent]
 
@@ -103,8 +95,6 @@ class SpatialTracker:
     def ready_units(self) -> list[list[int]]:
         """Clusters that may run their next step now (sorted members), oldest ready first."""
         return [sorted(c.members) for c in self._ready.values()]
-
-    # -- transitions -----------------------------------------------------------------
 
     def start(self, unit: Sequence[int]) -> None:
         """Start a unit returned by `ready_units`: its agents are running their step."""
@@ -142,8 +132,6 @@ class SpatialTracker:
         for i in unit:
             self._release_blocked(i, touched)
         self._mark_ready(touched)
-
-    # -- internals -------------------------------------------------------------------
 
     def _arrive(self, i: int) -> _Cluster | None:
         """Index agent ``i`` at its (new) step; find its blockers and couple it."""

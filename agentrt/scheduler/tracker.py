@@ -1,18 +1,10 @@
 """Out-of-order dependency tracker: releases each call the moment its own deps are done.
 
-There is no global step: completing a call touches only its direct dependents
-(O(out-degree)), and any of them whose last outstanding dependency this was becomes
-ready at once, whatever its step and whatever else is still running. The simulations'
-oracle scheduler releases agent steps with it, and `agentrt bench tracker` measures it.
-
-Semantics:
-
-- **Dependencies must be held when a call is added** (no forward declarations): a dep
-  on an id the tracker does not hold raises `UnknownCallError`. Hence the call graph is
-  always a DAG and there is no cycle check to make (a call cannot depend on itself).
-- A call is dropped the moment it is done: memory holds only live calls, and a done
-  call's id is unknown (and reusable). Callers add a call's dependents before it
-  finishes (simulations and benchmarks add every call up front).
+There is no global step: completing a call touches only its direct dependents, and any
+whose last outstanding dependency this was becomes ready at once. Dependencies must be
+held when a call is added (a dep the tracker does not hold raises `UnknownCallError`),
+so the call graph is always a DAG. A call is dropped once done: memory holds only live
+calls, and a done call's id is unknown (and reusable).
 """
 
 from __future__ import annotations
@@ -52,8 +44,6 @@ class DependencyTracker:
         self._n_ready = 0
         self._n_running = 0
 
-    # -- queries ---------------------------------------------------------------------
-
     @property
     def priority(self) -> str:
         return self._queue.name
@@ -84,8 +74,6 @@ class DependencyTracker:
         if call is None:
             raise UnknownCallError(f"unknown call {call_id!r}")
         return call
-
-    # -- adding, releasing, completing -----------------------------------------------
 
     def add(
         self,

@@ -92,12 +92,8 @@ class Service:
         """Compile a grammar off the event loop (the engine then finds it cached)."""
         if spec is None:
             return
-        eng = self.engine
-        vocab = eng.vocab_size or len(eng.tokenizer)
         try:
-            await anyio.to_thread.run_sync(
-                eng.grammars.compile, spec, eng.tokenizer, vocab, eng.eos_token_ids
-            )
+            await anyio.to_thread.run_sync(self.engine.runner.compile_grammar, spec)
         except ValueError as exc:
             raise APIError(400, str(exc), param="response_format") from None
 

@@ -1,11 +1,9 @@
 """`agentrt calibrate`: measure the built-in engine on this machine and fit a profile.
 
-Every sample is one real `LLMEngine.step()` (scheduling, forward, sampling, bookkeeping),
-timed by wall clock, with the batch's features recorded by a `RecordingRunner`. The
-workloads cover prefill chunks of several sizes and contexts and decode steps at several
-batch sizes and contexts (a shared, cached prefix sets the context cheaply). Each
-workload runs `repeats` times from a cold cache; the schedule is deterministic, so the
-per-step minimum over repeats is kept (it filters out interference from other processes).
+Every sample is one real `LLMEngine.step()`, timed by wall clock, its features recorded
+by a `RecordingRunner`, over prefill chunks and decode steps of several sizes and
+contexts. Each workload runs `repeats` times from a cold cache (the schedule is
+deterministic); the per-step minimum filters out other processes.
 """
 
 from __future__ import annotations
@@ -26,10 +24,8 @@ from agentrt.engine.sampling_params import SamplingParams
 
 CALIBRATION_CONFIG = {"kv_cache_tokens": 65_536, "max_num_batched_tokens": 1024, "max_num_seqs": 64}
 
-# (context, batch sizes) of the decode workloads; each primes a shared prefix, so the
-# first step of every workload is a short chunk over a long cached context. Total decode
-# context stays <= ~9k tokens to keep calibration short. (A "30x cliff" at 32 x 1,024
-# context seen during calibration was machine load: idle, that step takes ~140 ms.)
+# (context, batch sizes) of the decode workloads; each primes a shared prefix, so its
+# first step is a short chunk over a long cached context (<= ~9k decode context in all).
 DECODE_GRID = ((128, (1, 8, 32, 64)), (512, (4, 16)), (1024, (1, 8)))
 
 

@@ -1,14 +1,12 @@
 """The running sequences of a sim engine in steady decode, advanced without being touched.
 
-In a sim engine a decoding sequence's step is fully determined: one token (a function of
-its request id and position), one more computed token, a new page every `page_size`
-steps, and a finish at its length limit. `DecodeGroup` keeps such sequences as members and
-advances them all by counting steps: a step costs the events due in it (new pages,
+A sim engine's decode step is fully determined (a token that is a function of request
+and position, a new page every `page_size` steps, a finish at the length limit), so
+`DecodeGroup` advances its members by counting steps: a step costs its events (new pages,
 finishes), not one update per sequence. A member's `num_computed_tokens` and `token_ids`
-are current as of the group step `since[seq]`; `materialize` appends the tokens of the
-steps run since. Pure bookkeeping: the `CostModelRunner` owns the group and moves it on
-with each step it runs; the engine (`LLMEngine`) allocates the members' pages and
-finishes them.
+are current as of group step `since[seq]`; `materialize` appends the steps run since.
+The `CostModelRunner` owns the group and moves it on; the engine allocates the members'
+pages and finishes them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The `sim` backend: an `LLMEngine` whose runner is the cost model.
 
-No weights are loaded and no KV tensors exist, so a pool of millions of virtual pages
-costs only the allocator's free list; `clock.now()` is virtual seconds. The tokenizer (of
-`config.model`, default the embedded SmolLM2) is loaded the first time a text prompt
-needs it; token-id prompts never load it.
+No weights and no KV tensors; `clock.now()` is virtual seconds. The tokenizer (of
+`config.model`) is loaded the first time a text prompt needs it.
 """
 
 from __future__ import annotations

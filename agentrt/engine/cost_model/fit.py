@@ -1,10 +1,7 @@
 """Least-squares fit of step costs: measured (features, seconds) -> profile coefficients.
 
-The additive profile form is linear in its coefficients, so the fit is a non-negative
-least-squares problem over five columns. Rows are weighted by 1/measured so the fit
-minimises relative error (a 2 ms decode step counts as much as a 1 s prefill). With five
-columns, exact NNLS is cheap: solve every subset of columns and keep the best solution
-whose coefficients are all >= 0.
+Non-negative least squares over five columns, rows weighted by 1/measured (relative
+error); exact by solving every subset of columns and keeping the best non-negative one.
 """
 
 from __future__ import annotations
@@ -27,13 +24,8 @@ COLUMNS = (
 
 
 def design_row(f: StepFeatures) -> list[float]:
-    return [
-        1.0,
-        float(f.prefill_tokens),
-        float(f.decodes),
-        float(f.prefill_pairs),
-        float(f.decode_context),
-    ]
+    """The row of `COLUMNS` (`StepFeatures` lists its fields in the same order)."""
+    return [1.0, *map(float, f)]
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,11 +32,6 @@ class StepFeatures(NamedTuple):
         return cls(tokens, decodes, pairs, context)
 
 
-def prefill_pairs(tokens: int, context: int) -> int:
-    """Causal (query, key) pairs of a `tokens` chunk after `context` cached tokens."""
-    return tokens * context + tokens * (tokens + 1) // 2
-
-
 class CostModel:
     """Seconds per step and per transfer. Monotone non-decreasing in every feature."""
 
@@ -64,20 +59,8 @@ class CostModel:
     def batch_seconds(self, batch: ScheduledBatch) -> float:
         return self.step_seconds(StepFeatures.of(batch))
 
-    def prefill_seconds(self, tokens: int, context: int = 0) -> float:
-        """One step that prefills a `tokens` chunk after `context` cached tokens."""
-        return self.step_seconds(StepFeatures(tokens, 0, prefill_pairs(tokens, context), 0))
-
-    def decode_seconds(self, batch_size: int, total_context: int) -> float:
-        """One step of `batch_size` decodes reading `total_context` KV tokens in all."""
-        return self.step_seconds(StepFeatures(0, batch_size, 0, total_context))
-
     def transfer_seconds(self, num_bytes: int) -> float:
         """One host<->device copy of `num_bytes` (0 bytes cost nothing)."""
         if num_bytes <= 0:
             return 0.0
         return self._latency + num_bytes / self._bandwidth
-
-    def kv_transfer_seconds(self, num_tokens: int) -> float:
-        """Moving the KV of `num_tokens` tokens between host and device."""
-        return self.transfer_seconds(num_tokens * self.profile.kv_bytes_per_token)

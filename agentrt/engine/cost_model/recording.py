@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.cost_model.model import StepFeatures
 from agentrt.engine.runner import ModelRunner
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.kvmanager.transfer import KVTransfer
 
 # One item as (request id, tokens computed before, tokens in this step).
@@ -36,6 +38,12 @@ class RecordingRunner(ModelRunner):
 
     def forget(self, request_id: str) -> None:
         self.inner.forget(request_id)
+
+    def constraints(self, params: SamplingParams) -> tuple:
+        return self.inner.constraints(params)
+
+    def compile_grammar(self, spec: StructuredOutputParams) -> None:
+        self.inner.compile_grammar(spec)
 
     @property
     def uses_compute_thread(self) -> bool:  # type: ignore[override]

@@ -18,12 +18,11 @@ class CostModelRunner(ModelRunner):
     """Same contract as the torch runner; time is modelled, tokens are synthetic.
 
     Each step advances `clock` by the profile's cost of the batch. A sampled token is a
-    deterministic function of the request id and position, never an EOS token (the sim
-    engine has none), so `max_tokens` governs output length. Host<->device copies are
-    modelled on one link: `start_transfer` queues a copy behind earlier ones and returns
-    when it completes, in virtual seconds; the caller decides whether to wait for it.
-    Its implicit decodes' members are a `DecodeGroup`: a step costs its batch plus one
-    decode per member, and moves the group on.
+    deterministic function of request id and position, never EOS, so `max_tokens`
+    governs output length; `min_tokens` and structured output are ignored (the
+    `ModelRunner` defaults). Host<->device copies queue on one link (`start_transfer`
+    returns the virtual time a copy completes). Implicit decodes: a `DecodeGroup`, whose
+    members each add one decode to a step's cost.
     """
 
     supports_implicit_decodes = True

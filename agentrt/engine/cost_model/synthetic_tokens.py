@@ -1,27 +1,16 @@
 """The tokens a sim engine samples: a fixed function of the request and the position.
 
 ``token(h, p) = first + (h + STRIDE * p) % span`` for a request hash ``h`` at position
-``p``. Consecutive positions step through the residues by ``STRIDE``; where ``STRIDE`` is
-invertible mod ``span`` they are a slice of one precomputed cycle, so a run of ``n``
-tokens costs a slice, not ``n`` multiplications (the decode fast paths append runs).
+``p``.
 """
 
 from __future__ import annotations
 
-import math
 import zlib
-from functools import lru_cache
 
 from agentrt.engine.sequence import Sequence
 
 STRIDE = 7919  # a prime: consecutive positions spread over the vocabulary
-
-
-@lru_cache(maxsize=8)
-def _cycle(first: int, span: int) -> list[int]:
-    """``first + (STRIDE * k) % span`` for k in [0, 2 * span): any ``span`` consecutive
-    entries from an index below ``span`` are one slice."""
-    return [first + (STRIDE * k) % span for k in range(2 * span)]
 
 
 class SyntheticTokens:
@@ -30,19 +19,14 @@ class SyntheticTokens:
     def __init__(self, first: int, span: int) -> None:
         self.first = first
         self.span = span
-        self._inverse = pow(STRIDE, -1, span) if span > 1 and math.gcd(STRIDE, span) == 1 else None
 
     def token(self, h: int, position: int) -> int:
         return self.first + (h + STRIDE * position) % self.span
 
     def run(self, h: int, start: int, n: int) -> list[int]:
         """``[token(h, p) for p in range(start, start + n)]``."""
-        span = self.span
-        if self._inverse is None or n > span:
-            return [self.first + (h + STRIDE * p) % span for p in range(start, start + n)]
-        # STRIDE * j == h + STRIDE * start (mod span): the run is the cycle from j
-        j = (h + STRIDE * start) % span * self._inverse % span
-        return _cycle(self.first, span)[j : j + n]
+        first, span = self.first, self.span
+        return [first + (h + STRIDE * p) % span for p in range(start, start + n)]
 
 
 class RequestTokens:

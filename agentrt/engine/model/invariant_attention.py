@@ -1,19 +1,12 @@
 """Batch-invariant attention: a token's output does not depend on what it is batched with.
 
-The fast paths are not: the decode matmuls reduce over the batch's longest context, so
-one more padded position can reorder a float sum, and SDPA picks its blocking from the
-chunk's query and context lengths, so the same prompt prefilled alone, in chunks or
-after a cached prefix gives different low bits. In bf16 those bits flip greedy tokens,
-and a simulation run in two modes (different batches) writes two different histories.
-
-Here every reduction has a fixed shape. Contexts are padded to whole blocks of
-`BLOCK` positions (padding masked out); the weights of each block meet their values in
-one matmul with K = `BLOCK` (CPU bf16/fp16 matmuls give each output row the same bits
-whatever the other rows and batch entries are, checked in the tests); blocks are summed
-one after another, so an extra all-padding block adds exact zeros. Decodes and prefill
-rows go through the same function, so a position's KV comes out the same whether it was
-prefilled, decoded, chunked or cached. Scores are bf16 matmul outputs as in the decode
-fast path; the softmax runs in float32.
+The fast paths are not (the decode matmuls reduce over the batch's longest context, SDPA
+blocks by the chunk's shape), and in bf16 those low bits flip greedy tokens. Here every
+reduction has a fixed shape: contexts are padded to whole blocks of `BLOCK` positions
+(masked), each block's weights meet their values in one matmul with K = `BLOCK` (CPU
+bf16/fp16 matmuls give a row the same bits whatever the other rows, checked in the
+tests), and blocks are summed left to right, so all-padding blocks add exact zeros.
+Decodes and prefill rows share the function; the softmax runs in float32.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Linear layers that use oneDNN's prepacked weights on CPU in bf16/fp16.
+"""Linear layers that use oneDNN's prepacked weights on CPU in bf16/fp16 (about twice as
+fast as `F.linear` for a decoder step's small matrices, bit-identical: checked when
+packing); anywhere else the plain kernel runs.
 
-For the small matrices of a decoder step the prepacked kernel reads weights about twice
-as fast as `F.linear`, with bit-identical results (checked when packing). Anywhere else
-(CUDA, float32, no oneDNN) the plain kernel runs.
-
-Batch invariance: on CPU a bf16 matmul gives a row the same bits whatever the number of
-rows, as long as the reduction is at most `MAX_INVARIANT_K` long; beyond that the kernel
-blocks the reduction by row count (for K = 1536, rows of 8+ row batches differ from a
-single row). `split_reduction` cuts such a layer into equal slices of at most that
-length, summed left to right in float32.
+Batch invariance: a CPU bf16 matmul gives a row the same bits whatever the row count
+only while the reduction is at most `MAX_INVARIANT_K` long; `split_reduction` cuts a
+longer one into equal slices, summed left to right in float32.
 """
 
 from __future__ import annotations

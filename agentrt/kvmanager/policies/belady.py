@@ -1,20 +1,11 @@
 """Belady's offline optimum, for measuring how close the online policies get.
 
-What it knows: the *future* is the sequence of upcoming LLM calls, as agent ids, given
-by the benchmark with ``set_future([...])``. When the manager reports an admitted call
-(``on_request``) it consumes the earliest not yet consumed occurrence of that agent, so
-concurrent instances that arrive slightly out of the predicted order do not skip the
-calls of other agents in between. A node's next use is the earliest unconsumed call of an
-agent whose fixed prefix passes through the node (``node.agents``); a node no upcoming
-call's agent holds is never used again.
-
-Key (lowest evicts first): never used again (dynamic suffixes and finished agents) first,
-then the farthest next use, then least recently used. It does not know the dynamic
-suffixes of future calls, so suffix reuse (e.g. a preempted sequence) is invisible to it.
-
-Host tier and prefetch are on, with the same prefetcher and STE hints as ``kvflow``, so
-comparing the two isolates the eviction decision: a prefetch may evict only nodes whose
-next use is strictly farther than the prefetched prefix's.
+The *future* is the sequence of upcoming calls' agent ids (``set_future([...])``); each
+admitted call (``on_request``) consumes the earliest unconsumed occurrence of its agent.
+A node's next use is the earliest unconsumed call of an agent in ``node.agents``. Key
+(lowest evicts first): never used again first, then the farthest next use, then least
+recently used (future dynamic suffixes are unknown to it). Host tier, prefetcher and STE
+hints as ``kvflow``, so comparing the two isolates the eviction decision.
 """
 
 from __future__ import annotations
