@@ -206,7 +206,7 @@ class LLMEngine:
         self.stats.preemptions += len(batch.preempted)
         members = len(group) if plan is not None else 0
         if not batch and not members:
-            if self.kv.loads_in_flight:
+            if self.kv.loads_in_flight and self.batcher.waiting:
                 self.kv.wait_for_loads(0.05)  # only loads can unblock the waiting requests
         elif plan is not None:
             finishing = group.finishing()
