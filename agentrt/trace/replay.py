@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.trace.eligible import DISPATCH_MODES, EligibleCalls
+from agentrt.trace.learned_hints import LearnedReplayHints
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.schema import CallRecord
@@ -48,10 +49,12 @@ class Replayer:
         records: Sequence[CallRecord],
         options: ReplayOptions,
         timeline: Timeline | None = None,
+        hints: LearnedReplayHints | None = None,
     ) -> None:
         self.engine = engine
         self.options = options
         self.timeline = timeline
+        self.hints = hints  # learned steps-to-execution for the KV manager
         self.records = {r.call_id: r for r in records}
         self.eligible = EligibleCalls(records, options.dispatch, options.speed)
         self.backlog: deque[tuple[float, str]] = deque()  # arrived, not yet in the engine
@@ -137,6 +140,8 @@ class Replayer:
             return
         self.request_to_call[rid] = call_id
         self.timings[call_id] = RequestTiming(arrival=arrival)
+        if self.hints is not None:
+            self.engine.kv.update_hints(self.hints.started(r, arrival - self.start))
 
     def _fail(self, call_id: str, arrival: float, reason: str) -> None:
         self.timings[call_id] = RequestTiming(arrival=arrival, failed=True, reason=reason)
@@ -224,6 +229,9 @@ class Replayer:
         elif timing.output_tokens < self.wanted[call_id]:
             self.truncated += 1
         self.cached[call_id] = out.num_cached_tokens
+        if self.hints is not None:
+            record = self.records[call_id]
+            self.engine.kv.update_hints(self.hints.finished(record, now - self.start))
         self._finish(call_id, now)
         if self.timeline is not None:
             self.timeline.span(

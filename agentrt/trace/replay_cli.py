@@ -8,9 +8,11 @@ import time
 
 from agentrt.cli_types import int_at_least, nonneg_int, positive_float, positive_int
 from agentrt.engine.config import PAGE_SIZE
+from agentrt.learn import read_learned
 from agentrt.output_files import JSON, PLOT, output_path
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
+from agentrt.trace.learned_hints import LEARNED_POLICY
 from agentrt.trace.load import load_trace
 from agentrt.trace.metrics import format_accounting, format_serving
 from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
@@ -31,7 +33,17 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="sim cost profile (h100-llama3-8b)")
     p.add_argument("--model", help="builtin: model (default: SmolLM2-135M)")
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
-    p.add_argument("--policy", default="lru", help="comma-separated: lru,hicache,kvflow,...")
+    p.add_argument(
+        "--policy",
+        default="lru",
+        help="comma-separated: lru,hicache,kvflow,belady,...; kvflow-learned: kvflow with "
+        "the steps-to-execution a server learns from the same calls (lru)",
+    )
+    p.add_argument(
+        "--graph",
+        metavar="FILE.json",
+        help="kvflow-learned: start from a learned graph (GET /v1/workflows/learned)",
+    )
     p.add_argument("--dispatch", choices=DISPATCH_MODES, default="timestamp", help="(timestamp)")
     p.add_argument(
         "--speed", type=positive_float, default=1.0, help="divide arrival/think times by X"
@@ -89,7 +101,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
             per_call=args.plot is not None,
         ),
         timeline=args.timeline is not None,
+        graph=args.graph,
     )
+    if args.graph is not None:  # fail fast on a missing or malformed graph
+        if LEARNED_POLICY not in policies:
+            raise SystemExit(f"agentrt replay: error: --graph needs --policy {LEARNED_POLICY}")
+        try:
+            read_learned(args.graph)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"agentrt replay: error: --graph {args.graph}: {exc}") from None
     for policy in policies:  # fail fast on a bad policy or size, before any worker starts
         engine_config(ReplayJob(**{**base.__dict__, "policy": policy}))
     if args.backend == "sim":  # and on a bad cost profile

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from agentrt.engine.config import EngineConfig
 from agentrt.interrupts import worker_signals
+from agentrt.trace.learned_hints import LEARNED_POLICY, LearnedReplayHints
 from agentrt.trace.load import load_trace
 from agentrt.trace.replay import Replayer, ReplayOptions
 from agentrt.trace.timeline import Timeline
@@ -50,6 +51,7 @@ class ReplayJob:
     host_kv_cache_tokens: int | None = None
     options: ReplayOptions = field(default_factory=ReplayOptions)
     timeline: bool = False
+    graph: str | None = None  # kvflow-learned: a learned graph to start from
 
 
 def engine_config(job: ReplayJob) -> EngineConfig:
@@ -62,9 +64,10 @@ def engine_config(job: ReplayJob) -> EngineConfig:
     if job.host_kv_cache_tokens is not None:
         sizes["host_kv_cache_tokens"] = job.host_kv_cache_tokens
     extra = {"profile": job.profile} if job.profile else {}
+    policy = "kvflow" if job.policy == LEARNED_POLICY else job.policy
     return EngineConfig(
         backend=job.backend,
-        eviction_policy=job.policy,
+        eviction_policy=policy,
         model=job.model,
         device=job.device,
         **sizes,
@@ -82,7 +85,8 @@ def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     engine = LLMEngine.from_config(config)
     timeline = Timeline() if job.timeline else None
     wall = time.perf_counter()
-    result = Replayer(engine, records, job.options, timeline=timeline).run()
+    hints = LearnedReplayHints(job.graph) if job.policy == LEARNED_POLICY else None
+    result = Replayer(engine, records, job.options, timeline=timeline, hints=hints).run()
     result["wall_s"] = time.perf_counter() - wall
     # every line read is accounted for: completed + failed + skipped == read
     result["read"] = trace.read
@@ -92,7 +96,7 @@ def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
     ]
     result["config"] = {
         "backend": config.backend,
-        "policy": config.eviction_policy,
+        "policy": job.policy,
         "profile": config.profile if config.backend == "sim" else None,
         "kv_cache_tokens": config.kv_capacity_tokens,
         "host_kv_cache_tokens": (config.num_host_pages or 0) * config.page_size,
