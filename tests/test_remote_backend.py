@@ -210,3 +210,31 @@ def test_a_server_that_goes_away_fails_the_calls_in_flight(model_dir):
         str(r.error) for r in stopped
     ]
     engine.check_integrity()
+
+
+def test_replay_a_trace_against_a_server(model_dir, tmp_path):
+    """`agentrt replay --backend openai`: a recorded agent loop replayed on a running
+    server, every call completed, the shared prefixes served from its cache."""
+    import json
+
+    from test_learn_from_trace import record_trace
+
+    from agentrt.bench.kvflow_workloads import single
+    from agentrt.cli import main
+
+    path = tmp_path / "loop.jsonl"
+    record_trace(path, single(prefix=64, dynamic=8, output=4, rounds=2, agents=3))
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    out = tmp_path / "r.json"
+    with ServerThread(engine) as server:
+        code = main(
+            ["replay", str(path), "--backend", "openai", "--base-url", server.base_url,
+             "--tokenizer", str(model_dir), "--dispatch", "dependency", "--no-progress",
+             "--json", str(out)]
+        )  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())["server"]
+    assert result["completed"] == 6 and result["failed"] == 0
+    assert result["server_kind"] == "agentrt"
+    assert result["device_hit_rate"] > 0.3  # the agents' prefixes, second round
+    engine.check_integrity()

@@ -29,7 +29,16 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
         "serving metrics side by side with ratios over the first policy.",
     )
     p.add_argument("trace", help="trace file (.jsonl or .csv)")
-    p.add_argument("--backend", choices=("builtin", "sim"), default="sim", help="(sim)")
+    p.add_argument(
+        "--backend",
+        choices=("builtin", "sim", "openai"),
+        default="sim",
+        help="an engine here (builtin, sim) or a running OpenAI-compatible server "
+        "(openai, with --base-url; its own policy) (sim)",
+    )
+    p.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key-env", metavar="VAR", help="openai: environment variable with the key")
+    p.add_argument("--tokenizer", help="openai: the server model's tokenizer (SmolLM2's)")
     p.add_argument("--profile", help="sim cost profile (h100-llama3-8b)")
     p.add_argument("--model", help="builtin: model (default: SmolLM2-135M)")
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
@@ -80,6 +89,8 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.backend == "openai":
+        return _replay_on_server(args)
     policies = [p.strip() for p in args.policy.split(",") if p.strip()]
     base = ReplayJob(
         trace=args.trace,
@@ -182,3 +193,43 @@ def _exit_status(results: dict[str, dict]) -> int:
             )
             status = 1
     return status
+
+
+def _replay_on_server(args: argparse.Namespace) -> int:
+    """`--backend openai`: the trace's calls against the server at `--base-url`."""
+    import anyio
+
+    from agentrt.engine import loader
+    from agentrt.remote import OpenAIBackend, RemoteSettings
+    from agentrt.remote.replay import RemoteReplayer
+
+    if not args.base_url:
+        raise SystemExit("agentrt replay: error: --backend openai needs --base-url")
+    settings = RemoteSettings(base_url=args.base_url, api_key_env=args.api_key_env)
+    trace = load_trace(args.trace, args.format, args.skip_bad, args.max_requests)
+    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.tokenizer))
+    options = ReplayOptions(
+        dispatch=args.dispatch,
+        speed=args.speed,
+        scale_tokens=args.scale_tokens,
+        progress=not args.no_progress,
+    )
+
+    async def main() -> dict:
+        async with OpenAIBackend(settings, tokenizer) as backend:
+            print(
+                f"trace {args.trace}: {len(trace.records):,} requests; server "
+                f"{args.base_url} ({backend.kind}, model {backend.model}); dispatch "
+                f"{args.dispatch}, speed {args.speed}, scale {args.scale_tokens}"
+            )
+            return await RemoteReplayer(backend, trace.records, options, len(tokenizer)).run()
+
+    wall = time.perf_counter()
+    result = anyio.run(main)
+    result["wall_s"] = time.perf_counter() - wall
+    result["read"] = trace.read
+    result["skipped"] = len(trace.skipped)
+    results = {"server": result}
+    print(format_serving(results))
+    write_json(args.json, results)
+    return _exit_status(results)
