@@ -238,3 +238,26 @@ def test_replay_a_trace_against_a_server(model_dir, tmp_path):
     assert result["server_kind"] == "agentrt"
     assert result["device_hit_rate"] > 0.3  # the agents' prefixes, second round
     engine.check_integrity()
+
+
+def test_simulate_a_town_on_a_server_in_sync_and_ooo(model_dir, tmp_path):
+    """`agentrt simulate --backend openai`: the town's modes with real model outputs from
+    a running server; greedy decoding on one server gives the same world either way."""
+    import json
+
+    from agentrt.cli import main
+
+    engine = make_engine(model_dir, kv_cache_tokens=16384)
+    out = tmp_path / "town.json"
+    with ServerThread(engine) as server:
+        code = main(
+            ["simulate", "--agents", "4", "--steps", "3", "--mode", "all",
+             "--dynamics", "dense", "--backend", "openai", "--base-url", server.base_url,
+             "--tokenizer", str(model_dir), "--max-tokens", "4", "--json", str(out)]
+        )  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"sync", "ooo"} <= set(result["modes"])
+    assert result["hashes_agree"] is True
+    assert all(m["calls"] > 0 for m in result["modes"].values())
+    engine.check_integrity()

@@ -144,7 +144,7 @@ def test_llm_executor_runs_a_conversation_in_order_with_its_history():
     from agentrt.simulation.world import AgentStepPlan
 
     llm = _RecordingLLM()
-    ex = LLMStepExecutor([llm], builders=[_Builder()])  # type: ignore[list-item]
+    ex = LLMStepExecutor([llm], [_Builder()])  # type: ignore[list-item]
     plan = AgentStepPlan(0, 0, "persona", tuple(gc.conversation_calls("Ann", "Bo", 4)))
     outs = anyio.run(ex.run, plan)
     assert outs == [f"line {k}" for k in range(len(plan.calls))]

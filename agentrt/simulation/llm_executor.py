@@ -1,4 +1,5 @@
-"""`LLMStepExecutor`: runs an agent step's LLM calls on real engines (`AsyncLLM`s).
+"""`LLMStepExecutor`: runs an agent step's LLM calls on real models (`AsyncLLM`s in
+process, or an `OpenAIBackend` on a server).
 
 A plan's calls run in order, each prompt ``PromptBuilder.build(plan.prefix, call_text(...))``
 (the persona is the cached prefix), sampled greedily under ``agent_id=agent_key(agent)``
@@ -11,23 +12,24 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.scheduler.errors import ModelCallError
+from agentrt.scheduler.model_calls import CompletionClient
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.world import AgentStepPlan, call_text
 
 
 class LLMStepExecutor:
-    """An `AsyncStepExecutor` over one or more `AsyncLLM` replicas."""
+    """An `AsyncStepExecutor` over one or more replicas (`CompletionClient`s)."""
 
     def __init__(
         self,
-        llms: Sequence[AsyncLLM],
+        llms: Sequence[CompletionClient],
+        builders: Sequence[PromptBuilder],
         *,
         router: Router | None = None,
-        builders: Sequence[PromptBuilder] | None = None,
         max_tokens: int | None = None,
     ) -> None:
         """``max_tokens``: cap on every call's ``max_tokens`` (None: the plan's)."""
@@ -37,7 +39,7 @@ class LLMStepExecutor:
         self.router = router or Router(len(self.llms))
         if self.router.replicas != len(self.llms):
             raise ValueError("the router's replica count must match the engines")
-        self.builders = list(builders or (PromptBuilder(x.engine.tokenizer) for x in self.llms))
+        self.builders = list(builders)  # one per replica: its model's prompts
         self.token_cap = max_tokens or sys.maxsize
 
     async def run(self, plan: AgentStepPlan) -> list[str]:
@@ -56,6 +58,8 @@ class LLMStepExecutor:
                 )
             finally:
                 self.router.done(r)
+            if out.error:  # a remote call that failed (in process, `complete` raises)
+                raise ModelCallError(f"agent {agent}: model call failed: {out.error}")
             texts.append(out.text)
         return texts
 
@@ -65,4 +69,4 @@ class LLMStepExecutor:
             owned = [int(a.split("/", 1)[1]) for a in self.router.agents_of(r)]
             if owned:
                 ste = sched.ste(owned)
-                llm.engine.kv.update_hints({agent_key(i): v for i, v in ste.items()})
+                llm.update_steps_to_execution({agent_key(i): v for i, v in ste.items()})

@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.config import EngineConfig, check_count
 from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.prompt import PromptBuilder
 from agentrt.scheduler.sim_modes import TrueDeps
 from agentrt.simulation.async_driver import simulate_async
 from agentrt.simulation.cosim import CosimConfig, cosimulate
@@ -33,7 +34,17 @@ from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.unit_loop import scheduler_for
 from agentrt.simulation.world import World
 
-__all__ = ["ALL_MODES", "BuiltinConfig", "expand_modes", "run_simulation", "summarize"]
+if TYPE_CHECKING:
+    from agentrt.remote import RemoteSettings
+
+__all__ = [
+    "ALL_MODES",
+    "BuiltinConfig",
+    "RemoteConfig",
+    "expand_modes",
+    "run_simulation",
+    "summarize",
+]
 
 
 @dataclass
@@ -65,7 +76,8 @@ async def _run_builtin(
         router.assign(agent_key(i))
     async with AsyncExitStack() as stack:
         llms = [await stack.enter_async_context(AsyncLLM(e)) for e in engines]
-        executor = LLMStepExecutor(llms, router=router, max_tokens=max_tokens)
+        builders = [PromptBuilder(e.tokenizer) for e in engines]
+        executor = LLMStepExecutor(llms, builders, router=router, max_tokens=max_tokens)
         inner = scheduler_for(world, mode, steps, true_deps)
         sched = HintedScheduler(inner, steps, executor.publish_hints)
         res = await simulate_async(world, sched, steps, executor, record_deps=record_deps)
@@ -84,6 +96,42 @@ async def _run_builtin(
     return res
 
 
+@dataclass
+class RemoteConfig:
+    """A running OpenAI-compatible server (`backend="openai"`); `tokenizer`: its model's
+    (prompts are built here, as token ids)."""
+
+    settings: RemoteSettings
+    tokenizer: Any
+    max_tokens: int | None = None
+
+
+async def _run_remote(
+    world: World,
+    mode: str,
+    steps: int,
+    remote: RemoteConfig,
+    true_deps: TrueDeps | None,
+    record_deps: bool,
+) -> SimResult:
+    from agentrt.remote import OpenAIBackend
+
+    async with OpenAIBackend(remote.settings, remote.tokenizer) as client:
+        executor = LLMStepExecutor(
+            [client], [PromptBuilder(remote.tokenizer)], max_tokens=remote.max_tokens
+        )
+        inner = scheduler_for(world, mode, steps, true_deps)
+        sched = HintedScheduler(inner, steps, executor.publish_hints)
+        res = await simulate_async(world, sched, steps, executor, record_deps=record_deps)
+        res.extra = {
+            "backend": "openai",
+            "server": remote.settings.base_url,
+            "server_kind": client.kind,
+            "model": client.model,
+        }
+    return res
+
+
 def run_simulation(
     make_world: Callable[[], World],
     steps: int,
@@ -92,6 +140,7 @@ def run_simulation(
     backend: str = "sim",
     cosim: CosimConfig | None = None,
     builtin: BuiltinConfig | None = None,
+    remote: RemoteConfig | None = None,
 ) -> dict[str, SimResult]:
     """Run each of ``modes`` on a fresh world, in `mode_order`; results keyed by mode, in
     ``modes`` order."""
@@ -100,12 +149,17 @@ def run_simulation(
     if backend == "builtin":
         builtin = builtin or BuiltinConfig(EngineConfig(batch_invariant=True))
         engines = [LLMEngine.from_config(builtin.engine) for _ in range(builtin.replicas)]
-    elif backend != "sim":
-        raise ValueError(f"unknown backend {backend!r}; use builtin or sim")
+    elif backend == "openai" and remote is None:
+        raise ValueError("backend 'openai' needs a RemoteConfig (the server)")
+    elif backend not in ("sim", "openai"):
+        raise ValueError(f"unknown backend {backend!r}; use builtin, sim or openai")
 
     def one(mode: str, deps: TrueDeps | None, record: bool) -> SimResult:
         if backend == "sim":
             return cosimulate(make_world(), mode, steps, cosim, true_deps=deps, record_deps=record)
+        if backend == "openai":
+            assert remote is not None
+            return anyio.run(_run_remote, make_world(), mode, steps, remote, deps, record)
         assert builtin is not None
         for e in engines:
             e.reset_prefix_cache()

@@ -29,9 +29,15 @@ def add_parser(
     simulate.add_argument(
         "--backend",
         default="sim",
-        choices=["builtin", "sim"],
-        help="builtin (real engine) or sim (cost model) (sim)",
+        choices=["builtin", "sim", "openai"],
+        help="builtin (real engine), sim (cost model) or openai (a running "
+        "OpenAI-compatible server at --base-url, real model outputs, wall time) (sim)",
     )
+    simulate.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
+    simulate.add_argument(
+        "--api-key-env", metavar="VAR", help="openai: environment variable with the API key"
+    )
+    simulate.add_argument("--tokenizer", help="openai: the server model's tokenizer (SmolLM2's)")
     simulate.add_argument(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
@@ -84,7 +90,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
     from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import BuiltinConfig, expand_modes, run_simulation, summarize
+    from agentrt.simulation.runner import (
+        BuiltinConfig,
+        RemoteConfig,
+        expand_modes,
+        run_simulation,
+        summarize,
+    )
 
     modes = expand_modes(args.mode)
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()
@@ -116,6 +128,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         warmup=not args.no_warmup,
     )
+    remote = None
+    if args.backend == "openai":
+        from agentrt.engine import loader
+        from agentrt.remote import RemoteSettings
+
+        if not args.base_url:
+            raise SystemExit("agentrt simulate: error: --backend openai needs --base-url")
+        remote = RemoteConfig(
+            RemoteSettings(base_url=args.base_url, api_key_env=args.api_key_env),
+            loader.load_tokenizer(loader.resolve_model_dir(args.tokenizer)),
+            max_tokens=args.max_tokens,
+        )
     results = run_simulation(
         lambda: TownWorld(scenario),
         steps,
@@ -123,6 +147,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         backend=args.backend,
         cosim=cosim,
         builtin=builtin,
+        remote=remote,
     )
     summary = summarize(results)
     unit = "virtual s" if args.backend == "sim" else "wall s"
@@ -133,6 +158,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             (m, d["makespan"], d["calls"], d["parallelism"], pct, d["world_hash"], d["wall_s"])
         )
     where = f"{args.backend}" + (f", {args.profile}" if args.backend == "sim" else "")
+    if args.backend == "openai":
+        where += f" at {args.base_url}"
     title = (
         f"Town simulation: {scenario.agents} agents, {steps} steps, {scenario.dynamics} "
         f"dynamics, {scenario.base_layout} layout ({where}, "
