@@ -116,7 +116,7 @@ def test_history_calls_see_the_conversation_so_far():
 
 class _Out:
     def __init__(self, text: str) -> None:
-        self.text, self.num_cached_tokens = text, 0
+        self.text, self.num_cached_tokens, self.error = text, 0, None
 
 
 class _Builder:
