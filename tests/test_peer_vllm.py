@@ -89,9 +89,10 @@ def test_mooncake_slice_replayed_on_vllm(vllm_url, tmp_path):
     out = tmp_path / "replay.json"
     code = main(
         ["replay", str(TRACE / "mooncake_conversation_trace.jsonl"), "--backend", "openai",
-         "--base-url", vllm_url, "--max-requests", "20", "--scale-tokens", "0.05",
+         "--base-url", vllm_url, "--max-requests", "20", "--scale-tokens", "0.04",
          "--speed", "20", "--no-progress", "--json", str(out)]
     )  # fmt: skip
     assert code == 0
     result = json.loads(out.read_text())["server"]
-    assert result["server_kind"] == "vllm" and result["completed"] == 20
+    assert result["server_kind"] == "vllm"
+    assert result["completed"] == 20, result["failures"]
