@@ -174,7 +174,7 @@ def test_tool_agent_bench_workload_runs_and_pins(model_dir):
     """`bench serve --workload tool-agent`'s clients: ReAct loops whose answers pin."""
     import anyio
 
-    from agentrt.serve.bench_agents import ToolAgentWorkload, run_tool_agents
+    from agentrt.serve.bench_tool_agent import ToolAgentWorkload, run_tool_agents
 
     engine, thread = _server(model_dir, pin_budget=0.5)
     workload = ToolAgentWorkload(
