@@ -54,3 +54,30 @@ def test_openai_agents_sdk_tool_call_and_final_answer(server):
     output = next(i for i in result.new_items if isinstance(i, ToolCallOutputItem))
     assert output.output in ("rain, 12 C", "sun, 24 C", "snow, -3 C")
     assert isinstance(result.final_output, str) and result.final_output
+
+
+def test_langgraph_unchanged_gets_learned_graph_hits(tmp_path):
+    """The LangGraph example, no hints: after one run the server has learned that the
+    answering call follows the tool-calling one, and predicts it in later runs
+    (`x_agentrt.agent.predicted_steps` and `agentrt:learned_graph_predictions_total`)."""
+    from langchain_core.messages import HumanMessage
+    from serve_langgraph import build_graph
+
+    model = make_tiny_chat_model(tmp_path / "tinychat")
+    engine = make_engine(model, kv_cache_tokens=8192, eviction_policy="kvflow")
+    settings = ServeSettings(served_model_name=MODEL, grace_seconds=5)
+    with ServerThread(engine, settings) as server:
+        app = build_graph(server.base_url + "/v1", MODEL, max_tokens=48)
+        for city in ("Rome", "Paris", "Oslo"):
+            app.invoke({"messages": [HumanMessage(f"What is the weather in {city}?")]})
+        metrics = server.get("/metrics").text
+        learned = server.get("/v1/workflows/learned").json()
+    hits = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("agentrt:learned_graph_predictions_total") and 'outcome="hit"' in line
+    ]
+    preds = [x for x in metrics.splitlines() if x.startswith("agentrt:learned_graph_pred")]
+    assert hits and float(hits[0].split()[-1]) >= 2, (preds, learned)  # runs 2 and 3
+    assert learned["kinds"] and learned["kinds"][0]["transitions"]
+    engine.check_integrity()

@@ -38,6 +38,7 @@ from agentrt.serve.workflows import WorkflowBook
 
 ANONYMOUS = "anonymous"
 MAX_PROGRAMS = 100_000  # workflow start times remembered (least recently seen go first)
+MAX_OPENINGS = 10_000  # opening calls of conversations remembered until they go on
 LEARNED = "learned"  # the learned graphs' entry on the hint board
 
 
@@ -91,6 +92,9 @@ class AgentTracker:
         self.learned = LearnedGraphs(LearnerConfig(min_observations=1))
         self.pauses = ToolPauses()
         self._learned_ste: dict[str, float] = {}
+        # conversation -> (agent, start, end) of its opening call, until it goes on
+        self._openings: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
+        self._started: dict[Call, float] = {}  # anonymous calls in flight: when they began
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -162,10 +166,32 @@ class AgentTracker:
             return None, None
         if call.declared:
             return self.declared.request_started(call.workflow, call.agent), None
+        if self._continues_an_opening(call):
+            self._publish_learned(now)
         predicted = self._learned_ste.get(call.agent)
-        self.learned.start(call.workflow, call.agent, now)
+        if call.workflow == ANONYMOUS and call.conversation is not None:
+            self._started[call] = now
+        # the anonymous stream is a kind of its own (its "transitions" are only arrival
+        # order), so it does not blur what conversations of the same first agent do
+        kind = ANONYMOUS if call.workflow == ANONYMOUS else None
+        self.learned.start(call.workflow, call.agent, now, kind=kind)
         self._publish_learned(now)
         return None, predicted
+
+    def _continues_an_opening(self, call: Call) -> bool:
+        """A multi-turn conversation the learner does not track yet whose opening
+        (single-message) call it saw: that call becomes the workflow's first, so the
+        transition from the opening agent is learned (the opening itself went to the
+        anonymous stream, before the conversation showed it goes on)."""
+        if call.workflow in (ANONYMOUS, None) or self.learned.kind_of(call.workflow):
+            return False
+        opening = self._openings.pop(call.conversation, None)
+        if opening is None:
+            return False
+        agent, start, end = opening
+        self.learned.start(call.workflow, agent, start)
+        self.learned.finish(call.workflow, agent, end)
+        return True
 
     def finished(self, call: Call, tool_names: list[str] | None = None) -> None:
         """The call's response ended (`tool_names`: the tools it called)."""
@@ -181,8 +207,14 @@ class AgentTracker:
             self.declared.request_finished(call.workflow, call.agent)
             return
         self.learned.finish(call.workflow, call.agent, now)
+        began = self._started.pop(call, now)
         if call.last_step:
             self.learned.end(call.workflow, now)
+        elif call.workflow == ANONYMOUS and call.conversation is not None:
+            openings = self._openings
+            if len(openings) >= MAX_OPENINGS:
+                openings.popitem(last=False)
+            openings[call.conversation] = (call.agent, began, now)
         self._publish_learned(now)
 
     def export(self) -> dict:
