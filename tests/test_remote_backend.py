@@ -261,3 +261,44 @@ def test_simulate_a_town_on_a_server_in_sync_and_ooo(model_dir, tmp_path):
     assert result["hashes_agree"] is True
     assert all(m["calls"] > 0 for m in result["modes"].values())
     engine.check_integrity()
+
+
+def test_ctrl_c_cancels_the_calls_in_flight(model_dir, tmp_path):
+    """SIGINT to `agentrt run --backend openai`: it exits 130, and its HTTP requests
+    close, so the server aborts them and frees their KV."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "slow.py"
+    path.write_text(
+        "from agentrt import Workflow\n"
+        "workflow = Workflow('slow')\n"
+        "@workflow.agent(prefix='Go on.', max_tokens=900, ignore_eos=True)\n"
+        "async def talk(ctx):\n"
+        "    return await ctx.gen(ctx.input)\n"
+        "inputs = ['a', 'b']\n"
+    )
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+    with ServerThread(engine) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentrt.cli", "run", str(path), "--backend", "openai",
+             "--base-url", server.base_url, "--tokenizer", str(model_dir), "--no-progress"],
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(engine.requests) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the calls never reached the server"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        deadline = time.monotonic() + 10
+        while engine.requests:  # the server saw the disconnects and aborted both
+            assert time.monotonic() < deadline, list(engine.requests)
+            time.sleep(0.02)
+    engine.check_integrity()

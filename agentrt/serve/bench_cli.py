@@ -88,6 +88,8 @@ def _engine_argv(args: argparse.Namespace) -> list[str]:
         value = vars(args)[name]
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
+    if args.batch_invariant:
+        argv.append("--batch-invariant")
     return argv
 
 

@@ -33,6 +33,11 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
         "--host-kv-cache-tokens", type=nonneg_int, default=0, help="host KV tier tokens (0)"
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed of unseeded requests (0)")
+    p.add_argument(
+        "--batch-invariant",
+        action="store_true",
+        help="outputs independent of how requests are batched (slower kernels)",
+    )
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
@@ -49,6 +54,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         eviction_policy=args.eviction_policy,
         host_kv_cache_tokens=args.host_kv_cache_tokens,
         seed=args.seed,
+        batch_invariant=args.batch_invariant,
     )
 
 
