@@ -152,7 +152,8 @@ class OpenAIBackend:
     def _body(self, prompt: list[int], params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "prompt": list(prompt),
+            # token ids where the server takes them (agentrt, vLLM, SGLang); text elsewhere
+            "prompt": list(prompt) if self.kind != "generic" else self.tokenizer.decode(prompt),
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,

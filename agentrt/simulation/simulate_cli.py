@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from agentrt.cli_types import finite_float, nonneg_int, positive_int
+from agentrt.remote.server_kind import KINDS
 from agentrt.report import format_table, write_json
 
 
@@ -38,6 +39,15 @@ def add_parser(
         "--api-key-env", metavar="VAR", help="openai: environment variable with the API key"
     )
     simulate.add_argument("--tokenizer", help="openai: the server model's tokenizer (SmolLM2's)")
+    simulate.add_argument(
+        "--server-kind",
+        default="auto",
+        choices=KINDS,
+        help="openai: which hints to send (auto: detected from /v1/models)",
+    )
+    simulate.add_argument(
+        "--served-model", help="openai: the model to ask for (the server's first)"
+    )
     simulate.add_argument(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
@@ -136,7 +146,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         if not args.base_url:
             raise SystemExit("agentrt simulate: error: --backend openai needs --base-url")
         remote = RemoteConfig(
-            RemoteSettings(base_url=args.base_url, api_key_env=args.api_key_env),
+            RemoteSettings(
+                base_url=args.base_url,
+                api_key_env=args.api_key_env,
+                server_kind=args.server_kind,
+                model=args.served_model,
+            ),
             loader.load_tokenizer(loader.resolve_model_dir(args.tokenizer)),
             max_tokens=args.max_tokens,
         )
