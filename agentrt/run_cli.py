@@ -14,7 +14,7 @@ from typing import Any
 
 from agentrt.cli_types import positive_float
 from agentrt.output_files import JSONL, output_path
-from agentrt.remote.server_kind import KINDS
+from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import format_table, write_json
 from agentrt.scheduler.errors import describe
 from agentrt.scheduler.priority import priority_names
@@ -37,21 +37,7 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
         help="built-in engine, the cost model, or a running OpenAI-compatible server at "
         "--base-url (builtin)",
     )
-    run.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
-    run.add_argument(
-        "--api-key-env", metavar="VAR", help="openai: environment variable with the API key"
-    )
-    run.add_argument(
-        "--server-kind",
-        default="auto",
-        choices=KINDS,
-        help="openai: which hints to send (auto: detected from /v1/models)",
-    )
-    run.add_argument(
-        "--tokenizer",
-        help="openai: model directory whose tokenizer matches the server's model "
-        "(the embedded SmolLM2's)",
-    )
+    add_remote_flags(run, served_model=False)  # --model names the served model
     run.add_argument("--profile", help="cost profile of the sim backend")
     run.add_argument("--barrier", action="store_true", help="global step barrier (baseline)")
     run.add_argument(
@@ -75,11 +61,8 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
 def _remote(args: argparse.Namespace) -> dict | None:
     if args.backend != "openai":
         return None
-    if not args.base_url:
-        raise SystemExit("agentrt run: error: --backend openai needs --base-url")
-    remote = {"base_url": args.base_url, "server_kind": args.server_kind}
-    if args.api_key_env:
-        remote["api_key_env"] = args.api_key_env
+    settings = remote_settings(args, "run", args.model)
+    remote = {k: v for k, v in vars(settings).items() if v is not None and k != "model"}
     if args.tokenizer:
         remote["tokenizer"] = args.tokenizer
     return remote

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from agentrt.cli_types import finite_float, nonneg_int, positive_int
-from agentrt.remote.server_kind import KINDS
+from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import format_table, write_json
 
 
@@ -34,20 +34,7 @@ def add_parser(
         help="builtin (real engine), sim (cost model) or openai (a running "
         "OpenAI-compatible server at --base-url, real model outputs, wall time) (sim)",
     )
-    simulate.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
-    simulate.add_argument(
-        "--api-key-env", metavar="VAR", help="openai: environment variable with the API key"
-    )
-    simulate.add_argument("--tokenizer", help="openai: the server model's tokenizer (SmolLM2's)")
-    simulate.add_argument(
-        "--server-kind",
-        default="auto",
-        choices=KINDS,
-        help="openai: which hints to send (auto: detected from /v1/models)",
-    )
-    simulate.add_argument(
-        "--served-model", help="openai: the model to ask for (the server's first)"
-    )
+    add_remote_flags(simulate)
     simulate.add_argument(
         "--profile", default="l4-llama3-8b", help="sim profile name or JSON path (l4-llama3-8b)"
     )
@@ -141,17 +128,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     remote = None
     if args.backend == "openai":
         from agentrt.engine import loader
-        from agentrt.remote import RemoteSettings
 
-        if not args.base_url:
-            raise SystemExit("agentrt simulate: error: --backend openai needs --base-url")
         remote = RemoteConfig(
-            RemoteSettings(
-                base_url=args.base_url,
-                api_key_env=args.api_key_env,
-                server_kind=args.server_kind,
-                model=args.served_model,
-            ),
+            remote_settings(args, "simulate", args.served_model),
             loader.load_tokenizer(loader.resolve_model_dir(args.tokenizer)),
             max_tokens=args.max_tokens,
         )

@@ -10,7 +10,7 @@ from agentrt.cli_types import int_at_least, nonneg_int, positive_float, positive
 from agentrt.engine.config import PAGE_SIZE
 from agentrt.learn import read_learned
 from agentrt.output_files import JSON, PLOT, output_path
-from agentrt.remote.server_kind import KINDS
+from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import write_json
 from agentrt.trace.importers import FORMATS
 from agentrt.trace.learned_hints import LEARNED_POLICY
@@ -37,16 +37,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
         help="an engine here (builtin, sim) or a running OpenAI-compatible server "
         "(openai, with --base-url; its own policy) (sim)",
     )
-    p.add_argument("--base-url", help="openai: the server, e.g. http://127.0.0.1:8000")
-    p.add_argument("--api-key-env", metavar="VAR", help="openai: environment variable with the key")
-    p.add_argument("--tokenizer", help="openai: the server model's tokenizer (SmolLM2's)")
-    p.add_argument(
-        "--server-kind",
-        default="auto",
-        choices=KINDS,
-        help="openai: which hints to send (auto: detected from /v1/models)",
-    )
-    p.add_argument("--served-model", help="openai: the model to ask for (the server's first)")
+    add_remote_flags(p)
     p.add_argument("--profile", help="sim cost profile (h100-llama3-8b)")
     p.add_argument("--model", help="builtin: model (default: SmolLM2-135M)")
     p.add_argument("--device", default="cpu", help="builtin: cpu or cuda[:N] (cpu)")
@@ -208,17 +199,10 @@ def _replay_on_server(args: argparse.Namespace) -> int:
     import anyio
 
     from agentrt.engine import loader
-    from agentrt.remote import OpenAIBackend, RemoteSettings
+    from agentrt.remote import OpenAIBackend
     from agentrt.remote.replay import RemoteReplayer
 
-    if not args.base_url:
-        raise SystemExit("agentrt replay: error: --backend openai needs --base-url")
-    settings = RemoteSettings(
-        base_url=args.base_url,
-        api_key_env=args.api_key_env,
-        server_kind=args.server_kind,
-        model=args.served_model,
-    )
+    settings = remote_settings(args, "replay", args.served_model)
     trace = load_trace(args.trace, args.format, args.skip_bad, args.max_requests)
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.tokenizer))
     options = ReplayOptions(
