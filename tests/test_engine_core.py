@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from engine_helpers import make_engine, run_to_completion
+from fresh_process import run_fresh
 
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_engine_core_simulator_and_replay_import_no_torch():
@@ -34,15 +29,9 @@ def test_engine_core_simulator_and_replay_import_no_torch():
         "while e.has_unfinished_requests():\n"
         "    done.update((o.request_id, o) for o in e.step() if o.finished)\n"
         "assert len(done['c'].token_ids) == 4, done['c']\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers'))\n"
-        "assert not loaded, loaded\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert run_fresh(script, ("torch", "transformers")).strip() == "ok"
 
 
 def test_a_runner_without_implicit_decodes_refuses_them_and_serves_on(tiny_models):
