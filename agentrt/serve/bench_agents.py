@@ -21,13 +21,13 @@ so the HTTP round trips of the load generator are not counted there.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 import anyio
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from agentrt.bench.kvflow_workloads import KVFlowWorkload
 
@@ -39,7 +39,6 @@ POLICY = {
     "kvflow-learned": "kvflow",
 }
 JSON = {"Content-Type": "application/json"}
-_METRIC = re.compile(rb"^(agentrt:[a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$", re.M)
 
 
 @dataclass
@@ -57,21 +56,30 @@ class AgentTexts:
         return self.tokenizer.decode(self.workload.dynamic_ids(instance, visit, agent))
 
 
-def read_metrics(text: bytes) -> dict[str, float]:
-    """`name{labels}` -> value of every agentrt metric in a /metrics page."""
-    return {(m[1] + (m[2] or b"")).decode(): float(m[3]) for m in _METRIC.finditer(text)}
+Series = list[tuple[str, dict[str, str], float]]
 
 
-def _total(metrics: dict[str, float], name: str, label: str = "") -> float:
-    """The sum of `name`'s series (those with `label` in their labels, if given)."""
-    return sum(v for k, v in metrics.items() if k.split("{")[0] == name and label in k)
+def read_metrics(text: bytes) -> Series:
+    """Every sample of a /metrics page, parsed by prometheus-client: (name, labels, value)."""
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    ]
 
 
-def prefix_hits(metrics: dict[str, float]) -> tuple[float, float, float]:
+def _total(metrics: Series, name: str, tier: str | None = None) -> float:
+    """The sum of `name`'s samples (those of prefix-cache `tier`, if given)."""
+    return sum(
+        v for n, labels, v in metrics if n == name and (tier is None or labels["tier"] == tier)
+    )
+
+
+def prefix_hits(metrics: Series) -> tuple[float, float, float]:
     return (
         _total(metrics, "agentrt:prefix_cache_queries_total"),
-        _total(metrics, "agentrt:prefix_cache_hits_total", 'tier="device"'),
-        _total(metrics, "agentrt:prefix_cache_hits_total", 'tier="host"'),
+        _total(metrics, "agentrt:prefix_cache_hits_total", "device"),
+        _total(metrics, "agentrt:prefix_cache_hits_total", "host"),
     )
 
 
@@ -88,7 +96,7 @@ async def run_agent_clients(base_url: str, texts: AgentTexts, mode: str) -> dict
         base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=3600)
     ) as session:
 
-        async def metrics() -> dict[str, float]:
+        async def metrics() -> Series:
             async with session.get("/metrics") as r:
                 return read_metrics(await r.read())
 
@@ -139,7 +147,7 @@ async def run_agent_clients(base_url: str, texts: AgentTexts, mode: str) -> dict
                 tg.start_soon(instance, i)
         end = await metrics()
         wall = time.perf_counter() - wall
-    start = window.get("start") or {}
+    start = window.get("start") or []
     clock = _total(end, "agentrt:engine_clock_seconds") - _total(
         start, "agentrt:engine_clock_seconds"
     )
