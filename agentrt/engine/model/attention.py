@@ -10,12 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from agentrt.engine.model.attention_metadata import AttentionMetadata
-from agentrt.engine.model.invariant_attention import (
-    attend_in_blocks,
-    invariant_prefill,
-    masked_scores,
-)
+from agentrt.engine.model.attention_metadata import INVARIANT_BLOCK, AttentionMetadata
+from agentrt.engine.model.invariant_attention import attend_in_blocks, invariant_prefill
+from agentrt.engine.model.kernels import PLAIN, Kernels
 
 
 def paged_attention(
@@ -26,17 +23,19 @@ def paged_attention(
     v_cache: torch.Tensor,
     meta: AttentionMetadata,
     scale: float,
+    kernels: Kernels = PLAIN,
 ) -> torch.Tensor:
     """q: [T, H, D]; k, v: [T, KVH, D]. Writes this step's KV into the cache, then attends
-    each sequence over its whole context. Returns [T, H, D]."""
+    each sequence over its whole context. Returns [T, H, D]. Decodes read their pages in
+    place (`kernels.decode_attention`), except in batch-invariant mode."""
     k_cache.index_copy_(1, meta.slot_mapping, k.transpose(0, 1))
     v_cache.index_copy_(1, meta.slot_mapping, v.transpose(0, 1))
     nd = meta.num_decodes
     if nd == q.shape[0]:  # decode-only step: no scatter into an output buffer
-        return _decode(q, k_cache, v_cache, meta, scale)
+        return _decode(q, k_cache, v_cache, meta, scale, kernels)
     out = torch.empty_like(q)
     if nd:
-        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale)
+        out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale, kernels)
     gqa = q.shape[1] != k.shape[1]
     for chunk in meta.prefills:
         rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
@@ -67,36 +66,32 @@ def _decode(
     v_cache: torch.Tensor,
     meta: AttentionMetadata,
     scale: float,
+    kernels: Kernels,
 ) -> torch.Tensor:
-    """Single-token queries of B sequences against their padded contexts: [B, H, D].
-
-    Batched matmuls over (KV head, sequence) pairs with each KV head's query heads
-    grouped (no GQA expansion); for one query per sequence this is several times faster
-    than SDPA on CPU."""
+    """Single-token queries of B sequences over their contexts: [B, H, D]."""
+    assert meta.decode_block_tables is not None and meta.decode_context_lens is not None
+    if not meta.batch_invariant:
+        return kernels.decode_attention(
+            q.contiguous(),
+            k_cache,
+            v_cache,
+            meta.decode_block_tables,
+            meta.decode_context_lens,
+            meta.page_size,
+            scale,
+        )
+    # Batch-invariant: gathered, padded contexts reduced block by block; each KV head's
+    # query heads grouped into one batched matmul (no GQA expansion).
     batch, heads, dim = q.shape
     kv_heads = k_cache.shape[0]
     group = heads // kv_heads
-    length = meta.decode_slots.shape[1]
-    slots = meta.decode_slots.view(-1)
+    length = -(-int(meta.decode_context_lens.max()) // INVARIANT_BLOCK) * INVARIANT_BLOCK
+    slots = meta.decode_slots(length).reshape(-1)
     k = k_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
     v = v_cache.index_select(1, slots).view(kv_heads * batch, length, dim)
     qg = q.view(batch, kv_heads, group, dim).transpose(0, 1).reshape(kv_heads * batch, group, dim)
-    valid = None
-    if meta.decode_mask is not None:
-        valid = meta.decode_mask.view(1, batch, 1, length).expand(kv_heads, batch, 1, length)
-        valid = valid.reshape(kv_heads * batch, 1, length)
-    attend = attend_in_blocks if meta.batch_invariant else _attend_padded
-    out = attend(qg, k, v, valid, scale).view(kv_heads, batch, group, dim)
-    return out.transpose(0, 1).reshape(batch, heads, dim)
-
-
-def _attend_padded(
-    qg: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    valid: torch.Tensor | None,
-    scale: float,
-) -> torch.Tensor:
-    """`attend_in_blocks`' contract with one softmax over the whole padded context."""
-    scores = masked_scores(qg, k, valid, scale)
-    return torch.bmm(torch.softmax(scores, dim=-1).to(v.dtype), v)
+    positions = torch.arange(length, device=q.device)
+    valid = positions[None, :] < meta.decode_context_lens[:, None]
+    valid = valid.view(1, batch, 1, length).expand(kv_heads, batch, 1, length)
+    out = attend_in_blocks(qg, k, v, valid.reshape(kv_heads * batch, 1, length), scale)
+    return out.view(kv_heads, batch, group, dim).transpose(0, 1).reshape(batch, heads, dim)

@@ -28,10 +28,18 @@ class PrefillChunk:
 class AttentionMetadata:
     slot_mapping: torch.Tensor  # [T] cache slot written by each token
     num_decodes: int  # the first num_decodes tokens are single-token decodes
-    decode_slots: torch.Tensor | None  # [B, Lmax] cache slots, padded with slot 0
-    decode_mask: torch.Tensor | None  # [B, Lmax] bool, None when no padding
+    decode_block_tables: torch.Tensor | None  # [B, P] int64 pages, padded with page 0
+    decode_context_lens: torch.Tensor | None  # [B] int64 context length of each decode
     prefills: list[PrefillChunk]
+    page_size: int
     batch_invariant: bool = False
+
+    def decode_slots(self, width: int) -> torch.Tensor:
+        """[B, width] cache slot of every decode position (page 0 past the table)."""
+        assert self.decode_block_tables is not None
+        tables = self.decode_block_tables
+        offsets = torch.arange(self.page_size, device=tables.device)
+        return (tables[:, :, None] * self.page_size + offsets).flatten(1)[:, :width]
 
 
 def _slots(block_table: list[int], start: int, end: int, page_size: int) -> torch.Tensor:
@@ -51,21 +59,23 @@ def build_attention_metadata(
 ) -> AttentionMetadata:
     """Sequences must be ordered decodes (query_len 1) first. `context_starts[i]` is the
     number of tokens of sequence i whose KV is already cached. With `batch_invariant`,
-    every context is padded to whole `INVARIANT_BLOCK`s and every prefill chunk reads its
-    context from the cache through a mask."""
+    decode tables cover whole `INVARIANT_BLOCK`s and every prefill chunk reads its
+    context from the cache through a mask padded to whole blocks."""
+    decode_writes: list[int] = []
+    decode_tables: list[list[int]] = []
     write_slots: list[torch.Tensor] = []
-    decode_full: list[torch.Tensor] = []
     prefills: list[PrefillChunk] = []
-    num_decodes = 0
     q_offset = 0
     for table, start, q_len in zip(block_tables, context_starts, query_lens, strict=True):
         end = start + q_len
+        if q_len == 1 and not prefills:
+            decode_writes.append(table[start // page_size] * page_size + start % page_size)
+            decode_tables.append(table[: -(-end // page_size)])
+            q_offset += 1
+            continue
         slots = _slots(table, 0, end, page_size)
         write_slots.append(slots[start:])
-        if q_len == 1 and not prefills:
-            num_decodes += 1
-            decode_full.append(slots)
-        elif start == 0 and not batch_invariant:
+        if start == 0 and not batch_invariant:
             prefills.append(PrefillChunk(q_offset, q_len, None, None))
         else:
             width = _padded(end) if batch_invariant else end
@@ -78,24 +88,22 @@ def build_attention_metadata(
             )
         q_offset += q_len
 
-    decode_slots = decode_mask = None
-    if decode_full:
-        lengths = [len(s) for s in decode_full]
+    tables = lens = None
+    if decode_tables:
+        lengths = [start + 1 for start in context_starts[: len(decode_tables)]]
         longest = _padded(max(lengths)) if batch_invariant else max(lengths)
-        decode_slots = torch.zeros(len(decode_full), longest, dtype=torch.long)
-        for row, slots in enumerate(decode_full):
-            decode_slots[row, : len(slots)] = slots
-        if min(lengths) != longest:
-            lens = torch.tensor(lengths)
-            decode_mask = torch.arange(longest)[None, :] < lens[:, None]
-            decode_mask = decode_mask.to(device)
-        decode_slots = decode_slots.to(device)
+        width = -(-longest // page_size)
+        rows = [t + [0] * (width - len(t)) for t in decode_tables]
+        tables = torch.tensor(rows, dtype=torch.long).to(device)
+        lens = torch.tensor(lengths, dtype=torch.long).to(device)
+        write_slots.insert(0, torch.tensor(decode_writes, dtype=torch.long))
     return AttentionMetadata(
         slot_mapping=torch.cat(write_slots).to(device),
-        num_decodes=num_decodes,
-        decode_slots=decode_slots,
-        decode_mask=decode_mask,
+        num_decodes=len(decode_tables),
+        decode_block_tables=tables,
+        decode_context_lens=lens,
         prefills=prefills,
+        page_size=page_size,
         batch_invariant=batch_invariant,
     )
 

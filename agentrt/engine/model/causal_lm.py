@@ -8,12 +8,12 @@ fused into single matmuls. The forward takes a flat batch of tokens from many se
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
-from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding, apply_rope
+from agentrt.engine.model.kernels import PLAIN, Kernels, kernels_for
+from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding
 from agentrt.engine.model.linear import Linear, pack_linears, split_long_reductions
 
 
@@ -40,24 +40,31 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         h: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor],
+        delta: torch.Tensor | None,
+        positions: torch.Tensor,
+        rope: RotaryEmbedding,
         k_cache: torch.Tensor,
         v_cache: torch.Tensor,
         meta: AttentionMetadata,
+        kernels: Kernels,
     ) -> torch.Tensor:
+        """Adds the previous layer's output `delta` to the residual stream `h` (in place)
+        and returns this layer's own output, which the next layer (or the final norm)
+        adds in turn: each residual add is fused with the norm that follows it."""
         tokens = h.shape[0]
-        x = self.input_norm(h)
+        x = self.input_norm.normalize(h, delta, kernels)
         q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(tokens, self.num_heads, self.head_dim)
         k = k.view(tokens, self.num_kv_heads, self.head_dim)
         v = v.view(tokens, self.num_kv_heads, self.head_dim)
         if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        attn = paged_attention(q, k, v, k_cache, v_cache, meta, self.scale)
-        h = h + self.o_proj(attn.reshape(tokens, self.q_size))
-        gate, up = self.gate_up_proj(self.post_attention_norm(h)).chunk(2, dim=-1)
-        return h + self.down_proj(F.silu(gate) * up)
+            q = self.q_norm.normalize(q.contiguous(), None, kernels)
+            k = self.k_norm.normalize(k.contiguous(), None, kernels)
+        kernels.rope_(q, k, positions, rope.cos, rope.sin)
+        attn = paged_attention(q, k, v, k_cache, v_cache, meta, self.scale, kernels)
+        attn = self.o_proj(attn.reshape(tokens, self.q_size))
+        x = self.post_attention_norm.normalize(h, attn, kernels)
+        return self.down_proj(kernels.silu_mul(self.gate_up_proj(x)))
 
 
 class CausalLM(nn.Module):
@@ -83,6 +90,7 @@ class CausalLM(nn.Module):
         if self.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         self.rope = RotaryEmbedding(config, self.head_dim, max_positions)
+        self.kernels: Kernels = PLAIN
         self.requires_grad_(False)
 
     @property
@@ -103,14 +111,18 @@ class CausalLM(nn.Module):
     ) -> torch.Tensor:
         """input_ids, positions: [T]; returns float32 logits [len(logits_indices), vocab]."""
         h = self.embed_tokens(input_ids)
-        rope = self.rope.tables(positions, h.dtype)
+        delta = None
         for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
-            h = layer(h, rope, k_cache, v_cache, meta)
-        return self.lm_head(self.norm(h[logits_indices])).float()
+            delta = layer(h, delta, positions, self.rope, k_cache, v_cache, meta, self.kernels)
+        assert delta is not None
+        last = h[logits_indices]
+        return self.lm_head(self.norm.normalize(last, delta[logits_indices], self.kernels)).float()
 
     def optimize_for_device(self) -> None:
-        """Device-specific fast paths once weights are in place (CPU: packed linears)."""
+        """Device-specific fast paths once weights are in place (CPU: packed linears and
+        the fused kernels of `kernels.py`)."""
         pack_linears(self)
+        self.kernels = kernels_for(self.embed_tokens.weight.device)
 
     def make_batch_invariant(self) -> None:
         """Give every token the same bits whatever it is batched with: matmuls reduce over

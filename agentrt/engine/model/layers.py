@@ -1,23 +1,29 @@
-"""Small building blocks: RMSNorm and rotary position embeddings."""
+"""Small building blocks: RMSNorm's parameters and rotary position tables."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
+from agentrt.engine.model.kernels import Kernels
+
 
 class RMSNorm(nn.Module):
-    """RMSNorm (torch's fused kernel; bit-identical to the reference formula in fp32)."""
+    """RMSNorm's weight and epsilon; `normalize` runs it through the model's kernels."""
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim), requires_grad=False)
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+    def normalize(
+        self, x: torch.Tensor, delta: torch.Tensor | None, kernels: Kernels
+    ) -> torch.Tensor:
+        """rms_norm(x), after `x += delta` (in place) when a delta is given."""
+        if delta is None:
+            return kernels.rms_norm(x, self.weight, self.eps)
+        return kernels.add_rms_norm_(x, delta, self.weight, self.eps)
 
 
 def _rope_parameters(config) -> dict:
@@ -30,7 +36,8 @@ def _rope_parameters(config) -> dict:
 
 
 class RotaryEmbedding(nn.Module):
-    """Precomputed cos/sin tables indexed by absolute position."""
+    """Precomputed cos/sin tables, [max_positions, D], rows indexed by absolute position
+    (in the model's dtype once the model is cast, as Hugging Face rounds them too)."""
 
     def __init__(self, config, head_dim: int, max_positions: int) -> None:
         super().__init__()
@@ -49,17 +56,3 @@ class RotaryEmbedding(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         self.register_buffer("cos", emb.cos() * scaling, persistent=False)
         self.register_buffer("sin", emb.sin() * scaling, persistent=False)
-
-    def tables(
-        self, positions: torch.Tensor, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin for `positions`, shaped [T, 1, D] to broadcast over heads."""
-        return self.cos[positions].to(dtype).unsqueeze(1), self.sin[positions].to(dtype).unsqueeze(
-            1
-        )
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: [T, heads, D] rotated by the per-token tables from `RotaryEmbedding.tables`."""
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin

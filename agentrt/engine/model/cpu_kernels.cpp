@@ -1,0 +1,419 @@
+// Fused CPU kernels for the decoder step: each replaces a chain of small torch ops whose
+// per-op overhead, not arithmetic, dominated a decode step. Plain torch equivalents are
+// `PlainKernels` in kernels.py; tests/test_cpu_kernels.py checks that both agree.
+//
+// Arithmetic runs in float32 and rounds once to the tensor's dtype. Every kernel works
+// row by row (a token, or one sequence's KV head in attention), so a row's result does
+// not depend on what it is batched with.
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+// float32, bfloat16 and float16: the dtypes the engine runs in.
+#define DISPATCH_MODEL_TYPES(TYPE, NAME, ...)                      \
+  AT_DISPATCH_SWITCH(TYPE, NAME,                                   \
+                     AT_DISPATCH_CASE(at::kFloat, __VA_ARGS__)     \
+                     AT_DISPATCH_CASE(at::kBFloat16, __VA_ARGS__)  \
+                     AT_DISPATCH_CASE(at::kHalf, __VA_ARGS__))
+
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+
+inline float to_float(float x) { return x; }
+inline float to_float(c10::BFloat16 x) { return static_cast<float>(x); }
+inline float to_float(c10::Half x) { return static_cast<float>(x); }
+
+template <typename T>
+inline T from_float(float x) { return static_cast<T>(x); }
+
+// A row of `n` values widened to float32 (n is small: a head or a hidden vector).
+template <typename T>
+inline void widen(const T* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = to_float(src[i]);
+}
+
+template <>
+inline void widen<c10::BFloat16>(const c10::BFloat16* src, float* dst, int64_t n) {
+  // bf16 is the top half of a float32: shifting is the exact widening, and vectorizes.
+  const uint16_t* bits = reinterpret_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = static_cast<uint32_t>(bits[i]) << 16;
+    std::memcpy(dst + i, &u, sizeof(float));
+  }
+}
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  Vec acc(0.f);
+  int64_t i = 0;
+  for (; i + Vec::size() <= n; i += Vec::size()) {
+    acc = at::vec::fmadd(Vec::loadu(a + i), Vec::loadu(b + i), acc);
+  }
+  float s = acc.reduce_add();
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// x[i] = exp(x[i] - shift); returns the sum.
+inline float exp_shifted(float* x, int64_t n, float shift) {
+  Vec total(0.f);
+  int64_t i = 0;
+  for (; i + Vec::size() <= n; i += Vec::size()) {
+    Vec e = (Vec::loadu(x + i) - Vec(shift)).exp_u20();
+    e.store(x + i);
+    total = total + e;
+  }
+  float sum = total.reduce_add();
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    sum += x[i];
+  }
+  return sum;
+}
+
+// ---- attention: one query token per sequence over its paged context, read in place ----
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define AGENTRT_AVX512 1
+
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const c10::BFloat16* p) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+inline __m512 load16(const c10::Half* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// One (sequence, KV head) task with the G query heads of the group and the head dim
+// (16 * NV) fixed at compile time, so queries and accumulators stay in registers.
+// Writes float32 results to `out` [G, 16 * NV].
+template <typename T, int G, int NV>
+void attend_registers(const float* qf, const T* kh, const T* vh, const int64_t* table,
+                      int64_t len, int64_t page_size, float* scores, float* out) {
+  constexpr int64_t dim = 16 * NV;
+  __m512 q[G][NV];
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < NV; ++j) q[g][j] = _mm512_loadu_ps(qf + g * dim + 16 * j);
+  for (int64_t start = 0; start < len; start += page_size) {
+    const T* page = kh + table[start / page_size] * page_size * dim;
+    const int64_t stop = std::min(len, start + page_size);
+    for (int64_t t = start; t < stop; ++t) {
+      const T* row = page + (t - start) * dim;
+      __m512 k[NV];
+      for (int j = 0; j < NV; ++j) k[j] = load16(row + 16 * j);
+      for (int g = 0; g < G; ++g) {
+        __m512 p = _mm512_mul_ps(q[g][0], k[0]);
+        for (int j = 1; j < NV; ++j) p = _mm512_fmadd_ps(q[g][j], k[j], p);
+        scores[g * len + t] = _mm512_reduce_add_ps(p);
+      }
+    }
+  }
+  float total[G];
+  for (int g = 0; g < G; ++g) {
+    float* sg = scores + g * len;
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t t = 0; t < len; ++t) top = sg[t] > top ? sg[t] : top;
+    total[g] = exp_shifted(sg, len, top);
+  }
+  __m512 acc[G][NV];
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < NV; ++j) acc[g][j] = _mm512_setzero_ps();
+  for (int64_t start = 0; start < len; start += page_size) {
+    const T* page = vh + table[start / page_size] * page_size * dim;
+    const int64_t stop = std::min(len, start + page_size);
+    for (int64_t t = start; t < stop; ++t) {
+      const T* row = page + (t - start) * dim;
+      __m512 v[NV];
+      for (int j = 0; j < NV; ++j) v[j] = load16(row + 16 * j);
+      for (int g = 0; g < G; ++g) {
+        const __m512 p = _mm512_set1_ps(scores[g * len + t]);
+        for (int j = 0; j < NV; ++j) acc[g][j] = _mm512_fmadd_ps(p, v[j], acc[g][j]);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const __m512 inv = _mm512_set1_ps(1.f / total[g]);
+    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(out + g * dim + 16 * j, _mm512_mul_ps(acc[g][j], inv));
+  }
+}
+
+template <typename T>
+using AttendFn = void (*)(const float*, const T*, const T*, const int64_t*, int64_t, int64_t,
+                          float*, float*);
+
+template <typename T, int NV>
+AttendFn<T> pick_group(int64_t group) {
+  switch (group) {
+    case 1: return attend_registers<T, 1, NV>;
+    case 2: return attend_registers<T, 2, NV>;
+    case 3: return attend_registers<T, 3, NV>;
+    case 4: return attend_registers<T, 4, NV>;
+    case 5: return attend_registers<T, 5, NV>;
+    case 6: return attend_registers<T, 6, NV>;
+    case 7: return attend_registers<T, 7, NV>;
+    case 8: return attend_registers<T, 8, NV>;
+    default: return nullptr;
+  }
+}
+
+// The register kernel for this group size and head dim, or nullptr (generic loops).
+template <typename T>
+AttendFn<T> pick_attend(int64_t group, int64_t dim) {
+  if (dim == 64) return pick_group<T, 4>(group);
+  if (dim == 128) return pick_group<T, 8>(group);
+  return nullptr;
+}
+#endif
+
+
+template <typename T>
+void decode_attention_impl(const at::Tensor& q, const at::Tensor& k_cache,
+                           const at::Tensor& v_cache, const at::Tensor& block_tables,
+                           const at::Tensor& context_lens, int64_t page_size, double scale,
+                           at::Tensor& out) {
+  const int64_t batch = q.size(0), heads = q.size(1), dim = q.size(2);
+  const int64_t kv_heads = k_cache.size(0), slots = k_cache.size(1);
+  const int64_t group = heads / kv_heads;
+  const int64_t pages_per_seq = block_tables.size(1);
+  const T* qp = q.data_ptr<T>();
+  const T* kp = k_cache.data_ptr<T>();
+  const T* vp = v_cache.data_ptr<T>();
+  const int64_t* tables = block_tables.data_ptr<int64_t>();
+  const int64_t* lens = context_lens.data_ptr<int64_t>();
+  T* op = out.data_ptr<T>();
+  const float fscale = static_cast<float>(scale);
+
+#ifdef AGENTRT_AVX512
+  const AttendFn<T> fast = pick_attend<T>(group, dim);
+#endif
+  at::parallel_for(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> qf(group * dim), acc(group * dim), row(dim), scores;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / kv_heads, h = task % kv_heads;
+      const int64_t len = lens[b];
+      const int64_t* table = tables + b * pages_per_seq;
+      const T* kh = kp + h * slots * dim;
+      const T* vh = vp + h * slots * dim;
+      for (int64_t g = 0; g < group; ++g) {
+        widen(qp + (b * heads + h * group + g) * dim, qf.data() + g * dim, dim);
+        for (int64_t i = 0; i < dim; ++i) qf[g * dim + i] *= fscale;
+      }
+      scores.assign(group * len, 0.f);
+#ifdef AGENTRT_AVX512
+      if (fast != nullptr) {
+        fast(qf.data(), kh, vh, table, len, page_size, scores.data(), acc.data());
+        for (int64_t i = 0; i < group * dim; ++i) {
+          op[(b * heads + h * group) * dim + i] = from_float<T>(acc[i]);
+        }
+        continue;
+      }
+#endif
+      for (int64_t start = 0; start < len; start += page_size) {  // page by page, in place
+        const T* page = kh + table[start / page_size] * page_size * dim;
+        const int64_t stop = std::min(len, start + page_size);
+        for (int64_t t = start; t < stop; ++t) {
+          widen(page + (t - start) * dim, row.data(), dim);
+          for (int64_t g = 0; g < group; ++g) {
+            scores[g * len + t] = dot(qf.data() + g * dim, row.data(), dim);
+          }
+        }
+      }
+      std::vector<float> total(group, 0.f);
+      for (int64_t g = 0; g < group; ++g) {
+        float* sg = scores.data() + g * len;
+        float top = -std::numeric_limits<float>::infinity();
+        for (int64_t t = 0; t < len; ++t) top = sg[t] > top ? sg[t] : top;
+        total[g] = exp_shifted(sg, len, top);
+      }
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t start = 0; start < len; start += page_size) {
+        const T* page = vh + table[start / page_size] * page_size * dim;
+        const int64_t stop = std::min(len, start + page_size);
+        for (int64_t t = start; t < stop; ++t) {
+          widen(page + (t - start) * dim, row.data(), dim);
+          for (int64_t g = 0; g < group; ++g) {
+            const float p = scores[g * len + t];
+            float* ag = acc.data() + g * dim;
+            for (int64_t i = 0; i < dim; ++i) ag[i] += p * row[i];
+          }
+        }
+      }
+      for (int64_t g = 0; g < group; ++g) {
+        T* dst = op + (b * heads + h * group + g) * dim;
+        const float inv = 1.f / total[g];
+        for (int64_t i = 0; i < dim; ++i) dst[i] = from_float<T>(acc[g * dim + i] * inv);
+      }
+    }
+  });
+}
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_cache,
+                            const at::Tensor& v_cache, const at::Tensor& block_tables,
+                            const at::Tensor& context_lens, int64_t page_size, double scale) {
+  TORCH_CHECK(q.dim() == 3 && k_cache.dim() == 3, "q [B, H, D], caches [KVH, S, D]");
+  TORCH_CHECK(q.is_contiguous() && k_cache.is_contiguous() && v_cache.is_contiguous(),
+              "decode_attention needs contiguous tensors");
+  TORCH_CHECK(block_tables.scalar_type() == at::kLong && context_lens.scalar_type() == at::kLong,
+              "block tables and context lengths are int64");
+  TORCH_CHECK(q.size(1) % k_cache.size(0) == 0, "query heads must be a multiple of KV heads");
+  at::Tensor out = at::empty_like(q);
+  at::Tensor tables = block_tables.contiguous(), lens = context_lens.contiguous();
+  DISPATCH_MODEL_TYPES(q.scalar_type(), "decode_attention", [&] {
+    decode_attention_impl<scalar_t>(q, k_cache, v_cache, tables, lens, page_size, scale, out);
+  });
+  return out;
+}
+
+// ---- RMSNorm (Hugging Face's formula), optionally after a residual add ----
+
+template <typename T>
+void rms_norm_rows(T* residual, const T* delta, const T* weight, T* out, int64_t rows,
+                   int64_t n, float eps) {
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> x(n), w(n);
+    widen(weight, w.data(), n);
+    for (int64_t r = begin; r < end; ++r) {
+      T* hr = residual + r * n;
+      if (delta != nullptr) {  // residual += delta, rounded to T like a torch add
+        const T* dr = delta + r * n;
+        for (int64_t i = 0; i < n; ++i) hr[i] = from_float<T>(to_float(hr[i]) + to_float(dr[i]));
+      }
+      widen(hr, x.data(), n);
+      const float ss = dot(x.data(), x.data(), n);
+      const float inv = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+      T* orow = out + r * n;
+      for (int64_t i = 0; i < n; ++i) {
+        const T normed = from_float<T>(x[i] * inv);  // HF rounds before the weight
+        orow[i] = from_float<T>(w[i] * to_float(normed));
+      }
+    }
+  });
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  TORCH_CHECK(x.is_contiguous() && weight.is_contiguous(), "rms_norm needs contiguous tensors");
+  at::Tensor out = at::empty_like(x);
+  const int64_t n = weight.numel();
+  DISPATCH_MODEL_TYPES(x.scalar_type(), "rms_norm", [&] {
+    rms_norm_rows<scalar_t>(const_cast<scalar_t*>(x.data_ptr<scalar_t>()), nullptr,
+                            weight.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                            x.numel() / n, n, static_cast<float>(eps));
+  });
+  return out;
+}
+
+// residual += delta (in place); returns rms_norm(residual).
+at::Tensor add_rms_norm_(at::Tensor& residual, const at::Tensor& delta, const at::Tensor& weight,
+                         double eps) {
+  TORCH_CHECK(residual.is_contiguous() && delta.is_contiguous() && weight.is_contiguous(),
+              "add_rms_norm_ needs contiguous tensors");
+  TORCH_CHECK(residual.sizes() == delta.sizes(), "residual and delta differ in shape");
+  at::Tensor out = at::empty_like(residual);
+  const int64_t n = weight.numel();
+  DISPATCH_MODEL_TYPES(residual.scalar_type(), "add_rms_norm_", [&] {
+    rms_norm_rows<scalar_t>(residual.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(),
+                            weight.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                            residual.numel() / n, n, static_cast<float>(eps));
+  });
+  return out;
+}
+
+// ---- rotary embedding, in place on q [T, H, D] and k [T, KVH, D] ----
+
+template <typename T, typename C>
+void rope_rows(T* x, int64_t tokens, int64_t heads, int64_t stride_t, int64_t dim,
+               const int64_t* positions, const C* cos, const C* sin) {
+  const int64_t half = dim / 2;
+  at::parallel_for(0, tokens, 8, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(dim), c(dim), s(dim);
+    for (int64_t t = begin; t < end; ++t) {
+      widen(cos + positions[t] * dim, c.data(), dim);
+      widen(sin + positions[t] * dim, s.data(), dim);
+      for (int64_t h = 0; h < heads; ++h) {
+        T* xr = x + t * stride_t + h * dim;
+        widen(xr, row.data(), dim);
+        for (int64_t i = 0; i < half; ++i) {
+          xr[i] = from_float<T>(row[i] * c[i] - row[i + half] * s[i]);
+          xr[i + half] = from_float<T>(row[i + half] * c[i + half] + row[i] * s[i + half]);
+        }
+      }
+    }
+  });
+}
+
+// Tables in float32 or in the activations' dtype.
+void rope_(at::Tensor& q, at::Tensor& k, const at::Tensor& positions, const at::Tensor& cos,
+           const at::Tensor& sin) {
+  TORCH_CHECK(q.dim() == 3 && k.dim() == 3, "q [T, H, D], k [T, KVH, D]");
+  TORCH_CHECK(q.stride(2) == 1 && q.stride(1) == q.size(2) && k.stride(2) == 1 &&
+                  k.stride(1) == k.size(2),
+              "rope_ needs each token's heads contiguous");
+  TORCH_CHECK(cos.is_contiguous() && sin.is_contiguous() && cos.scalar_type() == sin.scalar_type(),
+              "rope tables are contiguous and of one dtype");
+  TORCH_CHECK(cos.scalar_type() == at::kFloat || cos.scalar_type() == q.scalar_type(),
+              "rope tables are float32 or the activations' dtype");
+  TORCH_CHECK(positions.scalar_type() == at::kLong && positions.is_contiguous(),
+              "positions are contiguous int64");
+  const int64_t* pos = positions.data_ptr<int64_t>();
+  DISPATCH_MODEL_TYPES(q.scalar_type(), "rope_", [&] {
+    auto run = [&](auto* c, auto* s) {
+      rope_rows(q.data_ptr<scalar_t>(), q.size(0), q.size(1), q.stride(0), q.size(2), pos, c, s);
+      rope_rows(k.data_ptr<scalar_t>(), k.size(0), k.size(1), k.stride(0), k.size(2), pos, c, s);
+    };
+    if (cos.scalar_type() == at::kFloat) {
+      run(cos.data_ptr<float>(), sin.data_ptr<float>());
+    } else {
+      run(cos.data_ptr<scalar_t>(), sin.data_ptr<scalar_t>());
+    }
+  });
+}
+
+// ---- SwiGLU: silu(gate) * up from the fused [T, 2I] projection ----
+
+at::Tensor silu_mul(const at::Tensor& gate_up) {
+  TORCH_CHECK(gate_up.is_contiguous(), "silu_mul needs a contiguous tensor");
+  const int64_t tokens = gate_up.numel() / gate_up.size(-1), width = gate_up.size(-1) / 2;
+  std::vector<int64_t> shape(gate_up.sizes().begin(), gate_up.sizes().end());
+  shape.back() = width;
+  at::Tensor out = at::empty(shape, gate_up.options());
+  DISPATCH_MODEL_TYPES(gate_up.scalar_type(), "silu_mul", [&] {
+    const scalar_t* src = gate_up.data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
+      std::vector<float> g(width), u(width);
+      for (int64_t t = begin; t < end; ++t) {
+        widen(src + t * 2 * width, g.data(), width);
+        widen(src + t * 2 * width + width, u.data(), width);
+        int64_t i = 0;
+        for (; i + Vec::size() <= width; i += Vec::size()) {
+          Vec x = Vec::loadu(g.data() + i);
+          (x / (Vec(1.f) + x.neg().exp_u20()) * Vec::loadu(u.data() + i)).store(g.data() + i);
+        }
+        for (; i < width; ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+        scalar_t* o = dst + t * width;
+        for (int64_t j = 0; j < width; ++j) o[j] = from_float<scalar_t>(g[j]);
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("decode_attention", &decode_attention);
+  m.def("rms_norm", &rms_norm);
+  m.def("add_rms_norm_", &add_rms_norm_);
+  m.def("rope_", &rope_);
+  m.def("silu_mul", &silu_mul);
+}

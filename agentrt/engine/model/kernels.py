@@ -1,0 +1,174 @@
+"""The few fused operations of a decoder step, in two implementations with one contract.
+
+`PlainKernels` is the reference, in plain torch ops (any device). `CpuKernels` runs the
+same operations as fused C++ loops (cpu_kernels.cpp, built once by torch's extension
+builder and cached): on CPU a decode step is dominated by per-op overhead across 30
+layers, and these cut a layer's op count several times (docs/BENCHMARKS.md, "Engine
+speed"). `kernels_for(device, dtype)` picks the fast one where it is built and exact
+enough, the plain one elsewhere; tests/test_cpu_kernels.py checks both agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+
+class Kernels(Protocol):
+    def rms_norm(self, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        """Hugging Face's RMSNorm over the last dimension."""
+
+    def add_rms_norm_(
+        self, residual: torch.Tensor, delta: torch.Tensor, weight: torch.Tensor, eps: float
+    ) -> torch.Tensor:
+        """`residual += delta` in place, then `rms_norm(residual)`."""
+
+    def rope_(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        positions: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+    ) -> None:
+        """Rotates q [T, H, D] and k [T, KVH, D] in place by the tables' rows `positions`
+        (rotate-half convention; tables in float32 or the activations' dtype)."""
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """`silu(gate) * up` of the fused [..., 2I] projection -> [..., I]."""
+
+    def decode_attention(
+        self,
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_tables: torch.Tensor,
+        context_lens: torch.Tensor,
+        page_size: int,
+        scale: float,
+    ) -> torch.Tensor:
+        """One query token per sequence ([B, H, D]) over its paged context: sequence b
+        reads positions `0 .. context_lens[b]` through `block_tables[b]` (int64 pages)
+        from head-major caches [KVH, slots, D]. Returns [B, H, D]."""
+
+
+class PlainKernels:
+    """The reference: torch ops only."""
+
+    def rms_norm(self, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        if x.dtype == torch.float32:  # torch's fused kernel; bit-identical in fp32
+            return F.rms_norm(x, weight.shape, weight, eps)
+        v = x.float()
+        normed = (v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+        return weight * normed
+
+    def add_rms_norm_(
+        self, residual: torch.Tensor, delta: torch.Tensor, weight: torch.Tensor, eps: float
+    ) -> torch.Tensor:
+        residual += delta
+        return self.rms_norm(residual, weight, eps)
+
+    def rope_(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        positions: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+    ) -> None:
+        c, s = cos[positions].float().unsqueeze(1), sin[positions].float().unsqueeze(1)
+        for x in (q, k):
+            v = x.float()
+            half = v.shape[-1] // 2
+            rotated = torch.cat((-v[..., half:], v[..., :half]), dim=-1)
+            x.copy_(v * c + rotated * s)
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.float().chunk(2, dim=-1)
+        return (F.silu(gate) * up).to(gate_up.dtype)
+
+    def decode_attention(
+        self,
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_tables: torch.Tensor,
+        context_lens: torch.Tensor,
+        page_size: int,
+        scale: float,
+    ) -> torch.Tensor:
+        batch, heads, dim = q.shape
+        kv_heads = k_cache.shape[0]
+        group = heads // kv_heads
+        longest = int(context_lens.max())
+        offsets = torch.arange(page_size, device=q.device)
+        slots = (block_tables[:, :, None] * page_size + offsets).flatten(1)[:, :longest]
+        k = k_cache.index_select(1, slots.flatten()).view(kv_heads, batch, longest, dim)
+        v = v_cache.index_select(1, slots.flatten()).view(kv_heads, batch, longest, dim)
+        qg = q.view(batch, kv_heads, group, dim).transpose(0, 1).float()
+        scores = torch.einsum("hbgd,hbld->hbgl", qg, k.float()) * scale
+        valid = torch.arange(longest, device=q.device)[None, :] < context_lens[:, None]
+        scores.masked_fill_(~valid[None, :, None, :], float("-inf"))
+        out = torch.einsum("hbgl,hbld->hbgd", torch.softmax(scores, dim=-1), v.float())
+        return out.transpose(0, 1).reshape(batch, heads, dim).to(q.dtype)
+
+
+PLAIN = PlainKernels()
+_SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
+_built: object | None = None
+_build_failed = False
+
+
+def _build() -> object | None:
+    """The compiled extension, or None (logged once) where it cannot be built here."""
+    global _built, _build_failed
+    if _built is not None or _build_failed:
+        return _built
+    try:
+        from torch.utils.cpp_extension import load
+
+        _built = load(
+            name="agentrt_cpu_kernels",
+            sources=[str(_SOURCE)],
+            extra_cflags=["-O3", "-march=native", "-fno-math-errno", *_vector_flags()],
+            verbose=False,
+        )
+    except Exception as exc:  # no compiler, no ninja, unsupported flags: the plain ops run
+        _build_failed = True
+        log.warning("CPU kernels unavailable, using plain torch ops: %s", str(exc)[:300])
+    return _built
+
+
+def _vector_flags() -> list[str]:
+    """Compile ATen's `Vectorized` for the widest instruction set torch uses here."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("AVX512", "AVX2"):
+        return [f"-DCPU_CAPABILITY={capability}", f"-DCPU_CAPABILITY_{capability}"]
+    return []
+
+
+class CpuKernels:
+    """`Kernels` as fused C++ loops (CPU tensors; float32, bfloat16, float16)."""
+
+    def __init__(self, ops: object) -> None:
+        self.rms_norm = ops.rms_norm
+        self.add_rms_norm_ = ops.add_rms_norm_
+        self.rope_ = ops.rope_
+        self.silu_mul = ops.silu_mul
+        self.decode_attention = ops.decode_attention
+
+
+def kernels_for(device: torch.device) -> Kernels:
+    """The fused CPU kernels on CPU where they build (set AGENTRT_PLAIN_KERNELS=1 to
+    turn them off), the plain torch ops elsewhere."""
+    if device.type != "cpu" or os.environ.get("AGENTRT_PLAIN_KERNELS") == "1":
+        return PLAIN
+    ops = _build()
+    return CpuKernels(ops) if ops is not None else PLAIN
