@@ -14,7 +14,8 @@ from serve_helpers import ServerThread, make_tiny_chat_model
 
 from agentrt import Workflow
 from agentrt.api import open_runtime
-from agentrt.remote.server_kind import CallHints, detect, request_fields
+from agentrt.engine.call_info import CallInfo
+from agentrt.remote.server_kind import detect, request_fields
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +76,10 @@ def test_server_kinds_and_their_fields():
     assert detect({"data": [{"id": "m", "owned_by": "vllm"}]}, {}) == "vllm"
     assert detect({"data": [{"id": "m", "owned_by": "agentrt"}]}, {}) == "agentrt"
     assert detect({"data": [{"id": "m", "owned_by": "openai"}]}, {}) == "generic"
-    hints = CallHints("r1", "a", prefix_len=32)
-    assert request_fields("generic", hints) == {}
-    assert request_fields("vllm", hints) == {"request_id": "r1"}  # no priority 0
-    assert request_fields("agentrt", hints) == {"agent_id": "a", "prefix_len": 32}
+    call = CallInfo("a", prefix_len=32)
+    assert request_fields("generic", "r1", call) == {}
+    assert request_fields("vllm", "r1", call) == {"request_id": "r1"}
+    assert request_fields("agentrt", "r1", call) == {"agent_id": "a", "prefix_len": 32, "priority": 0}
 
 
 def test_an_unreachable_server_is_one_clear_error():

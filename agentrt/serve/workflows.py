@@ -46,6 +46,8 @@ class DeclaredWorkflow:
     # agents whose request ended: finished in the state once the next request shows
     # which way control went (a loop back or the forward edges)
     handing_off: list[str] = field(default_factory=list)
+    # each agent's latest answer (prompt and output tokens): what a tool pause pins
+    answers: dict[str, list[int]] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -186,6 +188,13 @@ class WorkflowBook:
                 why = f"not applied to the declared graph: {exc}"
         self._changed(workflow)
         return why
+
+    def answered(self, workflow_id: str | None, agent: str | None, tokens: list[int]) -> None:
+        """A request of `agent` in `workflow_id` answered: `tokens` (its prompt and
+        output) are the KV a tool pause of the agent keeps. Only declared workflows."""
+        workflow = self.declared.get(workflow_id) if workflow_id else None
+        if workflow is not None and agent is not None:
+            workflow.answers[agent] = tokens
 
     def request_finished(self, workflow_id: str | None, agent: str | None) -> None:
         """A request of `agent` ended. It stays running in the graph until the
