@@ -59,7 +59,7 @@ from agentrt.remote.settings import RemoteError, RemoteSettings
 
 RETRY_STATUS = (429, 503)
 MAX_BACKOFF_S = 60.0
-CLOSE_TIMEOUT_S = 5.0  # for deleting the workflows still declared as the backend closes
+CLOSE_TIMEOUT_S = 5.0  # for the last control messages as the backend closes
 ANONYMOUS = CallInfo()
 
 
@@ -326,10 +326,13 @@ class OpenAIBackend:
                 del self._settled[workflow_id]
 
     async def _forget_declared(self) -> None:
-        """Delete the workflows still declared (the runtime stopped with them running)."""
-        if not self._declared or self._http is None:
+        """Let the control messages on their way arrive, then delete the workflows still
+        declared (the runtime stopped with them running)."""
+        if not self._settled or self._http is None:
             return
         with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+            for done in list(self._settled.values()):
+                await done.wait()
             for workflow_id in sorted(self._declared):
                 with contextlib.suppress(httpx.HTTPError):
                     await self._http.delete(_workflow_path(workflow_id))

@@ -110,10 +110,19 @@ class AgentContext:
         self.take = list(agents)
 
 
+_NAMED = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    type,
+)
+
+
 def tool_name(fn: Callable[..., Any]) -> str:
     """A tool's name: its function's (through `functools.partial`), else its type's."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    if isinstance(fn, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+    if isinstance(fn, _NAMED):
         return fn.__name__
-    return type(fn).__name__
+    return type(fn).__name__  # a callable object
