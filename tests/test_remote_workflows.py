@@ -1,7 +1,8 @@
 """The runtime's workflows on a real agentrt server (`agentrt serve` on the tiny chat model,
 in a thread) through `backend="openai"`: every call carries its workflow, agent, step and
-parent steps; each workflow's step graph is declared while it runs and deleted when it
-ends (completed, failed, cancelled, or the runtime stopped); a tool pause between two
+parent steps; each workflow's step graph is declared while it runs, stands where the
+runtime's does (also through `goto` and agents that make no call), and is deleted when
+it ends (completed, failed, cancelled, or the runtime stopped); a tool pause between two
 calls of an agent pins that agent's KV on the server until its next call."""
 
 from __future__ import annotations
@@ -87,6 +88,46 @@ def test_calls_carry_their_identity_and_the_graph_is_declared_while_it_runs(mode
 
 class _Stop(Exception):
     pass
+
+
+def test_the_declared_graph_follows_goto_and_agents_without_calls(model_dir):
+    """A router that makes no model call picks one of two OR-branches: the server's
+    graph has the router finished, the chosen branch running, the other never ready
+    (from requests alone it could not have known either)."""
+    wf = Workflow("route")
+    seen: list[dict] = []
+
+    @wf.agent()
+    async def router(ctx):
+        ctx.goto("left")
+        return "left"
+
+    @wf.agent(after=[router], prefix="Go left. " * 4, max_tokens=2)
+    async def left(ctx):
+        text = await ctx.gen(ctx.input)
+        seen.append(_service(server).workflows.get(ctx.workflow_id).describe())
+        return text
+
+    @wf.agent(after=[router], max_tokens=2)
+    async def right(ctx):
+        return await ctx.gen(ctx.input)
+
+    engine = make_engine(model_dir, kv_cache_tokens=8192)
+
+    async def main():
+        async with open_runtime(**_remote(server, model_dir)) as rt:
+            return await rt.submit(wf, "which way").wait()
+
+    with ServerThread(engine) as server:
+        result = anyio.run(main)
+        counts = _hint_counts(server)
+    assert result.error is None and "right" not in result.results  # it never ran
+    [state] = seen
+    assert state["running"] == ["route/left"] and state["ready"] == []
+    assert state["progress"] == "reports"
+    assert state["steps_to_execution"].get("route/right") is None  # never reached
+    assert ("workflow_progress", "ignored") not in counts
+    engine.check_integrity()
 
 
 def test_failed_cancelled_and_abandoned_workflows_are_deleted(model_dir):

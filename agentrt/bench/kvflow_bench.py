@@ -48,6 +48,12 @@ class RecordingClient:
     def workflow_finished(self, workflow_id: str) -> None:
         self.llm.workflow_finished(workflow_id)
 
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        self.llm.agent_started(workflow_id, agent_id)
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        self.llm.agent_finished(workflow_id, agent_id, take)
+
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         self.llm.tool_paused(workflow_id, agent_id, tool)
 

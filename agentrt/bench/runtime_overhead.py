@@ -45,6 +45,12 @@ class InstantClient:
     def workflow_finished(self, workflow_id: str) -> None:
         """No server: nothing to forget."""
 
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """No server: nothing to report."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """No server: nothing to report."""
+
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         """No KV cache: nothing to keep."""
 

@@ -99,6 +99,12 @@ class AsyncLLM:
     def workflow_finished(self, workflow_id: str) -> None:
         """No-op (see `workflow_started`)."""
 
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """No-op (see `workflow_started`)."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """No-op (see `workflow_started`)."""
+
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         """No-op: an agent's prefix stays cached by its steps-to-execution."""
 

@@ -10,14 +10,15 @@ server's kind takes (`server_kind`). TTFT and inter-token times are measured her
 client's clock; the prefix-cache hit comes from `usage.prompt_tokens_details.cached_tokens`.
 
 On an agentrt server the runtime's workflows are declared too: a workflow's step graph
-is posted (`POST /v1/workflows`) when it starts and deleted when it ends (or when the
-backend closes with it still running), and an agent's tool pause is reported
-(`PATCH /v1/workflows/{id}` with `tool_pauses`), so the server pins the agent's KV for
-it. These control messages go out in the background, in order per workflow, and a
-call of a workflow waits until its workflow's earlier ones were answered (so the server
-sees the graph before the first call, and the pause before the next call). They are
-soft: one that fails only costs the server that hint. The position in the graph the
-server takes from the calls' identity; the steps-to-execution come from `/v1/update`.
+is posted (`POST /v1/workflows`, `progress="reports"`) when it starts and deleted when
+it ends (or when the backend closes with it still running); each agent run's start and
+finish (with where control went) are reported (`PATCH /v1/workflows/{id}`), so the
+declared graph stands where the runtime's does, and so is an agent's tool pause
+(`tool_pauses`), so the server pins the agent's KV for it. These control messages go
+out in the background, in order per workflow, and a call of a workflow waits until its
+workflow's earlier ones were answered (the server sees the graph and the agent's start
+before its first call, the pause before its next). They are soft: one that fails only
+costs the server that hint.
 
 One httpx client with pooled keep-alive connections; at most `max_in_flight` calls at
 once. A call whose request cannot be sent (connection error, timeout before the answer)
@@ -182,7 +183,11 @@ class OpenAIBackend:
         if graph not in self._graph_bodies:
             self._graph_bodies[graph] = graph_body(graph)
         self._declared.add(workflow_id)
-        body = {"workflow_id": workflow_id, "graph": self._graph_bodies[graph]}
+        body = {
+            "workflow_id": workflow_id,
+            "graph": self._graph_bodies[graph],
+            "progress": "reports",  # agent_started / agent_finished move it
+        }
         self._control(workflow_id, "POST", "/v1/workflows", body)
 
     def workflow_finished(self, workflow_id: str) -> None:
@@ -190,6 +195,19 @@ class OpenAIBackend:
         if workflow_id in self._declared:
             self._declared.discard(workflow_id)
             self._control(workflow_id, "DELETE", _workflow_path(workflow_id), None)
+
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """Reports the start to an agentrt server holding the workflow."""
+        if workflow_id in self._declared:
+            body = {"started": [agent_id]}
+            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """Reports the finish (and where control went) to an agentrt server."""
+        if workflow_id in self._declared:
+            done = agent_id if take is None else {"agent": agent_id, "take": take}
+            body = {"finished": [done]}
+            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
 
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         """Reports the pause to an agentrt server holding the workflow; ignored by others."""

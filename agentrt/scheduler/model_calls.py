@@ -49,6 +49,13 @@ class CompletionClient(Protocol):
     def workflow_finished(self, workflow_id: str) -> None:
         """The instance ended: completed, failed or cancelled."""
 
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """A run of the agent began (before any of its calls)."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """A run of the agent ended well, handing control to the agents `take` names
+        (None: all its forward successors); a failed run ends its workflow instead."""
+
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         """The agent, having made a model call, waits for a tool (`ctx.tool`): its
         next call follows the tool's result."""

@@ -4,8 +4,9 @@ Each instance's `WorkflowState` decides which of its agents are ready; a ready a
 starts as soon as `ReadyRuns` releases it, never waiting for other workflows (or, with
 `barrier=True`, step by step across all of them). After every state change the
 workflows' steps-to-execution reach the client (`update_steps_to_execution`); each
-instance's start (with its step graph) and end reach it too (`workflow_started`,
-`workflow_finished`), so a server can hold the graph for as long as the instance runs.
+instance's start (with its step graph), its agents' runs and its end reach it too
+(`workflow_started`, `agent_started` / `agent_finished`, `workflow_finished`), so a
+server can hold the graph, at the runtime's position, for as long as the instance runs.
 
 Failures stay inside their workflow: an agent that raises (any `BaseException`), runs
 past its `timeout=`, or whose workflow runs past the `timeout=` of `submit` fails that
@@ -186,6 +187,7 @@ class Runtime:
         if run.error is not None:  # failed or cancelled while held for the barrier
             return
         run.state.start(agent_run.agent)
+        self.llm.agent_started(run.workflow_id, run.workflow.agent_id(agent_run.agent))
         self._active += 1
         run.active += 1
         assert self._tg is not None
@@ -237,6 +239,9 @@ class Runtime:
         run, agent = agent_run.run, agent_run.agent
         targets = ctx.take if ctx.take is not None else run.workflow.graph.successors(agent)
         activated = run.state.finish(agent, take=ctx.take)
+        ids = run.workflow.agent_id
+        take = [ids(a) for a in ctx.take] if ctx.take is not None else None
+        self.llm.agent_finished(run.workflow_id, ids(agent), take)
         run.results[agent] = value
         for v in targets:
             run.pending_frontier[v] |= ctx.frontier

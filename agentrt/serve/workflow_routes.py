@@ -1,6 +1,7 @@
 """Routes of declared workflows and KVFlow's update (`serve.workflows` does the work).
 
-POST   /v1/workflows          {"workflow_id"?, "graph": {edges|adjacency|agents}}
+POST   /v1/workflows          {"workflow_id"?, "graph": {edges|adjacency|agents},
+                               "progress"?: "requests" | "reports"}
 GET    /v1/workflows/{id}     the workflow's state and steps-to-execution
 PATCH  /v1/workflows/{id}     {"started": [agent], "finished": [agent | {"agent", "take"}],
                                "tool_pauses": [{"agent", "tools": [name]}]}
@@ -22,7 +23,7 @@ from agentrt.serve.agents import pause_key
 from agentrt.serve.bodies import read_json
 from agentrt.serve.errors import APIError
 from agentrt.serve.service import Service
-from agentrt.serve.workflows import DeclaredWorkflow, WorkflowError, graph_from_body
+from agentrt.serve.workflows import PROGRESS, DeclaredWorkflow, WorkflowError, graph_from_body
 
 
 def _workflow(service: Service, request: Request) -> DeclaredWorkflow:
@@ -65,9 +66,12 @@ def workflow_routes(max_body_bytes: int) -> list[Route]:
         workflow_id = body.get("workflow_id")
         if workflow_id is not None and not isinstance(workflow_id, str):
             raise APIError(400, "`workflow_id` must be a string", param="workflow_id")
+        progress = body.get("progress", "requests")
+        if progress not in PROGRESS:
+            raise APIError(400, f"`progress` must be one of {PROGRESS}", param="progress")
         try:
             graph = graph_from_body(graph_body)
-            workflow = service.workflows.declare(graph, workflow_id)
+            workflow = service.workflows.declare(graph, workflow_id, progress)
         except WorkflowError as exc:
             raise APIError(400, str(exc), param="graph") from None
         except OverflowError as exc:
