@@ -336,8 +336,9 @@ class OpenAIBackend:
             if before is not None:
                 await before.wait()
             content = orjson.dumps(body) if body is not None else None
+            headers = {"Content-Type": "application/json"} if body is not None else None
             with contextlib.suppress(httpx.HTTPError):  # a hint lost, never a call
-                await self._http.request(method, path, content=content)
+                await self._http.request(method, path, content=content, headers=headers)
         finally:
             done.set()
             if method == "DELETE" and self._settled.get(workflow_id) is done:
