@@ -14,7 +14,7 @@ from serve_helpers import ServerThread, make_tiny_chat_model
 
 from agentrt import Workflow
 from agentrt.api import open_runtime
-from agentrt.remote.server_kind import CallHints, detect, request_fields
+from agentrt.remote.server_kind import detect
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +71,11 @@ def test_outputs_match_the_in_process_backend_and_hints_arrive(model_dir):
     engine.check_integrity()
 
 
-def test_server_kinds_and_their_fields():
+def test_server_kinds_are_detected():
     assert detect({"data": [{"id": "m", "owned_by": "vllm"}]}, {}) == "vllm"
     assert detect({"data": [{"id": "m", "owned_by": "agentrt"}]}, {}) == "agentrt"
     assert detect({"data": [{"id": "m", "owned_by": "openai"}]}, {}) == "generic"
-    hints = CallHints("r1", "a", prefix_len=32)
-    assert request_fields("generic", hints) == {}
-    assert request_fields("vllm", hints) == {"request_id": "r1"}  # no priority 0
-    assert request_fields("agentrt", hints) == {"agent_id": "a", "prefix_len": 32}
+    # each kind's request fields: tests/test_remote_fields.py
 
 
 def test_an_unreachable_server_is_one_clear_error():

@@ -131,7 +131,7 @@ class _RecordingLLM:
         self.prompts: list[str] = []
         self.events: list[tuple[str, int]] = []
 
-    async def complete(self, ids, params, agent_id, prefix_len):
+    async def complete(self, ids, params, call):
         k = len(self.prompts)
         self.prompts.append(bytes(ids).decode())
         self.events.append(("start", k))

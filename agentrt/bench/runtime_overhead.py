@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import anyio
 
 from agentrt.bench.kvflow_workloads import IdsTokenizer
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.decorators import Workflow
+from agentrt.graph.step_graph import StepGraph
 from agentrt.scheduler.runtime import Runtime
 
 
@@ -31,13 +33,26 @@ class _Done:
 class InstantClient:
     """Answers every completion immediately with one token (a measurement harness)."""
 
-    async def complete(
-        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int = 0
-    ):
+    async def complete(self, prompt: list[int], params: SamplingParams, call: CallInfo):
         return _Done([prompt[-1]])
 
     def update_steps_to_execution(self, agent_ste) -> None:
         """No KV cache: nothing to order."""
+
+    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
+        """No server: nothing to declare."""
+
+    def workflow_finished(self, workflow_id: str) -> None:
+        """No server: nothing to forget."""
+
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """No server: nothing to report."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """No server: nothing to report."""
+
+    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
+        """No KV cache: nothing to keep."""
 
 
 def _fan_out() -> Workflow:

@@ -3,7 +3,12 @@
     async with AsyncLLM(engine) as llm:
         async for out in llm.generate(prompt, params):   # streams token deltas
             ...
-        out = await llm.complete(prompt, params)          # just the final output
+        out = await llm.complete(prompt, params, CallInfo(agent_id="planner", prefix_len=64))
+
+It is the runtime's in-process `CompletionClient`: a call's `CallInfo` gives the engine
+its agent id, fixed-prefix length and priority. The workflow lifecycle and tool-pause
+hooks are no-ops here: the runtime hands the KV manager its steps-to-execution itself
+(`update_steps_to_execution`), which is all a declared graph would tell it.
 
 Engine steps run on the compute thread (`compute_thread`), so the event loop stays free
 while a batch executes. Leaving `generate` early aborts the request, releasing its KV.
@@ -17,16 +22,23 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.compute_thread import submit_to_compute_thread
 from agentrt.engine.errors import RequestFailedError
 from agentrt.engine.llm_engine import LLMEngine, Prompt
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
+
+if TYPE_CHECKING:
+    from agentrt.graph.step_graph import StepGraph
+
+ANONYMOUS = CallInfo()
 
 
 class EngineDeadError(RuntimeError):
@@ -81,6 +93,21 @@ class AsyncLLM:
         self._hints_pending = True
         self._wakeup.set()
 
+    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
+        """No-op: in process the runtime's steps-to-execution carry the graph."""
+
+    def workflow_finished(self, workflow_id: str) -> None:
+        """No-op (see `workflow_started`)."""
+
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """No-op (see `workflow_started`)."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """No-op (see `workflow_started`)."""
+
+    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
+        """No-op: an agent's prefix stays cached by its steps-to-execution."""
+
     async def _run(self) -> None:
         while True:
             idle = not self.engine.has_unfinished_requests()
@@ -122,16 +149,17 @@ class AsyncLLM:
         self,
         prompt: Prompt,
         params: SamplingParams | None = None,
+        call: CallInfo = ANONYMOUS,
         *,
         request_id: str | None = None,
-        agent_id: str | None = None,
-        prefix_len: int | None = None,
-        priority: int = 0,
         program_start: float | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it.
-        Bad arguments raise here (`LLMEngine.add_request`); a failure of this request
-        inside a step raises `RequestFailedError`."""
+        `call`: its agent id, fixed-prefix length and priority (the rest of `CallInfo`
+        is for remote servers); `program_start`: when its workflow began, on the
+        engine's clock (the server's program-level order). Bad arguments raise here
+        (`LLMEngine.add_request`); a failure of this request inside a step raises
+        `RequestFailedError`."""
         if self._error is not None:  # (the loop's failure also ended `serving`)
             raise EngineDeadError("the engine loop failed earlier") from self._error
         if not self._serving:
@@ -141,9 +169,9 @@ class AsyncLLM:
             prompt,
             params,
             request_id=request_id,
-            agent_id=agent_id,
-            prefix_len=prefix_len,
-            priority=priority,
+            agent_id=call.agent_id,
+            prefix_len=call.prefix_len,
+            priority=call.priority,
             program_start=program_start,
         )
         self._streams[rid] = send
@@ -168,13 +196,11 @@ class AsyncLLM:
         self,
         prompt: Prompt,
         params: SamplingParams | None = None,
-        *,
-        agent_id: str | None = None,
-        prefix_len: int | None = None,
+        call: CallInfo = ANONYMOUS,
     ) -> RequestOutput:
         """Submit a request and return its final output (errors as in `generate`)."""
         last: RequestOutput | None = None
-        async for out in self.generate(prompt, params, agent_id=agent_id, prefix_len=prefix_len):
+        async for out in self.generate(prompt, params, call):
             last = out
         assert last is not None and last.finished
         return last

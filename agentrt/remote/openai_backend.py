@@ -1,13 +1,24 @@
 """`backend="openai"`: the runtime's model calls on any OpenAI-compatible server.
 
     async with OpenAIBackend(RemoteSettings(base_url="http://127.0.0.1:8000"), tokenizer) as llm:
-        out = await llm.complete(prompt_ids, params, agent_id="planner", prefix_len=128)
+        out = await llm.complete(prompt_ids, params, CallInfo("planner", prefix_len=128))
 
 It is a `CompletionClient` (what `AsyncLLM` is in process): each call is one streamed
 `POST /v1/completions` with the prompt as token ids (so prompts are the same tokens as in
-process), greedy or sampled as `SamplingParams` say, with the hints the server's kind
-takes (`server_kind`). TTFT and inter-token times are measured here, on the client's
-clock; the prefix-cache hit comes from `usage.prompt_tokens_details.cached_tokens`.
+process), greedy or sampled as `SamplingParams` say, with its `CallInfo` in the fields the
+server's kind takes (`server_kind`). TTFT and inter-token times are measured here, on the
+client's clock; the prefix-cache hit comes from `usage.prompt_tokens_details.cached_tokens`.
+
+On an agentrt server the runtime's workflows are declared too: a workflow's step graph
+is posted (`POST /v1/workflows`, `progress="reports"`) when it starts and deleted when
+it ends (or when the backend closes with it still running); each agent run's start and
+finish (with where control went) are reported (`PATCH /v1/workflows/{id}`), so the
+declared graph stands where the runtime's does, and so is an agent's tool pause
+(`tool_pauses`), so the server pins the agent's KV for it. These control messages go
+out in the background, in order per workflow, and a call of a workflow waits until its
+workflow's earlier ones were answered (the server sees the graph and the agent's start
+before its first call, the pause before its next). They are soft: one that fails only
+costs the server that hint.
 
 One httpx client with pooled keep-alive connections; at most `max_in_flight` calls at
 once. A call whose request cannot be sent (connection error, timeout before the answer)
@@ -27,23 +38,30 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from itertools import count
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
 import orjson
+from anyio.abc import TaskGroup
 
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.step_graph import StepGraph
+from agentrt.remote.graph_body import graph_body
 from agentrt.remote.server_kind import (
-    CallHints,
     detect,
     request_fields,
     takes_ste_updates,
+    takes_workflows,
 )
 from agentrt.remote.settings import RemoteError, RemoteSettings
 
 RETRY_STATUS = (429, 503)
 MAX_BACKOFF_S = 60.0
+CLOSE_TIMEOUT_S = 5.0  # for the last control messages as the backend closes
+ANONYMOUS = CallInfo()
 
 
 class OpenAIBackend:
@@ -58,6 +76,10 @@ class OpenAIBackend:
         self._exit: AsyncExitStack | None = None
         self._ste: dict[str, float] | None = None
         self._ste_changed = anyio.Event()
+        self._tasks: TaskGroup | None = None
+        self._declared: set[str] = set()  # workflows declared on the server
+        self._settled: dict[str, anyio.Event] = {}  # per workflow: its last control message
+        self._graph_bodies: dict[StepGraph, dict] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -79,10 +101,12 @@ class OpenAIBackend:
         )
         try:
             await self._discover()
+            if takes_ste_updates(self.kind) or takes_workflows(self.kind):
+                self._tasks = await self._exit.enter_async_context(anyio.create_task_group())
+                self._exit.callback(self._tasks.cancel_scope.cancel)
             if takes_ste_updates(self.kind):
-                tasks = await self._exit.enter_async_context(anyio.create_task_group())
-                self._exit.callback(tasks.cancel_scope.cancel)
-                tasks.start_soon(self._post_ste_updates)
+                assert self._tasks is not None
+                self._tasks.start_soon(self._post_ste_updates)
         except BaseException:
             await self._exit.aclose()
             raise
@@ -90,7 +114,10 @@ class OpenAIBackend:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._exit is not None
-        await self._exit.aclose()
+        try:
+            await self._forget_declared()
+        finally:
+            await self._exit.aclose()
 
     async def _discover(self) -> None:
         assert self._http is not None
@@ -114,24 +141,26 @@ class OpenAIBackend:
     # -- CompletionClient -----------------------------------------------------------------
 
     async def complete(
-        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+        self, prompt: list[int], params: SamplingParams, call: CallInfo = ANONYMOUS
     ) -> RequestOutput:
         last: RequestOutput | None = None
-        async for out in self.generate(prompt, params, agent_id=agent_id, prefix_len=prefix_len):
+        async for out in self.generate(prompt, params, call):
             last = out
         assert last is not None and last.finished
         return last
 
     async def generate(
-        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+        self, prompt: list[int], params: SamplingParams, call: CallInfo = ANONYMOUS
     ) -> AsyncIterator[RequestOutput]:
         """The call's output after every streamed chunk; the last one is finished
         (`finish_reason="error"` with the reason when the call failed)."""
         rid = f"agentrt-{os.getpid()}-{next(self._ids)}"
-        hints = CallHints(rid, agent_id, prefix_len=prefix_len)
-        body = {**self._body(prompt, params), **request_fields(self.kind, hints)}
+        body = {**self._body(prompt, params), **request_fields(self.kind, rid, call)}
         out = RequestOutput(rid, list(prompt), [], [], "", False)
         out.arrival_time = time.perf_counter()
+        settled = self._settled.get(call.workflow_id) if call.workflow_id else None
+        if settled is not None:  # the server hears of the workflow's changes first
+            await settled.wait()
         async with self._limit:
             try:
                 async for piece in self._stream(body, out):
@@ -146,6 +175,45 @@ class OpenAIBackend:
             return
         self._ste = dict(agent_ste)
         self._ste_changed.set()
+
+    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
+        """Declares the workflow's graph on an agentrt server; ignored by others."""
+        if not takes_workflows(self.kind):
+            return
+        if graph not in self._graph_bodies:
+            self._graph_bodies[graph] = graph_body(graph)
+        self._declared.add(workflow_id)
+        body = {
+            "workflow_id": workflow_id,
+            "graph": self._graph_bodies[graph],
+            "progress": "reports",  # agent_started / agent_finished move it
+        }
+        self._control(workflow_id, "POST", "/v1/workflows", body)
+
+    def workflow_finished(self, workflow_id: str) -> None:
+        """Deletes the workflow's declaration (where there is one)."""
+        if workflow_id in self._declared:
+            self._declared.discard(workflow_id)
+            self._control(workflow_id, "DELETE", _workflow_path(workflow_id), None)
+
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """Reports the start to an agentrt server holding the workflow."""
+        if workflow_id in self._declared:
+            body = {"started": [agent_id]}
+            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """Reports the finish (and where control went) to an agentrt server."""
+        if workflow_id in self._declared:
+            done = agent_id if take is None else {"agent": agent_id, "take": take}
+            body = {"finished": [done]}
+            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+
+    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
+        """Reports the pause to an agentrt server holding the workflow; ignored by others."""
+        if workflow_id in self._declared:
+            body = {"tool_pauses": [{"agent": agent_id, "tools": [tool]}]}
+            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
 
     # -- the HTTP side ----------------------------------------------------------------------
 
@@ -247,6 +315,48 @@ class OpenAIBackend:
         out.finish_time = time.perf_counter()
         return _snapshot(out)
 
+    def _control(self, workflow_id: str, method: str, path: str, body: dict | None) -> None:
+        """Send a workflow's control message after its earlier ones (in the background)."""
+        assert self._tasks is not None
+        before = self._settled.get(workflow_id)
+        done = self._settled[workflow_id] = anyio.Event()
+        self._tasks.start_soon(self._send_control, workflow_id, method, path, body, before, done)
+
+    async def _send_control(
+        self,
+        workflow_id: str,
+        method: str,
+        path: str,
+        body: dict | None,
+        before: anyio.Event | None,
+        done: anyio.Event,
+    ) -> None:
+        assert self._http is not None
+        try:
+            if before is not None:
+                await before.wait()
+            content = orjson.dumps(body) if body is not None else None
+            headers = {"Content-Type": "application/json"} if body is not None else None
+            with contextlib.suppress(httpx.HTTPError):  # a hint lost, never a call
+                await self._http.request(method, path, content=content, headers=headers)
+        finally:
+            done.set()
+            if method == "DELETE" and self._settled.get(workflow_id) is done:
+                del self._settled[workflow_id]
+
+    async def _forget_declared(self) -> None:
+        """Let the control messages on their way arrive, then delete the workflows still
+        declared (the runtime stopped with them running)."""
+        if not self._settled or self._http is None:
+            return
+        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+            for done in list(self._settled.values()):
+                await done.wait()
+            for workflow_id in sorted(self._declared):
+                with contextlib.suppress(httpx.HTTPError):
+                    await self._http.delete(_workflow_path(workflow_id))
+        self._declared.clear()
+
     async def _post_ste_updates(self) -> None:
         assert self._http is not None
         while True:
@@ -263,6 +373,10 @@ class OpenAIBackend:
 
 class _CallFailed(Exception):
     pass
+
+
+def _workflow_path(workflow_id: str) -> str:
+    return f"/v1/workflows/{quote(workflow_id, safe='')}"
 
 
 def _snapshot(out: RequestOutput) -> RequestOutput:

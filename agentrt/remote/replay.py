@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.remote.openai_backend import OpenAIBackend
 from agentrt.trace.eligible import EligibleCalls
@@ -74,13 +75,12 @@ class RemoteReplayer:
         prefix_len = r.prefix_len
         if prefix_len and r.prompt_token_ids is None:
             prefix_len = min(len(tokens), scaled_len(prefix_len, scale))
+        call = CallInfo(r.agent_id, prefix_len or None, r.workflow_id, r.call_id, tuple(r.parents))
         timing = self.timings[call_id] = RequestTiming(arrival=arrival)
         shown = 0
         last = None
         try:
-            async for out in self.backend.generate(
-                tokens, params, agent_id=r.agent_id, prefix_len=prefix_len or 0
-            ):
+            async for out in self.backend.generate(tokens, params, call):
                 last = out
                 if len(out.text) > shown:
                     shown = len(out.text)

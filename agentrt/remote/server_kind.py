@@ -2,32 +2,30 @@
 
 `detect(models_body, headers)` reads `GET /v1/models`: `owned_by` is `agentrt`, `vllm` or
 `sglang` on those servers; anything else is `generic`. Each kind gets only the fields it
-understands (a generic server may reject unknown ones):
+understands (`request_fields`; a generic server may reject unknown ones):
 
-- agentrt: `agent_id`, `workflow_id`, `prefix_len`, `priority` per request, and
-  steps-to-execution through `POST /v1/update` (KVFlow's body);
-- sglang: `rid`, `priority`, and `POST /v1/update` (KVFlow's fork of SGLang);
-- vllm: `request_id`, and `priority` only when not 0 (vLLM refuses it without priority
-  scheduling);
+- agentrt: `agent_id`, `workflow_id`, `step_id` (the call id), `parent_step_id` (the
+  calls it depends on, comma-separated), `prefix_len` and `priority` per request (its
+  `serve.hints`); steps-to-execution through `POST /v1/update` (KVFlow's body); each
+  workflow's step graph declared (`POST /v1/workflows`) while it runs, and its agents'
+  tool pauses reported (`PATCH /v1/workflows/{id}`, `tool_pauses`);
+- sglang: `rid`, `priority`, `session_id` (the workflow: SGLang's stable session
+  identity, which unlike `session_params` needs no open session), and `POST /v1/update`
+  (KVFlow's fork of SGLang);
+- vllm: `request_id` and `session_id` (the workflow). No `priority`: vLLM refuses any
+  but 0 unless it was started with priority scheduling, which a client cannot see.
+  (vLLM ignores unknown fields, but they would only be noise in its log.)
 - generic: nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from agentrt.engine.call_info import CallInfo
+
 KINDS = ("auto", "agentrt", "vllm", "sglang", "generic")
-
-
-@dataclass(frozen=True)
-class CallHints:
-    request_id: str
-    agent_id: str
-    workflow_id: str | None = None
-    prefix_len: int | None = None
-    priority: int = 0
 
 
 def detect(models_body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
@@ -39,27 +37,32 @@ def detect(models_body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     return "generic"
 
 
-def request_fields(kind: str, hints: CallHints) -> dict[str, Any]:
-    """The body fields that carry `hints` to a server of `kind`."""
+def request_fields(kind: str, request_id: str, call: CallInfo) -> dict[str, Any]:
+    """The body fields that carry `call` (sent as request `request_id`) to a server of
+    `kind`; fields the call leaves empty are left out."""
     if kind == "agentrt":
-        fields: dict[str, Any] = {"agent_id": hints.agent_id}
-        if hints.workflow_id is not None:
-            fields["workflow_id"] = hints.workflow_id
-        if hints.prefix_len:
-            fields["prefix_len"] = hints.prefix_len
-        if hints.priority:
-            fields["priority"] = hints.priority
-        return fields
-    if kind == "sglang":
-        return {"rid": hints.request_id, "priority": hints.priority}
-    if kind == "vllm":
-        fields = {"request_id": hints.request_id}
-        if hints.priority:
-            fields["priority"] = hints.priority
-        return fields
-    return {}
+        fields: dict[str, Any] = {
+            "agent_id": call.agent_id,
+            "workflow_id": call.workflow_id,
+            "step_id": call.call_id,
+            "parent_step_id": ",".join(call.parent_call_ids) or None,
+            "prefix_len": call.prefix_len or None,
+            "priority": call.priority,
+        }
+    elif kind == "sglang":
+        fields = {"rid": request_id, "priority": call.priority, "session_id": call.workflow_id}
+    elif kind == "vllm":
+        fields = {"request_id": request_id, "session_id": call.workflow_id}
+    else:
+        fields = {}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def takes_ste_updates(kind: str) -> bool:
     """Whether the server accepts KVFlow's `POST /v1/update`."""
     return kind in ("agentrt", "sglang")
+
+
+def takes_workflows(kind: str) -> bool:
+    """Whether the server holds declared workflows (`/v1/workflows`)."""
+    return kind == "agentrt"

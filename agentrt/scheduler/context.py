@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import types
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,9 @@ class AgentContext:
     - `await ctx.tool(fn, *args)`: an `async def` tool runs on the event loop, a plain
       function in a worker thread of the runtime's own pool, so a blocking tool pauses this
       agent only. A timeout or cancellation stops waiting for the thread at once (the thread
-      runs on to its end).
+      runs on to its end). After a model call of this run it is a tool pause, which the
+      model client hears of (`CompletionClient.tool_paused`: a server keeps the agent's
+      KV for its next call).
     - `ctx.goto(*agents)`: hand control to these successors (default: all forward
       successors); naming the target of a bounded back edge takes the loop.
     """
@@ -45,6 +48,7 @@ class AgentContext:
         self.take: list[str] | None = None
         # Model calls this agent's next call depends on (initially its predecessors' last).
         self.frontier: set[str] = agent_run.frontier
+        self.last_call_id: str | None = None  # this run's latest model call
 
     @property
     def workflow_id(self) -> str:
@@ -89,6 +93,8 @@ class AgentContext:
         return answers
 
     async def tool(self, fn: Callable[..., Any | Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        if self.last_call_id is not None:
+            self._runtime.llm.tool_paused(self.workflow_id, self.agent_id, tool_name(fn))
         if inspect.iscoroutinefunction(fn):
             return await fn(*args, **kwargs)
         result = await anyio.to_thread.run_sync(
@@ -102,3 +108,21 @@ class AgentContext:
 
     def goto(self, *agents: str) -> None:
         self.take = list(agents)
+
+
+_NAMED = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    type,
+)
+
+
+def tool_name(fn: Callable[..., Any]) -> str:
+    """A tool's name: its function's (through `functools.partial`), else its type's."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, _NAMED):
+        return fn.__name__
+    return type(fn).__name__  # a callable object

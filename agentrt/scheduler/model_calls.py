@@ -12,6 +12,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
@@ -22,20 +23,42 @@ from agentrt.trace.recorder import TraceRecorder
 from agentrt.trace.schema import CallRecord
 
 if TYPE_CHECKING:
+    from agentrt.graph.step_graph import StepGraph
     from agentrt.scheduler.context import AgentContext
 
 
 class CompletionClient(Protocol):
-    """What the runtime needs from a model backend (`AsyncLLM` fits). `generate` (the
-    output after every step) is used only when the runtime streams tokens."""
+    """What the runtime needs from a model backend (`AsyncLLM` in process,
+    `OpenAIBackend` on a server). Each model call is one `complete` (or, only when the
+    runtime streams tokens, `generate`: the output after every step) with its
+    `CallInfo`; the other methods tell the backend about the runtime's workflows, for
+    backends that pass it on (a remote agentrt server), and are no-ops elsewhere."""
 
     async def complete(
-        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+        self, prompt: list[int], params: SamplingParams, call: CallInfo
     ) -> RequestOutput: ...
 
     def generate(
-        self, prompt: list[int], params: SamplingParams, *, agent_id: str, prefix_len: int
+        self, prompt: list[int], params: SamplingParams, call: CallInfo
     ) -> AsyncGenerator[RequestOutput, None]: ...
+
+    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
+        """A workflow instance began; `graph` is its step graph with agents named by
+        their agent ids (what its calls' `CallInfo.agent_id` says)."""
+
+    def workflow_finished(self, workflow_id: str) -> None:
+        """The instance ended: completed, failed or cancelled."""
+
+    def agent_started(self, workflow_id: str, agent_id: str) -> None:
+        """A run of the agent began (before any of its calls)."""
+
+    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
+        """A run of the agent ended well, handing control to the agents `take` names
+        (None: all its forward successors); a failed run ends its workflow instead."""
+
+    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
+        """The agent, having made a model call, waits for a tool (`ctx.tool`): its
+        next call follows the tool's result."""
 
     def update_steps_to_execution(self, agent_ste: Mapping[str, float]) -> None:
         """Every agent id's steps-to-execution over all live workflows (0: ready or
@@ -87,22 +110,22 @@ class ModelCalls:
         run.llm_calls += 1
         call_id = f"{run.workflow_id}/{ctx.agent}/{run.llm_calls}"
         parents = sorted(ctx.frontier)
+        info = CallInfo(ctx.agent_id, prefix_len, run.workflow_id, call_id, tuple(parents))
         arrival = time.perf_counter()
         ready_since = max((run.finish_times.get(p, 0.0) for p in parents), default=0.0)
         think = max(0.0, arrival - max(ready_since, ctx.started_at if not parents else 0.0))
         self.stats.llm_calls += 1
         if self.on_tokens is None:
-            out = await self.client.complete(
-                prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len
-            )
+            out = await self.client.complete(prompt, params, info)
         else:
-            out = await self._streamed(run, ctx, call_id, prompt, params, prefix_len)
+            out = await self._streamed(run, ctx, info, prompt, params)
         self.stats.output_tokens += len(out.token_ids)
         if out.error:
             raise ModelCallError(f"agent {ctx.agent!r}: model call failed: {out.error}")
         finish = time.perf_counter()
         run.finish_times[call_id] = finish
         ctx.frontier = (ctx.frontier - set(parents)) | {call_id}
+        ctx.last_call_id = call_id
         if self.trace is not None:
             first = out.first_token_time  # on the engine's clock (virtual for sim)
             self.trace.write(
@@ -129,15 +152,15 @@ class ModelCalls:
         self,
         run: WorkflowRun,
         ctx: AgentContext,
-        call_id: str,
+        info: CallInfo,
         prompt: list[int],
         params: SamplingParams,
-        prefix_len: int,
     ) -> RequestOutput:
-        assert self.on_tokens is not None
+        assert self.on_tokens is not None and info.call_id is not None
+        call_id = info.call_id
         shown = 0
         last: RequestOutput | None = None
-        outputs = self.client.generate(prompt, params, agent_id=ctx.agent_id, prefix_len=prefix_len)
+        outputs = self.client.generate(prompt, params, info)
         try:
             async with aclosing(outputs):  # leaving early aborts the request at once
                 async for last in outputs:

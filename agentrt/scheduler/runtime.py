@@ -3,7 +3,10 @@
 Each instance's `WorkflowState` decides which of its agents are ready; a ready agent run
 starts as soon as `ReadyRuns` releases it, never waiting for other workflows (or, with
 `barrier=True`, step by step across all of them). After every state change the
-workflows' steps-to-execution reach the client (`update_steps_to_execution`).
+workflows' steps-to-execution reach the client (`update_steps_to_execution`); each
+instance's start (with its step graph), its agents' runs and its end reach it too
+(`workflow_started`, `agent_started` / `agent_finished`, `workflow_finished`), so a
+server can hold the graph, at the runtime's position, for as long as the instance runs.
 
 Failures stay inside their workflow: an agent that raises (any `BaseException`), runs
 past its `timeout=`, or whose workflow runs past the `timeout=` of `submit` fails that
@@ -25,6 +28,7 @@ from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.agent_options import check_timeout
 from agentrt.graph.decorators import Workflow
 from agentrt.graph.ste import steps_to_execution
+from agentrt.graph.step_graph import StepGraph
 from agentrt.graph.workflow_state import WorkflowState
 from agentrt.scheduler.context import AgentContext
 from agentrt.scheduler.errors import (
@@ -35,6 +39,7 @@ from agentrt.scheduler.errors import (
     unwrap,
 )
 from agentrt.scheduler.hints import HintBoard
+from agentrt.scheduler.id_graph import agent_id_graph
 from agentrt.scheduler.model_calls import CompletionClient, ModelCalls, TokenDelta
 from agentrt.scheduler.ready_runs import ReadyRuns
 from agentrt.scheduler.workflow_run import AgentRun, RuntimeStats, WorkflowResult, WorkflowRun
@@ -71,6 +76,7 @@ class Runtime:
         self._tg: TaskGroup | None = None
         self._exit: AsyncExitStack | None = None
         self._remaining: dict[tuple[str, str], int] = {}
+        self._id_graphs: dict[Workflow, StepGraph] = {}
         self._ids = 0
 
     @asynccontextmanager
@@ -130,6 +136,9 @@ class Runtime:
             raise ValueError(f"duplicate workflow id {workflow_id!r}")
         run = WorkflowRun(workflow, workflow_id, input, WorkflowState(graph), time.perf_counter())
         self._runs[workflow_id] = run
+        if workflow not in self._id_graphs:
+            self._id_graphs[workflow] = agent_id_graph(workflow)
+        self.llm.workflow_started(workflow_id, self._id_graphs[workflow])
         self._queue(run, run.state.ready)
         self._publish(run)
         self._wake.set()
@@ -178,6 +187,7 @@ class Runtime:
         if run.error is not None:  # failed or cancelled while held for the barrier
             return
         run.state.start(agent_run.agent)
+        self.llm.agent_started(run.workflow_id, run.workflow.agent_id(agent_run.agent))
         self._active += 1
         run.active += 1
         assert self._tg is not None
@@ -229,6 +239,9 @@ class Runtime:
         run, agent = agent_run.run, agent_run.agent
         targets = ctx.take if ctx.take is not None else run.workflow.graph.successors(agent)
         activated = run.state.finish(agent, take=ctx.take)
+        ids = run.workflow.agent_id
+        take = [ids(a) for a in ctx.take] if ctx.take is not None else None
+        self.llm.agent_finished(run.workflow_id, ids(agent), take)
         run.results[agent] = value
         for v in targets:
             run.pending_frontier[v] |= ctx.frontier
@@ -253,6 +266,7 @@ class Runtime:
         run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())
+        self.llm.workflow_finished(run.workflow_id)
         self._ready.drop(run)
         del self._runs[run.workflow_id]
         run.ended.set()

@@ -10,6 +10,12 @@ message) and single-message requests share one anonymous stream.
 - any other is learned (`learn.LearnedGraphs`): per workflow kind, which agent follows
   which, from the traffic.
 
+A tool pause keeps KV pinned (`PinBook`, within the pin budget) for the pause expected
+for its tools (`ToolPauses`): a chat answer that ends in tool calls pins its
+conversation (`pause`); an agent of a declared workflow that the client reports paused
+(`tool_paused`, from `PATCH /v1/workflows/{id}`) pins its latest answer. The next
+request of the conversation, or of that agent in that workflow, releases the pin.
+
 After each change, the steps-to-execution of both (declared workflows each, the learned
 ones as one map) are merged per agent (minimum) on one `HintBoard` and published to the
 engine's KV manager. Agents the learner is not confident about are left out, and so are
@@ -21,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from agentrt.learn import (
@@ -34,7 +40,7 @@ from agentrt.learn import (
 )
 from agentrt.serve.hints import RequestHints
 from agentrt.serve.protocol import ChatMessage
-from agentrt.serve.workflows import WorkflowBook
+from agentrt.serve.workflows import DeclaredWorkflow, WorkflowBook
 
 ANONYMOUS = "anonymous"
 MAX_PROGRAMS = 100_000  # workflow start times remembered (least recently seen go first)
@@ -62,6 +68,12 @@ def conversation_key(messages: list[ChatMessage] | None) -> str | None:
     first = turns[0].content
     text = first if isinstance(first, str) else repr(first)
     return "conv:" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def pause_key(workflow_id: str, agent: str) -> tuple[str, str]:
+    """The pin key of an agent of a declared workflow in a tool pause (a tuple, so it
+    never meets a conversation's string key)."""
+    return (workflow_id, agent)
 
 
 def _multi_turn(messages: list[ChatMessage] | None) -> bool:
@@ -134,7 +146,24 @@ class AgentTracker:
         key = call.conversation
         if not tool_names or call.last_step or key is None:
             return None
+        return self._pin(key, tool_names, tokens, self.clock())
+
+    def tool_paused(
+        self, workflow: DeclaredWorkflow, agent: str, tool_names: list[str]
+    ) -> tuple[float | None, str]:
+        """The client reports that `agent` of the declared `workflow` waits for
+        `tool_names`: pin its latest answer (prompt and output) as `pause` does.
+        Returns the Unix time the pin lasts until (None: not pinned) and why."""
+        tokens = workflow.answers.get(agent)
+        if not tokens:
+            return None, "not pinned: no answer of this agent in this workflow yet"
+        key = pause_key(workflow.workflow_id, agent)
         now = self.clock()
+        self.pauses.response(key, tool_names, now)  # its next request teaches the pause
+        until = self._pin(key, tool_names, tokens, now)
+        return until, "pinned" if until is not None else "not pinned: over the pin budget"
+
+    def _pin(self, key: Hashable, tool_names: list[str], tokens: list[int], now: float):
         pause = self.pauses.expected_pause(tool_names)
         pages = -(-len(tokens) // self.keys.block_size)
         result = self.pin_book.pin(key, pages, now + pause, now)
@@ -145,7 +174,7 @@ class AgentTracker:
         self.pin(key, tokens)
         return time.time() + pause
 
-    def release_pins(self, keys: list[str]) -> None:
+    def release_pins(self, keys: list[Hashable]) -> None:
         for key in keys:
             if self.pin_book.release(key):
                 self.unpin(key)
@@ -160,6 +189,10 @@ class AgentTracker:
         if call.conversation is not None:
             self.pauses.request(call.conversation, now)  # learns the pause it ends
             self.release_pins([call.conversation])  # the request holds its prefix now
+        if call.declared and call.agent is not None:
+            key = pause_key(call.workflow, call.agent)
+            self.pauses.request(key, now)
+            self.release_pins([key])
         for expired in self.pin_book.expire(now):
             self.unpin(expired)
         if call.agent is None:

@@ -131,6 +131,8 @@ class ChatHandler:
         content, calls = self._split(plan, out.text)
         names = [c.function.name for c in calls]
         plan.tool_names.extend(names)
+        if index == 0:
+            self.service.answered(plan, out)
         if index == 0 and names:
             self.service.pause(plan, names, out)
         return content, calls

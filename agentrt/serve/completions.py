@@ -98,6 +98,7 @@ class CompletionHandler:
 
     async def complete(self, plan: CompletionPlan) -> dict:
         outs = await self.service.complete(plan.jobs)
+        self.service.answered(plan, outs[0])
         choices = [
             {
                 "index": i,
@@ -142,6 +143,8 @@ class CompletionHandler:
                     if out.finished:
                         check_finished(out)
                         finals[i] = out
+                        if i == 0:
+                            self.service.answered(plan, out)
                     if end <= sent[i] and not out.finished:
                         continue
                     piece = text[sent[i] : end]

@@ -18,6 +18,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.serve.agents import AgentTracker, prediction_outcome
@@ -111,6 +112,14 @@ class Service:
         tokens = [*out.prompt_token_ids, *out.token_ids]
         plan.pinned_until = self.agents.pause(plan.call, tool_names, tokens)
 
+    def answered(self, plan: Plan, out: RequestOutput) -> None:
+        """The first choice of `plan` finished: in a declared workflow, its tokens are
+        what a tool pause of its agent keeps (`AgentTracker.tool_paused`)."""
+        call = plan.call
+        if call.declared:
+            tokens = [*out.prompt_token_ids, *out.token_ids]
+            self.workflows.answered(call.workflow, call.agent, tokens)
+
     def x_agentrt(self, plan: Plan, out: RequestOutput) -> dict:
         """The `x_agentrt` object of a response: this choice's prefix-cache hit, what
         became of each hint, until when its KV stays pinned (null: not pinned), and the
@@ -174,9 +183,7 @@ class Service:
         outputs = self.llm.generate(
             job.prompt_ids,
             job.params,
-            agent_id=job.agent_id,
-            prefix_len=job.prefix_len,
-            priority=job.priority,
+            CallInfo(job.agent_id, job.prefix_len, priority=job.priority),
             program_start=job.program_start,
         )
         try:

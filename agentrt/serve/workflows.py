@@ -1,12 +1,14 @@
 """Declared workflows of the server: step graphs whose steps-to-execution drive the KV cache.
 
 A client declares a workflow's `StepGraph` (`POST /v1/workflows`), and its progress
-moves the graph's state: explicitly (`PATCH`: agents started and finished), and by its
-own requests (a request whose hints name the workflow and one of its agents starts that
-agent; the end of its response finishes it). After every change the workflow's
-steps-to-execution (`agentrt.graph.ste`) are published to a `HintBoard`, whose per-agent
-minimum over live workflows goes to the engine's KV manager, as the in-process runtime
-does. KVFlow's own `POST /v1/update` body publishes steps-to-execution directly.
+moves the graph's state: explicitly (`PATCH`: agents started and finished), and, unless
+it was declared with `progress="reports"` (the client reports every start and finish,
+as agentrt's runtime does), by its own requests (a request whose hints name the
+workflow and one of its agents starts that agent; the end of its response finishes it).
+After every change the workflow's steps-to-execution (`agentrt.graph.ste`) are
+published to a `HintBoard`, whose per-agent minimum over live workflows goes to the
+engine's KV manager, as the in-process runtime does. KVFlow's own `POST /v1/update`
+body publishes steps-to-execution directly.
 
 Everything here is soft: a progress report the graph cannot take (an agent that is not
 ready, an unknown name) is ignored with a reason, never an error for the request that
@@ -30,6 +32,7 @@ from agentrt.graph.workflow_state import WorkflowState
 from agentrt.scheduler.hints import HintBoard
 
 Publish = Callable[[dict[str, float]], None]
+PROGRESS = ("requests", "reports")
 
 
 class WorkflowError(ValueError):
@@ -46,11 +49,16 @@ class DeclaredWorkflow:
     # agents whose request ended: finished in the state once the next request shows
     # which way control went (a loop back or the forward edges)
     handing_off: list[str] = field(default_factory=list)
+    # each agent's latest answer (prompt and output tokens): what a tool pause pins
+    answers: dict[str, list[int]] = field(default_factory=dict)
+    # "requests": its requests move the graph too; "reports": only PATCH reports do
+    progress: str = "requests"
 
     def describe(self) -> dict[str, Any]:
         return {
             "workflow_id": self.workflow_id,
             "object": "workflow",
+            "progress": self.progress,
             "agents": self.graph.agents,
             "ready": sorted(self.state.ready),
             "running": sorted(self.state.running),
@@ -115,12 +123,19 @@ class WorkflowBook:
 
     # -- declared graphs ----------------------------------------------------------------
 
-    def declare(self, graph: StepGraph, workflow_id: str | None = None) -> DeclaredWorkflow:
+    def declare(
+        self, graph: StepGraph, workflow_id: str | None = None, progress: str = "requests"
+    ) -> DeclaredWorkflow:
+        """Hold `graph` as workflow `workflow_id` (a fresh id when None); `progress`:
+        "requests" (its requests move it too) or "reports" (only `report` does)."""
+        if progress not in PROGRESS:
+            raise WorkflowError(f"progress must be one of {PROGRESS}, got {progress!r}")
         self.expire()
         workflow_id = workflow_id or f"wf-{secrets.token_hex(8)}"
         if workflow_id not in self.declared and len(self.declared) >= self.max_workflows:
             raise OverflowError(f"the server holds {self.max_workflows} workflows already")
         workflow = DeclaredWorkflow(workflow_id, graph, WorkflowState(graph), self.clock())
+        workflow.progress = progress
         self.declared[workflow_id] = workflow
         self._changed(workflow)
         return workflow
@@ -171,6 +186,8 @@ class WorkflowBook:
             return None
         workflow.touched = self.clock()
         state = workflow.state
+        if workflow.progress == "reports":  # the client reported the agent's start
+            return None if agent in state.running else "the agent is not running in its graph"
         for done in workflow.handing_off:
             take = list(workflow.graph.successors(done))
             if agent not in take and state.can_take(done, agent):
@@ -187,6 +204,13 @@ class WorkflowBook:
         self._changed(workflow)
         return why
 
+    def answered(self, workflow_id: str | None, agent: str | None, tokens: list[int]) -> None:
+        """A request of `agent` in `workflow_id` answered: `tokens` (its prompt and
+        output) are the KV a tool pause of the agent keeps. Only declared workflows."""
+        workflow = self.declared.get(workflow_id) if workflow_id else None
+        if workflow is not None and agent is not None:
+            workflow.answers[agent] = tokens
+
     def request_finished(self, workflow_id: str | None, agent: str | None) -> None:
         """A request of `agent` ended. It stays running in the graph until the
         workflow's next request shows where control went (`request_started`)."""
@@ -194,7 +218,7 @@ class WorkflowBook:
         if workflow is None or agent is None or agent not in workflow.state.running:
             return
         workflow.touched = self.clock()
-        if agent not in workflow.handing_off:
+        if workflow.progress == "requests" and agent not in workflow.handing_off:
             workflow.handing_off.append(agent)
 
     # -- KVFlow's update ------------------------------------------------------------------

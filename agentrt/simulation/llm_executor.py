@@ -2,7 +2,7 @@
 process, or an `OpenAIBackend` on a server).
 
 A plan's calls run in order, each prompt ``PromptBuilder.build(plan.prefix, call_text(...))``
-(the persona is the cached prefix), sampled greedily under ``agent_id=agent_key(agent)``
+(the persona is the cached prefix), sampled greedily as ``CallInfo(agent_key(agent), prefix_len)``
 on the agent's replica (`Router`). ``publish_hints`` sends each replica's KV manager the
 steps-to-execution of the agents it owns.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from agentrt.engine.call_info import CallInfo
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.scheduler.errors import ModelCallError
@@ -53,9 +54,7 @@ class LLMStepExecutor:
                 ids, prefix_len = self.builders[r].build(plan.prefix, text)
                 limit = min(call.max_tokens, self.token_cap)
                 params = SamplingParams(max_tokens=limit)  # temperature 0: greedy
-                out = await self.llms[r].complete(
-                    ids, params, agent_id=agent, prefix_len=prefix_len
-                )
+                out = await self.llms[r].complete(ids, params, CallInfo(agent, prefix_len))
             finally:
                 self.router.done(r)
             if out.error:  # a remote call that failed (in process, `complete` raises)
