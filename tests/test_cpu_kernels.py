@@ -80,6 +80,33 @@ def test_decode_attention_matches_plain(
     _close(fused.decode_attention(*args), PLAIN.decode_attention(*args), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "dim"),
+    [(9, 3, 64), (8, 8, 64), (16, 2, 128), (6, 2, 48)],  # 48: not the bf16 dot-product path
+)
+@pytest.mark.parametrize(("q_len", "start"), [(1, 0), (37, 0), (64, 100), (200, 333), (70, 1)])
+def test_prefill_attention_matches_plain(
+    fused: CpuKernels,
+    dtype: torch.dtype,
+    heads: int,
+    kv_heads: int,
+    dim: int,
+    q_len: int,
+    start: int,
+) -> None:
+    gen = torch.Generator().manual_seed(3)
+    page, num_pages = 16, 64
+    k_cache = torch.randn(kv_heads, page * num_pages, dim, generator=gen).to(dtype)
+    v_cache = torch.randn(kv_heads, page * num_pages, dim, generator=gen).to(dtype)
+    pages = -(-(start + q_len) // page)
+    table = torch.randperm(num_pages, generator=gen)[:pages]
+    qkv = torch.randn(q_len, heads * dim + 8, generator=gen).to(dtype)
+    q = qkv[:, : heads * dim].view(q_len, heads, dim)  # a view, as the model passes it
+    args = (q, k_cache, v_cache, table, start, page, dim**-0.5)
+    _close(fused.prefill_attention(*args), PLAIN.prefill_attention(*args), dtype)
+
+
 def test_decode_attention_is_batch_invariant(fused: CpuKernels) -> None:
     gen = torch.Generator().manual_seed(2)
     k_cache = torch.randn(3, 16 * 20, 64, generator=gen).to(torch.bfloat16)
@@ -110,3 +137,5 @@ def test_bad_inputs_fail_with_a_clear_error(fused: CpuKernels) -> None:
         )
     with pytest.raises(RuntimeError, match="contiguous"):
         fused.rms_norm(torch.randn(8, 4).t(), torch.ones(8), 1e-5)
+    with pytest.raises(RuntimeError, match="shorter than the context"):
+        fused.prefill_attention(q, cache, cache, torch.tensor([0, 1]), 31, 16, 0.125)

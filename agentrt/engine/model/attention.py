@@ -8,7 +8,6 @@ without another transpose copy.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from agentrt.engine.model.attention_metadata import INVARIANT_BLOCK, AttentionMetadata
 from agentrt.engine.model.invariant_attention import attend_in_blocks, invariant_prefill
@@ -26,8 +25,9 @@ def paged_attention(
     kernels: Kernels = PLAIN,
 ) -> torch.Tensor:
     """q: [T, H, D]; k, v: [T, KVH, D]. Writes this step's KV into the cache, then attends
-    each sequence over its whole context. Returns [T, H, D]. Decodes read their pages in
-    place (`kernels.decode_attention`), except in batch-invariant mode."""
+    each sequence over its whole context through its pages (`kernels.decode_attention`,
+    `kernels.prefill_attention`; batch-invariant mode has its own fixed-shape path).
+    Returns [T, H, D]."""
     k_cache.index_copy_(1, meta.slot_mapping, k.transpose(0, 1))
     v_cache.index_copy_(1, meta.slot_mapping, v.transpose(0, 1))
     nd = meta.num_decodes
@@ -36,27 +36,20 @@ def paged_attention(
     out = torch.empty_like(q)
     if nd:
         out[:nd] = _decode(q[:nd], k_cache, v_cache, meta, scale, kernels)
-    gqa = q.shape[1] != k.shape[1]
     for chunk in meta.prefills:
         rows = slice(chunk.q_start, chunk.q_start + chunk.q_len)
         if meta.batch_invariant:
             out[rows] = invariant_prefill(q[rows], k_cache, v_cache, chunk, scale)
-            continue
-        if chunk.kv_slots is None:
-            kp, vp = k[rows].transpose(0, 1), v[rows].transpose(0, 1)
         else:
-            kp = k_cache.index_select(1, chunk.kv_slots)
-            vp = v_cache.index_select(1, chunk.kv_slots)
-        op = F.scaled_dot_product_attention(
-            q[rows].transpose(0, 1).unsqueeze(0),  # [1, H, q, D]
-            kp.unsqueeze(0),  # [1, KVH, L, D]
-            vp.unsqueeze(0),
-            attn_mask=chunk.mask,
-            is_causal=chunk.mask is None,
-            scale=scale,
-            enable_gqa=gqa,
-        )
-        out[rows] = op[0].transpose(0, 1)
+            out[rows] = kernels.prefill_attention(
+                q[rows],
+                k_cache,
+                v_cache,
+                chunk.block_table,
+                chunk.context_start,
+                meta.page_size,
+                scale,
+            )
     return out
 
 

@@ -19,9 +19,12 @@ INVARIANT_BLOCK = 256
 class PrefillChunk:
     q_start: int  # offset of the chunk's first token in the step
     q_len: int
-    kv_slots: torch.Tensor | None  # [kv_len] cache slots to attend over; None: only the chunk
-    mask: torch.Tensor | None  # [q_len, kv_len] bool when the chunk continues cached KV
-    context_start: int = 0  # tokens of the sequence before the chunk
+    context_start: int  # tokens of the sequence before the chunk
+    block_table: torch.Tensor  # [pages] int64 covering the context and the chunk
+    # Batch-invariant mode only: the context's slots and the causal mask, padded to
+    # whole `INVARIANT_BLOCK`s ([width] and [q_len, width] bool).
+    kv_slots: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 @dataclass
@@ -73,19 +76,17 @@ def build_attention_metadata(
             decode_tables.append(table[: -(-end // page_size)])
             q_offset += 1
             continue
-        slots = _slots(table, 0, end, page_size)
-        write_slots.append(slots[start:])
-        if start == 0 and not batch_invariant:
-            prefills.append(PrefillChunk(q_offset, q_len, None, None))
-        else:
-            width = _padded(end) if batch_invariant else end
+        write_slots.append(_slots(table, start, end, page_size))
+        pages = torch.tensor(table[: -(-end // page_size)], dtype=torch.long).to(device)
+        chunk = PrefillChunk(q_offset, q_len, start, pages)
+        if batch_invariant:
+            width = _padded(end)
+            slots = _slots(table, 0, end, page_size)
+            chunk.kv_slots = torch.cat([slots, torch.zeros(width - end, dtype=torch.long)])
             causal = torch.ones(q_len, width, dtype=torch.bool).tril(diagonal=start)
-            if width != end:
-                causal[:, end:] = False
-                slots = torch.cat([slots, torch.zeros(width - end, dtype=torch.long)])
-            prefills.append(
-                PrefillChunk(q_offset, q_len, slots.to(device), causal.to(device), start)
-            )
+            causal[:, end:] = False
+            chunk.kv_slots, chunk.mask = chunk.kv_slots.to(device), causal.to(device)
+        prefills.append(chunk)
         q_offset += q_len
 
     tables = lens = None

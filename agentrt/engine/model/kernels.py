@@ -58,6 +58,20 @@ class Kernels(Protocol):
         reads positions `0 .. context_lens[b]` through `block_tables[b]` (int64 pages)
         from head-major caches [KVH, slots, D]. Returns [B, H, D]."""
 
+    def prefill_attention(
+        self,
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_table: torch.Tensor,
+        context_start: int,
+        page_size: int,
+        scale: float,
+    ) -> torch.Tensor:
+        """A prefill chunk of one sequence: queries [Q, H, D] at positions
+        `context_start ..`, causal over the sequence's cached KV (the chunk's own KV is
+        already written) through `block_table` (int64 pages). Returns [Q, H, D]."""
+
 
 class PlainKernels:
     """The reference: torch ops only."""
@@ -119,6 +133,36 @@ class PlainKernels:
         out = torch.einsum("hbgl,hbld->hbgd", torch.softmax(scores, dim=-1), v.float())
         return out.transpose(0, 1).reshape(batch, heads, dim).to(q.dtype)
 
+    def prefill_attention(
+        self,
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        block_table: torch.Tensor,
+        context_start: int,
+        page_size: int,
+        scale: float,
+    ) -> torch.Tensor:
+        q_len, heads, _ = q.shape
+        end = context_start + q_len
+        offsets = torch.arange(page_size, device=q.device)
+        slots = (block_table[:, None] * page_size + offsets).flatten()[:end]
+        k = k_cache.index_select(1, slots).unsqueeze(0)  # [1, KVH, L, D]
+        v = v_cache.index_select(1, slots).unsqueeze(0)
+        mask = None  # a chunk without cached context is plainly causal
+        if context_start:
+            mask = torch.ones(q_len, end, dtype=torch.bool, device=q.device).tril(context_start)
+        out = F.scaled_dot_product_attention(
+            q.transpose(0, 1).unsqueeze(0),
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=mask is None,
+            scale=scale,
+            enable_gqa=heads != k.shape[1],
+        )
+        return out[0].transpose(0, 1)
+
 
 PLAIN = PlainKernels()
 _SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
@@ -137,7 +181,9 @@ def _build() -> object | None:
         _built = load(
             name="agentrt_cpu_kernels",
             sources=[str(_SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fno-math-errno", *_vector_flags()],
+            # -fopenmp: at::parallel_for is inlined here and splits work only with OpenMP on
+            extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fopenmp", *_vector_flags()],
+            extra_ldflags=["-fopenmp"],
             verbose=False,
         )
     except Exception as exc:  # no compiler, no ninja, unsupported flags: the plain ops run
@@ -163,6 +209,7 @@ class CpuKernels:
         self.rope_ = ops.rope_
         self.silu_mul = ops.silu_mul
         self.decode_attention = ops.decode_attention
+        self.prefill_attention = ops.prefill_attention
 
 
 def kernels_for(device: torch.device) -> Kernels:
