@@ -95,7 +95,8 @@ def numpy_read_bandwidth_gbs(num_bytes: int, threads: int, repeats: int = 7) -> 
 def copy_bytes_per_s(num_bytes: int = MIN_PROBE_BYTES, device: str = "cpu") -> float:
     """Bytes a copy moves per second (`dst.copy_(src)` of `num_bytes`, median of 7, on the
     compute thread): a copy of N bytes takes N / this. It reads N and writes N, so the
-    memory traffic is twice this figure."""
+    memory traffic is twice this figure. This is the bytes-moved-per-second rate the sim
+    calibrator (cost_model/calibrate.py) records."""
     return on_compute_thread(_copy_bytes_per_s, num_bytes, device)
 
 
