@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from agentrt.bench.peer_vllm import parse_peer
 from agentrt.cli_types import positive_int
 from agentrt.output_files import JSON, output_path
 from agentrt.report import format_table, write_json
@@ -36,6 +38,20 @@ def add_bench_parsers(
         "--batch-invariant",
         action="store_true",
         help="run our engine in batch-invariant mode (EngineConfig.batch_invariant)",
+    )
+    engine.add_argument(
+        "--peer",
+        type=parse_peer,
+        metavar="vllm[=VENV]",
+        help="then run the same workload on vLLM's CPU build from VENV (default "
+        "$AGENTRT_VLLM_VENV or ~/.cache/agentrt/peers/vllm-cpu) and print the ratios",
+    )
+    engine.add_argument(
+        "--peer-workload",
+        type=Path,
+        metavar="BENCH.py",
+        help="the peer's workload script (default: shared/peers/vllm-cpu/bench.py in the "
+        "nearest folder above this checkout)",
     )
     engine.set_defaults(func=_cmd_bench_engine)
 
@@ -90,6 +106,9 @@ def add_bench_parsers(
 
 def _cmd_bench_engine(args: argparse.Namespace) -> int:
     from agentrt.bench.engine_bench import run_engine_bench
+    from agentrt.bench.engine_table import engine_report
+    from agentrt.bench.peer_vllm import default_venv, find_workload, run_vllm_peer
+    from agentrt.engine import loader
     from agentrt.engine.compute_thread import on_compute_thread
 
     result = on_compute_thread(
@@ -101,24 +120,15 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
         args.max_num_batched_tokens,
         batch_invariant=args.batch_invariant,
     )
-    rows = [
-        (c["name"], c["hf_tok_s"], c["agentrt_tok_s"], f"{c['ratio']:.2f}x")
-        for c in result["cases"]
-    ]
-    title = f"Engine vs HF generate ({result['model']}, {result['device']}, {result['dtype']}"
-    title += ", batch-invariant)" if result["batch_invariant"] else ")"
-    print(format_table(title, ["case", "HF tok/s", "agentrt tok/s", "ratio"], rows))
-    extra = [
-        ("TTFT cold, 2,000-token prefix (ms)", result["ttft_cold_ms"]),
-        ("TTFT cached prefix (ms)", result["ttft_cached_ms"]),
-        ("cached / cold", result["ttft_cached_over_cold"]),
-        ("decode step, batch 1 (ms)", result["decode_step_ms"]),
-        ("weights read per step (MB)", result["weight_bytes"] / 1e6),
-        ("copy bandwidth (GB/s)", result["copy_bandwidth_gbs"]),
-        ("bandwidth-bound step (ms)", result["roofline_step_ms"]),
-        ("roofline fraction", result["roofline_fraction"]),
-    ]
-    print(format_table("Prefix cache and roofline", ["metric", "value"], extra))
+    if args.peer is not None:
+        result["peer"] = run_vllm_peer(
+            result,
+            loader.resolve_model_dir(args.model),
+            args.peer.venv or default_venv(),
+            args.peer_workload or find_workload(),
+            args.repeats,
+        )
+    print(engine_report(result))
     write_json(args.json, result)
     return 0
 

@@ -3,6 +3,8 @@ dtype and machine, in one run.
 
 Cases: batch-1 decode, a batch of 16 mixed prompt lengths, and TTFT with a cached vs.
 cold 2,000-token prefix. Throughput is generated tokens / wall time, best of `repeats`.
+Then the mean decode step at batch 1 and at batch 16 (256-token prompts), each against
+its bandwidth bound (roofline.py) at the measured read bandwidth (bandwidth.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
+from agentrt.bench.bandwidth import measure_bandwidth
+from agentrt.bench.roofline import decode_steps, decode_tokens_for, roofline
 from agentrt.engine import loader
-from agentrt.engine.compute_thread import on_compute_thread
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
@@ -61,27 +64,6 @@ def _ours_seconds(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) 
     elapsed = time.perf_counter() - start
     assert all(len(o.token_ids) == new_tokens for o in outs)
     return elapsed
-
-
-def copy_bandwidth_gbs(num_bytes: int = 256 * 1024 * 1024, device: str = "cpu") -> float:
-    """Memory traffic (read + write) of a large tensor copy, in GB/s."""
-    return on_compute_thread(_copy_bandwidth_gbs, num_bytes, device)
-
-
-def _copy_bandwidth_gbs(num_bytes: int, device: str) -> float:
-    src = torch.empty(num_bytes // 4, dtype=torch.float32, device=device)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    best = float("inf")
-    for _ in range(5):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        dst.copy_(src)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * num_bytes / best / 1e9
 
 
 def run_engine_bench(
@@ -140,13 +122,19 @@ def run_engine_bench(
         )
 
     ttft_cold, ttft_cached = _ttft(engine, vocab, repeats)
-    step_s = _decode_step_seconds(engine, vocab)
+    b16 = [256] * 16
+    steps = [
+        decode_steps(engine, _prompts([256], vocab, 5), 64),
+        decode_steps(
+            engine, _prompts(b16, vocab, 6), decode_tokens_for(sum(b16), max_num_batched_tokens)
+        ),
+    ]
     bar.update(1)
     bar.close()
 
     weight_bytes = sum(p.numel() * p.element_size() for p in engine.runner.model.parameters())
-    bandwidth = copy_bandwidth_gbs(device=device)
-    bound_s = weight_bytes / (bandwidth * 1e9)
+    kv_bytes_per_token = engine.runner.kv_bytes_per_token
+    bandwidth = measure_bandwidth(device)
     return {
         "model": str(model_dir.name),
         "device": device,
@@ -157,11 +145,13 @@ def run_engine_bench(
         "ttft_cold_ms": ttft_cold * 1e3,
         "ttft_cached_ms": ttft_cached * 1e3,
         "ttft_cached_over_cold": ttft_cached / ttft_cold,
-        "decode_step_ms": step_s * 1e3,
+        "decode_step_ms": steps[0].mean_step_s * 1e3,
         "weight_bytes": weight_bytes,
-        "copy_bandwidth_gbs": bandwidth,
-        "roofline_step_ms": bound_s * 1e3,
-        "roofline_fraction": bound_s / step_s,
+        "kv_bytes_per_token": kv_bytes_per_token,
+        "bandwidth": bandwidth,
+        "roofline": [
+            roofline(s, weight_bytes, kv_bytes_per_token, bandwidth["read_gbs"]) for s in steps
+        ],
     }
 
 
@@ -181,10 +171,3 @@ def _ttft(engine: LLMEngine, vocab: int, repeats: int) -> tuple[float, float]:
         cold.append(first_token(suffixes[2 * i]))
         cached.append(first_token(suffixes[2 * i + 1]))
     return min(cold), min(cached)
-
-
-def _decode_step_seconds(engine: LLMEngine, vocab: int, tokens: int = 64) -> float:
-    """Mean time of one batch-1 decode step (256-token context), excluding prefill."""
-    out = _ours(engine, _prompts([256], vocab, 5), tokens)[0]
-    assert out.first_token_time is not None and out.finish_time is not None
-    return (out.finish_time - out.first_token_time) / (tokens - 1)

@@ -114,7 +114,7 @@ def calibrate(
     """Measure the built-in engine and fit a profile of it."""
     import torch
 
-    from agentrt.bench.engine_bench import copy_bandwidth_gbs
+    from agentrt.bench.bandwidth import copy_bytes_per_s
 
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device, **CALIBRATION_CONFIG))
     engine.runner = RecordingRunner(engine.runner)
@@ -124,7 +124,7 @@ def calibrate(
 
     torch_model = engine.runner.model
     weight_bytes = sum(p.numel() * p.element_size() for p in torch_model.parameters())
-    copy_bytes_s = copy_bandwidth_gbs(device=device) / 2 * 1e9  # bytes moved per second
+    copy_bytes_s = copy_bytes_per_s(device=device)  # bytes a copy moves per second
     constant = fit.coef["constant_s"]
     weights_read = min(constant, weight_bytes / copy_bytes_s)
     threads = torch.get_num_threads()
