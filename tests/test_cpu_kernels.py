@@ -107,6 +107,22 @@ def test_prefill_attention_matches_plain(
     _close(fused.prefill_attention(*args), PLAIN.prefill_attention(*args), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_write_kv_matches_plain(fused: CpuKernels, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(4)
+    qkv = torch.randn(5, 9 * 64 + 2 * 3 * 64, generator=gen).to(dtype)
+    k = qkv[:, 9 * 64 : 12 * 64].view(5, 3, 64)  # views, as the model passes them
+    v = qkv[:, 12 * 64 :].view(5, 3, 64)
+    slots = torch.tensor([7, 0, 63, 12, 40])
+    caches = [torch.randn(3, 64, 64, generator=gen).to(dtype) for _ in range(2)]
+    got, want = [c.clone() for c in caches], [c.clone() for c in caches]
+    fused.write_kv_(k, v, *got, slots)
+    PLAIN.write_kv_(k, v, *want, slots)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    with pytest.raises(RuntimeError, match="outside the cache"):
+        fused.write_kv_(k, v, *got, torch.tensor([7, 0, 64, 12, 40]))
+
+
 def test_decode_attention_is_batch_invariant(fused: CpuKernels) -> None:
     gen = torch.Generator().manual_seed(2)
     k_cache = torch.randn(3, 16 * 20, 64, generator=gen).to(torch.bfloat16)

@@ -28,8 +28,7 @@ def paged_attention(
     each sequence over its whole context through its pages (`kernels.decode_attention`,
     `kernels.prefill_attention`; batch-invariant mode has its own fixed-shape path).
     Returns [T, H, D]."""
-    k_cache.index_copy_(1, meta.slot_mapping, k.transpose(0, 1))
-    v_cache.index_copy_(1, meta.slot_mapping, v.transpose(0, 1))
+    kernels.write_kv_(k, v, k_cache, v_cache, meta.slot_mapping)
     nd = meta.num_decodes
     if nd == q.shape[0]:  # decode-only step: no scatter into an output buffer
         return _decode(q, k_cache, v_cache, meta, scale, kernels)

@@ -72,12 +72,15 @@ inline float row_max(const float* x, int64_t n, float init) {
   return result;
 }
 
-// x[i] = exp(x[i] - shift); returns the sum.
+// x[i] = exp(x[i] - shift); returns the sum. `Coarse`: ATen's faster exp (about 20 ULP),
+// for probabilities that are rounded to bf16 next.
+template <bool Coarse = false>
 inline float exp_shifted(float* x, int64_t n, float shift) {
   Vec total(0.f);
   int64_t i = 0;
   for (; i + Vec::size() <= n; i += Vec::size()) {
-    Vec e = (Vec::loadu(x + i) - Vec(shift)).exp_u20();
+    const Vec shifted = Vec::loadu(x + i) - Vec(shift);
+    const Vec e = Coarse ? shifted.fexp_u20() : shifted.exp_u20();
     e.store(x + i);
     total = total + e;
   }
@@ -425,13 +428,19 @@ void prefill_attention_impl(const at::Tensor& q, const at::Tensor& k_cache,
 // `_mm512_dpbf16_ps` multiplies 32 bf16 pairs into 16 float32 sums, twice the float32
 // FMA rate and no widening. Scores use K as (dim pair, key) 32-bit words, outputs use V
 // as (key pair, dim) words; P is rounded to bf16 for the second product, as bf16 SDPA does.
+// Keys per block here: twice the float32 path's, which halves the per-block softmax work
+// of each row; scores are computed 64 keys (four vectors) at a time.
+constexpr int64_t KEYS = 128, SCORE_KEYS = 64;
+
 template <int NVD>  // head dim = 16 * NVD
 void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
                             const at::Tensor& v_cache, const at::Tensor& block_table,
                             int64_t context_start, int64_t page_size, double scale,
                             at::Tensor& out) {
   constexpr int64_t dim = 16 * NVD, pairs = dim / 2;
-  constexpr int64_t NK = KEY_BLOCK / 16;
+  constexpr int64_t NK = SCORE_KEYS / 16;
+  // Row tiles sized so accumulators and operands fit the 32 vector registers.
+  constexpr int SCORE_ROWS = 6, VALUE_ROWS = NVD >= 24 ? 1 : 24 / NVD;
   const int64_t q_len = q.size(0), heads = q.size(1);
   const int64_t q_stride = q.stride(0);
   const int64_t kv_heads = k_cache.size(0), slots = k_cache.size(1);
@@ -444,11 +453,35 @@ void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
   c10::BFloat16* op = out.data_ptr<c10::BFloat16>();
   const __m512 vscale = _mm512_set1_ps(static_cast<float>(scale));
 
+  // Every key block of every head packed once, before the sweeps that share them:
+  // K as (dim pair, key) words, V as (key pair, dim) words, zeros past the context.
+  const int64_t total_keys = context_start + q_len;
+  const int64_t key_blocks = (total_keys + KEYS - 1) / KEYS;
+  constexpr int64_t k_words = pairs * KEYS, v_words = KEYS / 2 * dim;
+  std::vector<uint32_t> k_packed(kv_heads * key_blocks * k_words, 0u);
+  std::vector<uint32_t> v_packed(kv_heads * key_blocks * v_words, 0u);
+  at::parallel_for(0, kv_heads * key_blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t h = item / key_blocks, kb = (item % key_blocks) * KEYS;
+      uint32_t* kw = k_packed.data() + item * k_words;
+      uint16_t* vhalf = reinterpret_cast<uint16_t*>(v_packed.data() + item * v_words);
+      const int64_t count = std::min(KEYS, total_keys - kb);
+      for (int64_t j = 0; j < count; ++j) {
+        const int64_t t = kb + j;
+        const int64_t slot = table[t / page_size] * page_size + t % page_size;
+        const uint32_t* krow = reinterpret_cast<const uint32_t*>(kp + (h * slots + slot) * dim);
+        for (int64_t d = 0; d < pairs; ++d) kw[d * KEYS + j] = krow[d];
+        const uint16_t* vrow = vp + (h * slots + slot) * dim;
+        uint16_t* dst = vhalf + (j / 2) * dim * 2 + (j % 2);
+        for (int64_t d = 0; d < dim; ++d) dst[2 * d] = vrow[d];
+      }
+    }
+  });
+
   at::parallel_for(0, kv_heads * blocks, 1, [&](int64_t begin, int64_t end) {
     const int64_t max_rows = group * QUERY_BLOCK;
-    std::vector<uint32_t> qw(max_rows * pairs), kw(pairs * KEY_BLOCK), vw(KEY_BLOCK / 2 * dim),
-        pw(max_rows * KEY_BLOCK / 2);
-    std::vector<float> o(max_rows * dim), s(max_rows * KEY_BLOCK), m(max_rows), l(max_rows);
+    std::vector<uint32_t> qw(max_rows * pairs), pw(max_rows * KEYS / 2);
+    std::vector<float> o(max_rows * dim), s(max_rows * KEYS), m(max_rows), l(max_rows);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t h = item % kv_heads, rank = item / kv_heads;
       const int64_t qb = rank % 2 == 0 ? rank / 2 : blocks - 1 - rank / 2;
@@ -462,30 +495,21 @@ void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
       std::fill(m.begin(), m.begin() + rows, -std::numeric_limits<float>::infinity());
       std::fill(l.begin(), l.begin() + rows, 0.f);
       const int64_t keys = context_start + p1;
-      for (int64_t kb = 0; kb < keys; kb += KEY_BLOCK) {
-        const int64_t count = std::min(KEY_BLOCK, keys - kb);
-        std::fill(kw.begin(), kw.end(), 0u);
-        std::fill(vw.begin(), vw.end(), 0u);
-        uint16_t* vhalf = reinterpret_cast<uint16_t*>(vw.data());
-        for (int64_t j = 0; j < count; ++j) {
-          const int64_t t = kb + j;
-          const int64_t slot = table[t / page_size] * page_size + t % page_size;
-          const uint32_t* krow = reinterpret_cast<const uint32_t*>(kp + (h * slots + slot) * dim);
-          for (int64_t d = 0; d < pairs; ++d) kw[d * KEY_BLOCK + j] = krow[d];
-          const uint16_t* vrow = vp + (h * slots + slot) * dim;
-          uint16_t* dst = vhalf + (j / 2) * dim * 2 + (j % 2);
-          for (int64_t d = 0; d < dim; ++d) dst[2 * d] = vrow[d];
-        }
-        for (int64_t r0 = 0; r0 < rows; r0 += ROW_TILE) {
-          const int64_t tile = std::min<int64_t>(ROW_TILE, rows - r0);
-          __m512 acc[ROW_TILE][NK];
-          for (int r = 0; r < ROW_TILE; ++r)
+      for (int64_t kb = 0; kb < keys; kb += KEYS) {
+        const int64_t count = std::min(KEYS, keys - kb);
+        const uint32_t* kw = k_packed.data() + (h * key_blocks + kb / KEYS) * k_words;
+        const uint32_t* vw = v_packed.data() + (h * key_blocks + kb / KEYS) * v_words;
+        for (int64_t half = 0; half < count; half += SCORE_KEYS)  // keys past count: unread
+        for (int64_t r0 = 0; r0 < rows; r0 += SCORE_ROWS) {
+          const int64_t tile = std::min<int64_t>(SCORE_ROWS, rows - r0);
+          __m512 acc[SCORE_ROWS][NK];
+          for (int r = 0; r < SCORE_ROWS; ++r)
             for (int64_t j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
           for (int64_t d = 0; d < pairs; ++d) {
             __m512i kv[NK];
             for (int64_t j = 0; j < NK; ++j)
-              kv[j] = _mm512_loadu_si512(kw.data() + d * KEY_BLOCK + 16 * j);
-            for (int r = 0; r < ROW_TILE; ++r) {
+              kv[j] = _mm512_loadu_si512(kw + d * KEYS + half + 16 * j);
+            for (int r = 0; r < SCORE_ROWS; ++r) {
               if (r >= tile) break;
               const __m512bh qd = (__m512bh)_mm512_set1_epi32(qw[(r0 + r) * pairs + d]);
               for (int64_t j = 0; j < NK; ++j)
@@ -494,42 +518,42 @@ void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
           }
           for (int r = 0; r < tile; ++r)
             for (int64_t j = 0; j < NK; ++j)
-              _mm512_storeu_ps(s.data() + (r0 + r) * KEY_BLOCK + 16 * j,
+              _mm512_storeu_ps(s.data() + (r0 + r) * KEYS + half + 16 * j,
                                _mm512_mul_ps(acc[r][j], vscale));
         }
         for (int64_t r = 0; r < rows; ++r) {
-          float* sr = s.data() + r * KEY_BLOCK;
+          float* sr = s.data() + r * KEYS;
           const int64_t visible = std::min(count, context_start + p0 + r % npos - kb + 1);
           const float top = row_max(sr, visible, m[r]);
-          const float alpha = std::exp(m[r] - top);
-          const float sum = visible > 0 ? exp_shifted(sr, visible, top) : 0.f;
-          for (int64_t j = std::max<int64_t>(visible, 0); j < KEY_BLOCK; ++j) sr[j] = 0.f;
+          const float alpha = top == m[r] ? 1.f : std::exp(m[r] - top);
+          const float sum = visible > 0 ? exp_shifted<true>(sr, visible, top) : 0.f;
+          for (int64_t j = std::max<int64_t>(visible, 0); j < KEYS; ++j) sr[j] = 0.f;
           l[r] = l[r] * alpha + sum;
           m[r] = top;
           float* orow = o.data() + r * dim;
           if (alpha != 1.f)
             for (int64_t x = 0; x < dim; ++x) orow[x] *= alpha;
-          for (int64_t j = 0; j < KEY_BLOCK; j += 32) {  // 32 probabilities -> 16 bf16 pairs
+          for (int64_t j = 0; j < KEYS; j += 32) {  // 32 probabilities -> 16 bf16 pairs
             const __m512bh packed = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(sr + j + 16),
                                                        _mm512_loadu_ps(sr + j));
-            _mm512_storeu_si512(pw.data() + r * (KEY_BLOCK / 2) + j / 2, (__m512i)packed);
+            _mm512_storeu_si512(pw.data() + r * (KEYS / 2) + j / 2, (__m512i)packed);
           }
         }
         const int64_t key_pairs = (count + 1) / 2;
-        for (int64_t r0 = 0; r0 < rows; r0 += ROW_TILE) {
-          const int64_t tile = std::min<int64_t>(ROW_TILE, rows - r0);
-          __m512 acc[ROW_TILE][NVD];
+        for (int64_t r0 = 0; r0 < rows; r0 += VALUE_ROWS) {
+          const int64_t tile = std::min<int64_t>(VALUE_ROWS, rows - r0);
+          __m512 acc[VALUE_ROWS][NVD];
           for (int r = 0; r < tile; ++r)
             for (int64_t x = 0; x < NVD; ++x)
               acc[r][x] = _mm512_loadu_ps(o.data() + (r0 + r) * dim + 16 * x);
           for (int64_t jp = 0; jp < key_pairs; ++jp) {
             __m512i vv[NVD];
             for (int64_t x = 0; x < NVD; ++x)
-              vv[x] = _mm512_loadu_si512(vw.data() + jp * dim + 16 * x);
-            for (int r = 0; r < ROW_TILE; ++r) {
+              vv[x] = _mm512_loadu_si512(vw + jp * dim + 16 * x);
+            for (int r = 0; r < VALUE_ROWS; ++r) {
               if (r >= tile) break;
               const __m512bh pj =
-                  (__m512bh)_mm512_set1_epi32(pw[(r0 + r) * (KEY_BLOCK / 2) + jp]);
+                  (__m512bh)_mm512_set1_epi32(pw[(r0 + r) * (KEYS / 2) + jp]);
               for (int64_t x = 0; x < NVD; ++x)
                 acc[r][x] = _mm512_dpbf16_ps(acc[r][x], pj, (__m512bh)vv[x]);
             }
@@ -687,6 +711,38 @@ void rope_(at::Tensor& q, at::Tensor& k, const at::Tensor& positions, const at::
   });
 }
 
+// ---- this step's K and V into their cache slots ----
+
+void write_kv_(const at::Tensor& k, const at::Tensor& v, at::Tensor& k_cache, at::Tensor& v_cache,
+               const at::Tensor& slot_mapping) {
+  TORCH_CHECK(k.dim() == 3 && v.sizes() == k.sizes(), "k, v [T, KVH, D] of one shape");
+  TORCH_CHECK(k.stride(2) == 1 && k.stride(1) == k.size(2) && v.stride(2) == 1 &&
+                  v.stride(1) == v.size(2),
+              "write_kv_ needs each token's heads contiguous");
+  TORCH_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous(), "caches must be contiguous");
+  TORCH_CHECK(k.scalar_type() == k_cache.scalar_type(), "k and the cache differ in dtype");
+  TORCH_CHECK(slot_mapping.scalar_type() == at::kLong && slot_mapping.numel() == k.size(0),
+              "one int64 slot per token");
+  const int64_t tokens = k.size(0), heads = k.size(1), dim = k.size(2), slots = k_cache.size(1);
+  const int64_t bytes = dim * k.element_size();
+  const int64_t* slot = slot_mapping.contiguous().data_ptr<int64_t>();
+  const char* kp = static_cast<const char*>(k.data_ptr());
+  const char* vp = static_cast<const char*>(v.data_ptr());
+  char* kc = static_cast<char*>(k_cache.data_ptr());
+  char* vc = static_cast<char*>(v_cache.data_ptr());
+  const int64_t ks = k.stride(0) * k.element_size(), vs = v.stride(0) * v.element_size();
+  at::parallel_for(0, tokens, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      TORCH_CHECK(slot[t] >= 0 && slot[t] < slots, "slot ", slot[t], " is outside the cache");
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t at = (h * slots + slot[t]) * bytes;
+        std::memcpy(kc + at, kp + t * ks + h * bytes, bytes);
+        std::memcpy(vc + at, vp + t * vs + h * bytes, bytes);
+      }
+    }
+  });
+}
+
 // ---- SwiGLU: silu(gate) * up from the fused [T, 2I] projection ----
 
 at::Tensor silu_mul(const at::Tensor& gate_up) {
@@ -725,5 +781,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rms_norm", &rms_norm);
   m.def("add_rms_norm_", &add_rms_norm_);
   m.def("rope_", &rope_);
+  m.def("write_kv_", &write_kv_);
   m.def("silu_mul", &silu_mul);
 }

@@ -41,6 +41,16 @@ class Kernels(Protocol):
         """Rotates q [T, H, D] and k [T, KVH, D] in place by the tables' rows `positions`
         (rotate-half convention; tables in float32 or the activations' dtype)."""
 
+    def write_kv_(
+        self,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        slot_mapping: torch.Tensor,
+    ) -> None:
+        """Token t's k, v [T, KVH, D] into slot `slot_mapping[t]` of the head-major caches."""
+
     def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
         """`silu(gate) * up` of the fused [..., 2I] projection -> [..., I]."""
 
@@ -103,6 +113,17 @@ class PlainKernels:
             half = v.shape[-1] // 2
             rotated = torch.cat((-v[..., half:], v[..., :half]), dim=-1)
             x.copy_(v * c + rotated * s)
+
+    def write_kv_(
+        self,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        slot_mapping: torch.Tensor,
+    ) -> None:
+        k_cache.index_copy_(1, slot_mapping, k.transpose(0, 1))
+        v_cache.index_copy_(1, slot_mapping, v.transpose(0, 1))
 
     def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
         gate, up = gate_up.float().chunk(2, dim=-1)
@@ -207,6 +228,7 @@ class CpuKernels:
         self.rms_norm = ops.rms_norm
         self.add_rms_norm_ = ops.add_rms_norm_
         self.rope_ = ops.rope_
+        self.write_kv_ = ops.write_kv_
         self.silu_mul = ops.silu_mul
         self.decode_attention = ops.decode_attention
         self.prefill_attention = ops.prefill_attention
