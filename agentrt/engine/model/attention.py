@@ -64,7 +64,7 @@ def _decode(
     assert meta.decode_block_tables is not None and meta.decode_context_lens is not None
     if not meta.batch_invariant:
         return kernels.decode_attention(
-            q.contiguous(),
+            q,
             k_cache,
             v_cache,
             meta.decode_block_tables,

@@ -199,6 +199,7 @@ void decode_attention_impl(const at::Tensor& q, const at::Tensor& k_cache,
   const int64_t group = heads / kv_heads;
   const int64_t pages_per_seq = block_tables.size(1);
   const T* qp = q.data_ptr<T>();
+  const int64_t q_stride = q.stride(0);
   const T* kp = k_cache.data_ptr<T>();
   const T* vp = v_cache.data_ptr<T>();
   const int64_t* tables = block_tables.data_ptr<int64_t>();
@@ -218,7 +219,7 @@ void decode_attention_impl(const at::Tensor& q, const at::Tensor& k_cache,
       const T* kh = kp + h * slots * dim;
       const T* vh = vp + h * slots * dim;
       for (int64_t g = 0; g < group; ++g) {
-        widen(qp + (b * heads + h * group + g) * dim, qf.data() + g * dim, dim);
+        widen(qp + b * q_stride + (h * group + g) * dim, qf.data() + g * dim, dim);
         for (int64_t i = 0; i < dim; ++i) qf[g * dim + i] *= fscale;
       }
       scores.assign(group * len, 0.f);
@@ -273,12 +274,13 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_cache,
                             const at::Tensor& v_cache, const at::Tensor& block_tables,
                             const at::Tensor& context_lens, int64_t page_size, double scale) {
   TORCH_CHECK(q.dim() == 3 && k_cache.dim() == 3, "q [B, H, D], caches [KVH, S, D]");
-  TORCH_CHECK(q.is_contiguous() && k_cache.is_contiguous() && v_cache.is_contiguous(),
-              "decode_attention needs contiguous tensors");
+  TORCH_CHECK(q.stride(2) == 1 && q.stride(1) == q.size(2),
+              "decode_attention needs each token's heads contiguous");
+  TORCH_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous(), "caches must be contiguous");
   TORCH_CHECK(block_tables.scalar_type() == at::kLong && context_lens.scalar_type() == at::kLong,
               "block tables and context lengths are int64");
   TORCH_CHECK(q.size(1) % k_cache.size(0) == 0, "query heads must be a multiple of KV heads");
-  at::Tensor out = at::empty_like(q);
+  at::Tensor out = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
   at::Tensor tables = block_tables.contiguous(), lens = context_lens.contiguous();
   DISPATCH_MODEL_TYPES(q.scalar_type(), "decode_attention", [&] {
     decode_attention_impl<scalar_t>(q, k_cache, v_cache, tables, lens, page_size, scale, out);

@@ -64,7 +64,8 @@ class Kernels(Protocol):
         page_size: int,
         scale: float,
     ) -> torch.Tensor:
-        """One query token per sequence ([B, H, D]) over its paged context: sequence b
+        """One query token per sequence ([B, H, D], each token's heads contiguous) over
+        its paged context: sequence b
         reads positions `0 .. context_lens[b]` through `block_tables[b]` (int64 pages)
         from head-major caches [KVH, slots, D]. Returns [B, H, D]."""
 

@@ -42,10 +42,13 @@ def _matmul(
 
 class Linear(nn.Linear):
     packed: torch.Tensor | None = None
+    fast: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (packed, bias) when unsplit
     # (input columns, weight slice, packed slice) when the reduction is split
     slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast is not None:  # packed, unsplit: one op, no nn.Module attribute lookups
+            return torch.ops.mkldnn._linear_pointwise(x, *self.fast, "none", [], "")
         if self.slices is None:
             return _matmul(x, self.weight, self.packed, self.bias)
         total = None
@@ -63,6 +66,7 @@ class Linear(nn.Linear):
     def pack(self) -> bool:
         """Switch to prepacked weights if that is available here and exact."""
         self.packed = _pack(self.weight, self.bias)
+        self.fast = (self.packed, self.bias) if self.packed is not None else None
         return self.packed is not None
 
     def split_reduction(self) -> bool:
@@ -72,6 +76,7 @@ class Linear(nn.Linear):
             return False
         count = -(-k // MAX_INVARIANT_K)
         width = -(-k // count)
+        self.fast = None
         self.slices = []
         for start in range(0, k, width):
             cols = slice(start, min(k, start + width))
