@@ -15,6 +15,7 @@
 #include <cstring>
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 // float32, bfloat16 and float16: the dtypes the engine runs in.
@@ -483,6 +484,7 @@ void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
   at::parallel_for(0, kv_heads * blocks, 1, [&](int64_t begin, int64_t end) {
     const int64_t max_rows = group * QUERY_BLOCK;
     std::vector<uint32_t> qw(max_rows * pairs), pw(max_rows * KEYS / 2);
+    std::vector<float> block_max(max_rows);
     std::vector<float> o(max_rows * dim), s(max_rows * KEYS), m(max_rows), l(max_rows);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t h = item % kv_heads, rank = item / kv_heads;
@@ -501,44 +503,67 @@ void prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
         const int64_t count = std::min(KEYS, keys - kb);
         const uint32_t* kw = k_packed.data() + (h * key_blocks + kb / KEYS) * k_words;
         const uint32_t* vw = v_packed.data() + (h * key_blocks + kb / KEYS) * v_words;
-        for (int64_t half = 0; half < count; half += SCORE_KEYS)  // keys past count: unread
-        for (int64_t r0 = 0; r0 < rows; r0 += SCORE_ROWS) {
-          const int64_t tile = std::min<int64_t>(SCORE_ROWS, rows - r0);
-          __m512 acc[SCORE_ROWS][NK];
-          for (int r = 0; r < SCORE_ROWS; ++r)
-            for (int64_t j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
-          for (int64_t d = 0; d < pairs; ++d) {
-            __m512i kv[NK];
-            for (int64_t j = 0; j < NK; ++j)
-              kv[j] = _mm512_loadu_si512(kw + d * KEYS + half + 16 * j);
-            for (int r = 0; r < SCORE_ROWS; ++r) {
-              if (r >= tile) break;
-              const __m512bh qd = (__m512bh)_mm512_set1_epi32(qw[(r0 + r) * pairs + d]);
+        // Scores, scaled, with the keys a row may not see (past its position or past the
+        // context) set to -inf; each row's block maximum is kept on the way.
+        std::fill(block_max.begin(), block_max.begin() + rows,
+                  -std::numeric_limits<float>::infinity());
+        const int64_t scored = std::min(KEYS, (count + SCORE_KEYS - 1) / SCORE_KEYS * SCORE_KEYS);
+        for (int64_t half = 0; half < scored; half += SCORE_KEYS) {
+          for (int64_t r0 = 0; r0 < rows; r0 += SCORE_ROWS) {
+            const int64_t tile = std::min<int64_t>(SCORE_ROWS, rows - r0);
+            __m512 acc[SCORE_ROWS][NK];
+            for (int r = 0; r < SCORE_ROWS; ++r)
+              for (int64_t j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
+            for (int64_t d = 0; d < pairs; ++d) {
+              __m512i kv[NK];
               for (int64_t j = 0; j < NK; ++j)
-                acc[r][j] = _mm512_dpbf16_ps(acc[r][j], qd, (__m512bh)kv[j]);
+                kv[j] = _mm512_loadu_si512(kw + d * KEYS + half + 16 * j);
+              for (int r = 0; r < SCORE_ROWS; ++r) {
+                if (r >= tile) break;
+                const __m512bh qd = (__m512bh)_mm512_set1_epi32(qw[(r0 + r) * pairs + d]);
+                for (int64_t j = 0; j < NK; ++j)
+                  acc[r][j] = _mm512_dpbf16_ps(acc[r][j], qd, (__m512bh)kv[j]);
+              }
+            }
+            for (int r = 0; r < tile; ++r) {
+              const int64_t row = r0 + r;
+              const int64_t visible = std::min(count, context_start + p0 + row % npos - kb + 1);
+              const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+              __m512 top = none;
+              for (int64_t j = 0; j < NK; ++j) {
+                __m512 v = _mm512_mul_ps(acc[r][j], vscale);
+                const int64_t first = half + 16 * j;  // key index of lane 0 in the block
+                if (first + 16 > visible) {
+                  const int64_t open = std::max<int64_t>(0, std::min<int64_t>(16, visible - first));
+                  const __mmask16 keep = open >= 16 ? 0xFFFF : (__mmask16)((1u << open) - 1u);
+                  v = _mm512_mask_mov_ps(none, keep, v);
+                }
+                _mm512_storeu_ps(s.data() + row * KEYS + first, v);
+                top = _mm512_max_ps(top, v);
+              }
+              block_max[row] = std::max(block_max[row], _mm512_reduce_max_ps(top));
             }
           }
-          for (int r = 0; r < tile; ++r)
-            for (int64_t j = 0; j < NK; ++j)
-              _mm512_storeu_ps(s.data() + (r0 + r) * KEYS + half + 16 * j,
-                               _mm512_mul_ps(acc[r][j], vscale));
         }
+        // Online softmax: rescale what came before, probabilities as bf16 pairs.
         for (int64_t r = 0; r < rows; ++r) {
           float* sr = s.data() + r * KEYS;
-          const int64_t visible = std::min(count, context_start + p0 + r % npos - kb + 1);
-          const float top = row_max(sr, visible, m[r]);
+          const float top = std::max(m[r], block_max[r]);
           const float alpha = top == m[r] ? 1.f : std::exp(m[r] - top);
-          const float sum = visible > 0 ? exp_shifted<true>(sr, visible, top) : 0.f;
-          for (int64_t j = std::max<int64_t>(visible, 0); j < KEYS; ++j) sr[j] = 0.f;
-          l[r] = l[r] * alpha + sum;
+          const __m512 shift = _mm512_set1_ps(top);
+          Vec sum(0.f);
+          uint32_t* prow = pw.data() + r * (KEYS / 2);
+          for (int64_t j = 0; j < scored; j += 32) {  // 32 probabilities -> 16 bf16 pairs
+            const Vec lo = Vec(_mm512_sub_ps(_mm512_loadu_ps(sr + j), shift)).fexp_u20();
+            const Vec hi = Vec(_mm512_sub_ps(_mm512_loadu_ps(sr + j + 16), shift)).fexp_u20();
+            sum = sum + lo + hi;
+            _mm512_storeu_si512(prow + j / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+          }
+          l[r] = l[r] * alpha + sum.reduce_add();
           m[r] = top;
-          float* orow = o.data() + r * dim;
-          if (alpha != 1.f)
+          if (alpha != 1.f) {
+            float* orow = o.data() + r * dim;
             for (int64_t x = 0; x < dim; ++x) orow[x] *= alpha;
-          for (int64_t j = 0; j < KEYS; j += 32) {  // 32 probabilities -> 16 bf16 pairs
-            const __m512bh packed = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(sr + j + 16),
-                                                       _mm512_loadu_ps(sr + j));
-            _mm512_storeu_si512(pw.data() + r * (KEYS / 2) + j / 2, (__m512i)packed);
           }
         }
         const int64_t key_pairs = (count + 1) / 2;
@@ -754,6 +779,8 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
   shape.back() = width;
   at::Tensor out = at::empty(shape, gate_up.options());
   DISPATCH_MODEL_TYPES(gate_up.scalar_type(), "silu_mul", [&] {
+    // bf16/fp16 outputs round away far more than the coarse exp's error (~20 ULP)
+    const bool coarse = !std::is_same<scalar_t, float>::value;
     const scalar_t* src = gate_up.data_ptr<scalar_t>();
     scalar_t* dst = out.data_ptr<scalar_t>();
     at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
@@ -764,7 +791,8 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
         int64_t i = 0;
         for (; i + Vec::size() <= width; i += Vec::size()) {
           Vec x = Vec::loadu(g.data() + i);
-          (x / (Vec(1.f) + x.neg().exp_u20()) * Vec::loadu(u.data() + i)).store(g.data() + i);
+          const Vec e = coarse ? x.neg().fexp_u20() : x.neg().exp_u20();
+          (x / (Vec(1.f) + e) * Vec::loadu(u.data() + i)).store(g.data() + i);
         }
         for (; i < width; ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
         scalar_t* o = dst + t * width;
