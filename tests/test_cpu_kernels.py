@@ -1,4 +1,4 @@
-"""The fused CPU kernels (cpu_kernels.cpp) against their plain torch reference."""
+"""The fused CPU kernels (cpu_kernels/*.cpp) against their plain torch reference."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The few fused operations of a decoder step, in two implementations with one contract.
 
 `PlainKernels` is the reference, in plain torch ops (any device). `CpuKernels` runs the
-same operations as fused C++ loops (cpu_kernels.cpp, built once by torch's extension
+same operations as fused C++ loops (cpu_kernels/*.cpp, built once by torch's extension
 builder and cached): on CPU a decode step is dominated by per-op overhead across 30
 layers, and these cut a layer's op count several times (docs/BENCHMARKS.md, "Engine
 speed"). `kernels_for(device, dtype)` picks the fast one where it is built and exact
@@ -187,7 +187,7 @@ class PlainKernels:
 
 
 PLAIN = PlainKernels()
-_SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
+_SOURCES = sorted(Path(__file__).with_name("cpu_kernels").glob("*.cpp"))
 _built: object | None = None
 _build_failed = False
 
@@ -202,7 +202,7 @@ def _build() -> object | None:
 
         _built = load(
             name="agentrt_cpu_kernels",
-            sources=[str(_SOURCE)],
+            sources=[str(path) for path in _SOURCES],
             # -fopenmp: at::parallel_for is inlined here and splits work only with OpenMP on
             extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fopenmp", *_vector_flags()],
             extra_ldflags=["-fopenmp"],

@@ -1,0 +1,16 @@
+// The kernels as a Python module (torch's extension builder names it).
+
+#include <torch/extension.h>
+
+#include "common.h"
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  using namespace agentrt_kernels;
+  m.def("decode_attention", &decode_attention);
+  m.def("prefill_attention", &prefill_attention);
+  m.def("rms_norm", &rms_norm);
+  m.def("add_rms_norm_", &add_rms_norm_);
+  m.def("rope_", &rope_);
+  m.def("write_kv_", &write_kv_);
+  m.def("silu_mul", &silu_mul);
+}
