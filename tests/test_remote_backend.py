@@ -304,11 +304,13 @@ def test_ctrl_c_cancels_the_calls_in_flight(model_dir, tmp_path):
 def test_a_generic_server_gets_text_prompts_and_no_extras():
     from agentrt.engine import loader
     from agentrt.engine.sampling_params import SamplingParams
-    from agentrt.remote import OpenAIBackend, RemoteSettings
+    from agentrt.remote.server_kind import completion_body
 
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(None))
-    backend = OpenAIBackend(RemoteSettings("http://127.0.0.1:1", server_kind="generic"), tokenizer)
     ids = tokenizer.encode("Hello there", add_special_tokens=False)
-    body = backend._body(ids, SamplingParams(max_tokens=3, ignore_eos=True, top_k=5))
+    params = SamplingParams(max_tokens=3, ignore_eos=True, top_k=5)
+    body = completion_body("generic", "m", ids, tokenizer.decode(ids), params)
     assert body["prompt"] == "Hello there"
     assert "ignore_eos" not in body and "top_k" not in body
+    body = completion_body("vllm", "m", ids, None, params)
+    assert body["prompt"] == ids and body["ignore_eos"] is True and body["top_k"] == 5

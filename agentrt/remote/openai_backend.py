@@ -9,24 +9,15 @@ process), greedy or sampled as `SamplingParams` say, with its `CallInfo` in the 
 server's kind takes (`server_kind`). TTFT and inter-token times are measured here, on the
 client's clock; the prefix-cache hit comes from `usage.prompt_tokens_details.cached_tokens`.
 
-On an agentrt server the runtime's workflows are declared too: a workflow's step graph
-is posted (`POST /v1/workflows`, `progress="reports"`) when it starts and deleted when
-it ends (or when the backend closes with it still running); each agent run's start and
-finish (with where control went) are reported (`PATCH /v1/workflows/{id}`), so the
-declared graph stands where the runtime's does, and so is an agent's tool pause
-(`tool_pauses`), so the server pins the agent's KV for it. These control messages go
-out in the background, in order per workflow, and a call of a workflow waits until its
-workflow's earlier ones were answered (the server sees the graph and the agent's start
-before its first call, the pause before its next). They are soft: one that fails only
-costs the server that hint.
+On an agentrt server the runtime's workflows are declared too (`WorkflowControl`), and a
+call of a workflow waits until the server has heard that workflow's earlier messages.
 
 One httpx client with pooled keep-alive connections; at most `max_in_flight` calls at
 once. A call whose request cannot be sent (connection error, timeout before the answer)
 or that is answered 429 or 503 is retried `retries` times with exponential backoff
 (honouring `Retry-After`); any other failure, or a stream that breaks after it began,
 fails that call only: its output has `finish_reason="error"` and the server's message.
-Cancelling a call (Ctrl-C, a workflow timeout) closes its HTTP request.
-"""
+Cancelling a call (Ctrl-C, a workflow timeout) closes its HTTP request."""
 
 from __future__ import annotations
 
@@ -38,29 +29,27 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from itertools import count
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import httpx
 import orjson
-from anyio.abc import TaskGroup
 
 from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.step_graph import StepGraph
-from agentrt.remote.graph_body import graph_body
 from agentrt.remote.server_kind import (
+    completion_body,
     detect,
     request_fields,
     takes_ste_updates,
     takes_workflows,
 )
 from agentrt.remote.settings import RemoteError, RemoteSettings
+from agentrt.remote.workflow_control import WorkflowControl
 
 RETRY_STATUS = (429, 503)
 MAX_BACKOFF_S = 60.0
-CLOSE_TIMEOUT_S = 5.0  # for the last control messages as the backend closes
 ANONYMOUS = CallInfo()
 
 
@@ -76,10 +65,7 @@ class OpenAIBackend:
         self._exit: AsyncExitStack | None = None
         self._ste: dict[str, float] | None = None
         self._ste_changed = anyio.Event()
-        self._tasks: TaskGroup | None = None
-        self._declared: set[str] = set()  # workflows declared on the server
-        self._settled: dict[str, anyio.Event] = {}  # per workflow: its last control message
-        self._graph_bodies: dict[StepGraph, dict] = {}
+        self._control: WorkflowControl | None = None  # agentrt servers only
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -102,11 +88,12 @@ class OpenAIBackend:
         try:
             await self._discover()
             if takes_ste_updates(self.kind) or takes_workflows(self.kind):
-                self._tasks = await self._exit.enter_async_context(anyio.create_task_group())
-                self._exit.callback(self._tasks.cancel_scope.cancel)
-            if takes_ste_updates(self.kind):
-                assert self._tasks is not None
-                self._tasks.start_soon(self._post_ste_updates)
+                tasks = await self._exit.enter_async_context(anyio.create_task_group())
+                self._exit.callback(tasks.cancel_scope.cancel)
+                if takes_workflows(self.kind):
+                    self._control = WorkflowControl(self._http, tasks)
+                if takes_ste_updates(self.kind):
+                    tasks.start_soon(self._post_ste_updates)
         except BaseException:
             await self._exit.aclose()
             raise
@@ -115,7 +102,8 @@ class OpenAIBackend:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._exit is not None
         try:
-            await self._forget_declared()
+            if self._control is not None:
+                await self._control.close()
         finally:
             await self._exit.aclose()
 
@@ -155,10 +143,16 @@ class OpenAIBackend:
         """The call's output after every streamed chunk; the last one is finished
         (`finish_reason="error"` with the reason when the call failed)."""
         rid = f"agentrt-{os.getpid()}-{next(self._ids)}"
-        body = {**self._body(prompt, params), **request_fields(self.kind, rid, call)}
+        text = self.tokenizer.decode(prompt) if self.kind == "generic" else None
+        body = {
+            **completion_body(self.kind, self.model, prompt, text, params),
+            **request_fields(self.kind, rid, call),
+        }
         out = RequestOutput(rid, list(prompt), [], [], "", False)
         out.arrival_time = time.perf_counter()
-        settled = self._settled.get(call.workflow_id) if call.workflow_id else None
+        settled = None
+        if self._control is not None and call.workflow_id:
+            settled = self._control.settled(call.workflow_id)
         if settled is not None:  # the server hears of the workflow's changes first
             await settled.wait()
         async with self._limit:
@@ -178,70 +172,30 @@ class OpenAIBackend:
 
     def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
         """Declares the workflow's graph on an agentrt server; ignored by others."""
-        if not takes_workflows(self.kind):
-            return
-        if graph not in self._graph_bodies:
-            self._graph_bodies[graph] = graph_body(graph)
-        self._declared.add(workflow_id)
-        body = {
-            "workflow_id": workflow_id,
-            "graph": self._graph_bodies[graph],
-            "progress": "reports",  # agent_started / agent_finished move it
-        }
-        self._control(workflow_id, "POST", "/v1/workflows", body)
+        if self._control is not None:
+            self._control.workflow_started(workflow_id, graph)
 
     def workflow_finished(self, workflow_id: str) -> None:
         """Deletes the workflow's declaration (where there is one)."""
-        if workflow_id in self._declared:
-            self._declared.discard(workflow_id)
-            self._control(workflow_id, "DELETE", _workflow_path(workflow_id), None)
+        if self._control is not None:
+            self._control.workflow_finished(workflow_id)
 
     def agent_started(self, workflow_id: str, agent_id: str) -> None:
         """Reports the start to an agentrt server holding the workflow."""
-        if workflow_id in self._declared:
-            body = {"started": [agent_id]}
-            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+        if self._control is not None:
+            self._control.agent_started(workflow_id, agent_id)
 
     def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
         """Reports the finish (and where control went) to an agentrt server."""
-        if workflow_id in self._declared:
-            done = agent_id if take is None else {"agent": agent_id, "take": take}
-            body = {"finished": [done]}
-            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+        if self._control is not None:
+            self._control.agent_finished(workflow_id, agent_id, take)
 
     def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
         """Reports the pause to an agentrt server holding the workflow; ignored by others."""
-        if workflow_id in self._declared:
-            body = {"tool_pauses": [{"agent": agent_id, "tools": [tool]}]}
-            self._control(workflow_id, "PATCH", _workflow_path(workflow_id), body)
+        if self._control is not None:
+            self._control.tool_paused(workflow_id, agent_id, tool)
 
     # -- the HTTP side ----------------------------------------------------------------------
-
-    def _body(self, prompt: list[int], params: SamplingParams) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            # token ids where the server takes them (agentrt, vLLM, SGLang); text elsewhere
-            "prompt": list(prompt) if self.kind != "generic" else self.tokenizer.decode(prompt),
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if self.kind != "generic":  # vLLM's extras, which agentrt and SGLang take too
-            if params.top_k:
-                body["top_k"] = params.top_k
-            if params.ignore_eos:
-                body["ignore_eos"] = True
-            if params.min_tokens:
-                body["min_tokens"] = params.min_tokens
-            if params.stop_token_ids:
-                body["stop_token_ids"] = list(params.stop_token_ids)
-        return body
 
     async def _stream(self, body: dict, out: RequestOutput) -> AsyncIterator[RequestOutput]:
         assert self._http is not None
@@ -315,48 +269,6 @@ class OpenAIBackend:
         out.finish_time = time.perf_counter()
         return _snapshot(out)
 
-    def _control(self, workflow_id: str, method: str, path: str, body: dict | None) -> None:
-        """Send a workflow's control message after its earlier ones (in the background)."""
-        assert self._tasks is not None
-        before = self._settled.get(workflow_id)
-        done = self._settled[workflow_id] = anyio.Event()
-        self._tasks.start_soon(self._send_control, workflow_id, method, path, body, before, done)
-
-    async def _send_control(
-        self,
-        workflow_id: str,
-        method: str,
-        path: str,
-        body: dict | None,
-        before: anyio.Event | None,
-        done: anyio.Event,
-    ) -> None:
-        assert self._http is not None
-        try:
-            if before is not None:
-                await before.wait()
-            content = orjson.dumps(body) if body is not None else None
-            headers = {"Content-Type": "application/json"} if body is not None else None
-            with contextlib.suppress(httpx.HTTPError):  # a hint lost, never a call
-                await self._http.request(method, path, content=content, headers=headers)
-        finally:
-            done.set()
-            if method == "DELETE" and self._settled.get(workflow_id) is done:
-                del self._settled[workflow_id]
-
-    async def _forget_declared(self) -> None:
-        """Let the control messages on their way arrive, then delete the workflows still
-        declared (the runtime stopped with them running)."""
-        if not self._settled or self._http is None:
-            return
-        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
-            for done in list(self._settled.values()):
-                await done.wait()
-            for workflow_id in sorted(self._declared):
-                with contextlib.suppress(httpx.HTTPError):
-                    await self._http.delete(_workflow_path(workflow_id))
-        self._declared.clear()
-
     async def _post_ste_updates(self) -> None:
         assert self._http is not None
         while True:
@@ -373,10 +285,6 @@ class OpenAIBackend:
 
 class _CallFailed(Exception):
     pass
-
-
-def _workflow_path(workflow_id: str) -> str:
-    return f"/v1/workflows/{quote(workflow_id, safe='')}"
 
 
 def _snapshot(out: RequestOutput) -> RequestOutput:

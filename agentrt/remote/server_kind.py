@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.sampling_params import SamplingParams
 
 KINDS = ("auto", "agentrt", "vllm", "sglang", "generic")
 
@@ -66,3 +67,34 @@ def takes_ste_updates(kind: str) -> bool:
 def takes_workflows(kind: str) -> bool:
     """Whether the server holds declared workflows (`/v1/workflows`)."""
     return kind == "agentrt"
+
+
+def completion_body(
+    kind: str, model: str | None, prompt: list[int], text: str | None, params: SamplingParams
+) -> dict[str, Any]:
+    """A streamed `/v1/completions` body in `kind`'s words: the prompt as token ids where
+    the server takes them (agentrt, vLLM, SGLang), as `text` (the decoded prompt) elsewhere;
+    vLLM's sampling extras (which agentrt and SGLang take too) only to those."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": list(prompt) if kind != "generic" else text,
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if params.seed is not None:
+        body["seed"] = params.seed
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if kind != "generic":
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.ignore_eos:
+            body["ignore_eos"] = True
+        if params.min_tokens:
+            body["min_tokens"] = params.min_tokens
+        if params.stop_token_ids:
+            body["stop_token_ids"] = list(params.stop_token_ids)
+    return body
