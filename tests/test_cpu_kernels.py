@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from agentrt.engine.model.kernels import PLAIN, CpuKernels, _build
 
@@ -121,6 +122,21 @@ def test_write_kv_matches_plain(fused: CpuKernels, dtype: torch.dtype) -> None:
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
     with pytest.raises(RuntimeError, match="outside the cache"):
         fused.write_kv_(k, v, *got, torch.tensor([7, 0, 64, 12, 40]))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5])  # 5: past MATVEC_ROWS, at::linear
+@pytest.mark.parametrize(("k", "n"), [(576, 960), (1536, 576), (100, 7), (33, 5)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_matvec_matches_linear(fused: CpuKernels, rows: int, k: int, n: int, bias: bool) -> None:
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(rows, k, generator=gen).to(torch.bfloat16)
+    w = torch.randn(n, k, generator=gen).to(torch.bfloat16)
+    b = torch.randn(n, generator=gen).to(torch.bfloat16) if bias else None
+    want = F.linear(x.float(), w.float(), None if b is None else b.float())
+    got = fused.matvec(x, w, b)
+    assert got.shape == (rows, n) and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, atol=0.02 * want.abs().max().item(), rtol=0.0)
+    assert torch.equal(fused.matvec(x[:1], w, b), got[:1]) or rows > fused.matvec_rows
 
 
 def test_decode_attention_is_batch_invariant(fused: CpuKernels) -> None:

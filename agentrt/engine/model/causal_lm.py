@@ -14,7 +14,12 @@ from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
 from agentrt.engine.model.kernels import PLAIN, Kernels, kernels_for
 from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding
-from agentrt.engine.model.linear import Linear, pack_linears, split_long_reductions
+from agentrt.engine.model.linear import (
+    Linear,
+    pack_linears,
+    split_long_reductions,
+    use_matvec,
+)
 
 
 class DecoderLayer(nn.Module):
@@ -121,14 +126,17 @@ class CausalLM(nn.Module):
         return self.lm_head(self.norm.normalize(last, delta[logits_indices], self.kernels)).float()
 
     def optimize_for_device(self) -> None:
-        """Device-specific fast paths once weights are in place (CPU: packed linears and
-        the fused kernels of `kernels.py`)."""
+        """Device-specific fast paths once weights are in place (CPU: packed linears, the
+        fused kernels of `kernels.py` and their matvec for decode steps)."""
         pack_linears(self)
         self.kernels = kernels_for(self.embed_tokens.weight.device)
+        use_matvec(self, self.kernels)
 
     def make_batch_invariant(self) -> None:
         """Give every token the same bits whatever it is batched with: matmuls reduce over
-        at most `linear.MAX_INVARIANT_K`; attention is switched by the metadata."""
+        at most `linear.MAX_INVARIANT_K` and never switch kernels by row count; attention
+        is switched by the metadata."""
+        use_matvec(self, None)
         split_long_reductions(self)
 
     def load_hf_weights(self, weights: dict[str, torch.Tensor]) -> None:

@@ -83,6 +83,17 @@ class Kernels(Protocol):
         `context_start ..`, causal over the sequence's cached KV (the chunk's own KV is
         already written) through `block_table` (int64 pages). Returns [Q, H, D]."""
 
+    def matvec(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """`x @ weight.T + bias` for the few rows of a decode step (x [M, K])."""
+
+    def matvec_dtypes(self) -> frozenset[torch.dtype]:
+        """The dtypes whose `matvec` beats the model's own linear (see `Linear`), for
+        steps of at most `matvec_rows` rows."""
+
+    matvec_rows: int
+
 
 class PlainKernels:
     """The reference: torch ops only."""
@@ -185,6 +196,16 @@ class PlainKernels:
         )
         return out[0].transpose(0, 1)
 
+    def matvec(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return F.linear(x, weight, bias)
+
+    def matvec_dtypes(self) -> frozenset[torch.dtype]:
+        return frozenset()
+
+    matvec_rows = 0
+
 
 PLAIN = PlainKernels()
 _SOURCES = sorted(Path(__file__).with_name("cpu_kernels").glob("*.cpp"))
@@ -233,6 +254,12 @@ class CpuKernels:
         self.silu_mul = ops.silu_mul
         self.decode_attention = ops.decode_attention
         self.prefill_attention = ops.prefill_attention
+        self.matvec = ops.matvec
+        self._matvec_dtypes = frozenset({torch.bfloat16} if ops.has_bf16_matvec() else ())
+        self.matvec_rows = int(ops.MATVEC_ROWS)
+
+    def matvec_dtypes(self) -> frozenset[torch.dtype]:
+        return self._matvec_dtypes
 
 
 def kernels_for(device: torch.device) -> Kernels:

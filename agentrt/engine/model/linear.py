@@ -9,9 +9,13 @@ longer one into equal slices, summed left to right in float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from agentrt.engine.model.kernels import Kernels
 
 _PACKABLE = (torch.bfloat16, torch.float16)
 MAX_INVARIANT_K = 1024
@@ -43,10 +47,17 @@ def _matmul(
 class Linear(nn.Linear):
     packed: torch.Tensor | None = None
     fast: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (packed, bias) when unsplit
+    # A kernel for a few rows (a decode step) that reads the weights faster than oneDNN's
+    # GEMM: `use_matvec`; never in batch-invariant mode (a row's bits would then depend on
+    # how many rows the step has).
+    matvec: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+    matvec_rows = 0
     # (input columns, weight slice, packed slice) when the reduction is split
     slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.matvec is not None and x.shape[0] <= self.matvec_rows:
+            return self.matvec(x, self.weight, self.bias)
         if self.fast is not None:  # packed, unsplit: one op, no nn.Module attribute lookups
             return torch.ops.mkldnn._linear_pointwise(x, *self.fast, "none", [], "")
         if self.slices is None:
@@ -69,6 +80,14 @@ class Linear(nn.Linear):
         self.fast = (self.packed, self.bias) if self.packed is not None else None
         return self.packed is not None
 
+    def use_matvec(self, kernels: Kernels) -> bool:
+        """Run steps of at most `kernels.matvec_rows` rows through `kernels.matvec` where
+        it serves this weight's dtype."""
+        if self.weight.dtype not in kernels.matvec_dtypes() or self.slices is not None:
+            return False
+        self.matvec, self.matvec_rows = kernels.matvec, kernels.matvec_rows
+        return True
+
     def split_reduction(self) -> bool:
         """Cut a reduction longer than `MAX_INVARIANT_K` into equal slices (see above)."""
         k = self.in_features
@@ -76,7 +95,7 @@ class Linear(nn.Linear):
             return False
         count = -(-k // MAX_INVARIANT_K)
         width = -(-k // count)
-        self.fast = None
+        self.fast = self.matvec = None
         self.slices = []
         for start in range(0, k, width):
             cols = slice(start, min(k, start + width))
@@ -89,6 +108,17 @@ class Linear(nn.Linear):
 def pack_linears(module: nn.Module) -> int:
     """Pack every `Linear` under `module`; returns how many were packed."""
     return sum(m.pack() for m in module.modules() if isinstance(m, Linear))
+
+
+def use_matvec(module: nn.Module, kernels: Kernels | None) -> int:
+    """`Linear.use_matvec(kernels)` on every `Linear` under `module` (None: off
+    everywhere); returns how many use it."""
+    linears = [m for m in module.modules() if isinstance(m, Linear)]
+    if kernels is None:
+        for m in linears:
+            m.matvec = None
+        return 0
+    return sum(m.use_matvec(kernels) for m in linears)
 
 
 def split_long_reductions(module: nn.Module) -> int:

@@ -13,4 +13,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rope_", &rope_);
   m.def("write_kv_", &write_kv_);
   m.def("silu_mul", &silu_mul);
+  m.def("matvec", &matvec);
+  m.def("has_bf16_matvec", &has_bf16_matvec);
+  m.attr("MATVEC_ROWS") = MATVEC_ROWS;
 }

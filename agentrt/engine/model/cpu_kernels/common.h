@@ -116,6 +116,12 @@ bool prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
                             at::Tensor& out);
 // Query positions per work item of a prefill sweep (both sweeps).
 constexpr int64_t QUERY_BLOCK = 64;
+// matvec.cpp: x [M, K] @ weight [N, K]^T (+ bias); the bf16 dot-product kernel for
+// M <= MATVEC_ROWS where the CPU has it (`has_bf16_matvec`), at::linear otherwise.
+constexpr int64_t MATVEC_ROWS = 4;
+bool has_bf16_matvec();
+at::Tensor matvec(const at::Tensor& x, const at::Tensor& weight,
+                  const c10::optional<at::Tensor>& bias);
 // rows.cpp
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor add_rms_norm_(at::Tensor& residual, const at::Tensor& delta, const at::Tensor& weight,
