@@ -13,6 +13,42 @@ namespace agentrt_kernels {
 // of each row; scores are computed 64 keys (four vectors) at a time.
 constexpr int64_t KEYS = 128, SCORE_KEYS = 64;
 
+// acc = R query rows (bf16 pairs, `pairs` per row) against 16 * NK keys of a packed block
+// (row stride `KEYS`). R and NK are constants so the tile stays in registers.
+template <int R, int NK>
+inline void score_rows(const uint32_t* qw, int64_t pairs, const uint32_t* kw,
+                       __m512 (&acc)[R][NK]) {
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < pairs; ++d) {
+    __m512i kv[NK];
+    for (int j = 0; j < NK; ++j) kv[j] = _mm512_loadu_si512(kw + d * KEYS + 16 * j);
+    for (int r = 0; r < R; ++r) {
+      const __m512bh qd = (__m512bh)_mm512_set1_epi32(qw[r * pairs + d]);
+      for (int j = 0; j < NK; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], qd, (__m512bh)kv[j]);
+    }
+  }
+}
+
+// o[r] += P[r] . V for R rows over `key_pairs` packed key pairs (head dim 16 * NVD).
+template <int R, int NVD>
+inline void value_rows(const uint32_t* pw, const uint32_t* vw, int64_t key_pairs, float* o) {
+  constexpr int64_t dim = 16 * NVD;
+  __m512 acc[R][NVD];
+  for (int r = 0; r < R; ++r)
+    for (int x = 0; x < NVD; ++x) acc[r][x] = _mm512_loadu_ps(o + r * dim + 16 * x);
+  for (int64_t jp = 0; jp < key_pairs; ++jp) {
+    __m512i vv[NVD];
+    for (int x = 0; x < NVD; ++x) vv[x] = _mm512_loadu_si512(vw + jp * dim + 16 * x);
+    for (int r = 0; r < R; ++r) {
+      const __m512bh pj = (__m512bh)_mm512_set1_epi32(pw[r * (KEYS / 2) + jp]);
+      for (int x = 0; x < NVD; ++x) acc[r][x] = _mm512_dpbf16_ps(acc[r][x], pj, (__m512bh)vv[x]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int x = 0; x < NVD; ++x) _mm512_storeu_ps(o + r * dim + 16 * x, acc[r][x]);
+}
+
 template <int NVD>  // head dim = 16 * NVD
 void sweep_bf16(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                 const at::Tensor& block_table, int64_t context_start, int64_t page_size,
@@ -86,40 +122,34 @@ void sweep_bf16(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor
                   -std::numeric_limits<float>::infinity());
         const int64_t scored = std::min(KEYS, (count + SCORE_KEYS - 1) / SCORE_KEYS * SCORE_KEYS);
         for (int64_t half = 0; half < scored; half += SCORE_KEYS) {
-          for (int64_t r0 = 0; r0 < rows; r0 += SCORE_ROWS) {
-            const int64_t tile = std::min<int64_t>(SCORE_ROWS, rows - r0);
+          // The epilogue of one row's scores: scale, mask, store, keep the maximum.
+          auto finish_row = [&](int64_t row, const __m512* acc_row) {
+            const int64_t visible = std::min(count, context_start + p0 + row % npos - kb + 1);
+            const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+            __m512 top = none;
+            for (int64_t j = 0; j < NK; ++j) {
+              __m512 v = _mm512_mul_ps(acc_row[j], vscale);
+              const int64_t first = half + 16 * j;  // key index of lane 0 in the block
+              if (first + 16 > visible) {
+                const int64_t open = std::max<int64_t>(0, std::min<int64_t>(16, visible - first));
+                const __mmask16 keep = open >= 16 ? 0xFFFF : (__mmask16)((1u << open) - 1u);
+                v = _mm512_mask_mov_ps(none, keep, v);
+              }
+              _mm512_storeu_ps(s.data() + row * KEYS + first, v);
+              top = _mm512_max_ps(top, v);
+            }
+            block_max[row] = std::max(block_max[row], _mm512_reduce_max_ps(top));
+          };
+          int64_t r0 = 0;
+          for (; r0 + SCORE_ROWS <= rows; r0 += SCORE_ROWS) {
             __m512 acc[SCORE_ROWS][NK];
-            for (int r = 0; r < SCORE_ROWS; ++r)
-              for (int64_t j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
-            for (int64_t d = 0; d < pairs; ++d) {
-              __m512i kv[NK];
-              for (int64_t j = 0; j < NK; ++j)
-                kv[j] = _mm512_loadu_si512(kw + d * KEYS + half + 16 * j);
-              for (int r = 0; r < SCORE_ROWS; ++r) {
-                if (r >= tile) break;
-                const __m512bh qd = (__m512bh)_mm512_set1_epi32(qw[(r0 + r) * pairs + d]);
-                for (int64_t j = 0; j < NK; ++j)
-                  acc[r][j] = _mm512_dpbf16_ps(acc[r][j], qd, (__m512bh)kv[j]);
-              }
-            }
-            for (int r = 0; r < tile; ++r) {
-              const int64_t row = r0 + r;
-              const int64_t visible = std::min(count, context_start + p0 + row % npos - kb + 1);
-              const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-              __m512 top = none;
-              for (int64_t j = 0; j < NK; ++j) {
-                __m512 v = _mm512_mul_ps(acc[r][j], vscale);
-                const int64_t first = half + 16 * j;  // key index of lane 0 in the block
-                if (first + 16 > visible) {
-                  const int64_t open = std::max<int64_t>(0, std::min<int64_t>(16, visible - first));
-                  const __mmask16 keep = open >= 16 ? 0xFFFF : (__mmask16)((1u << open) - 1u);
-                  v = _mm512_mask_mov_ps(none, keep, v);
-                }
-                _mm512_storeu_ps(s.data() + row * KEYS + first, v);
-                top = _mm512_max_ps(top, v);
-              }
-              block_max[row] = std::max(block_max[row], _mm512_reduce_max_ps(top));
-            }
+            score_rows<SCORE_ROWS, NK>(qw.data() + r0 * pairs, pairs, kw + half, acc);
+            for (int r = 0; r < SCORE_ROWS; ++r) finish_row(r0 + r, acc[r]);
+          }
+          for (; r0 < rows; ++r0) {
+            __m512 acc[1][NK];
+            score_rows<1, NK>(qw.data() + r0 * pairs, pairs, kw + half, acc);
+            finish_row(r0, acc[0]);
           }
         }
         // Online softmax: rescale what came before, probabilities as bf16 pairs.
@@ -144,28 +174,12 @@ void sweep_bf16(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor
           }
         }
         const int64_t key_pairs = (count + 1) / 2;
-        for (int64_t r0 = 0; r0 < rows; r0 += VALUE_ROWS) {
-          const int64_t tile = std::min<int64_t>(VALUE_ROWS, rows - r0);
-          __m512 acc[VALUE_ROWS][NVD];
-          for (int r = 0; r < tile; ++r)
-            for (int64_t x = 0; x < NVD; ++x)
-              acc[r][x] = _mm512_loadu_ps(o.data() + (r0 + r) * dim + 16 * x);
-          for (int64_t jp = 0; jp < key_pairs; ++jp) {
-            __m512i vv[NVD];
-            for (int64_t x = 0; x < NVD; ++x)
-              vv[x] = _mm512_loadu_si512(vw + jp * dim + 16 * x);
-            for (int r = 0; r < VALUE_ROWS; ++r) {
-              if (r >= tile) break;
-              const __m512bh pj =
-                  (__m512bh)_mm512_set1_epi32(pw[(r0 + r) * (KEYS / 2) + jp]);
-              for (int64_t x = 0; x < NVD; ++x)
-                acc[r][x] = _mm512_dpbf16_ps(acc[r][x], pj, (__m512bh)vv[x]);
-            }
-          }
-          for (int r = 0; r < tile; ++r)
-            for (int64_t x = 0; x < NVD; ++x)
-              _mm512_storeu_ps(o.data() + (r0 + r) * dim + 16 * x, acc[r][x]);
-        }
+        int64_t r0 = 0;
+        for (; r0 + VALUE_ROWS <= rows; r0 += VALUE_ROWS)
+          value_rows<VALUE_ROWS, NVD>(pw.data() + r0 * (KEYS / 2), vw, key_pairs,
+                                      o.data() + r0 * dim);
+        for (; r0 < rows; ++r0)
+          value_rows<1, NVD>(pw.data() + r0 * (KEYS / 2), vw, key_pairs, o.data() + r0 * dim);
       }
       for (int64_t g = 0; g < group; ++g) {
         for (int64_t i = 0; i < npos; ++i) {
