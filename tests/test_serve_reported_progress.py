@@ -65,3 +65,17 @@ def test_the_route_takes_the_mode_and_refuses_others(tmp_path):
             server.post("/v1/workflows", json={**body, "workflow_id": "v"}).json()["progress"]
             == "requests"
         )
+
+
+def test_a_finish_report_with_a_branch_ends_the_hand_off_and_a_bad_one_changes_nothing():
+    book = WorkflowBook(lambda ste: None)
+    book.declare(graph_from_body(OR_BRANCHES), "w")  # progress from requests
+    assert book.request_started("w", "route") is None
+    book.request_finished("w", "route")
+    workflow = book.get("w")
+    assert workflow.handing_off == ["route"]
+    with pytest.raises(WorkflowError):
+        book.report(workflow, finished=[{"agent": "route", "take": ["nowhere"]}])
+    assert workflow.handing_off == ["route"]  # nothing applied
+    book.report(workflow, finished=[{"agent": "route", "take": ["left"]}])
+    assert workflow.handing_off == []

@@ -154,18 +154,18 @@ class WorkflowBook:
         (`{"agent": name, "take": [successors]}` picks OR-branches and loops). Raises
         `WorkflowError` (nothing applied) if the graph cannot take it."""
         trial = workflow.state.copy()
-        workflow.handing_off = [a for a in workflow.handing_off if a not in finished]
+        done: set[str] = set()
         try:
             for agent in started:
                 trial.start(agent)
             for item in finished:
-                if isinstance(item, str):
-                    trial.finish(item)
-                else:
-                    trial.finish(item["agent"], item.get("take"))
+                agent = item if isinstance(item, str) else item["agent"]
+                trial.finish(agent, None if isinstance(item, str) else item.get("take"))
+                done.add(agent)
         except (WorkflowStateError, KeyError, TypeError, ValueError) as exc:
             raise WorkflowError(f"progress not applied: {exc}") from None
         workflow.state = trial
+        workflow.handing_off = [a for a in workflow.handing_off if a not in done]
         self._changed(workflow)
 
     def delete(self, workflow_id: str) -> bool:
