@@ -52,12 +52,13 @@ class Linear(nn.Linear):
     # how many rows the step has).
     matvec: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
     matvec_rows = 0
+    matvec_args: tuple[torch.Tensor, torch.Tensor | None] = ()  # (weight, bias), plain
     # (input columns, weight slice, packed slice) when the reduction is split
     slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.matvec is not None and x.shape[0] <= self.matvec_rows:
-            return self.matvec(x, self.weight, self.bias)
+            return self.matvec(x, *self.matvec_args)
         if self.fast is not None:  # packed, unsplit: one op, no nn.Module attribute lookups
             return torch.ops.mkldnn._linear_pointwise(x, *self.fast, "none", [], "")
         if self.slices is None:
@@ -71,7 +72,8 @@ class Linear(nn.Linear):
         return total.to(x.dtype)
 
     # No hooks are ever registered on the model's modules: calling `forward` directly
-    # skips nn.Module's hook dispatch, ~2% of a batch-1 decode step (docs/BENCHMARKS.md).
+    # skips nn.Module's hook dispatch, ~2% of a batch-1 decode step
+    # (docs/notes/engine_kernels.md).
     __call__ = forward
 
     def pack(self) -> bool:
@@ -86,6 +88,7 @@ class Linear(nn.Linear):
         if self.weight.dtype not in kernels.matvec_dtypes() or self.slices is not None:
             return False
         self.matvec, self.matvec_rows = kernels.matvec, kernels.matvec_rows
+        self.matvec_args = (self.weight, self.bias)
         return True
 
     def split_reduction(self) -> bool:
