@@ -32,7 +32,7 @@ from agentrt.engine.call_info import CallInfo
 from agentrt.engine.compute_thread import submit_to_compute_thread
 from agentrt.engine.errors import RequestFailedError
 from agentrt.engine.llm_engine import LLMEngine, Prompt
-from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.outputs import RequestOutput, final_output
 from agentrt.engine.sampling_params import SamplingParams
 
 if TYPE_CHECKING:
@@ -199,8 +199,4 @@ class AsyncLLM:
         call: CallInfo = ANONYMOUS,
     ) -> RequestOutput:
         """Submit a request and return its final output (errors as in `generate`)."""
-        last: RequestOutput | None = None
-        async for out in self.generate(prompt, params, call):
-            last = out
-        assert last is not None and last.finished
-        return last
+        return await final_output(self.generate(prompt, params, call))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field, fields
 
 
@@ -52,3 +53,12 @@ class EngineStats:
         sizes = self.batch_sizes
         out["mean_batch_size"] = sum(sizes) / len(sizes) if sizes else 0.0
         return out
+
+
+async def final_output(outputs: AsyncIterable[RequestOutput]) -> RequestOutput:
+    """The last (finished) output of a request's stream: what `complete` returns."""
+    last: RequestOutput | None = None
+    async for out in outputs:
+        last = out
+    assert last is not None and last.finished
+    return last

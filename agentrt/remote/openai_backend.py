@@ -35,7 +35,7 @@ import httpx
 import orjson
 
 from agentrt.engine.call_info import CallInfo
-from agentrt.engine.outputs import RequestOutput
+from agentrt.engine.outputs import RequestOutput, final_output
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.step_graph import StepGraph
 from agentrt.remote.server_kind import (
@@ -131,11 +131,7 @@ class OpenAIBackend:
     async def complete(
         self, prompt: list[int], params: SamplingParams, call: CallInfo = ANONYMOUS
     ) -> RequestOutput:
-        last: RequestOutput | None = None
-        async for out in self.generate(prompt, params, call):
-            last = out
-        assert last is not None and last.finished
-        return last
+        return await final_output(self.generate(prompt, params, call))
 
     async def generate(
         self, prompt: list[int], params: SamplingParams, call: CallInfo = ANONYMOUS
