@@ -124,19 +124,33 @@ def test_write_kv_matches_plain(fused: CpuKernels, dtype: torch.dtype) -> None:
         fused.write_kv_(k, v, *got, torch.tensor([7, 0, 64, 12, 40]))
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5])  # 5: past MATVEC_ROWS, at::linear
+@pytest.mark.parametrize("rows", [1, 2, 3, 4])
 @pytest.mark.parametrize(("k", "n"), [(576, 960), (1536, 576), (100, 7), (33, 5)])
 @pytest.mark.parametrize("bias", [True, False])
 def test_matvec_matches_linear(fused: CpuKernels, rows: int, k: int, n: int, bias: bool) -> None:
+    if torch.bfloat16 not in fused.matvec_dtypes():
+        pytest.skip("this CPU has no AVX-512 BF16")
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(rows, k, generator=gen).to(torch.bfloat16)
     w = torch.randn(n, k, generator=gen).to(torch.bfloat16)
     b = torch.randn(n, generator=gen).to(torch.bfloat16) if bias else None
     want = F.linear(x.float(), w.float(), None if b is None else b.float())
-    got = fused.matvec(x, w, b)
+    tiled = fused.tile_matvec_weight(w)
+    got = fused.matvec(x, tiled, b, n)
     assert got.shape == (rows, n) and got.dtype == torch.bfloat16
     torch.testing.assert_close(got.float(), want, atol=0.02 * want.abs().max().item(), rtol=0.0)
-    assert torch.equal(fused.matvec(x[:1], w, b), got[:1]) or rows > fused.matvec_rows
+    assert torch.equal(fused.matvec(x[:1], tiled, b, n), got[:1])  # a row's bits alone
+
+
+def test_matvec_refuses_what_it_does_not_run(fused: CpuKernels) -> None:
+    if torch.bfloat16 not in fused.matvec_dtypes():
+        pytest.skip("this CPU has no AVX-512 BF16")
+    w = torch.randn(8, 64).to(torch.bfloat16)
+    tiled = fused.tile_matvec_weight(w)
+    with pytest.raises(RuntimeError, match="1 <= M <= 4"):
+        fused.matvec(torch.randn(5, 64).to(torch.bfloat16), tiled, None, 8)
+    with pytest.raises(RuntimeError, match="tile_matvec_weight"):
+        fused.matvec(torch.randn(1, 64).to(torch.bfloat16), w, None, 8)
 
 
 def test_decode_attention_is_batch_invariant(fused: CpuKernels) -> None:

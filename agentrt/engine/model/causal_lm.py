@@ -12,6 +12,7 @@ from torch import nn
 
 from agentrt.engine.model.attention import paged_attention
 from agentrt.engine.model.attention_metadata import AttentionMetadata
+from agentrt.engine.model.decode_stack import DecodeStack, StackShape
 from agentrt.engine.model.kernels import PLAIN, Kernels, kernels_for
 from agentrt.engine.model.layers import RMSNorm, RotaryEmbedding
 from agentrt.engine.model.linear import (
@@ -73,6 +74,21 @@ class DecoderLayer(nn.Module):
 
     __call__ = forward  # as `Linear.__call__`: no hooks, no hook dispatch
 
+    def stack_weights(self) -> list[torch.Tensor | None]:
+        """This layer's weights in `DecodeStack`'s order (the linears' matvec copies)."""
+        q_norm, k_norm = self.q_norm, self.k_norm
+        return [
+            self.input_norm.weight,
+            self.qkv_proj.matvec_args[0],
+            self.qkv_proj.bias,
+            self.o_proj.matvec_args[0],
+            self.post_attention_norm.weight,
+            self.gate_up_proj.matvec_args[0],
+            self.down_proj.matvec_args[0],
+            q_norm.weight if q_norm is not None else None,
+            k_norm.weight if k_norm is not None else None,
+        ]
+
 
 class CausalLM(nn.Module):
     """Our implementation of the supported families; see `loader.SUPPORTED_ARCHITECTURES`."""
@@ -98,6 +114,7 @@ class CausalLM(nn.Module):
             self.lm_head.weight = self.embed_tokens.weight
         self.rope = RotaryEmbedding(config, self.head_dim, max_positions)
         self.kernels: Kernels = PLAIN
+        self.decode_stack: DecodeStack | None = None
         self.requires_grad_(False)
 
     @property
@@ -118,9 +135,14 @@ class CausalLM(nn.Module):
     ) -> torch.Tensor:
         """input_ids, positions: [T]; returns float32 logits [len(logits_indices), vocab]."""
         h = self.embed_tokens(input_ids)
-        delta = None
-        for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
-            delta = layer(h, delta, positions, self.rope, k_cache, v_cache, meta, self.kernels)
+        stack = self.decode_stack
+        if stack is not None and stack.runs(meta, h.shape[0]):
+            tables = (self.rope.cos, self.rope.sin)
+            delta = stack(h, positions, kv_caches, meta, tables, self.layers[0].scale)
+        else:
+            delta = None
+            for layer, (k_cache, v_cache) in zip(self.layers, kv_caches, strict=True):
+                delta = layer(h, delta, positions, self.rope, k_cache, v_cache, meta, self.kernels)
         assert delta is not None
         last = h[logits_indices]
         return self.lm_head(self.norm.normalize(last, delta[logits_indices], self.kernels)).float()
@@ -130,13 +152,24 @@ class CausalLM(nn.Module):
         fused kernels of `kernels.py` and their matvec for decode steps)."""
         pack_linears(self)
         self.kernels = kernels_for(self.embed_tokens.weight.device)
-        use_matvec(self, self.kernels)
+        linears = sum(isinstance(m, Linear) for m in self.modules())
+        if use_matvec(self, self.kernels) == linears:  # the stack reads the matvec copies
+            shape = StackShape(
+                self.config.num_attention_heads,
+                self.config.num_key_value_heads,
+                self.head_dim,
+                self.config.intermediate_size,
+                self.config.rms_norm_eps,
+            )
+            layers = [layer.stack_weights() for layer in self.layers]
+            self.decode_stack = self.kernels.decode_stack(layers, shape)
 
     def make_batch_invariant(self) -> None:
         """Give every token the same bits whatever it is batched with: matmuls reduce over
         at most `linear.MAX_INVARIANT_K` and never switch kernels by row count; attention
         is switched by the metadata."""
         use_matvec(self, None)
+        self.decode_stack = None
         split_long_reductions(self)
 
     def load_hf_weights(self, weights: dict[str, torch.Tensor]) -> None:

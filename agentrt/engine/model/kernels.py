@@ -10,6 +10,7 @@ enough, the plain one elsewhere; tests/test_cpu_kernels.py checks both agree.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+
+from agentrt.engine.model.decode_stack import DecodeStack, StackShape
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +86,30 @@ class Kernels(Protocol):
         `context_start ..`, causal over the sequence's cached KV (the chunk's own KV is
         already written) through `block_table` (int64 pages). Returns [Q, H, D]."""
 
+    def tile_matvec_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        """The copy of `weight` [N, K] that `matvec` reads."""
+
     def matvec(
-        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        tiled: torch.Tensor,
+        bias: torch.Tensor | None,
+        out_features: int,
     ) -> torch.Tensor:
-        """`x @ weight.T + bias` for the few rows of a decode step (x [M, K])."""
+        """`x @ weight.T + bias` for the few rows of a decode step (x [M, K]), from
+        `tiled = tile_matvec_weight(weight)`."""
 
     def matvec_dtypes(self) -> frozenset[torch.dtype]:
         """The dtypes whose `matvec` beats the model's own linear (see `Linear`), for
         steps of at most `matvec_rows` rows."""
 
     matvec_rows: int
+
+    def decode_stack(
+        self, layers: list[list[torch.Tensor | None]], shape: StackShape
+    ) -> DecodeStack | None:
+        """All layers of small decode steps as one call (`DecodeStack`), or None where
+        these kernels have none for these weights. `layers`: `DecoderLayer.stack_weights`."""
 
 
 class PlainKernels:
@@ -196,19 +213,32 @@ class PlainKernels:
         )
         return out[0].transpose(0, 1)
 
+    def tile_matvec_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight
+
     def matvec(
-        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        tiled: torch.Tensor,
+        bias: torch.Tensor | None,
+        out_features: int,
     ) -> torch.Tensor:
-        return F.linear(x, weight, bias)
+        return F.linear(x, tiled, bias)
 
     def matvec_dtypes(self) -> frozenset[torch.dtype]:
         return frozenset()
 
     matvec_rows = 0
 
+    def decode_stack(
+        self, layers: list[list[torch.Tensor | None]], shape: StackShape
+    ) -> DecodeStack | None:
+        return None
+
 
 PLAIN = PlainKernels()
-_SOURCES = sorted(Path(__file__).with_name("cpu_kernels").glob("*.cpp"))
+_SOURCE_DIR = Path(__file__).with_name("cpu_kernels")
+_SOURCES = sorted(_SOURCE_DIR.glob("*.cpp"))
 _built: object | None = None
 _build_failed = False
 
@@ -222,7 +252,7 @@ def _build() -> object | None:
         from torch.utils.cpp_extension import load
 
         _built = load(
-            name="agentrt_cpu_kernels",
+            name=_extension_name(),
             sources=[str(path) for path in _SOURCES],
             # -fopenmp: at::parallel_for is inlined here and splits work only with OpenMP on
             extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fopenmp", *_vector_flags()],
@@ -233,6 +263,16 @@ def _build() -> object | None:
         _build_failed = True
         log.warning("CPU kernels unavailable, using plain torch ops: %s", str(exc)[:300])
     return _built
+
+
+def _extension_name() -> str:
+    """Named by the sources' place and hash: torch caches a build by name, and two
+    checkouts (or versions) would otherwise rebuild over each other's."""
+    digest = hashlib.sha256(str(_SOURCE_DIR.resolve()).encode())
+    for path in sorted(_SOURCE_DIR.iterdir()):
+        if path.suffix in (".cpp", ".h"):
+            digest.update(path.name.encode() + path.read_bytes())
+    return f"agentrt_cpu_kernels_{digest.hexdigest()[:12]}"
 
 
 def _vector_flags() -> list[str]:
@@ -255,11 +295,28 @@ class CpuKernels:
         self.decode_attention = ops.decode_attention
         self.prefill_attention = ops.prefill_attention
         self.matvec = ops.matvec
+        self.tile_matvec_weight = ops.tile_matvec_weight
         self._matvec_dtypes = frozenset({torch.bfloat16} if ops.has_bf16_matvec() else ())
         self.matvec_rows = int(ops.MATVEC_ROWS)
+        self._ops = ops
 
     def matvec_dtypes(self) -> frozenset[torch.dtype]:
         return self._matvec_dtypes
+
+    def decode_stack(
+        self, layers: list[list[torch.Tensor | None]], shape: StackShape
+    ) -> DecodeStack | None:
+        weights = [w for layer in layers for w in layer if w is not None]
+        if (
+            torch.bfloat16 not in self._matvec_dtypes
+            or any(w.dtype != torch.bfloat16 for w in weights)
+            or shape.intermediate % 4
+        ):
+            return None
+        native = self._ops.DecodeStack(
+            layers, shape.heads, shape.kv_heads, shape.head_dim, shape.intermediate, shape.eps
+        )
+        return DecodeStack(native, self.matvec_rows)
 
 
 def kernels_for(device: torch.device) -> Kernels:

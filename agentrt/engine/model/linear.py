@@ -50,9 +50,11 @@ class Linear(nn.Linear):
     # A kernel for a few rows (a decode step) that reads the weights faster than oneDNN's
     # GEMM: `use_matvec`; never in batch-invariant mode (a row's bits would then depend on
     # how many rows the step has).
-    matvec: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+    matvec: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int], torch.Tensor] | None
+    matvec = None
     matvec_rows = 0
-    matvec_args: tuple[torch.Tensor, torch.Tensor | None] = ()  # (weight, bias), plain
+    # (the weight's tiled copy, bias, out_features), plain attributes
+    matvec_args: tuple[torch.Tensor, torch.Tensor | None, int] | tuple[()] = ()
     # (input columns, weight slice, packed slice) when the reduction is split
     slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
@@ -88,7 +90,7 @@ class Linear(nn.Linear):
         if self.weight.dtype not in kernels.matvec_dtypes() or self.slices is not None:
             return False
         self.matvec, self.matvec_rows = kernels.matvec, kernels.matvec_rows
-        self.matvec_args = (self.weight, self.bias)
+        self.matvec_args = (kernels.tile_matvec_weight(self.weight), self.bias, self.out_features)
         return True
 
     def split_reduction(self) -> bool:
@@ -119,7 +121,7 @@ def use_matvec(module: nn.Module, kernels: Kernels | None) -> int:
     linears = [m for m in module.modules() if isinstance(m, Linear)]
     if kernels is None:
         for m in linears:
-            m.matvec = None
+            m.matvec, m.matvec_args = None, ()
         return 0
     return sum(m.use_matvec(kernels) for m in linears)
 

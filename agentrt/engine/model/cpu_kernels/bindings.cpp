@@ -4,6 +4,10 @@
 
 #include "common.h"
 
+namespace agentrt_kernels {
+void bind_decode_stack(pybind11::module& m);  // decode_stack.cpp
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   using namespace agentrt_kernels;
   m.def("decode_attention", &decode_attention);
@@ -14,6 +18,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("write_kv_", &write_kv_);
   m.def("silu_mul", &silu_mul);
   m.def("matvec", &matvec);
+  m.def("tile_matvec_weight", &tile_matvec_weight);
   m.def("has_bf16_matvec", &has_bf16_matvec);
   m.attr("MATVEC_ROWS") = MATVEC_ROWS;
+  bind_decode_stack(m);
 }

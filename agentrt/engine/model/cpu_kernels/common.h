@@ -116,12 +116,14 @@ bool prefill_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache,
                             at::Tensor& out);
 // Query positions per work item of a prefill sweep (both sweeps).
 constexpr int64_t QUERY_BLOCK = 64;
-// matvec.cpp: x [M, K] @ weight [N, K]^T (+ bias); the bf16 dot-product kernel for
-// M <= MATVEC_ROWS where the CPU has it (`has_bf16_matvec`), at::linear otherwise.
+// matvec.cpp: x [M, K] @ weight [N, K]^T (+ bias) for bf16 and M <= MATVEC_ROWS, from
+// the weight's `tile_matvec_weight` copy, where the CPU has AVX-512 BF16
+// (`has_bf16_matvec`).
 constexpr int64_t MATVEC_ROWS = 4;
 bool has_bf16_matvec();
-at::Tensor matvec(const at::Tensor& x, const at::Tensor& weight,
-                  const c10::optional<at::Tensor>& bias);
+at::Tensor tile_matvec_weight(const at::Tensor& weight);
+at::Tensor matvec(const at::Tensor& x, const at::Tensor& tiled,
+                  const c10::optional<at::Tensor>& bias, int64_t out_features);
 // rows.cpp
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor add_rms_norm_(at::Tensor& residual, const at::Tensor& delta, const at::Tensor& weight,

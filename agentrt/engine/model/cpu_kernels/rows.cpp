@@ -1,6 +1,6 @@
 // Row-by-row kernels: RMSNorm (with the residual add), RoPE, the KV write, SwiGLU.
 
-#include "common.h"
+#include "row_ops.h"
 
 namespace agentrt_kernels {
 
@@ -14,18 +14,11 @@ void rms_norm_rows(T* residual, const T* delta, const T* weight, T* out, int64_t
     widen(weight, w.data(), n);
     for (int64_t r = begin; r < end; ++r) {
       T* hr = residual + r * n;
-      if (delta != nullptr) {  // residual += delta, rounded to T like a torch add
-        const T* dr = delta + r * n;
-        for (int64_t i = 0; i < n; ++i) hr[i] = from_float<T>(to_float(hr[i]) + to_float(dr[i]));
+      residual_row(hr, delta != nullptr ? delta + r * n : nullptr, x.data(), n);
+      if (delta != nullptr) {
+        for (int64_t i = 0; i < n; ++i) hr[i] = from_float<T>(x[i]);
       }
-      widen(hr, x.data(), n);
-      const float ss = dot(x.data(), x.data(), n);
-      const float inv = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
-      T* orow = out + r * n;
-      for (int64_t i = 0; i < n; ++i) {
-        const T normed = from_float<T>(x[i] * inv);  // HF rounds before the weight
-        orow[i] = from_float<T>(w[i] * to_float(normed));
-      }
+      normalize_row(x.data(), w.data(), out + r * n, n, eps);
     }
   });
 }
@@ -63,20 +56,12 @@ at::Tensor add_rms_norm_(at::Tensor& residual, const at::Tensor& delta, const at
 template <typename T, typename C>
 void rope_rows(T* x, int64_t tokens, int64_t heads, int64_t stride_t, int64_t dim,
                const int64_t* positions, const C* cos, const C* sin) {
-  const int64_t half = dim / 2;
   at::parallel_for(0, tokens, 8, [&](int64_t begin, int64_t end) {
     std::vector<float> row(dim), c(dim), s(dim);
     for (int64_t t = begin; t < end; ++t) {
       widen(cos + positions[t] * dim, c.data(), dim);
       widen(sin + positions[t] * dim, s.data(), dim);
-      for (int64_t h = 0; h < heads; ++h) {
-        T* xr = x + t * stride_t + h * dim;
-        widen(xr, row.data(), dim);
-        for (int64_t i = 0; i < half; ++i) {
-          xr[i] = from_float<T>(row[i] * c[i] - row[i + half] * s[i]);
-          xr[i + half] = from_float<T>(row[i + half] * c[i + half] + row[i] * s[i + half]);
-        }
-      }
+      for (int64_t h = 0; h < heads; ++h) rope_row(x + t * stride_t + h * dim, c.data(), s.data(), dim, row.data());
     }
   });
 }
@@ -149,8 +134,6 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
   shape.back() = width;
   at::Tensor out = at::empty(shape, gate_up.options());
   DISPATCH_MODEL_TYPES(gate_up.scalar_type(), "silu_mul", [&] {
-    // bf16/fp16 outputs round away far more than the coarse exp's error (~20 ULP)
-    const bool coarse = !std::is_same<scalar_t, float>::value;
     const scalar_t* src = gate_up.data_ptr<scalar_t>();
     scalar_t* dst = out.data_ptr<scalar_t>();
     at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
@@ -158,15 +141,7 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
       for (int64_t t = begin; t < end; ++t) {
         widen(src + t * 2 * width, g.data(), width);
         widen(src + t * 2 * width + width, u.data(), width);
-        int64_t i = 0;
-        for (; i + Vec::size() <= width; i += Vec::size()) {
-          Vec x = Vec::loadu(g.data() + i);
-          const Vec e = coarse ? x.neg().fexp_u20() : x.neg().exp_u20();
-          (x / (Vec(1.f) + e) * Vec::loadu(u.data() + i)).store(g.data() + i);
-        }
-        for (; i < width; ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
-        scalar_t* o = dst + t * width;
-        for (int64_t j = 0; j < width; ++j) o[j] = from_float<scalar_t>(g[j]);
+        silu_mul_span(g.data(), u.data(), dst + t * width, width);
       }
     });
   });
