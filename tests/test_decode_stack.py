@@ -101,3 +101,14 @@ def test_stack_refuses_bad_steps(tiny_models) -> None:
         native.run(h, one, tables, one + 1, one - 1, 4, 0.25, rope.cos, rope.sin)
     with pytest.raises(RuntimeError, match="does not fit the block table"):
         native.run(h, one, tables, one + 9, one, 4, 0.25, rope.cos, rope.sin)
+
+
+def test_chunked_prefill_in_bf16(tiny_models) -> None:
+    """A prefill chunk that samples nothing asks the lm head for zero rows: the matvec
+    path must leave that to the plain linear (it once failed the request)."""
+    engine = make_engine(tiny_models["qwen2"], dtype="bfloat16", max_num_batched_tokens=16)
+    engine.add_request(list(range(1, 41)), SamplingParams(max_tokens=3, ignore_eos=True))
+    outs = []
+    while engine.has_unfinished_requests():
+        outs += [o for o in engine.step() if o.finished]
+    assert outs[0].error is None and len(outs[0].token_ids) == 3

@@ -59,7 +59,7 @@ class Linear(nn.Linear):
     slices: list[tuple[slice, torch.Tensor, torch.Tensor | None]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.matvec is not None and x.shape[0] <= self.matvec_rows:
+        if self.matvec is not None and 0 < x.shape[0] <= self.matvec_rows:
             return self.matvec(x, *self.matvec_args)
         if self.fast is not None:  # packed, unsplit: one op, no nn.Module attribute lookups
             return torch.ops.mkldnn._linear_pointwise(x, *self.fast, "none", [], "")
