@@ -72,3 +72,4 @@ def test_roofline_bound_is_weights_plus_kv_over_read_bandwidth():
     assert out["bound_ms"] == pytest.approx(10.0)
     assert out["fraction"] == pytest.approx(0.25)
     assert out["step_ms"] == pytest.approx(40.0)
+    assert out["read_gbs"] == 40.0

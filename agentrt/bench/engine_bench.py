@@ -4,7 +4,8 @@ dtype and machine, in one run.
 Cases: batch-1 decode, a batch of 16 mixed prompt lengths, and TTFT with a cached vs.
 cold 2,000-token prefix. Throughput is generated tokens / wall time, best of `repeats`.
 Then the mean decode step at batch 1 and at batch 16 (256-token prompts), each against
-its bandwidth bound (roofline.py) at the measured read bandwidth (bandwidth.py).
+its bandwidth bound (roofline.py) at the read bandwidth probed right before and after
+those steps (bandwidth.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
-from agentrt.bench.bandwidth import measure_bandwidth
+from agentrt.bench.bandwidth import (
+    l3_cache_bytes,
+    measure_bandwidth,
+    probe_bytes,
+    read_bandwidth_gbs,
+)
 from agentrt.bench.roofline import decode_steps, decode_tokens_for, roofline
 from agentrt.engine import loader
 from agentrt.engine.config import EngineConfig
@@ -123,10 +129,19 @@ def run_engine_bench(
 
     ttft_cold, ttft_cached = _ttft(engine, vocab, repeats)
     b16 = [256] * 16
+    probe = probe_bytes(l3_cache_bytes())
+
+    def steps_and_bandwidth(prompts: list[list[int]], new_tokens: int) -> tuple:
+        """The decode steps, and the read bandwidth probed right before and after them
+        (this machine's bandwidth drifts by tens of percent over minutes)."""
+        before = read_bandwidth_gbs(probe, device)
+        timed = decode_steps(engine, prompts, new_tokens)
+        return timed, (before + read_bandwidth_gbs(probe, device)) / 2
+
     steps = [
-        decode_steps(engine, _prompts([256], vocab, 5), 64),
-        decode_steps(
-            engine, _prompts(b16, vocab, 6), decode_tokens_for(sum(b16), max_num_batched_tokens)
+        steps_and_bandwidth(_prompts([256], vocab, 5), 64),
+        steps_and_bandwidth(
+            _prompts(b16, vocab, 6), decode_tokens_for(sum(b16), max_num_batched_tokens)
         ),
     ]
     bar.update(1)
@@ -145,12 +160,12 @@ def run_engine_bench(
         "ttft_cold_ms": ttft_cold * 1e3,
         "ttft_cached_ms": ttft_cached * 1e3,
         "ttft_cached_over_cold": ttft_cached / ttft_cold,
-        "decode_step_ms": steps[0].mean_step_s * 1e3,
+        "decode_step_ms": steps[0][0].mean_step_s * 1e3,
         "weight_bytes": weight_bytes,
         "kv_bytes_per_token": kv_bytes_per_token,
         "bandwidth": bandwidth,
         "roofline": [
-            roofline(s, weight_bytes, kv_bytes_per_token, bandwidth["read_gbs"]) for s in steps
+            roofline(s, weight_bytes, kv_bytes_per_token, read_gbs) for s, read_gbs in steps
         ],
     }
 

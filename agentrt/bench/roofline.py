@@ -68,6 +68,7 @@ def roofline(
         "batch": steps.batch,
         "steps": steps.steps,
         "step_ms": steps.mean_step_s * 1e3,
+        "read_gbs": read_gbs,
         "kv_bytes_read": kv_bytes,
         "bound_ms": bound_s * 1e3,
         "fraction": bound_s / steps.mean_step_s,
