@@ -291,7 +291,7 @@ void bind_decode_stack(pybind11::module& m) {
       .def(pybind11::init<const std::vector<std::vector<c10::optional<at::Tensor>>>&, int64_t,
                           int64_t, int64_t, int64_t, double>())
       .def("set_caches", &DecodeStack::set_caches)
-      .def("run", &DecodeStack::run);
+      .def("run", &DecodeStack::run, pybind11::call_guard<pybind11::gil_scoped_release>());
 }
 
 }  // namespace agentrt_kernels
