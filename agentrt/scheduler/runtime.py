@@ -262,7 +262,6 @@ class Runtime:
         if run.error is None and not run.state.finished:
             return
         self.stats.workflows_done += 1
-        self.stats.workflows_failed += run.error is not None
         run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())
