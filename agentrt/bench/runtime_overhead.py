@@ -13,10 +13,10 @@ import anyio
 
 from agentrt.bench.kvflow_workloads import IdsTokenizer
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.completion_client import CompletionClient
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.decorators import Workflow
-from agentrt.graph.step_graph import StepGraph
 from agentrt.scheduler.runtime import Runtime
 
 
@@ -30,29 +30,12 @@ class _Done:
     error: str | None = None
 
 
-class InstantClient:
-    """Answers every completion immediately with one token (a measurement harness)."""
+class InstantClient(CompletionClient):
+    """Answers every completion immediately with one token (a measurement harness); no
+    KV cache and no server, so the notifications are `CompletionClient`'s no-ops."""
 
     async def complete(self, prompt: list[int], params: SamplingParams, call: CallInfo):
         return _Done([prompt[-1]])
-
-    def update_steps_to_execution(self, agent_ste) -> None:
-        """No KV cache: nothing to order."""
-
-    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
-        """No server: nothing to declare."""
-
-    def workflow_finished(self, workflow_id: str) -> None:
-        """No server: nothing to forget."""
-
-    def agent_started(self, workflow_id: str, agent_id: str) -> None:
-        """No server: nothing to report."""
-
-    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
-        """No server: nothing to report."""
-
-    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
-        """No KV cache: nothing to keep."""
 
 
 def _fan_out() -> Workflow:
