@@ -87,13 +87,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
     from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import (
-        BuiltinConfig,
-        RemoteConfig,
-        expand_modes,
-        run_simulation,
-        summarize,
-    )
+    from agentrt.simulation.mode_order import expand_modes
+    from agentrt.simulation.runner import BuiltinConfig, RemoteConfig, run_simulation, summarize
 
     modes = expand_modes(args.mode)
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()

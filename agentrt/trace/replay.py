@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.trace.eligible import DISPATCH_MODES, EligibleCalls
+from agentrt.trace.eligible import EligibleCalls
 from agentrt.trace.learned_hints import LearnedReplayHints
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 from agentrt.trace.replay_options import ReplayOptions
@@ -31,8 +31,6 @@ from agentrt.trace.tokens import prompt_tokens, scaled_len
 if TYPE_CHECKING:  # the engines import torch; options and flags must not need it
     from agentrt.engine.llm_engine import LLMEngine
     from agentrt.engine.outputs import RequestOutput
-
-__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer"]
 
 
 class Replayer:

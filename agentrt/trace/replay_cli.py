@@ -12,11 +12,12 @@ from agentrt.learn import read_learned
 from agentrt.output_files import JSON, PLOT, output_path
 from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import write_json
+from agentrt.trace.eligible import DISPATCH_MODES
 from agentrt.trace.importers import FORMATS
 from agentrt.trace.learned_hints import LEARNED_POLICY
 from agentrt.trace.load import load_trace
 from agentrt.trace.metrics import format_accounting, format_serving
-from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
+from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.replay_run import ReplayJob, engine_config, run_policies
 from agentrt.trace.timeline import Timeline
 
