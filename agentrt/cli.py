@@ -9,7 +9,7 @@ from agentrt.bench import cli as bench_cli
 from agentrt.bench import kvflow_cli
 from agentrt.cli_types import positive_int
 from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
-from agentrt.output_files import JSON, atomic_write_text, output_path
+from agentrt.output_files import JSON, add_json_flag, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
 from agentrt.run_cli import add_run_parser
 from agentrt.serve import cli as serve_cli
@@ -23,9 +23,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    parser.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(parser)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

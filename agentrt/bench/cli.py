@@ -10,7 +10,7 @@ from typing import Any
 
 from agentrt.bench.peer_vllm import parse_peer
 from agentrt.cli_types import positive_int
-from agentrt.output_files import JSON, output_path
+from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 
 
@@ -65,9 +65,7 @@ def add_bench_parsers(
     tracker.add_argument(
         "--workflows", type=positive_int, default=2000, help="runtime workflows (2,000)"
     )
-    tracker.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(tracker)
     tracker.set_defaults(func=_cmd_bench_tracker)
 
     workflows = bench_sub.add_parser(

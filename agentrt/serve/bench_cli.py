@@ -17,7 +17,7 @@ import anyio
 import httpx
 
 from agentrt.cli_types import positive_float, positive_int
-from agentrt.output_files import JSON, output_path
+from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES
 from agentrt.serve.bench_tool_agent import TOOL_MODES
@@ -69,9 +69,7 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
     )
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
-    p.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(p)
     p.set_defaults(func=_cmd_bench_serve)
 
 
