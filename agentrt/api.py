@@ -41,7 +41,7 @@ async def open_runtime(
         else:
             engine = engine or LLMEngine.from_config(EngineConfig(**engine_config))
             llm = await stack.enter_async_context(AsyncLLM(engine))
-            tokenizer = _tokenizer(engine)
+            tokenizer = engine.ensure_tokenizer()
         runtime = Runtime(
             llm,
             PromptBuilder(tokenizer),
@@ -80,16 +80,6 @@ async def _remote_client(stack: AsyncExitStack, options: dict[str, Any]):
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(options.get("tokenizer")))
     client = await stack.enter_async_context(OpenAIBackend(settings, tokenizer))
     return client, tokenizer
-
-
-def _tokenizer(engine: LLMEngine) -> Any:
-    """The engine's tokenizer; a sim engine has none until asked, so text prompts use
-    the tokenizer of its `config.model` (default: the embedded SmolLM2's)."""
-    if engine.tokenizer is None and engine.config.backend == "sim":
-        from agentrt.engine import loader
-
-        engine.tokenizer = loader.load_tokenizer(loader.resolve_model_dir(engine.config.model))
-    return engine.tokenizer
 
 
 def run(

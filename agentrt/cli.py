@@ -7,7 +7,7 @@ import sys
 
 from agentrt.bench import cli as bench_cli
 from agentrt.bench import kvflow_cli
-from agentrt.cli_types import positive_int
+from agentrt.cli_types import add_common_flags, positive_int
 from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sigterm_raises
 from agentrt.output_files import JSON, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
@@ -15,17 +15,6 @@ from agentrt.run_cli import add_run_parser
 from agentrt.serve import cli as serve_cli
 from agentrt.simulation import simulate_cli
 from agentrt.trace.replay_cli import add_replay_parser
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    parser.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -81,14 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Town agents with a long shared system prompt answer questions in one "
         "batch; prints the answers and what the engine did (prefill computed vs. reused).",
     )
-    _add_common(demo)
+    add_common_flags(demo)
     demo.add_argument("--max-tokens", type=positive_int, default=48, help="tokens per answer (48)")
     demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks (each against a baseline in the same run)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    bench_cli.add_bench_parsers(bench_sub, _add_common)
-    kvflow_cli.add_parser(bench_sub, _add_common)
+    bench_cli.add_bench_parsers(bench_sub)
+    kvflow_cli.add_parser(bench_sub)
 
     cal = sub.add_parser(
         "calibrate",
@@ -97,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "machine, fits the cost profile by least squares, prints measured vs fitted and "
         "writes the profile (load it with EngineConfig(backend='sim', profile=PATH)).",
     )
-    _add_common(cal)
+    add_common_flags(cal)
     cal.add_argument(
         "--out",
         metavar="PATH.json",
@@ -111,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.set_defaults(func=_cmd_calibrate)
 
-    add_run_parser(sub, _add_common)
+    add_run_parser(sub)
     add_replay_parser(sub)
-    simulate_cli.add_parser(sub, _add_common)
+    simulate_cli.add_parser(sub)
     serve_cli.add_parser(sub)
     serve_cli.add_bench_parser(bench_sub)
     return parser

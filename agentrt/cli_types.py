@@ -1,6 +1,6 @@
-"""argparse `type=` converters for numeric flags.
+"""argparse helpers: the flags most commands share and `type=` converters for numbers.
 
-Each one rejects what the flag cannot mean (NaN, infinities, values out of range) while
+Each converter rejects what the flag cannot mean (NaN, infinities, values out of range) while
 the command line is parsed, so the command exits 2 before any work starts.
 """
 
@@ -9,6 +9,18 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+
+from agentrt.output_files import add_json_flag
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """`--model`, `--device` and `--json`: the flags most commands take."""
+    parser.add_argument(
+        "--model",
+        help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    add_json_flag(parser)
 
 
 def _integer(text: str, rule: str) -> int:

@@ -56,6 +56,13 @@ def check_output(path: str | Path, suffixes: tuple[str, ...], plot: bool = False
     return path
 
 
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """`--json PATH.json`, checked while parsing (`output_path`): where results go."""
+    parser.add_argument(
+        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
+    )
+
+
 def output_path(suffixes: tuple[str, ...], plot: bool = False) -> Callable[[str], Path]:
     """An argparse `type=` that checks an output path up front (see `check_output`)."""
 

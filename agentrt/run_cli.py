@@ -8,11 +8,10 @@ any failed, 2 when the file or a setting is wrong (one line on stderr).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentrt.cli_types import positive_float
+from agentrt.cli_types import add_common_flags, positive_float
 from agentrt.output_files import JSONL, output_path
 from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import format_table, write_json
@@ -21,7 +20,7 @@ from agentrt.scheduler.priority import priority_names
 from agentrt.scheduler.runtime import WorkflowResult
 
 
-def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_run_parser(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run a workflow file",
@@ -29,7 +28,7 @@ def add_run_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], Non
         "`inputs` (one instance per input), or an async `main(runtime)`.",
     )
     run.add_argument("file", help="path to the workflow file, e.g. examples/pipeline.py")
-    add_common(run)
+    add_common_flags(run)
     run.add_argument(
         "--backend",
         choices=("builtin", "sim", "openai"),

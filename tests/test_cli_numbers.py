@@ -15,7 +15,7 @@ from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.profile import CostProfile
 from agentrt.simulation.cosim import CosimConfig
 from agentrt.simulation.town_scenario import ScenarioError, scenario_from_dict
-from agentrt.trace.replay import ReplayOptions
+from agentrt.trace.replay_options import ReplayOptions
 
 COUNT = ["0", "-1", "nan", "inf", "1.5", "x"]  # flags that count something (>= 1)
 SIZE = ["-1", "nan", "inf", "1.5"]  # sizes where 0 means "none"

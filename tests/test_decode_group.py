@@ -97,7 +97,7 @@ def lockstep(seed: int, kv_tokens: int, host_tokens: int, fast: bool) -> dict[st
         steps += n
         for engine in (plain, group):
             engine.check_integrity()
-        g = group.decode_group
+        g = group.runner.decode_group
         assert min([*g._pages, *g._finishes], default=g.steps) >= g.steps  # none left behind
         assert sim_engine_state(group) == sim_engine_state(plain)
         if not plain.has_unfinished_requests() and submitted >= 40:

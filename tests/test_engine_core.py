@@ -39,7 +39,7 @@ def test_a_runner_without_implicit_decodes_refuses_them_and_serves_on(tiny_model
     assert not engine.runner.supports_implicit_decodes
     with pytest.raises(ValueError, match="TorchModelRunner has no implicit decodes"):
         engine.implicit_decodes = True
-    assert not engine.implicit_decodes and engine.decode_group is None
+    assert not engine.implicit_decodes and engine.runner.decode_group is None
     assert engine.stream_outputs  # untouched
     engine.implicit_decodes = False  # a no-op
     params = SamplingParams(max_tokens=3, ignore_eos=True)
@@ -49,9 +49,17 @@ def test_a_runner_without_implicit_decodes_refuses_them_and_serves_on(tiny_model
 
 def test_sim_engine_turns_implicit_decodes_on_and_off():
     engine = LLMEngine.from_config(EngineConfig(backend="sim", profile="l4-llama3-8b"))
-    assert engine.runner.supports_implicit_decodes and engine.decode_group is None
+    assert engine.runner.supports_implicit_decodes and engine.runner.decode_group is None
     engine.implicit_decodes = True
-    assert engine.decode_group is engine.runner.decode_group is not None
+    assert engine.runner.decode_group is not None
     assert not engine.stream_outputs  # outputs only when requests finish
     engine.implicit_decodes = False
-    assert engine.decode_group is None
+    assert engine.runner.decode_group is None
+
+
+def test_sim_engine_loads_its_tokenizer_once_when_asked():
+    engine = LLMEngine.from_config(EngineConfig(backend="sim", profile="l4-llama3-8b"))
+    assert engine.tokenizer is None  # not loaded for token-id prompts
+    tokenizer = engine.ensure_tokenizer()
+    assert tokenizer is not None and engine.ensure_tokenizer() is tokenizer
+    assert engine.tokenize("hello") == tokenizer.encode("hello", add_special_tokens=False)

@@ -63,7 +63,6 @@ def test_a_zero_budget_and_a_past_deadline_pin_nothing_without_raising():
     assert not PinBook(0).pin("a", 1, until=10.0, now=0.0).pinned
     assert PinBook(0).pin("a", 0, until=10.0, now=0.0).pinned
     assert not PinBook(10).pin("a", 1, until=5.0, now=5.0).pinned
-    assert PinBook.for_pool(1000, 0.25).budget_pages == 250
 
 
 @pytest.mark.parametrize(
@@ -75,7 +74,6 @@ def test_a_zero_budget_and_a_past_deadline_pin_nothing_without_raising():
         lambda b: b.expire(math.nan),
         lambda b: b.shed("3"),
         lambda b: PinBook(-1),
-        lambda b: PinBook.for_pool(100, 1.5),
     ],
 )
 def test_bad_arguments_are_one_line_errors_and_others_keep_their_pins(call):

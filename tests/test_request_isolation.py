@@ -182,7 +182,7 @@ def test_bad_requests_are_refused_at_add_request(idle_engine, bad, error, messag
     with pytest.raises(error, match=message) as info:
         idle_engine.add_request(**request)
     assert "\n" not in str(info.value)
-    assert not idle_engine.requests and not idle_engine.batcher.has_work
+    assert not (idle_engine.requests or idle_engine.batcher.waiting or idle_engine.batcher.running)
 
 
 def test_refusals_leave_healthy_work_untouched(engine, alone):

@@ -18,7 +18,8 @@ from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import Sequence, SequenceStatus
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.trace import CallRecord
-from agentrt.trace.replay import Replayer, ReplayOptions
+from agentrt.trace.replay import Replayer
+from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.timeline import Timeline
 
 

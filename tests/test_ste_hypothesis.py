@@ -34,6 +34,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentrt.graph import StepGraph, WorkflowState, WorkflowStateError, steps_to_execution
+from agentrt.graph.ste import ste_json
 
 INF = math.inf
 FAST = settings(max_examples=100, deadline=None)
@@ -234,3 +235,8 @@ def test_finishing_leaves_agents_it_cannot_reach_alone(graph, data):
             after = steps_to_execution(graph, done)
             unreachable = set(graph.agents) - nx.descendants(graph.nx_graph, agent) - {agent}
             assert all(after[v] == before[v] for v in unreachable)
+
+
+def test_ste_json_writes_never_again_as_null():
+    assert ste_json(math.inf) is None and ste_json(None) is None
+    assert ste_json(0.0) == 0.0 and ste_json(3.0) == 3.0

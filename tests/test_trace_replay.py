@@ -7,7 +7,8 @@ import pytest
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.trace import CallRecord
-from agentrt.trace.replay import Replayer, ReplayOptions
+from agentrt.trace.replay import Replayer
+from agentrt.trace.replay_options import ReplayOptions
 
 
 def _sim(kv_cache_tokens: int = 65_536, **overrides) -> LLMEngine:

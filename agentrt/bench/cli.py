@@ -4,26 +4,23 @@ add their own)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentrt.bench.peer_vllm import parse_peer
-from agentrt.cli_types import positive_int
-from agentrt.output_files import JSON, output_path
+from agentrt.cli_types import add_common_flags, positive_int
+from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 
 
-def add_bench_parsers(
-    bench_sub: Any, add_common: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_bench_parsers(bench_sub: Any) -> None:
     engine = bench_sub.add_parser(
         "engine",
         help="our engine vs HF transformers generate",
         description="Batch-1 decode, a mixed batch of 16 and cached vs. cold TTFT, against "
         "HF transformers generate on the same model, dtype and machine.",
     )
-    add_common(engine)
+    add_common_flags(engine)
     engine.add_argument("--dtype", default="auto", help="auto (bfloat16), float32, bfloat16")
     engine.add_argument(
         "--repeats", type=positive_int, default=2, help="best of N runs per case (2)"
@@ -65,9 +62,7 @@ def add_bench_parsers(
     tracker.add_argument(
         "--workflows", type=positive_int, default=2000, help="runtime workflows (2,000)"
     )
-    tracker.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(tracker)
     tracker.set_defaults(func=_cmd_bench_tracker)
 
     workflows = bench_sub.add_parser(
@@ -77,7 +72,7 @@ def add_bench_parsers(
         "cons -> judge), run with a global step barrier and out of order, in one process. "
         "Each instance draws (seeded) its output budgets and its scout's tool latency.",
     )
-    add_common(workflows)
+    add_common_flags(workflows)
     workflows.add_argument(
         "--instances", type=positive_int, default=16, help="concurrent workflows (16)"
     )
@@ -97,7 +92,7 @@ def add_bench_parsers(
         "prints real vs predicted time and whether both made the same schedule; then "
         "measures simulated LLM calls per wall second.",
     )
-    add_common(sim)
+    add_common_flags(sim)
     sim.add_argument("--profile", default="cpu-smollm2-135m", help="profile name or JSON path")
     sim.add_argument("--calls", type=positive_int, default=20_000, help="calls for the speed run")
     sim.add_argument("--speed-only", action="store_true", help="skip the real-engine runs")

@@ -19,11 +19,11 @@ import anyio
 from agentrt.bench.kvflow_workloads import IdsTokenizer, KVFlowWorkload
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.completion_client import CompletionClient
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.decorators import Workflow
-from agentrt.graph.step_graph import StepGraph
 from agentrt.kvmanager.policies.belady import BeladyPolicy
 from agentrt.kvmanager.stats import KVStats
 from agentrt.scheduler.runtime import Runtime
@@ -31,8 +31,9 @@ from agentrt.scheduler.runtime import Runtime
 POLICIES = ("lru", "hicache", "kvflow", "belady", "ideal")
 
 
-class RecordingClient:
-    """The runtime's completion client: forwards to `AsyncLLM`, keeps each call's output
+class RecordingClient(CompletionClient):
+    """The runtime's completion client: forwards the calls and the steps-to-execution to
+    `AsyncLLM` (whose other notifications are no-ops, as here), keeps each call's output
     token ids by prompt (so runs under different policies can be compared)."""
 
     def __init__(self, llm: AsyncLLM) -> None:
@@ -41,21 +42,6 @@ class RecordingClient:
 
     def update_steps_to_execution(self, agent_ste) -> None:
         self.llm.update_steps_to_execution(agent_ste)
-
-    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
-        self.llm.workflow_started(workflow_id, graph)
-
-    def workflow_finished(self, workflow_id: str) -> None:
-        self.llm.workflow_finished(workflow_id)
-
-    def agent_started(self, workflow_id: str, agent_id: str) -> None:
-        self.llm.agent_started(workflow_id, agent_id)
-
-    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
-        self.llm.agent_finished(workflow_id, agent_id, take)
-
-    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
-        self.llm.tool_paused(workflow_id, agent_id, tool)
 
     async def complete(self, prompt, params, call: CallInfo):
         out = await self.llm.complete(prompt, params, call)

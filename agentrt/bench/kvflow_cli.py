@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from agentrt.bench.kvflow_workloads import KVFlowWorkload, concurrent, single
-from agentrt.cli_types import positive_int
+from agentrt.cli_types import add_common_flags, positive_int
 from agentrt.report import format_table, write_json
 
 POLICIES = "lru,hicache,kvflow,belady,ideal"
@@ -144,7 +144,7 @@ def cmd_bench_kvflow(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
+def add_parser(bench_sub: argparse._SubParsersAction) -> None:
     p = bench_sub.add_parser(
         "kvflow",
         help="KV eviction policies (lru, hicache, kvflow, belady, ideal) on agent workflows",
@@ -155,7 +155,7 @@ def add_parser(bench_sub: argparse._SubParsersAction, add_common) -> None:
         "measurement window opens when every instance has started its second round. e2e is "
         "wall time on builtin and virtual time on sim.",
     )
-    add_common(p)
+    add_common_flags(p)
     p.add_argument("--scenario", choices=("single", "concurrent"), default="single")
     p.add_argument(
         "--dtype",

@@ -7,52 +7,28 @@ runtime's own work: tracker, workflow state, STE publishing, prompt assembly, ta
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import anyio
 
 from agentrt.bench.kvflow_workloads import IdsTokenizer
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.completion_client import CompletionClient
+from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.decorators import Workflow
-from agentrt.graph.step_graph import StepGraph
 from agentrt.scheduler.runtime import Runtime
 
 
-@dataclass
-class _Done:
-    token_ids: list[int]
-    text: str = "ok"
-    num_cached_tokens: int = 0
-    arrival_time: float = 0.0
-    first_token_time: float | None = None
-    error: str | None = None
+class InstantClient(CompletionClient):
+    """Answers every completion immediately with one token (a measurement harness); no
+    KV cache and no server, so the notifications are `CompletionClient`'s no-ops."""
 
-
-class InstantClient:
-    """Answers every completion immediately with one token (a measurement harness)."""
-
-    async def complete(self, prompt: list[int], params: SamplingParams, call: CallInfo):
-        return _Done([prompt[-1]])
-
-    def update_steps_to_execution(self, agent_ste) -> None:
-        """No KV cache: nothing to order."""
-
-    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
-        """No server: nothing to declare."""
-
-    def workflow_finished(self, workflow_id: str) -> None:
-        """No server: nothing to forget."""
-
-    def agent_started(self, workflow_id: str, agent_id: str) -> None:
-        """No server: nothing to report."""
-
-    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
-        """No server: nothing to report."""
-
-    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
-        """No KV cache: nothing to keep."""
+    async def complete(
+        self, prompt: list[int], params: SamplingParams, call: CallInfo
+    ) -> RequestOutput:
+        token = [prompt[-1]]
+        return RequestOutput(call.call_id or "", prompt, token, token, "ok", finished=True)
 
 
 def _fan_out() -> Workflow:

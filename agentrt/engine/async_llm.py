@@ -7,8 +7,9 @@
 
 It is the runtime's in-process `CompletionClient`: a call's `CallInfo` gives the engine
 its agent id, fixed-prefix length and priority. The workflow lifecycle and tool-pause
-hooks are no-ops here: the runtime hands the KV manager its steps-to-execution itself
-(`update_steps_to_execution`), which is all a declared graph would tell it.
+hooks are no-ops here (`CompletionClient`'s): the runtime hands the KV manager its
+steps-to-execution itself (`update_steps_to_execution`), which is all a declared graph or
+a tool pause would tell it.
 
 Engine steps run on the compute thread (`compute_thread`), so the event loop stays free
 while a batch executes. Leaving `generate` early aborts the request, releasing its KV.
@@ -22,21 +23,18 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.completion_client import CompletionClient
 from agentrt.engine.compute_thread import submit_to_compute_thread
 from agentrt.engine.errors import RequestFailedError
 from agentrt.engine.llm_engine import LLMEngine, Prompt
 from agentrt.engine.outputs import RequestOutput, final_output
 from agentrt.engine.sampling_params import SamplingParams
-
-if TYPE_CHECKING:
-    from agentrt.graph.step_graph import StepGraph
 
 ANONYMOUS = CallInfo()
 
@@ -45,7 +43,7 @@ class EngineDeadError(RuntimeError):
     """The engine loop failed; requests in flight cannot complete."""
 
 
-class AsyncLLM:
+class AsyncLLM(CompletionClient):
     def __init__(self, engine: LLMEngine) -> None:
         self.engine = engine
         self._streams: dict[str, MemoryObjectSendStream[RequestOutput]] = {}
@@ -92,21 +90,6 @@ class AsyncLLM:
         self.engine.kv.update_hints(agent_ste)
         self._hints_pending = True
         self._wakeup.set()
-
-    def workflow_started(self, workflow_id: str, graph: StepGraph) -> None:
-        """No-op: in process the runtime's steps-to-execution carry the graph."""
-
-    def workflow_finished(self, workflow_id: str) -> None:
-        """No-op (see `workflow_started`)."""
-
-    def agent_started(self, workflow_id: str, agent_id: str) -> None:
-        """No-op (see `workflow_started`)."""
-
-    def agent_finished(self, workflow_id: str, agent_id: str, take: list[str] | None) -> None:
-        """No-op (see `workflow_started`)."""
-
-    def tool_paused(self, workflow_id: str, agent_id: str, tool: str) -> None:
-        """No-op: an agent's prefix stays cached by its steps-to-execution."""
 
     async def _run(self) -> None:
         while True:

@@ -66,10 +66,6 @@ class Batcher:
             i -= 1
         waiting.insert(i, seq)
 
-    @property
-    def has_work(self) -> bool:
-        return bool(self.waiting or self.running)
-
     def remove(self, seq: Sequence) -> None:
         """Take a sequence out (finished or aborted) and release its KV."""
         try:

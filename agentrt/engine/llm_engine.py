@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Hashable
 from collections.abc import Sequence as Seq
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentrt.engine.batcher import Batcher
 from agentrt.engine.clock import Clock, WallClock
@@ -23,9 +23,6 @@ from agentrt.engine.runner import ModelRunner
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.engine.sequence import FinishReason, Sequence
 from agentrt.kvmanager.manager import KVCacheManager
-
-if TYPE_CHECKING:
-    from agentrt.engine.cost_model.decode_group import DecodeGroup
 
 Prompt = str | Seq[int]
 
@@ -50,7 +47,6 @@ class LLMEngine:
         clock: Clock | None = None,
         load_tokenizer: Callable[[], Any] | None = None,
     ) -> None:
-        """``load_tokenizer``: loads a missing tokenizer when a text prompt needs it."""
         self.config = config
         self.clock: Clock = clock or WallClock()
         self.runner = runner
@@ -105,11 +101,16 @@ class LLMEngine:
 
         return on_compute_thread(build_torch_engine, config)
 
+    def ensure_tokenizer(self) -> Any:
+        """The tokenizer; a missing one is loaded now by ``load_tokenizer`` where given
+        (the sim backend's, of `config.model`). None for a model without one."""
+        if self.tokenizer is None and self.load_tokenizer is not None:
+            self.tokenizer = self.load_tokenizer()
+        return self.tokenizer
+
     def tokenize(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
-            if self.tokenizer is None and self.load_tokenizer is not None:
-                self.tokenizer = self.load_tokenizer()
-            if self.tokenizer is None:
+            if self.ensure_tokenizer() is None:
                 raise ValueError("this model has no tokenizer: pass prompts as token ids")
             return self.tokenizer.encode(prompt, add_special_tokens=False)
         return token_ids_of(prompt)
@@ -241,11 +242,6 @@ class LLMEngine:
         if not group or self._inbox or self._aborts or self.kv.pins.requests or not self._quiet:
             return 0
         return self.implicit.fast_forward(group, until, finished, origin)
-
-    @property
-    def decode_group(self) -> DecodeGroup | None:
-        """The runner's group of implicit decoders (None: implicit decodes are off)."""
-        return self.runner.decode_group
 
     @property
     def implicit_decodes(self) -> bool:

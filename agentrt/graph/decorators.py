@@ -19,7 +19,7 @@ never declared is reported when the workflow is first used (`wf.graph`, `run`, `
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +182,3 @@ class Workflow:
     def agent_id(self, agent: str) -> str:
         """The id the engine and KV manager know this agent by (shared by all instances)."""
         return f"{self.name}/{agent}"
-
-    def sampling(self, agent: str) -> Mapping[str, Any]:
-        return self.graph.spec(agent).sampling

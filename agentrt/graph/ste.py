@@ -106,3 +106,8 @@ def due_next(
     values = steps_to_execution(graph, state) if ste is None else ste
     running = state.running
     return {a for a, s in values.items() if s <= k and a not in running}
+
+
+def ste_json(value: float | None) -> float | None:
+    """An STE as JSON has it: `math.inf` (never again) as null."""
+    return None if value is None or math.isinf(value) else value

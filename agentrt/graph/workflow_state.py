@@ -26,7 +26,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from agentrt.graph.errors import LoopBoundError, WorkflowStateError
-from agentrt.graph.graph_index import GraphIndex
 from agentrt.graph.step_graph import StepGraph
 
 
@@ -82,20 +81,20 @@ class WorkflowState:
 
     def loops_left(self, src: str, dst: str) -> int:
         """Remaining runs of back edge src -> dst (0 if there is no such back edge)."""
-        for edge in self._index().back_out.get(src, ()):
+        for edge in self.graph.index().back_out.get(src, ()):
             if edge.dst == dst:
                 return edge.max_iterations - self._loops[src, dst]
         return 0
 
     def exhausted(self, agent: str) -> bool:
         """True once `agent` has been activated `max_visits` times."""
-        spec = self._index().specs.get(agent)
+        spec = self.graph.index().specs.get(agent)
         cap = spec.max_visits if spec is not None else None
         return cap is not None and self._activations[agent] >= cap
 
     def can_take(self, src: str, dst: str) -> bool:
         """Whether running `src` could hand control to `dst` if it finished now."""
-        index = self._index()
+        index = self.graph.index()
         if dst in index.succs.get(src, ()):
             return True
         return self._back_edge_problem(src, dst) is None
@@ -112,7 +111,7 @@ class WorkflowState:
         successors). Returns the agents this activated (possibly `agent` itself)."""
         if agent not in self._running:
             raise WorkflowStateError(f"cannot finish {agent!r}: it is not running{self._where()}")
-        index = self._index()
+        index = self.graph.index()
         forward = index.succs[agent]
         targets = list(forward) if take is None else list(dict.fromkeys(take))
         loops = [v for v in targets if v not in forward]
@@ -144,9 +143,6 @@ class WorkflowState:
         new._loops = Counter(self._loops)
         return new
 
-    def _index(self) -> GraphIndex:
-        return self.graph.index()
-
     def _signal(self, src: str, dst: str, activated: set[str]) -> None:
         if dst in self._ready:
             return
@@ -156,11 +152,11 @@ class WorkflowState:
             activated.add(dst)
 
     def _can_activate(self, agent: str) -> bool:
-        preds = self._index().preds.get(agent, ())
+        preds = self.graph.index().preds.get(agent, ())
         inbox = self._inbox.get(agent, ())
         if not preds or not inbox or self.exhausted(agent):
             return False
-        if self._index().specs[agent].join == "or":
+        if self.graph.index().specs[agent].join == "or":
             return True
         return all(p in inbox for p in preds)
 
@@ -170,7 +166,7 @@ class WorkflowState:
         self._inbox.pop(agent, None)
 
     def _back_edge_problem(self, src: str, dst: str) -> WorkflowStateError | None:
-        index = self._index()
+        index = self.graph.index()
         edge = next((e for e in index.back_out.get(src, ()) if e.dst == dst), None)
         if edge is None:
             known = [*index.succs.get(src, ()), *(e.dst for e in index.back_out.get(src, ()))]

@@ -35,12 +35,6 @@ class Loader:
         self._late: set[str] = set()  # requests counted as waiting on a prefetch
         self._no_load: set[str] = set()  # requests whose load failed: they recompute
 
-    def use_stats(self, stats: KVStats) -> None:
-        """Count into ``stats`` from now on (a new measurement)."""
-        self.stats = stats
-        if self.prefetcher is not None:
-            self.prefetcher.stats = stats
-
     def start(self, request_id: str, tokens: Sequence[int]) -> bool | PendingLoad:
         """Look at a waiting request's ``tokens``: True when it can be matched now, False
         while a load it needs is in flight, or the reactive load it just started (which

@@ -80,14 +80,6 @@ class KVCacheManager:
         self._stats.offloaded_pages = self.host.offloaded_pages if self.host is not None else 0
         return self._stats
 
-    def reset_stats(self) -> None:
-        """Start a new measurement (counters only; the cache is kept)."""
-        self._stats = KVStats()
-        if self.host is not None:
-            self.host.offloaded_pages = 0
-        if self.loader is not None:
-            self.loader.use_stats(self._stats)
-
     @property
     def epoch(self) -> tuple[int, int]:
         """Equal epochs mean no lookup, eviction or page release happened in between

@@ -44,12 +44,9 @@ def wait_first(futures: Iterable[Future[None]], timeout: float | None = None) ->
     cf.wait(list(futures), timeout, return_when=cf.FIRST_COMPLETED)
 
 
-def done_future(error: BaseException | None = None) -> Future[None]:
+def done_future() -> Future[None]:
     fut: Future[None] = Future()
-    if error is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(error)
+    fut.set_result(None)
     return fut
 
 

@@ -2,8 +2,7 @@
 
 Bookkeeping only: the caller (the server) pins and unpins the pages in the KV manager as
 the book decides. A pin holds `pages` device pages for `key` until the time `until`.
-The book never holds more than `budget_pages` (a fraction of the device pool:
-`PinBook.for_pool`) and never raises because of a pin:
+The book never holds more than `budget_pages` and never raises because of a pin:
 
 - `pin` first releases the expired pins; re-pinning a key replaces its pin (and makes it
   the newest). A pin that does not fit next to the live ones is refused: under pressure
@@ -47,15 +46,6 @@ class PinBook:
         self.budget_pages = budget_pages
         self.pinned_pages = 0
         self._pins: OrderedDict[Hashable, Pin] = OrderedDict()  # oldest pin first
-
-    @classmethod
-    def for_pool(cls, pool_pages: int, fraction: float) -> PinBook:
-        """A book whose budget is `fraction` of a device pool of `pool_pages` pages."""
-        if isinstance(pool_pages, bool) or not isinstance(pool_pages, int) or pool_pages < 0:
-            raise LearnError(f"pool_pages must be an int >= 0, got {pool_pages!r}")
-        if not 0.0 <= fraction <= 1.0:
-            raise LearnError(f"the pin budget fraction must be in [0, 1], got {fraction!r}")
-        return cls(int(pool_pages * fraction))
 
     def pin(self, key: Hashable, pages: int, until: float, now: float) -> PinResult:
         """Pin `pages` pages for `key` until `until` (seconds, the clock of `now`)."""

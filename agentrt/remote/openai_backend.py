@@ -22,7 +22,6 @@ Cancelling a call (Ctrl-C, a workflow timeout) closes its HTTP request."""
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -37,6 +36,7 @@ import orjson
 from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput, final_output
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.graph.ste import ste_json
 from agentrt.graph.step_graph import StepGraph
 from agentrt.remote.server_kind import (
     completion_body,
@@ -273,7 +273,7 @@ class OpenAIBackend:
             ste = self._ste or {}
             body = {
                 "workflow_id": "agentrt-runtime",
-                "agent_data": {a: (None if math.isinf(v) else v) for a, v in ste.items()},
+                "agent_data": {a: ste_json(v) for a, v in ste.items()},
             }
             with contextlib.suppress(httpx.HTTPError):  # the next update has the whole map
                 await self._http.post("/v1/update", content=orjson.dumps(body))

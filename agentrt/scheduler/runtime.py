@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from agentrt.engine.completion_client import CompletionClient
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.graph.agent_options import check_timeout
 from agentrt.graph.decorators import Workflow
@@ -40,7 +41,7 @@ from agentrt.scheduler.errors import (
 )
 from agentrt.scheduler.hints import HintBoard
 from agentrt.scheduler.id_graph import agent_id_graph
-from agentrt.scheduler.model_calls import CompletionClient, ModelCalls, TokenDelta
+from agentrt.scheduler.model_calls import ModelCalls, TokenDelta
 from agentrt.scheduler.ready_runs import ReadyRuns
 from agentrt.scheduler.workflow_run import AgentRun, RuntimeStats, WorkflowResult, WorkflowRun
 from agentrt.trace.recorder import TraceRecorder
@@ -262,7 +263,6 @@ class Runtime:
         if run.error is None and not run.state.finished:
             return
         self.stats.workflows_done += 1
-        self.stats.workflows_failed += run.error is not None
         run.result = run.make_result()
         self.hints.end(run.workflow_id)
         self.llm.update_steps_to_execution(self.hints.agent_ste())

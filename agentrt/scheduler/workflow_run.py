@@ -19,7 +19,6 @@ class RuntimeStats:
     """Running totals over every workflow of a runtime (for progress displays)."""
 
     workflows_done: int = 0
-    workflows_failed: int = 0
     llm_calls: int = 0
     output_tokens: int = 0
 

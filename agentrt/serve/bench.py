@@ -29,7 +29,6 @@ from agentrt.trace.metrics import RequestTiming, serving_metrics
 
 JSON = {"Content-Type": "application/json"}
 WORKLOADS = ("mixed", "short", "mooncake", "workflow")
-ENDPOINTS = ("completions", "chat")
 # the Mooncake conversation trace shipped beside the repository (DESIGN.md: ../shared/data)
 DEFAULT_TRACE = (
     Path(__file__).resolve().parents[3]

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import signal
 
 import anyio
 
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES, POLICY
-from agentrt.serve.bench_cli import start_server
+from agentrt.serve.bench_cli import served
 from agentrt.serve.bench_tool_agent import TOOL_MODES
 
 
@@ -67,13 +66,8 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
         server_args.eviction_policy = POLICY[mode]
         server_args.kv_cache_tokens = device * page
         server_args.host_kv_cache_tokens = host * page
-        proc, url = start_server(server_args)
-        try:
-            result = anyio.run(run_agent_clients, url, texts, mode)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-        results[mode] = result
+        with served(server_args) as url:
+            results[mode] = anyio.run(run_agent_clients, url, texts, mode)
     base = results.get("lru", {}).get("e2e_s")
     for mode, r in results.items():
         speedup = base / r["e2e_s"] if base and r["e2e_s"] else float("nan")
@@ -139,12 +133,8 @@ def _cmd_bench_tools(args: argparse.Namespace) -> int:
         if server_args.eviction_policy == "hicache" and not args.host_kv_cache_tokens:
             server_args.host_kv_cache_tokens = 2 * all_pages * page
         budget = PIN_BUDGET if mode.endswith("+pin") else "0"
-        proc, url = start_server(server_args, ("--pin-budget", budget))
-        try:
+        with served(server_args, ("--pin-budget", budget)) as url:
             results[mode] = anyio.run(run_tool_agents, url, workload)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
     base = results.get("lru", {}).get("jct_mean_s")
     rows = [
         (mode, r["jct_mean_s"], r["jct_p50_s"], r["jct_max_s"], r["device_hit_rate"],

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import httpx
 
 from agentrt.cli_types import positive_float, positive_int
-from agentrt.output_files import JSON, output_path
+from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES
 from agentrt.serve.bench_tool_agent import TOOL_MODES
@@ -67,9 +69,7 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
     )
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
-    p.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(p)
     p.set_defaults(func=_cmd_bench_serve)
 
 
@@ -93,11 +93,11 @@ def _engine_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def start_server(
-    args: argparse.Namespace, serve_argv: tuple[str, ...] = ()
-) -> tuple[subprocess.Popen, str]:
-    """`agentrt serve` in a child process on a free loopback port, once it is healthy
-    (`serve_argv`: server flags besides the engine's)."""
+@contextlib.contextmanager
+def served(args: argparse.Namespace, serve_argv: tuple[str, ...] = ()) -> Iterator[str]:
+    """`agentrt serve` in a child process on a free loopback port: yields its URL once it
+    is healthy, stops it (SIGTERM) when the body ends (`serve_argv`: server flags besides
+    the engine's)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "agentrt.cli", "serve", "--port", str(port)]
     cmd += _engine_argv(args) + ["--max-pending", "100000", *serve_argv]
@@ -113,9 +113,14 @@ def start_server(
             raise RuntimeError("the server did not become healthy in 600 s")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
+                break
         except httpx.TransportError:
             time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
 
 
 def _cmd_bench_serve(args: argparse.Namespace) -> int:
@@ -140,18 +145,11 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
     )
     if args.endpoint == "chat":
         requests = as_chat(requests, engine.tokenizer)
-    proc = None
-    url = args.base_url
-    if url is None:
-        proc, url = start_server(args)
-    try:
+    server = served(args) if args.base_url is None else contextlib.nullcontext(args.base_url)
+    with server as url:
         http, http_hits = anyio.run(
             run_http, url, requests, args.clients, args.api_key, args.endpoint, args.request_rate
         )
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
     results = {"HTTP": {**http, "prefix_hit_rate": http_hits}}
     if not args.no_in_process:
         local, local_hits = anyio.run(

@@ -61,12 +61,10 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 def build_engine(config: EngineConfig):
     """The engine for a server. The sim backend gets its model's tokenizer up front, as
     chat templates and detokenized text need it."""
-    from agentrt.engine import loader
     from agentrt.engine.llm_engine import LLMEngine
 
     engine = LLMEngine.from_config(config)
-    if engine.tokenizer is None and config.backend == "sim":
-        engine.tokenizer = loader.load_tokenizer(loader.resolve_model_dir(config.model))
+    engine.ensure_tokenizer()
     return engine
 
 

@@ -8,8 +8,10 @@ Each app has its own registry, so several servers may share a process (tests).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.outputs import RequestOutput
@@ -31,69 +33,62 @@ class _EngineCollector:
         self.engine = engine
         self.model = model
 
-    def collect(self):
-        engine, labels = self.engine, [self.model]
-        batcher, kv = engine.batcher, engine.kv
-        running = GaugeMetricFamily(
-            "agentrt:num_requests_running", "Requests in the running batch.", labels=["model_name"]
-        )
-        num_running = len(batcher.running)
-        running.add_metric(labels, num_running)
-        yield running
-        waiting = GaugeMetricFamily(
-            "agentrt:num_requests_waiting",
-            "Requests waiting to be scheduled.",
-            labels=["model_name"],
-        )
+    def collect(self) -> Iterator[Metric]:
+        engine, kv, st = self.engine, self.engine.kv, self.engine.kv.stats
+        gauge, counter = GaugeMetricFamily, CounterMetricFamily
+        num_running = len(engine.batcher.running)
         # every unfinished request not in the running batch (queued or not yet drained)
-        waiting.add_metric(labels, max(0, len(engine.requests) - num_running))
-        yield waiting
+        num_waiting = max(0, len(engine.requests) - num_running)
         total, used = kv.allocator.num_pages, kv.allocator.num_used
-        pages = GaugeMetricFamily(
-            "agentrt:kv_pages_used",
-            "Device KV pages in use (running requests and the prefix cache).",
-            labels=["model_name"],
-        )
-        pages.add_metric(labels, used)
-        yield pages
-        usage = GaugeMetricFamily(
-            "agentrt:kv_cache_usage_perc",
-            "Fraction of device KV pages in use (1 = full).",
-            labels=["model_name"],
-        )
-        usage.add_metric(labels, used / total if total else 0.0)
-        yield usage
-        st = kv.stats
-        queries = CounterMetricFamily(
-            "agentrt:prefix_cache_queries",
-            "Prompt tokens looked up in the prefix cache.",
-            labels=["model_name"],
-        )
-        queries.add_metric(labels, st.prompt_tokens)
-        yield queries
-        hits = CounterMetricFamily(
-            "agentrt:prefix_cache_hits",
-            "Prompt tokens found in the prefix cache, by the tier they came from.",
-            labels=["model_name", "tier"],
-        )
-        hits.add_metric([self.model, "device"], st.device_hit_tokens)
-        hits.add_metric([self.model, "host"], st.host_hit_tokens)
-        yield hits
-        rate = GaugeMetricFamily(
-            "agentrt:prefix_cache_hit_rate",
-            "Prefix-cache hits / queries since start, by tier.",
-            labels=["model_name", "tier"],
-        )
-        rate.add_metric([self.model, "device"], st.device_hit_rate)
-        rate.add_metric([self.model, "host"], st.host_hit_rate)
-        yield rate
-        clock = GaugeMetricFamily(
-            "agentrt:engine_clock_seconds",
-            "The engine's clock (virtual seconds on the sim backend).",
-            labels=["model_name"],
-        )
-        clock.add_metric(labels, engine.clock.now())
-        yield clock
+        table = [  # (family, name, help, value, or {tier: value} for a value per tier)
+            (gauge, "num_requests_running", "Requests in the running batch.", num_running),
+            (gauge, "num_requests_waiting", "Requests waiting to be scheduled.", num_waiting),
+            (
+                gauge,
+                "kv_pages_used",
+                "Device KV pages in use (running requests and the prefix cache).",
+                used,
+            ),
+            (
+                gauge,
+                "kv_cache_usage_perc",
+                "Fraction of device KV pages in use (1 = full).",
+                used / total if total else 0.0,
+            ),
+            (
+                counter,
+                "prefix_cache_queries",
+                "Prompt tokens looked up in the prefix cache.",
+                st.prompt_tokens,
+            ),
+            (
+                counter,
+                "prefix_cache_hits",
+                "Prompt tokens found in the prefix cache, by the tier they came from.",
+                {"device": st.device_hit_tokens, "host": st.host_hit_tokens},
+            ),
+            (
+                gauge,
+                "prefix_cache_hit_rate",
+                "Prefix-cache hits / queries since start, by tier.",
+                {"device": st.device_hit_rate, "host": st.host_hit_rate},
+            ),
+            (
+                gauge,
+                "engine_clock_seconds",
+                "The engine's clock (virtual seconds on the sim backend).",
+                engine.clock.now(),
+            ),
+        ]
+        for family, name, doc, value in table:
+            if isinstance(value, dict):
+                metric = family(f"agentrt:{name}", doc, labels=["model_name", "tier"])
+                for tier, v in value.items():
+                    metric.add_metric([self.model, tier], v)
+            else:
+                metric = family(f"agentrt:{name}", doc, labels=["model_name"])
+                metric.add_metric([self.model], value)
+            yield metric
 
 
 class ServerMetrics:

@@ -9,7 +9,6 @@ choice still running, which frees its KV.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from contextlib import aclosing
@@ -21,6 +20,7 @@ from agentrt.engine.async_llm import AsyncLLM, EngineDeadError
 from agentrt.engine.call_info import CallInfo
 from agentrt.engine.outputs import RequestOutput
 from agentrt.engine.structured_params import StructuredOutputParams
+from agentrt.graph.ste import ste_json
 from agentrt.serve.agents import AgentTracker, prediction_outcome
 from agentrt.serve.chat_template import ChatRenderer
 from agentrt.serve.choices import ChoiceStream, Job
@@ -134,7 +134,7 @@ class Service:
                 "agent_key": call.agent,
                 "workflow": call.workflow,
                 "graph": "declared" if call.declared else "learned",
-                "predicted_steps": _json_steps(plan.predicted_steps),
+                "predicted_steps": ste_json(plan.predicted_steps),
             },
         }
 
@@ -220,7 +220,3 @@ def check_finished(out: RequestOutput | None) -> RequestOutput:
     if out.finish_reason == "error":
         raise APIError(500, f"the engine failed this request: {out.error}", code="engine_error")
     return out
-
-
-def _json_steps(steps: float | None) -> float | None:
-    return None if steps is None or math.isinf(steps) else steps

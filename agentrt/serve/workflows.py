@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentrt.graph.errors import WorkflowStateError
-from agentrt.graph.ste import steps_to_execution
+from agentrt.graph.ste import ste_json, steps_to_execution
 from agentrt.graph.step_graph import StepGraph
 from agentrt.graph.workflow_state import WorkflowState
 from agentrt.scheduler.hints import HintBoard
@@ -63,12 +63,8 @@ class DeclaredWorkflow:
             "ready": sorted(self.state.ready),
             "running": sorted(self.state.running),
             "finished": self.state.finished,
-            "steps_to_execution": {a: _json_ste(s) for a, s in self.ste.items()},
+            "steps_to_execution": {a: ste_json(s) for a, s in self.ste.items()},
         }
-
-
-def _json_ste(value: float) -> float | None:
-    return None if math.isinf(value) else value
 
 
 def graph_from_body(body: Mapping[str, Any]) -> StepGraph:

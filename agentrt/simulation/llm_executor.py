@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from agentrt.engine.call_info import CallInfo
+from agentrt.engine.completion_client import CompletionClient
 from agentrt.engine.prompt import PromptBuilder
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.scheduler.errors import ModelCallError
-from agentrt.scheduler.model_calls import CompletionClient
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
 from agentrt.simulation.world import AgentStepPlan, call_text

@@ -27,7 +27,7 @@ from agentrt.scheduler.sim_modes import TrueDeps
 from agentrt.simulation.async_driver import simulate_async
 from agentrt.simulation.cosim import CosimConfig, cosimulate
 from agentrt.simulation.llm_executor import LLMStepExecutor
-from agentrt.simulation.mode_order import ALL_MODES, expand_modes, mode_order, run_in_order
+from agentrt.simulation.mode_order import mode_order, run_in_order
 from agentrt.simulation.result import SimResult
 from agentrt.simulation.router import Router
 from agentrt.simulation.ste import HintedScheduler, agent_key
@@ -36,15 +36,6 @@ from agentrt.simulation.world import World
 
 if TYPE_CHECKING:
     from agentrt.remote import RemoteSettings
-
-__all__ = [
-    "ALL_MODES",
-    "BuiltinConfig",
-    "RemoteConfig",
-    "expand_modes",
-    "run_simulation",
-    "summarize",
-]
 
 
 @dataclass

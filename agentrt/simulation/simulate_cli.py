@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from agentrt.cli_types import finite_float, nonneg_int, positive_int
+from agentrt.cli_types import add_common_flags, finite_float, nonneg_int, positive_int
 from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import format_table, write_json
 
 
-def add_parser(
-    sub: argparse._SubParsersAction, add_common: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     simulate = sub.add_parser(
         "simulate",
         help="run a multi-agent town under execution modes and compare them",
@@ -22,7 +19,7 @@ def add_parser(
         "the world hash per mode. `--mode all` = sync, ooo, oracle (oracle replays the "
         "dependencies sync recorded).",
     )
-    add_common(simulate)
+    add_common_flags(simulate)
     simulate.add_argument("--world", default="town", choices=["town"], help="world (town)")
     simulate.add_argument("--agents", type=positive_int, help="agents (default 25)")
     simulate.add_argument("--steps", type=positive_int, help="steps (default 96)")
@@ -87,13 +84,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from agentrt.engine.config import EngineConfig
     from agentrt.simulation import TownScenario, TownWorld, load_scenario, scenario_from_dict
     from agentrt.simulation.cosim import CosimConfig
-    from agentrt.simulation.runner import (
-        BuiltinConfig,
-        RemoteConfig,
-        expand_modes,
-        run_simulation,
-        summarize,
-    )
+    from agentrt.simulation.mode_order import expand_modes
+    from agentrt.simulation.runner import BuiltinConfig, RemoteConfig, run_simulation, summarize
 
     modes = expand_modes(args.mode)
     scenario = load_scenario(args.scenario) if args.scenario else TownScenario()

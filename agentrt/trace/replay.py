@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.trace.eligible import DISPATCH_MODES, EligibleCalls
+from agentrt.trace.eligible import EligibleCalls
 from agentrt.trace.learned_hints import LearnedReplayHints
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 from agentrt.trace.replay_options import ReplayOptions
@@ -31,8 +31,6 @@ from agentrt.trace.tokens import prompt_tokens, scaled_len
 if TYPE_CHECKING:  # the engines import torch; options and flags must not need it
     from agentrt.engine.llm_engine import LLMEngine
     from agentrt.engine.outputs import RequestOutput
-
-__all__ = ["DISPATCH_MODES", "ReplayOptions", "Replayer"]
 
 
 class Replayer:
@@ -78,7 +76,7 @@ class Replayer:
         stream = engine.stream_outputs
         if self.fast:
             engine.implicit_decodes = True
-            engine.decode_group.record_leavers(True)
+            engine.runner.decode_group.record_leavers(True)
         else:
             engine.stream_outputs = True
         while self.eligible or self.backlog or engine.has_unfinished_requests():
@@ -94,7 +92,7 @@ class Replayer:
                 self._complete(out, now)
         self.bar.close()
         if self.fast:
-            engine.decode_group.record_leavers(False)
+            engine.runner.decode_group.record_leavers(False)
             engine.implicit_decodes = False
         engine.stream_outputs = stream
         return self._result()
@@ -176,7 +174,7 @@ class Replayer:
         timeline, start, engine = self.timeline, self.start, self.engine
         assert timeline is not None
         if stretch:
-            for i, end in enumerate(engine.decode_group.last_step_ends(stretch)):
+            for i, end in enumerate(engine.runner.decode_group.last_step_ends(stretch)):
                 running = len(engine.batcher.running) + (finished if i < stretch - 1 else 0)
                 timeline.span(
                     "engine steps", "step", step_start - start, end - start, requests=running
@@ -200,7 +198,7 @@ class Replayer:
         """(fast) Credit the tokens decoded since the last call: a request that left the
         decode group got one at the end of each step it ran in as a member; the other
         running requests got their new ones `now`."""
-        group = self.engine.decode_group
+        group = self.engine.runner.decode_group
         for rid, times in group.take_leavers():
             self._credit(self.request_to_call.get(rid), times)
         for seq in self.engine.batcher.running:

@@ -9,14 +9,15 @@ import time
 from agentrt.cli_types import int_at_least, nonneg_int, positive_float, positive_int
 from agentrt.engine.config import PAGE_SIZE
 from agentrt.learn import read_learned
-from agentrt.output_files import JSON, PLOT, output_path
+from agentrt.output_files import JSON, PLOT, add_json_flag, output_path
 from agentrt.remote.cli_flags import add_remote_flags, remote_settings
 from agentrt.report import write_json
+from agentrt.trace.eligible import DISPATCH_MODES
 from agentrt.trace.importers import FORMATS
 from agentrt.trace.learned_hints import LEARNED_POLICY
 from agentrt.trace.load import load_trace
 from agentrt.trace.metrics import format_accounting, format_serving
-from agentrt.trace.replay import DISPATCH_MODES, ReplayOptions
+from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.replay_run import ReplayJob, engine_config, run_policies
 from agentrt.trace.timeline import Timeline
 
@@ -81,9 +82,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--timeline", metavar="PATH.json", type=output_path(JSON), help="Perfetto trace")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    p.add_argument(
-        "--json", metavar="PATH.json", type=output_path(JSON), help="write results as JSON"
-    )
+    add_json_flag(p)
     p.set_defaults(func=cmd_replay)
 
 

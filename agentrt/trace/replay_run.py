@@ -22,7 +22,8 @@ from agentrt.engine.config import EngineConfig
 from agentrt.interrupts import worker_signals
 from agentrt.trace.learned_hints import LEARNED_POLICY, LearnedReplayHints
 from agentrt.trace.load import load_trace
-from agentrt.trace.replay import Replayer, ReplayOptions
+from agentrt.trace.replay import Replayer
+from agentrt.trace.replay_options import ReplayOptions
 from agentrt.trace.timeline import Timeline
 
 SIM_DEFAULTS = {
