@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agentrt.engine.model.kernels import PLAIN, CpuKernels, _build
+from agentrt.engine.model.cpu_build import CpuKernels, build_cpu_kernels
+from agentrt.engine.model.kernels import PLAIN
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 TOL = {torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
@@ -14,7 +15,7 @@ TOL = {torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
 
 @pytest.fixture(scope="module")
 def fused() -> CpuKernels:
-    ops = _build()
+    ops = build_cpu_kernels()
     if ops is None:
         pytest.skip("the C++ kernels cannot be built here (no compiler or ninja)")
     return CpuKernels(ops)

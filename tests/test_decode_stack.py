@@ -8,8 +8,8 @@ import torch
 from engine_helpers import make_engine
 from tiny_models import FAMILIES, make_tiny_model
 
+from agentrt.engine.model.cpu_build import CpuKernels
 from agentrt.engine.model.decode_stack import DecodeStack
-from agentrt.engine.model.kernels import CpuKernels
 from agentrt.engine.sampling_params import SamplingParams
 
 
