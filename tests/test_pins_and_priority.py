@@ -68,6 +68,24 @@ def test_pinned_prefix_outlives_unpinned_ones_and_gives_way_last():
     kv.check_integrity()
 
 
+def test_under_pressure_the_pin_of_highest_rank_goes_first_then_the_newest():
+    kv = KVCacheManager(num_pages=6, page_size=PS)
+    convs = {name: [i + 1] * 4 for i, name in enumerate(("soon", "late", "mid"))}
+    for name, tokens in convs.items():
+        _run(kv, name, tokens)
+    kv.pins.pin("soon", convs["soon"], rank=1.0)
+    kv.pins.pin("late", convs["late"], rank=9.0)
+    kv.pins.pin("mid", convs["mid"], rank=5.0)
+    wide = Seq("wide", [7] * 16)  # 4 pages: 3 are free, so one pin must give way
+    kv.match(wide)
+    assert kv.allocate(wide, 16)
+    assert "late" not in kv.pins and "soon" in kv.pins and "mid" in kv.pins
+    kv.release(wide)
+    assert kv.pins.pin("new", convs["mid"], rank=5.0) == 4  # same rank as "mid", newer
+    assert kv.pins.shed() == "new" and kv.pins.shed() == "mid" and kv.pins.shed() == "soon"
+    kv.check_integrity()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=25))
 def test_pins_never_fail_an_allocation_and_pages_add_up(ops):

@@ -34,8 +34,11 @@ def model_dir(tmp_path_factory):
 
 
 def _server(model_dir, kv_cache_tokens=8192, pin_budget=0.25):
+    """Pins by the `pause` rule: these tests are about what a pin does, not whether a
+    pause is worth one (that depends on measured times: `test_pin_value.py`)."""
     engine = make_engine(model_dir, kv_cache_tokens=kv_cache_tokens)
-    return engine, ServerThread(engine, ServeSettings(grace_seconds=5, pin_budget=pin_budget))
+    settings = ServeSettings(grace_seconds=5, pin_budget=pin_budget, pin_rule="pause")
+    return engine, ServerThread(engine, settings)
 
 
 def _client(server):

@@ -162,10 +162,11 @@ class LLMEngine:
         """Cancel a request; its KV is released at the next step (or `release_aborted`)."""
         self._aborts.append(request_id)
 
-    def pin(self, key: Hashable, token_ids: list[int]) -> None:
+    def pin(self, key: Hashable, token_ids: list[int], rank: float = 0.0) -> None:
         """Hold the cached device prefix of `token_ids` under `key` until `unpin(key)`,
-        from the next step on; pins give way when a request needs their pages."""
-        self.kv.pins.request(key, list(token_ids))
+        from the next step on; pins give way when a request needs their pages, the
+        highest `rank` first (the newest among equals)."""
+        self.kv.pins.request(key, list(token_ids), rank)
 
     def unpin(self, key: Hashable) -> None:
         self.kv.pins.request(key, None)
