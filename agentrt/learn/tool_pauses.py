@@ -8,11 +8,11 @@ away, or a person answered) and a pending response older than that is forgotten;
 `cancel` forgets one (last step, DELETE).
 
 `samples(tools)` are the recent gaps of the slowest of the tools called (the pin TTL is
-chosen over them, `learn.pin_value`); `expected_pause(tools)` is one duration: per tool the larger of its EWMA and
-its `quantile` of recent gaps once it has `min_samples` gaps, else `default_pause_s`;
-the maximum over the tools called, clipped to [0, `max_pause_s`]. At most `max_tools`
-tool names are learned (others keep the default); at most `max_pending` responses wait
-(the oldest is forgotten first).
+chosen over them, `learn.pin_value`); `expected_pause(tools)` is one duration: per tool
+the larger of its EWMA and its `quantile` of recent gaps once it has `min_samples` gaps,
+else `default_pause_s`; the maximum over the tools called, clipped to [0,
+`max_pause_s`]. At most `max_tools` tool names are learned (others keep the default); at
+most `max_pending` responses wait (the oldest is forgotten first).
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ message) and single-message requests share one anonymous stream.
 
 A tool pause keeps KV pinned (`PinBook`, within the pin budget) for a time-to-live
 chosen over the pauses seen for its tools (`ToolPauses`), when the reload it saves
-outweighs the pool share it holds (`learn.pin_value`): a chat answer that ends in tool calls pins its
-conversation (`pause`); an agent of a declared workflow that the client reports paused
-(`tool_paused`, from `PATCH /v1/workflows/{id}`) pins its latest answer. The next
-request of the conversation, or of that agent in that workflow, releases the pin.
+outweighs the pool share it holds (`learn.pin_value`; or, with the `pause` rule, for the
+expected pause): a chat answer that ends in tool calls pins its conversation (`pause`);
+an agent of a declared workflow that the client reports paused (`tool_paused`, from
+`PATCH /v1/workflows/{id}`) pins its latest answer. The next request of the
+conversation, or of that agent in that workflow, releases the pin.
 
 After each change, the steps-to-execution of both (declared workflows each, the learned
 ones as one map) are merged per agent (minimum) on one `HintBoard` and published to the
