@@ -190,6 +190,9 @@ class Batcher:
                     self._blocked = self._admit_state(budget)
                 break
             seq.status = SequenceStatus.RUNNING
+            if seq.pin_key is not None:  # it holds its prefix now: the pin it replaces ends
+                self.kv.pins.unpin(seq.pin_key)
+                seq.pin_key = None
             seq.admission = self._admissions  # `running` is in admission order
             self._admissions += 1
             self.running.append(seq)

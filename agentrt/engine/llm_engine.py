@@ -124,14 +124,17 @@ class LLMEngine:
         *,
         priority: int = 0,
         program_start: float | None = None,
+        pin_key: Hashable | None = None,
         ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
         engine untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed
         prefix (for workflow-aware eviction). `priority` (lower first), then
         `program_start` (engine-clock start of its workflow; default: arrival) order the
-        waiting queue. `ids_checked`: `prompt` is a list of ints in [0, vocab_size),
-        taken without conversion or range check (the simulator's prompts)."""
+        waiting queue. `pin_key`: a pin (`pin`) this request takes over, released once it
+        is admitted (its own hold on its prefix replaces the pin). `ids_checked`:
+        `prompt` is a list of ints in [0, vocab_size), taken without conversion or range
+        check (the simulator's prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
@@ -144,6 +147,7 @@ class LLMEngine:
             arrival_time=self.clock.now(),
             priority=priority,
             program_start=program_start,
+            pin_key=pin_key,
         )
         if request_id is not None:
             seq.request_id = request_id

@@ -51,6 +51,7 @@ class Sequence:
     arrival_time: float = 0.0
     priority: int = 0  # lower is admitted first (vLLM's convention)
     program_start: float | None = None  # when its workflow began (None: at arrival)
+    pin_key: Any = None  # a KV pin it takes over: released when it is admitted
     first_token_time: float | None = None
     finish_time: float | None = None
     text: str = ""

@@ -212,7 +212,9 @@ class AgentTracker:
         now = self.clock()
         if call.conversation is not None:
             self.pauses.request(call.conversation, now)  # learns the pause it ends
-            self.release_pins([call.conversation])  # the request holds its prefix now
+            # its pin leaves the budget; the engine ends it when it admits the request,
+            # which then holds the prefix itself (`Job.pin_key`)
+            self.pin_book.release(call.conversation)
         if call.declared and call.agent is not None:
             key = pause_key(call.workflow, call.agent)
             self.pauses.request(key, now)

@@ -191,6 +191,7 @@ class Service:
             job.params,
             CallInfo(job.agent_id, job.prefix_len, priority=job.priority),
             program_start=job.program_start,
+            pin_key=job.pin_key,
         )
         try:
             async with aclosing(outputs) as outputs:
@@ -199,6 +200,8 @@ class Service:
                         self.metrics.finished(out)
                     yield out
         except ValueError as exc:  # add_request refused it
+            if job.pin_key is not None:  # (it cannot take the pin over)
+                self.engine.unpin(job.pin_key)
             raise APIError(400, str(exc)) from None
         except EngineDeadError:
             raise APIError(
