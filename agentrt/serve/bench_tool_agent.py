@@ -23,7 +23,14 @@ import orjson
 
 from agentrt.serve.bench_agents import JSON, prefix_hits, read_metrics
 
-TOOL_MODES = ("lru", "hicache", "lru+pin", "hicache+pin")
+# policy[+pin rule]: `+pin` pins by the cost rule, `+pin-pause` every pause (`--pin-rule`)
+TOOL_MODES = ("lru", "hicache", "lru+pin", "hicache+pin", "lru+pin-pause")
+
+
+def mode_parts(mode: str) -> tuple[str, str | None]:
+    """A mode's eviction policy and pin rule (None: no pins)."""
+    policy, _, pin = mode.partition("+")
+    return policy, {"": None, "pin": "cost", "pin-pause": "pause"}[pin]
 
 
 def _tool(name: str, description: str, arg: str, values: list[str]) -> dict:

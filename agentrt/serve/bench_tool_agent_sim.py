@@ -55,8 +55,11 @@ class ToolAgentTokens:
         """The prompt of the last request of workflow `w`, roughly (answers included)."""
         turns = range(self.workload.turns)
         results = sum(len(self.result(w, t)) for t in turns)
-        return len(self.system) + len(self.task(w)) + results + len(turns) * (
-            self.workload.answer_tokens
+        return (
+            len(self.system)
+            + len(self.task(w))
+            + results
+            + len(turns) * (self.workload.answer_tokens)
         )
 
 

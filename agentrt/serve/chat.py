@@ -96,8 +96,7 @@ class ChatHandler:
         fixed = prefix_len if call.agent else None
         start = svc.agents.program_start(call)
         jobs = [
-            Job(ids, p, call.agent, fixed, hints.priority, start, call.conversation)
-            for p in params
+            Job(ids, p, call.agent, fixed, hints.priority, start, call.conversation) for p in params
         ]
         return ChatPlan(req, ids, jobs, mode, hints, call)
 
