@@ -25,6 +25,7 @@ class Seq:
     prefix_len: int | None = None
     num_computed_tokens: int = 0
     num_cached_tokens: int = 0
+    num_device_cached_tokens: int = 0
     block_table: list[int] = field(default_factory=list)
     num_tree_pages: int = 0
     tree_node: object = None

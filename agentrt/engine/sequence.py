@@ -43,6 +43,7 @@ class Sequence:
     error: str | None = None
     num_computed_tokens: int = 0
     num_cached_tokens: int = 0  # prompt tokens served from the prefix cache (last admission)
+    num_device_cached_tokens: int = 0  # of those, already on the device (not loaded)
     block_table: list[int] = field(default_factory=list)
     num_tree_pages: int = 0
     tree_node: Any = None

@@ -182,8 +182,10 @@ class AgentTracker:
             ttl = self.pauses.expected_pause(tool_names)
         else:
             share = min(1.0, max(pages, 1) / self.pool_pages)
+            self.release_pins([key])  # (a pin it replaces does not count as pinned)
+            pinned = min(1.0, self.pin_book.pinned_pages / self.pool_pages)
             reload_s = self.reload.reload_s(len(tokens))
-            ttl = pin_ttl(reload_s, share, self.pauses.samples(tool_names))
+            ttl = pin_ttl(reload_s, share, self.pauses.samples(tool_names), pinned)
         until = now + ttl if ttl is not None else now
         result = self.pin_book.pin(key, pages, until, now)
         for released in result.released:
@@ -193,10 +195,11 @@ class AgentTracker:
         self.pin(key, tokens, until)
         return time.time() + (until - now)
 
-    def measured(self, ttft_s: float, computed_tokens: int) -> None:
-        """A request computed `computed_tokens` prompt tokens in `ttft_s` to its first
-        token: what a reload costs here (`ReloadRate`)."""
-        self.reload.add(ttft_s, computed_tokens)
+    def measured(self, ttft_s: float, missed_tokens: int) -> None:
+        """A request did not find `missed_tokens` prompt tokens on the device (it
+        computed them, or loaded them from a host tier) and saw its first token after
+        `ttft_s`: what a reload costs here (`ReloadRate`)."""
+        self.reload.add(ttft_s, missed_tokens)
 
     def release_pins(self, keys: list[Hashable]) -> None:
         for key in keys:

@@ -128,8 +128,8 @@ def run_tool_agents_sim(
                 raise RuntimeError(f"request {out.request_id} failed: {out.error}")
             w = by_request.pop(out.request_id)
             flow, now = flows[w], clock.now()
-            computed = len(out.prompt_token_ids) - out.num_cached_tokens
-            tracker.measured(out.first_token_time - out.arrival_time, computed)
+            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
+            tracker.measured(out.first_token_time - out.arrival_time, missed)
             if flow.turn == wl.turns:
                 tracker.finished(flow.call)
                 jct.append(now - start)

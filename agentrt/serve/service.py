@@ -120,8 +120,8 @@ class Service:
         pause of its agent keeps (`AgentTracker.tool_paused`)."""
         call = plan.call
         if out.first_token_time is not None:
-            computed = len(out.prompt_token_ids) - out.num_cached_tokens
-            self.agents.measured(out.first_token_time - out.arrival_time, computed)
+            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
+            self.agents.measured(out.first_token_time - out.arrival_time, missed)
         if call.declared:
             tokens = [*out.prompt_token_ids, *out.token_ids]
             self.workflows.answered(call.workflow, call.agent, tokens)
