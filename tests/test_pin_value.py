@@ -31,6 +31,15 @@ def test_the_ttl_stops_short_of_a_long_tail():
     assert pin_ttl(reload_s=1.0, share=0.05, samples=samples) == pytest.approx(5.0 * TTL_MARGIN)
 
 
+def test_pins_already_held_make_the_next_one_dearer_and_a_full_pool_pins_nothing():
+    samples = [0.5, 4.0]
+    # rate 0.1 / 0.9: waiting out the long pause pays (0.75 > 0.44); with 70% pinned,
+    # rate 0.1 / 0.2 = 0.5: only the short one does (0.25 > -0.125)
+    assert pin_ttl(1.0, 0.1, samples) == pytest.approx(4.0 * TTL_MARGIN)
+    assert pin_ttl(1.0, 0.1, samples, pinned_share=0.7) == pytest.approx(0.5 * TTL_MARGIN)
+    assert pin_ttl(100.0, 0.1, samples, pinned_share=0.9) is None  # no room left for it
+
+
 @pytest.mark.parametrize(
     "args",
     [(-1.0, 0.5, [1.0]), (math.nan, 0.5, [1.0]), (1.0, 0.0, [1.0]), (1.0, 1.5, [1.0]),
@@ -96,10 +105,10 @@ def _paused_conversation(tracker: AgentTracker, clock: Clock, name: str, tokens:
 def test_the_tracker_pins_a_conversation_only_when_its_reload_outweighs_its_share():
     clock, pins = Clock(), []
     tracker = _tracker(clock, pins)
-    tracker.measured(ttft_s=0.04, computed_tokens=400)  # 1e-4 s a token
-    # 40 tokens = 10 of 100 pages; reload 4 ms < 0.1 * 5 s held: not worth a pin
+    tracker.measured(ttft_s=0.04, missed_tokens=400)  # 1e-4 s a token
+    # 40 tokens = 10 of 100 pages; reload 4 ms < 0.1 / 0.9 * 5 s held: not worth a pin
     assert _paused_conversation(tracker, clock, "small", 40) is None and pins == []
-    tracker.measured(ttft_s=400.0, computed_tokens=400)  # a slow engine: ~0.5 s a token
+    tracker.measured(ttft_s=400.0, missed_tokens=400)  # a slow engine: ~0.5 s a token
     until = _paused_conversation(tracker, clock, "slow", 40)
     assert until is not None
     (key, n, rank), = pins
@@ -112,6 +121,6 @@ def test_the_pause_rule_pins_every_pause_that_fits():
     clock, pins = Clock(), []
     tracker = _tracker(clock, pins)
     tracker.pin_rule = "pause"
-    tracker.measured(ttft_s=0.04, computed_tokens=400)
+    tracker.measured(ttft_s=0.04, missed_tokens=400)
     assert _paused_conversation(tracker, clock, "small", 40) is not None
     assert pins[0][0] == "small" and pins[0][2] == pytest.approx(clock.now + 5.0)
