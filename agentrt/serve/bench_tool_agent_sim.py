@@ -95,7 +95,7 @@ def run_tool_agents_sim(
     flows = {w: _Flow(texts.system + texts.task(w)) for w in range(wl.workflows)}
     due: list[tuple[float, int]] = [(start, w) for w in flows]  # (virtual time, workflow)
     by_request: dict[str, int] = {}
-    jct: list[float] = []
+    jct: dict[int, float] = {}
     pinned = 0
 
     def submit(w: int) -> None:
@@ -132,7 +132,7 @@ def run_tool_agents_sim(
             tracker.measured(out.first_token_time - out.arrival_time, missed)
             if flow.turn == wl.turns:
                 tracker.finished(flow.call)
-                jct.append(now - start)
+                jct[w] = now - start
                 continue
             tool = wl.tool(w, flow.turn)
             tracker.finished(flow.call, [tool])
@@ -143,7 +143,8 @@ def run_tool_agents_sim(
             flow.turn += 1
     stats = kv.stats - stats0
     return {
-        **jct_figures(jct),
+        **jct_figures(list(jct.values())),
+        "jct_s": [jct[w] for w in sorted(jct)],
         "makespan_s": clock.now() - start,
         "device_hit_rate": stats.device_hit_rate,
         "host_hit_rate": stats.host_hit_rate,
