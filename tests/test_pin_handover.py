@@ -4,11 +4,12 @@ pool pinned full sheds pins rather than recompute what the host holds. Torch-fre
 
 from __future__ import annotations
 
+from test_pins_and_priority import Seq, _run
+
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.kvmanager import KVCacheManager
-from test_pins_and_priority import Seq, _run
 
 PS = 4
 

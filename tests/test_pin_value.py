@@ -111,7 +111,7 @@ def test_the_tracker_pins_a_conversation_only_when_its_reload_outweighs_its_shar
     tracker.measured(ttft_s=400.0, missed_tokens=400)  # a slow engine: ~0.5 s a token
     until = _paused_conversation(tracker, clock, "slow", 40)
     assert until is not None
-    (key, n, rank), = pins
+    ((key, n, rank),) = pins
     assert key == "slow" and n == 40
     assert rank == pytest.approx(clock.now + 5.0 * TTL_MARGIN)  # the default pause, as rank
     assert tracker.pin_book.until("slow") == rank
