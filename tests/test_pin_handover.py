@@ -45,6 +45,26 @@ def test_the_next_request_takes_the_pin_over_when_it_is_admitted():
     engine.check_integrity()
 
 
+def test_a_request_aborted_before_admission_ends_the_pin_it_would_take_over():
+    engine = LLMEngine.from_config(
+        EngineConfig(backend="sim", profile="h100-llama3-8b", page_size=PS, max_num_seqs=1)
+    )
+    first = list(range(3, 3 + 4 * PS))
+    engine.add_request(first, SamplingParams(max_tokens=2, ignore_eos=True))
+    _drain(engine)
+    engine.pin("conv", first)
+    engine.add_request([9] * 8, SamplingParams(max_tokens=20, ignore_eos=True))
+    engine.step()
+    nxt = engine.add_request([*first, 5], SamplingParams(max_tokens=1), pin_key="conv")
+    engine.step()
+    assert "conv" in engine.kv.pins
+    engine.abort(nxt)
+    engine.step()
+    assert "conv" not in engine.kv.pins
+    _drain(engine)
+    engine.check_integrity()
+
+
 def test_a_host_load_sheds_pins_instead_of_recomputing():
     kv = KVCacheManager(num_pages=6, page_size=PS, policy="hicache", num_host_pages=16)
     away = [1] * (2 * PS)

@@ -83,6 +83,8 @@ class Batcher:
         if seq in self.waiting:
             self.waiting.remove(seq)
             self.kv.forget(seq)
+            if seq.pin_key is not None:  # it never took its pin over: the pin ends
+                self.kv.pins.unpin(seq.pin_key)
 
     def schedule(self) -> ScheduledBatch:
         self.kv.poll()  # finished host->device loads, new hints / prefetch
