@@ -206,6 +206,7 @@ async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
         "wall_s": wall,
         "device_hit_rate": (d1 - d0) / queries if queries else 0.0,
         "host_hit_rate": (h1 - h0) / queries if queries else 0.0,
+        "recomputed_tokens": int(queries - (d1 - d0) - (h1 - h0)),
         "pinned_answers": pinned[0],
         "failures": failures,
     }
