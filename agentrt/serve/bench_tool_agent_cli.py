@@ -17,7 +17,12 @@ import anyio
 
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents_cli import modes_of
-from agentrt.serve.bench_tool_agent import TOOL_MODES, ToolAgentWorkload, mode_parts
+from agentrt.serve.bench_tool_agent import (
+    TOOL_MODES,
+    ToolAgentWorkload,
+    jct_figures,
+    mode_parts,
+)
 
 # per backend: a small config for 2 CPU cores; Continuum's regime on the H100 profile
 # (conversations of ~6k tokens whose re-prefill costs ~0.2 s, 64 of them at once)
@@ -47,11 +52,16 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
         policy, rule = mode_parts(mode)
         budget = args.pin_budget if rule is not None else 0.0
         host = 2 * all_pages if policy == "hicache" else 0
-        if backend == "sim":
-            results[mode] = _sim_run(args, texts, policy, device, host, budget, rule or "cost")
-        else:
-            results[mode] = _http_run(args, workload, policy, device * page, host * page,
-                                      budget, rule or "cost")  # fmt: skip
+        try:
+            if backend == "sim":
+                results[mode] = _sim_run(args, texts, policy, device, host, budget, rule or "cost")
+            else:
+                results[mode] = _http_run(args, workload, policy, device * page, host * page,
+                                          budget, rule or "cost")  # fmt: skip
+        except RuntimeError as exc:  # e.g. its server did not start: the other modes go on
+            results[mode] = {**jct_figures([]), "device_hit_rate": float("nan"),
+                             "host_hit_rate": float("nan"), "pinned_answers": 0,
+                             "failures": [f"{mode}: {exc}"]}  # fmt: skip
     base = results.get("lru", {}).get("jct_mean_s")
     rows = [
         (mode, r["jct_mean_s"], r["jct_p50_s"], r["jct_p90_s"], r["device_hit_rate"],
