@@ -1,4 +1,4 @@
-"""`PinBook`: budgeted, expiring pins, released newest first under pressure."""
+"""`PinBook`: budgeted, expiring pins, released latest end first under pressure."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def test_a_pin_over_budget_is_refused_and_the_older_pins_stay():
     assert book.pin("c", 4, until=100.0, now=2.0).pinned
 
 
+def test_a_pin_ending_sooner_takes_the_room_of_pins_ending_later():
+    book = PinBook(10)
+    book.pin("long", 4, until=50.0, now=0.0)
+    book.pin("longest", 4, until=90.0, now=0.0)
+    book.pin("short", 2, until=5.0, now=0.0)
+    result = book.pin("soon", 3, until=10.0, now=1.0)  # 3 over: "longest" gives way
+    assert result.pinned and result.released == ["longest"]
+    assert book.keys() == ["long", "short", "soon"] and book.pinned_pages == 9
+    # pins ending sooner than the new one are not shed for it
+    assert not book.pin("late", 8, until=60.0, now=1.0).pinned
+    assert book.keys() == ["long", "short", "soon"]
+
+
 def test_expired_pins_make_room_for_a_new_one():
     book = PinBook(10)
     book.pin("a", 6, until=5.0, now=0.0)
@@ -48,7 +61,7 @@ def test_repinning_replaces_the_pin_and_makes_it_the_newest():
     assert book.pinned_pages == 8
 
 
-def test_shed_releases_newest_first_until_enough_pages_are_free():
+def test_shed_releases_newest_first_among_equal_ends_until_enough_pages_are_free():
     book = PinBook(100)
     for i, key in enumerate("abcd"):
         book.pin(key, 10, until=100.0, now=float(i))
@@ -57,6 +70,14 @@ def test_shed_releases_newest_first_until_enough_pages_are_free():
     assert book.shed(0) == []
     assert book.shed(1000) == ["b", "a"]
     assert book.shed(5) == []
+
+
+def test_shed_releases_the_pin_expected_back_last_first():
+    book = PinBook(100)
+    for key, until in (("a", 30.0), ("b", 80.0), ("c", 10.0), ("d", 50.0)):
+        book.pin(key, 10, until=until, now=0.0)
+    assert book.shed(15) == ["b", "d"]
+    assert book.keys() == ["a", "c"]
 
 
 def test_a_zero_budget_and_a_past_deadline_pin_nothing_without_raising():
@@ -112,9 +133,20 @@ def test_the_book_matches_a_plain_model(budget, ops):
             if any(k == key for k, _, _ in model):
                 want.append(key)
                 model = [m for m in model if m[0] != key]
-            fits = now + ttl > now and sum(p for _, p, _ in model) + pages <= budget
+            until = now + ttl
+            order = sorted(reversed(model), key=lambda m: -m[2])  # shedding order
+            over = sum(p for _, p, _ in model) + pages - budget
+            later = sum(p for _, p, u in model if u > until)
+            fits = until > now and pages <= budget and (over <= 0 or later >= over)
             if fits:
-                model.append((key, pages, now + ttl))
+                freed = 0
+                for m in order:
+                    if freed >= over:
+                        break
+                    freed += m[1]
+                    want.append(m[0])
+                    model.remove(m)
+                model.append((key, pages, until))
             result = book.pin(key, pages, until=now + ttl, now=now)
             assert result.pinned == fits and result.released == want
         elif op[0] == "release":
@@ -123,10 +155,12 @@ def test_the_book_matches_a_plain_model(budget, ops):
             assert book.release(op[1]) == had
         else:
             want, freed = [], 0
-            while freed < op[1] and model:
-                key, pages, _ = model.pop()
-                want.append(key)
-                freed += pages
+            for m in sorted(reversed(model), key=lambda m: -m[2]):
+                if freed >= op[1]:
+                    break
+                model.remove(m)
+                want.append(m[0])
+                freed += m[1]
             assert book.shed(op[1]) == want
         assert book.keys() == [k for k, _, _ in model]
         assert book.pinned_pages == sum(p for _, p, _ in model) <= budget

@@ -25,6 +25,7 @@ class Seq:
     prefix_len: int | None = None
     num_computed_tokens: int = 0
     num_cached_tokens: int = 0
+    num_device_cached_tokens: int = 0
     block_table: list[int] = field(default_factory=list)
     num_tree_pages: int = 0
     tree_node: object = None
@@ -65,6 +66,24 @@ def test_pinned_prefix_outlives_unpinned_ones_and_gives_way_last():
     assert kv.allocate(big, 24)
     assert "conv-a" not in kv.pins and kv.pins.shed_count == 1
     kv.release(big)
+    kv.check_integrity()
+
+
+def test_under_pressure_the_pin_of_highest_rank_goes_first_then_the_newest():
+    kv = KVCacheManager(num_pages=6, page_size=PS)
+    convs = {name: [i + 1] * 4 for i, name in enumerate(("soon", "late", "mid"))}
+    for name, tokens in convs.items():
+        _run(kv, name, tokens)
+    kv.pins.pin("soon", convs["soon"], rank=1.0)
+    kv.pins.pin("late", convs["late"], rank=9.0)
+    kv.pins.pin("mid", convs["mid"], rank=5.0)
+    wide = Seq("wide", [7] * 16)  # 4 pages: 3 are free, so one pin must give way
+    kv.match(wide)
+    assert kv.allocate(wide, 16)
+    assert "late" not in kv.pins and "soon" in kv.pins and "mid" in kv.pins
+    kv.release(wide)
+    assert kv.pins.pin("new", convs["mid"], rank=5.0) == 4  # same rank as "mid", newer
+    assert kv.pins.shed() == "new" and kv.pins.shed() == "mid" and kv.pins.shed() == "soon"
     kv.check_integrity()
 
 

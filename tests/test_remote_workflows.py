@@ -18,6 +18,7 @@ from agentrt import Workflow
 from agentrt.api import open_runtime
 from agentrt.scheduler.errors import unwrap
 from agentrt.serve.agents import pause_key
+from agentrt.serve.settings import ServeSettings
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +207,8 @@ def test_a_tool_pause_pins_the_agents_kv_until_its_next_call(model_dir):
         async with open_runtime(**_remote(server, model_dir)) as rt:
             return await rt.submit(wf, "what is six times seven").wait()
 
-    with ServerThread(engine) as server:
+    settings = ServeSettings(grace_seconds=5, pin_rule="pause")  # every pause is pinned
+    with ServerThread(engine, settings) as server:
         result = anyio.run(main)
         learned = _service(server).agents.pauses.tools
     assert result.error is None

@@ -22,7 +22,8 @@ def model_dir(tmp_path_factory):
 
 def _server(model_dir, pin_budget: float = 0.25) -> ServerThread:
     engine = make_engine(model_dir, kv_cache_tokens=8192)
-    return ServerThread(engine, ServeSettings(grace_seconds=5, pin_budget=pin_budget))
+    settings = ServeSettings(grace_seconds=5, pin_budget=pin_budget, pin_rule="pause")
+    return ServerThread(engine, settings)  # (whether a pause pays: test_pin_value.py)
 
 
 def _declare(server, workflow_id: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
@@ -136,11 +136,13 @@ class AsyncLLM(CompletionClient):
         *,
         request_id: str | None = None,
         program_start: float | None = None,
+        pin_key: Hashable | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it.
         `call`: its agent id, fixed-prefix length and priority (the rest of `CallInfo`
         is for remote servers); `program_start`: when its workflow began, on the
-        engine's clock (the server's program-level order). Bad arguments raise here
+        engine's clock (the server's program-level order); `pin_key`: a pin the request takes
+        over at its admission (`LLMEngine.add_request`). Bad arguments raise here
         (`LLMEngine.add_request`); a failure of this request inside a step raises
         `RequestFailedError`."""
         if self._error is not None:  # (the loop's failure also ended `serving`)
@@ -156,6 +158,7 @@ class AsyncLLM(CompletionClient):
             prefix_len=call.prefix_len,
             priority=call.priority,
             program_start=program_start,
+            pin_key=pin_key,
         )
         self._streams[rid] = send
         self._wakeup.set()

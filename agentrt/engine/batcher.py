@@ -79,6 +79,8 @@ class Batcher:
         if seq in self.waiting:
             self.waiting.remove(seq)
             self.kv.forget(seq)
+            if seq.pin_key is not None:  # it never took its pin over: the pin ends
+                self.kv.pins.unpin(seq.pin_key)
 
     def schedule(self) -> ScheduledBatch:
         self.kv.poll()  # finished host->device loads, new hints / prefetch
@@ -186,6 +188,9 @@ class Batcher:
                     self._blocked = self._admit_state(budget)
                 break
             seq.status = SequenceStatus.RUNNING
+            if seq.pin_key is not None:  # it holds its prefix now: the pin it replaces ends
+                self.kv.pins.unpin(seq.pin_key)
+                seq.pin_key = None
             seq.admission = self._admissions  # `running` is in admission order
             self._admissions += 1
             self.running.append(seq)

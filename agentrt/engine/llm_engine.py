@@ -125,14 +125,17 @@ class LLMEngine:
         *,
         priority: int = 0,
         program_start: float | None = None,
+        pin_key: Hashable | None = None,
         ids_checked: bool = False,
     ) -> str:
         """Queue a request; returns its id. Invalid requests raise here and leave the
         engine untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed
         prefix (for workflow-aware eviction). `priority` (lower first), then
         `program_start` (engine-clock start of its workflow; default: arrival) order the
-        waiting queue. `ids_checked`: `prompt` is a list of ints in [0, vocab_size),
-        taken without conversion or range check (the simulator's prompts)."""
+        waiting queue. `pin_key`: a pin (`pin`) this request takes over, released once it
+        is admitted (its own hold on its prefix replaces the pin). `ids_checked`:
+        `prompt` is a list of ints in [0, vocab_size), taken without conversion or range
+        check (the simulator's prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)
@@ -145,6 +148,7 @@ class LLMEngine:
             arrival_time=self.clock.now(),
             priority=priority,
             program_start=program_start,
+            pin_key=pin_key,
         )
         if request_id is not None:
             seq.request_id = request_id
@@ -163,10 +167,11 @@ class LLMEngine:
         """Cancel a request; its KV is released at the next step (or `release_aborted`)."""
         self._aborts.append(request_id)
 
-    def pin(self, key: Hashable, token_ids: list[int]) -> None:
+    def pin(self, key: Hashable, token_ids: list[int], rank: float = 0.0) -> None:
         """Hold the cached device prefix of `token_ids` under `key` until `unpin(key)`,
-        from the next step on; pins give way when a request needs their pages."""
-        self.kv.pins.request(key, list(token_ids))
+        from the next step on; pins give way when a request needs their pages, the
+        highest `rank` first (the newest among equals)."""
+        self.kv.pins.request(key, list(token_ids), rank)
 
     def unpin(self, key: Hashable) -> None:
         self.kv.pins.request(key, None)

@@ -20,6 +20,7 @@ class RequestOutput:
     finish_reason: str | None = None
     error: str | None = None
     num_cached_tokens: int = 0
+    num_device_cached_tokens: int = 0  # of the cached ones, those not loaded from host
     arrival_time: float = 0.0
     first_token_time: float | None = None
     finish_time: float | None = None

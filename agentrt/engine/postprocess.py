@@ -142,6 +142,7 @@ class Postprocessor:
             finish_reason=why.value if why else None,
             error=seq.error,
             num_cached_tokens=seq.num_cached_tokens,
+            num_device_cached_tokens=seq.num_device_cached_tokens,
             arrival_time=seq.arrival_time,
             first_token_time=seq.first_token_time,
             finish_time=seq.finish_time,

@@ -43,6 +43,7 @@ class Sequence:
     error: str | None = None
     num_computed_tokens: int = 0
     num_cached_tokens: int = 0  # prompt tokens served from the prefix cache (last admission)
+    num_device_cached_tokens: int = 0  # of those, already on the device (not loaded)
     block_table: list[int] = field(default_factory=list)
     num_tree_pages: int = 0
     tree_node: Any = None
@@ -51,6 +52,7 @@ class Sequence:
     arrival_time: float = 0.0
     priority: int = 0  # lower is admitted first (vLLM's convention)
     program_start: float | None = None  # when its workflow began (None: at arrival)
+    pin_key: Any = None  # a KV pin it takes over: released when it is admitted
     first_token_time: float | None = None
     finish_time: float | None = None
     text: str = ""

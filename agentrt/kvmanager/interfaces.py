@@ -67,6 +67,7 @@ class PagedSequence(Protocol):
     token_ids: list[int]
     num_computed_tokens: int
     num_cached_tokens: int
+    num_device_cached_tokens: int  # of those, the ones on the device when first looked at
     block_table: list[int]
     num_tree_pages: int
     tree_node: object

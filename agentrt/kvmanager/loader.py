@@ -4,7 +4,7 @@ prefetch, completion and the lookup state counted per request. Engine thread onl
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.prefetcher import Prefetcher
@@ -13,7 +13,9 @@ from agentrt.kvmanager.stats import KVStats
 
 class Loader:
     """Starts and completes the loads of ``host``. ``prefetch_k``: with a number, a
-    `Prefetcher` plans loads of due agents' ``prefixes`` from the hints (None: none)."""
+    `Prefetcher` plans loads of due agents' ``prefixes`` from the hints (None: none).
+    ``shed_pin``: releases one KV pin (False: none left); a reactive load that finds no
+    room sheds pins as an allocation does, rather than recompute what the host holds."""
 
     def __init__(
         self,
@@ -22,8 +24,10 @@ class Loader:
         page_bytes: int,
         prefixes: Mapping[str, tuple[int, ...]],
         prefetch_k: float | None,
+        shed_pin: Callable[[], bool] | None = None,
     ) -> None:
         self.host = host
+        self.shed_pin = shed_pin
         self.stats = stats
         self.page_bytes = page_bytes
         self.prefetcher = (
@@ -53,6 +57,9 @@ class Loader:
                     pending.meta.setdefault("waiters", set()).add(request_id)
             return False
         pending = host.start_load(found.nodes)
+        fits = sum(len(n.host_pages) for n in found.nodes) <= host.tree.allocator.num_pages
+        while pending is None and fits and self.shed_pin is not None and self.shed_pin():
+            pending = host.start_load(found.nodes)
         if pending is None:
             return True  # no room on device: recompute instead
         pending.meta["waiters"] = {request_id}

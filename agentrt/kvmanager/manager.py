@@ -61,7 +61,9 @@ class KVCacheManager:
             pool = PageAllocator(num_host_pages)
             self.host = HostTier(self.tree, pool, transfer, write_through)
             k = prefetch_k if policy.prefetch else None
-            self.loader = Loader(self.host, self._stats, page_bytes, self.agent_prefixes, k)
+            self.loader = Loader(
+                self.host, self._stats, page_bytes, self.agent_prefixes, k, self._shed_pin
+            )
         self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
         self._unmatched: set[str] = set()  # deferred after a match: not a new call
         self._hints: Mapping[str, float] | None = None
@@ -135,6 +137,7 @@ class KVCacheManager:
     def _count(self, seq: PagedSequence, matched: int) -> None:
         rid = seq.request_id
         first = self.loader.first_look(rid, matched) if self.loader is not None else matched
+        seq.num_device_cached_tokens = min(first, matched)
         self._stats.count_admission(len(seq.token_ids), first, matched)
         self._counted[rid] = (first, matched)
 
@@ -264,6 +267,9 @@ class KVCacheManager:
         if self.loader is not None:
             self.loader.wait(timeout)
         self.poll()
+
+    def _shed_pin(self) -> bool:
+        return self.pins.shed() is not None
 
     def prepare(self, seq: PagedSequence) -> bool:
         """Start loading the host-only part of `seq`'s prefix; False while it must wait."""

@@ -1,9 +1,11 @@
 """Pins: cached prefixes held on the device for a while (a conversation paused on a tool).
 
-`pin(key, tokens)` locks the longest device-resident cached prefix of `tokens`, so
+`pin(key, tokens, rank)` locks the longest device-resident cached prefix of `tokens`, so
 eviction passes it by; `unpin(key)` lets it go. Pins give way: when an allocation cannot
-be met otherwise, `shed()` releases the newest pin (Continuum's order) and the caller
-retries, so a pin never fails a request and pinned pages are only ever the last to go.
+be met otherwise, `shed()` releases the pin of the highest `rank` (the server ranks a pin
+by when its conversation is expected back, so the one needed last goes first; among
+equal ranks the newest) and the caller retries, so a pin never fails a request and
+pinned pages are only ever the last to go.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from agentrt.kvmanager.radix_tree import RadixTree
 class Pins:
     def __init__(self, tree: RadixTree) -> None:
         self.tree = tree
-        self._held: dict[Hashable, RadixNode] = {}  # insertion order = age, oldest first
+        # insertion order = age, oldest first; each pin's node and shedding rank
+        self._held: dict[Hashable, tuple[RadixNode, float]] = {}
         self.shed_count = 0
-        self.requests: deque[tuple[Hashable, list[int] | None]] = deque()  # None: unpin
+        # (key, tokens or None to unpin, rank)
+        self.requests: deque[tuple[Hashable, list[int] | None, float]] = deque()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -28,48 +32,49 @@ class Pins:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._held
 
-    def pin(self, key: Hashable, tokens: Sequence[int]) -> int:
-        """Hold the cached device prefix of `tokens` (replacing `key`'s earlier pin);
-        returns the tokens pinned (0: nothing of it is cached)."""
+    def pin(self, key: Hashable, tokens: Sequence[int], rank: float = 0.0) -> int:
+        """Hold the cached device prefix of `tokens` (replacing `key`'s earlier pin), to
+        be shed in order of `rank` (highest first); returns the tokens pinned (0: nothing
+        of it is cached)."""
         self.unpin(key)
         found = self.tree.match_prefix(tokens)
         if not found.num_tokens:
             return 0
         self.tree.locks.lock(found.node)
-        self._held[key] = found.node
+        self._held[key] = (found.node, rank)
         return found.num_tokens
 
     def unpin(self, key: Hashable) -> bool:
-        node = self._held.pop(key, None)
-        if node is None:
+        held = self._held.pop(key, None)
+        if held is None:
             return False
-        self.tree.locks.unlock(node)
+        self.tree.locks.unlock(held[0])
         return True
 
     def shed(self) -> Hashable | None:
-        """Release the newest pin (for an allocation that needs its pages); its key, or
-        None when nothing is pinned."""
+        """Release the pin of the highest rank, the newest among equals (for an
+        allocation that needs its pages); its key, or None when nothing is pinned."""
         if not self._held:
             return None
-        key = next(reversed(self._held))
+        key = max(reversed(self._held), key=lambda k: self._held[k][1])  # first max wins
         self.unpin(key)
         self.shed_count += 1
         return key
 
-    def request(self, key: Hashable, tokens: list[int] | None) -> None:
-        """Pin ``tokens`` (None: unpin) under ``key`` at the next `apply_requests`. Any
-        thread."""
-        self.requests.append((key, tokens))
+    def request(self, key: Hashable, tokens: list[int] | None, rank: float = 0.0) -> None:
+        """Pin ``tokens`` (None: unpin) under ``key`` with ``rank`` at the next
+        `apply_requests`. Any thread."""
+        self.requests.append((key, tokens, rank))
 
     def apply_requests(self, enabled: bool) -> None:
         """The requested pins and unpins, in order (pins only when ``enabled``: with a
         prefix cache)."""
         while self.requests:
-            key, tokens = self.requests.popleft()
+            key, tokens, rank = self.requests.popleft()
             if tokens is None:
                 self.unpin(key)
             elif enabled:
-                self.pin(key, tokens)
+                self.pin(key, tokens, rank)
 
     def clear(self) -> None:
         for key in list(self._held):
@@ -77,4 +82,4 @@ class Pins:
 
     def nodes(self) -> list[RadixNode]:
         """The pinned nodes (each holds one lock on its path)."""
-        return list(self._held.values())
+        return [node for node, _ in self._held.values()]

@@ -4,15 +4,17 @@ Bookkeeping only: the caller (the server) pins and unpins the pages in the KV ma
 the book decides. A pin holds `pages` device pages for `key` until the time `until`.
 The book never holds more than `budget_pages` and never raises because of a pin:
 
-- `pin` first releases the expired pins; re-pinning a key replaces its pin (and makes it
-  the newest). A pin that does not fit next to the live ones is refused: under pressure
-  pins give way newest first, as in Continuum, and the new pin is the newest.
-- `shed(pages_needed)`: the pool needs pages; pins are released newest first until at
-  least that many pinned pages are freed (or none are left).
+- `pin` first releases the expired pins; re-pinning a key replaces its pin. A pin that
+  does not fit next to the live ones takes the room of pins that end later than it
+  would (latest first) when that makes it fit; otherwise it is refused and nothing else
+  changes.
+- `shed(pages_needed)`: the pool needs pages; pins are released latest `until` first
+  (the conversation expected back last is worth least now; the newest among equal ends)
+  until at least that many pinned pages are freed (or none are left).
 - `release(key)` on the workflow's next request or DELETE; `expire(now)` at any time.
 
 Each call that releases pins returns the released keys, oldest pin first for `expire`
-and in release order (newest first) for `shed`.
+and in release order for `pin` and `shed`.
 """
 
 from __future__ import annotations
@@ -55,8 +57,14 @@ class PinBook:
         released = self.expire(now)
         if self.release(key):
             released.append(key)
-        if until <= now or self.pinned_pages + pages > self.budget_pages:
+        if until <= now or pages > self.budget_pages:
             return PinResult(False, released)
+        over = self.pinned_pages + pages - self.budget_pages
+        if over > 0:
+            later = [k for k in self._shedding_order() if self._pins[k].until > until]
+            if sum(self._pins[k].pages for k in later) < over:
+                return PinResult(False, released)
+            released += self.shed(over)
         self._pins[key] = Pin(pages, until)
         self.pinned_pages += pages
         return PinResult(True, released)
@@ -78,17 +86,23 @@ class PinBook:
         return done
 
     def shed(self, pages_needed: int) -> list[Hashable]:
-        """Release pins newest first until `pages_needed` pinned pages are freed."""
+        """Release pins, latest `until` first (newest among equals), until
+        `pages_needed` pinned pages are freed."""
         if isinstance(pages_needed, bool) or not isinstance(pages_needed, int):
             raise LearnError(f"pages_needed must be an int, got {pages_needed!r}")
         released: list[Hashable] = []
         freed = 0
-        while freed < pages_needed and self._pins:
-            key, pin = self._pins.popitem(last=True)
-            self.pinned_pages -= pin.pages
-            freed += pin.pages
+        for key in self._shedding_order():
+            if freed >= pages_needed:
+                break
+            freed += self._pins[key].pages
+            self.release(key)
             released.append(key)
         return released
+
+    def _shedding_order(self) -> list[Hashable]:
+        newest_first = list(reversed(self._pins))
+        return sorted(newest_first, key=lambda k: -self._pins[k].until)  # stable
 
     def until(self, key: Hashable) -> float | None:
         pin = self._pins.get(key)

@@ -7,11 +7,12 @@ is the slowest one's). A gap longer than `max_gap_s` is not learned (the client 
 away, or a person answered) and a pending response older than that is forgotten;
 `cancel` forgets one (last step, DELETE).
 
-`expected_pause(tools)` is the pin duration to use: per tool the larger of its EWMA and
-its `quantile` of recent gaps once it has `min_samples` gaps, else `default_pause_s`;
-the maximum over the tools called, clipped to [0, `max_pause_s`]. At most `max_tools`
-tool names are learned (others keep the default); at most `max_pending` responses wait
-(the oldest is forgotten first).
+`samples(tools)` are the recent gaps of the slowest of the tools called (the pin TTL is
+chosen over them, `learn.pin_value`); `expected_pause(tools)` is one duration: per tool
+the larger of its EWMA and its `quantile` of recent gaps once it has `min_samples` gaps,
+else `default_pause_s`; the maximum over the tools called, clipped to [0,
+`max_pause_s`]. At most `max_tools` tool names are learned (others keep the default); at
+most `max_pending` responses wait (the oldest is forgotten first).
 """
 
 from __future__ import annotations
@@ -109,6 +110,16 @@ class ToolPauses:
         tools = _checked_tools(tool_names)
         longest = max((self.pause(t) for t in tools), default=self.default_pause_s)
         return min(max(longest, 0.0), self.max_pause_s)
+
+    def samples(self, tool_names: Sequence[str]) -> list[float]:
+        """The recent gaps (clipped to `max_pause_s`) of the tool with the longest pause
+        among `tool_names`; `[default_pause_s]` while it has fewer than `min_samples`."""
+        tools = _checked_tools(tool_names)
+        slowest = max(tools, key=self.pause, default=None)
+        stats = self.tools.get(slowest) if slowest is not None else None
+        if stats is None or stats.count < self.min_samples:
+            return [self.default_pause_s]
+        return [min(gap, self.max_pause_s) for gap in stats.recent]
 
     @property
     def pending(self) -> int:

@@ -10,11 +10,13 @@ message) and single-message requests share one anonymous stream.
 - any other is learned (`learn.LearnedGraphs`): per workflow kind, which agent follows
   which, from the traffic.
 
-A tool pause keeps KV pinned (`PinBook`, within the pin budget) for the pause expected
-for its tools (`ToolPauses`): a chat answer that ends in tool calls pins its
-conversation (`pause`); an agent of a declared workflow that the client reports paused
-(`tool_paused`, from `PATCH /v1/workflows/{id}`) pins its latest answer. The next
-request of the conversation, or of that agent in that workflow, releases the pin.
+A tool pause keeps KV pinned (`PinBook`, within the pin budget) for a time-to-live
+chosen over the pauses seen for its tools (`ToolPauses`), when the reload it saves
+outweighs the pool share it holds (`learn.pin_value`; or, with the `pause` rule, for the
+expected pause): a chat answer that ends in tool calls pins its conversation (`pause`);
+an agent of a declared workflow that the client reports paused (`tool_paused`, from
+`PATCH /v1/workflows/{id}`) pins its latest answer. The next request of the
+conversation, or of that agent in that workflow, releases the pin.
 
 After each change, the steps-to-execution of both (declared workflows each, the learned
 ones as one map) are merged per agent (minimum) on one `HintBoard` and published to the
@@ -38,6 +40,7 @@ from agentrt.learn import (
     ToolPauses,
     export_learned,
 )
+from agentrt.learn.pin_value import ReloadRate, pin_ttl
 from agentrt.serve.hints import RequestHints
 from agentrt.serve.protocol import ChatMessage
 from agentrt.serve.workflows import DeclaredWorkflow, WorkflowBook
@@ -85,15 +88,23 @@ class AgentTracker:
         self,
         publish: Callable[[dict[str, float]], None],
         block_size: int,
-        pin: Callable[[str, list[int]], None],
-        unpin: Callable[[str], None],
+        pin: Callable[[Hashable, list[int], float], None],
+        unpin: Callable[[Hashable], None],
         pin_budget_pages: int,
         engine_clock: Callable[[], float],
         clock: Callable[[], float] = time.monotonic,
+        pool_pages: int = 1,
+        pin_rule: str = "cost",
     ) -> None:
+        """`pin(key, tokens, rank)`: pins shed highest rank first (the pin's end on
+        `clock`); `pool_pages`: the device pool a pin takes its share of; `pin_rule`:
+        `cost` (`pin_ttl`) or `pause` (every pause, for its expected length)."""
         self.publish = publish
         self.pin, self.unpin = pin, unpin
         self.pin_book = PinBook(pin_budget_pages)
+        self.pool_pages = max(1, pool_pages)
+        self.pin_rule = pin_rule
+        self.reload = ReloadRate(default_s=1e-4)  # until the first request is measured
         self.engine_clock = engine_clock
         self.program_starts: OrderedDict[str, float] = OrderedDict()
         self.clock = clock
@@ -164,15 +175,31 @@ class AgentTracker:
         return until, "pinned" if until is not None else "not pinned: over the pin budget"
 
     def _pin(self, key: Hashable, tool_names: list[str], tokens: list[int], now: float):
-        pause = self.pauses.expected_pause(tool_names)
+        """Pin for the TTL of the pin rule; none (no TTL pays): no pin, and an earlier
+        pin of `key` ends."""
         pages = -(-len(tokens) // self.keys.block_size)
-        result = self.pin_book.pin(key, pages, now + pause, now)
+        if self.pin_rule == "pause":
+            ttl = self.pauses.expected_pause(tool_names)
+        else:
+            share = min(1.0, max(pages, 1) / self.pool_pages)
+            self.release_pins([key])  # (a pin it replaces does not count as pinned)
+            pinned = min(1.0, self.pin_book.pinned_pages / self.pool_pages)
+            reload_s = self.reload.reload_s(len(tokens))
+            ttl = pin_ttl(reload_s, share, self.pauses.samples(tool_names), pinned)
+        until = now + ttl if ttl is not None else now
+        result = self.pin_book.pin(key, pages, until, now)
         for released in result.released:
             self.unpin(released)
         if not result.pinned:
             return None
-        self.pin(key, tokens)
-        return time.time() + pause
+        self.pin(key, tokens, until)
+        return time.time() + (until - now)
+
+    def measured(self, ttft_s: float, missed_tokens: int) -> None:
+        """A request did not find `missed_tokens` prompt tokens on the device (it
+        computed them, or loaded them from a host tier) and saw its first token after
+        `ttft_s`: what a reload costs here (`ReloadRate`)."""
+        self.reload.add(ttft_s, missed_tokens)
 
     def release_pins(self, keys: list[Hashable]) -> None:
         for key in keys:
@@ -188,7 +215,9 @@ class AgentTracker:
         now = self.clock()
         if call.conversation is not None:
             self.pauses.request(call.conversation, now)  # learns the pause it ends
-            self.release_pins([call.conversation])  # the request holds its prefix now
+            # its pin leaves the budget; the engine ends it when it admits the request,
+            # which then holds the prefix itself (`Job.pin_key`)
+            self.pin_book.release(call.conversation)
         if call.declared and call.agent is not None:
             key = pause_key(call.workflow, call.agent)
             self.pauses.request(key, now)

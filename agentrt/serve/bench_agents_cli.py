@@ -14,12 +14,13 @@ import anyio
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES, POLICY
 from agentrt.serve.bench_cli import served
-from agentrt.serve.bench_tool_agent import TOOL_MODES
 
 
 def run_agent_workload(args: argparse.Namespace) -> int:
     if args.workload == "tool-agent":
-        return _cmd_bench_tools(args)
+        from agentrt.serve.bench_tool_agent_cli import run_tool_agent_workload
+
+        return run_tool_agent_workload(args)
     return _cmd_bench_agents(args)
 
 
@@ -36,7 +37,7 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"unknown workload {args.workload!r}: use kvflow-single or kvflow-concurrent"
         )
-    modes = _modes(args, MODES)
+    modes = modes_of(args, MODES)
     sizes = DEFAULTS[(scenario, backend)]
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
     workload = make_workload(scenario, sizes, vocab=len(tokenizer))
@@ -101,76 +102,9 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
     return 0 if all(not r["failures"] for r in results.values()) else 1
 
 
-def _modes(args: argparse.Namespace, known: tuple[str, ...]) -> list[str]:
+def modes_of(args: argparse.Namespace, known: tuple[str, ...]) -> list[str]:
     modes = [m for m in (args.modes or ",".join(known)).split(",") if m]
     for mode in modes:
         if mode not in known:
             raise SystemExit(f"unknown mode {mode!r}; use some of {','.join(known)}")
     return modes
-
-
-PIN_BUDGET = "0.5"  # of the device pool, in the +pin modes
-
-
-def _cmd_bench_tools(args: argparse.Namespace) -> int:
-    from agentrt.engine import loader
-    from agentrt.serve.bench_tool_agent import ToolAgentWorkload, run_tool_agents
-
-    modes = _modes(args, TOOL_MODES)
-    workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0)
-    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
-    # the KV of every conversation at its end, roughly (tool calls ~30 tokens each)
-    tokens = len(tokenizer.encode(workload.system)) + len(tokenizer.encode(workload.task(0)))
-    tokens += workload.turns * (len(tokenizer.encode(workload.result(0, 0))) + 30)
-    page = args.page_size or 16
-    all_pages = workload.workflows * -(-tokens // page)
-    device = all_pages // 2  # more KV than the device pool holds
-    results = {}
-    for mode in modes:
-        server_args = copy.copy(args)
-        server_args.eviction_policy = mode.split("+")[0]
-        server_args.kv_cache_tokens = device * page
-        if server_args.eviction_policy == "hicache" and not args.host_kv_cache_tokens:
-            server_args.host_kv_cache_tokens = 2 * all_pages * page
-        budget = PIN_BUDGET if mode.endswith("+pin") else "0"
-        with served(server_args, ("--pin-budget", budget)) as url:
-            results[mode] = anyio.run(run_tool_agents, url, workload)
-    base = results.get("lru", {}).get("jct_mean_s")
-    rows = [
-        (mode, r["jct_mean_s"], r["jct_p50_s"], r["jct_max_s"], r["device_hit_rate"],
-         r["host_hit_rate"], r["pinned_answers"],
-         base / r["jct_mean_s"] if base and r["jct_mean_s"] else float("nan"),
-         len(r["failures"]))
-        for mode, r in results.items()
-    ]  # fmt: skip
-    print(
-        format_table(
-            f"tool-agent through HTTP ({workload.workflows} ReAct workflows x "
-            f"{workload.turns} tool calls, pauses {workload.pause_min_s}-"
-            f"{workload.pause_max_s} s; ~{tokens} tokens each at the end, device pool "
-            f"{device} pages = half of all; pin budget {PIN_BUDGET} in +pin modes)",
-            [
-                "mode",
-                "JCT mean s",
-                "JCT p50 s",
-                "JCT max s",
-                "device hit",
-                "host hit",
-                "pinned",
-                "lru / mode",
-                "failures",
-            ],
-            rows,
-        )  # fmt: skip
-    )
-    out = {
-        "workload": "tool-agent",
-        "workflows": workload.workflows,
-        "turns": workload.turns,
-        "tokens_per_conversation": tokens,
-        "device_pages": device,
-        "pin_budget": float(PIN_BUDGET),
-        "results": results,
-    }
-    write_json(args.json, out)
-    return 0 if all(not r["failures"] for r in results.values()) else 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-from agentrt.cli_types import positive_float, positive_int
+from agentrt.cli_types import fraction, positive_float, positive_int
 from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES
@@ -69,6 +69,18 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
     )
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
+    p.add_argument(
+        "--pool-share",
+        type=fraction,
+        default=0.5,
+        help="tool-agent: the device pool as a share of all conversations' KV (0.5)",
+    )
+    p.add_argument(
+        "--pin-budget",
+        type=fraction,
+        default=0.5,
+        help="tool-agent: the pin budget of the +pin modes, a share of the pool (0.5)",
+    )
     add_json_flag(p)
     p.set_defaults(func=_cmd_bench_serve)
 

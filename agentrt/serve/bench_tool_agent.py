@@ -1,10 +1,13 @@
 """`agentrt bench serve --workload tool-agent`: ReAct loops with tool pauses, through HTTP.
 
-Every workflow is one client: a shared system prompt and tool, a task of its own, then
-`turns` rounds of a forced tool call, a pause of 50 ms to 5 s (log-uniform, seeded: the
-same in every mode) and the tool's result appended, then a last answer with
-`is_last_step`. Job completion times are wall-clock; the hit rates come from the
-server's `/metrics` before and after.
+Every workflow is one client: a shared system prompt and three tools, a task of its
+own, then `turns` rounds of a forced call of one of the tools, the tool's pause and its
+result appended, then a last answer with `is_last_step`. The tools pause as tools of
+their kind do, together 50 ms to 5 s: `calculator` 50-200 ms, `search` 0.3-1.5 s,
+`run_code` 1.5-5 s (log-uniform within each; the tool of each turn and its pause are
+seeded, the same in every mode). Job completion times are wall-clock; the hit rates
+come from the server's `/metrics` before and after. On `sim` the same clients run in
+process on the engine's virtual clock (`bench_tool_agent_sim`).
 """
 
 from __future__ import annotations
@@ -20,19 +23,38 @@ import orjson
 
 from agentrt.serve.bench_agents import JSON, prefix_hits, read_metrics
 
-TOOL_MODES = ("lru", "hicache", "lru+pin", "hicache+pin")
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "search",
-        "description": "Look something up in the town archive.",
-        "parameters": {
-            "type": "object",
-            "properties": {"topic": {"enum": ["market", "weather", "harbour", "school"]}},
-            "required": ["topic"],
+# policy[+pin rule]: `+pin` pins by the cost rule, `+pin-pause` every pause (`--pin-rule`)
+TOOL_MODES = ("lru", "hicache", "lru+pin", "hicache+pin", "lru+pin-pause")
+
+
+def mode_parts(mode: str) -> tuple[str, str | None]:
+    """A mode's eviction policy and pin rule (None: no pins)."""
+    policy, _, pin = mode.partition("+")
+    return policy, {"": None, "pin": "cost", "pin-pause": "pause"}[pin]
+
+
+def _tool(name: str, description: str, arg: str, values: list[str]) -> dict:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {arg: {"enum": values}},
+                "required": [arg],
+            },
         },
-    },
-}
+    }
+
+
+TOOLS = [
+    _tool("calculator", "Add up the town's figures.", "sum", ["tolls", "grain", "census"]),
+    _tool("search", "Look something up in the town archive.", "topic",
+          ["market", "weather", "harbour", "school"]),
+    _tool("run_code", "Run a script over the archive.", "script", ["tally", "sort", "merge"]),
+]  # fmt: skip
+PAUSES_S = {"calculator": (0.05, 0.2), "search": (0.3, 1.5), "run_code": (1.5, 5.0)}
 WORDS = [
     "ledger",
     "harbour",
@@ -64,16 +86,18 @@ WORDS = [
 @dataclass
 class ToolAgentWorkload:
     """`workflows` ReAct agents at once, each `turns` tool calls then an answer: one
-    system prompt and tool schema for all, a task per workflow, a tool result of
-    `result_words` words after each call, and a pause before it of 50 ms to 5 s
-    (log-uniform, seeded; the same in every mode)."""
+    system prompt and tool schemas for all, a task per workflow, a tool result of
+    `result_words` words after each call, and the called tool's pause before it
+    (seeded; the same in every mode). `answer_tokens`: the length of a tool-call turn
+    on `sim` (a forced call's arguments and some reasoning; on a real model the
+    grammar ends it). `pause_scale` multiplies every pause (tests shorten them)."""
 
     workflows: int = 8
     turns: int = 4
     result_words: int = 60
     system_words: int = 200
-    pause_min_s: float = 0.05
-    pause_max_s: float = 5.0
+    answer_tokens: int = 32
+    pause_scale: float = 1.0
     seed: int = 0
 
     def _rng(self, *key: object) -> random.Random:
@@ -96,9 +120,12 @@ class ToolAgentWorkload:
             self._rng("result", w, turn).choice(WORDS) for _ in range(self.result_words)
         )
 
+    def tool(self, w: int, turn: int) -> str:
+        return self._rng("tool", w, turn).choice(sorted(PAUSES_S))
+
     def pause(self, w: int, turn: int) -> float:
-        lo, hi = math.log(self.pause_min_s), math.log(self.pause_max_s)
-        return math.exp(self._rng("pause", w, turn).uniform(lo, hi))
+        lo, hi = (math.log(s) for s in PAUSES_S[self.tool(w, turn)])
+        return self.pause_scale * math.exp(self._rng("pause", w, turn).uniform(lo, hi))
 
 
 async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
@@ -131,12 +158,13 @@ async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
                 {"role": "user", "content": wl.task(w)},
             ]
             for turn in range(wl.turns):
+                tool = wl.tool(w, turn)
                 body = {
                     "model": model,
                     "messages": messages,
-                    "tools": [SEARCH],
-                    "tool_choice": {"type": "function", "function": {"name": "search"}},
-                    "max_tokens": 32,
+                    "tools": TOOLS,
+                    "tool_choice": {"type": "function", "function": {"name": tool}},
+                    "max_tokens": wl.answer_tokens,
                     "temperature": 0,
                 }
                 answer = await post(body)
@@ -173,14 +201,29 @@ async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
     q0, d0, h0 = prefix_hits(before)
     q1, d1, h1 = prefix_hits(after)
     queries = q1 - q0
-    ordered = sorted(jct)
     return {
-        "jct_mean_s": sum(jct) / len(jct) if jct else float("nan"),
-        "jct_p50_s": ordered[len(ordered) // 2] if ordered else float("nan"),
-        "jct_max_s": ordered[-1] if ordered else float("nan"),
+        **jct_figures(jct),
         "wall_s": wall,
         "device_hit_rate": (d1 - d0) / queries if queries else 0.0,
         "host_hit_rate": (h1 - h0) / queries if queries else 0.0,
+        "recomputed_tokens": int(queries - (d1 - d0) - (h1 - h0)),
         "pinned_answers": pinned[0],
         "failures": failures,
+    }
+
+
+def jct_figures(jct: list[float]) -> dict[str, float]:
+    """Mean, p50, p90 and max of job completion times (nearest rank)."""
+    ordered = sorted(jct)
+    if not ordered:
+        return {k: float("nan") for k in ("jct_mean_s", "jct_p50_s", "jct_p90_s", "jct_max_s")}
+
+    def rank(q: float) -> float:
+        return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+    return {
+        "jct_mean_s": sum(ordered) / len(ordered),
+        "jct_p50_s": rank(0.5),
+        "jct_p90_s": rank(0.9),
+        "jct_max_s": ordered[-1],
     }

@@ -95,7 +95,9 @@ class ChatHandler:
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
         fixed = prefix_len if call.agent else None
         start = svc.agents.program_start(call)
-        jobs = [Job(ids, p, call.agent, fixed, hints.priority, start) for p in params]
+        jobs = [
+            Job(ids, p, call.agent, fixed, hints.priority, start, call.conversation) for p in params
+        ]
         return ChatPlan(req, ids, jobs, mode, hints, call)
 
     # -- whole answers ------------------------------------------------------------------

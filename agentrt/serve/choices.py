@@ -13,7 +13,7 @@ requests still running and frees their KV.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 
 import anyio
@@ -27,7 +27,8 @@ from agentrt.engine.sampling_params import SamplingParams
 class Job:
     """One choice to generate: its prompt, sampling, the agent it runs for (`agent_id`,
     whose fixed prefix is the first `prefix_len` tokens) and its place in the waiting
-    queue (`LLMEngine.add_request`'s `priority` and `program_start`)."""
+    queue (`LLMEngine.add_request`'s `priority` and `program_start`); `pin_key`: its
+    conversation's tool-pause pin, which it takes over when the engine admits it."""
 
     prompt_ids: list[int]
     params: SamplingParams
@@ -35,6 +36,7 @@ class Job:
     prefix_len: int | None = None
     priority: int = 0
     program_start: float | None = None
+    pin_key: Hashable | None = None
 
 
 Generate = Callable[[Job], AsyncIterator[RequestOutput]]

@@ -7,7 +7,7 @@ import os
 
 from agentrt.cli_types import fraction, nonneg_int, port, positive_float, positive_int
 from agentrt.engine.config import EngineConfig
-from agentrt.serve.settings import ServeSettings
+from agentrt.serve.settings import PIN_RULES, ServeSettings
 
 
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -82,6 +82,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         grace_seconds=args.grace_seconds,
         log_requests=args.log_requests,
         pin_budget=args.pin_budget,
+        pin_rule=args.pin_rule,
     )
     serve(build_engine(engine_config(args)), settings)
     return 0
@@ -116,6 +117,13 @@ def add_parser(sub) -> None:
         type=fraction,
         default=0.25,
         help="share of the device KV pool that tool-call pauses may hold pinned (0.25)",
+    )
+    p.add_argument(
+        "--pin-rule",
+        choices=PIN_RULES,
+        default="cost",
+        help="cost: pin for the TTL whose expected reload saving outweighs the pool share "
+        "held; pause: pin every pause that fits the budget, for its expected length (cost)",
     )
     p.add_argument("--log-requests", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_cmd_serve)

@@ -76,7 +76,10 @@ class CompletionHandler:
                 req, svc.max_tokens(req.max_tokens, len(ids)), req.logprobs, None
             )
             prefix_len = min(fixed, len(ids)) if fixed and call.agent else None
-            jobs.extend(Job(ids, p, call.agent, prefix_len, hints.priority, start) for p in params)
+            jobs.extend(
+                Job(ids, p, call.agent, prefix_len, hints.priority, start, call.conversation)
+                for p in params
+            )
         return CompletionPlan(req, prompts, jobs, hints, call)
 
     def _usage(self, plan: CompletionPlan, outs: list[RequestOutput]) -> dict:

@@ -55,6 +55,8 @@ class Service:
             unpin=self.engine.unpin,
             pin_budget_pages=int(kv.num_pages * settings.pin_budget),
             engine_clock=self.engine.clock.now,
+            pool_pages=kv.num_pages,
+            pin_rule=settings.pin_rule,
         )
         self.workflows = self.agents.declared
 
@@ -108,14 +110,18 @@ class Service:
 
     def pause(self, plan: Plan, tool_names: list[str], out: RequestOutput) -> None:
         """The first choice of `plan` ended in calls of `tool_names`: pin its
-        conversation for the tools' expected pause (`plan.pinned_until`)."""
+        conversation for the TTL the tools' pauses make worth it (`plan.pinned_until`)."""
         tokens = [*out.prompt_token_ids, *out.token_ids]
         plan.pinned_until = self.agents.pause(plan.call, tool_names, tokens)
 
     def answered(self, plan: Plan, out: RequestOutput) -> None:
-        """The first choice of `plan` finished: in a declared workflow, its tokens are
-        what a tool pause of its agent keeps (`AgentTracker.tool_paused`)."""
+        """The first choice of `plan` finished: its time to first token prices a reload
+        (`AgentTracker.measured`); in a declared workflow, its tokens are what a tool
+        pause of its agent keeps (`AgentTracker.tool_paused`)."""
         call = plan.call
+        if out.first_token_time is not None:
+            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
+            self.agents.measured(out.first_token_time - out.arrival_time, missed)
         if call.declared:
             tokens = [*out.prompt_token_ids, *out.token_ids]
             self.workflows.answered(call.workflow, call.agent, tokens)
@@ -185,6 +191,7 @@ class Service:
             job.params,
             CallInfo(job.agent_id, job.prefix_len, priority=job.priority),
             program_start=job.program_start,
+            pin_key=job.pin_key,
         )
         try:
             async with aclosing(outputs) as outputs:
@@ -193,6 +200,8 @@ class Service:
                         self.metrics.finished(out)
                     yield out
         except ValueError as exc:  # add_request refused it
+            if job.pin_key is not None:  # (it cannot take the pin over)
+                self.engine.unpin(job.pin_key)
             raise APIError(400, str(exc)) from None
         except EngineDeadError:
             raise APIError(

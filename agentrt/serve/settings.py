@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PIN_RULES = ("cost", "pause")
+
 
 @dataclass
 class ServeSettings:
@@ -14,7 +16,9 @@ class ServeSettings:
     requests may finish before they are aborted. `served_model_name`: the id in
     /v1/models and the one requests must name (None: the engine's model, or `default`).
     `pin_budget`: the share of the device KV pool that conversations paused on a tool
-    call may hold pinned."""
+    call may hold pinned; `pin_rule`: `cost` pins for the time-to-live whose expected
+    reload saving outweighs the pool share held (`learn.pin_value`), `pause` pins every
+    pause that fits the budget for the pause expected of its tools."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -28,3 +32,8 @@ class ServeSettings:
     retry_after_seconds: int = 1
     log_requests: bool = False
     pin_budget: float = 0.25
+    pin_rule: str = "cost"
+
+    def __post_init__(self) -> None:
+        if self.pin_rule not in PIN_RULES:
+            raise ValueError(f"pin_rule must be one of {PIN_RULES}, got {self.pin_rule!r}")

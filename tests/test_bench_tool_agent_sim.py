@@ -1,0 +1,61 @@
+"""The tool-agent workload on the `sim` backend (`bench_tool_agent_sim`): ReAct loops in
+process on the engine's virtual clock, pinned by the server's own `AgentTracker`.
+Deterministic; every workflow ends; pins keep paused conversations, so fewer prompt
+tokens are recomputed; the cost rule declines pins that cannot pay."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentrt.engine import loader
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.serve.bench_tool_agent import ToolAgentWorkload
+from agentrt.serve.bench_tool_agent_sim import ToolAgentTokens, run_tool_agents_sim
+
+PAGE = 16
+
+
+@pytest.fixture(scope="module")
+def texts() -> ToolAgentTokens:
+    workload = ToolAgentWorkload(workflows=8, turns=3, system_words=100, result_words=100)
+    return ToolAgentTokens(workload, loader.load_tokenizer(loader.resolve_model_dir(None)))
+
+
+def _run(texts: ToolAgentTokens, pin_budget: float, rule: str = "cost") -> dict:
+    wl = texts.workload
+    all_pages = sum(-(-texts.conversation_tokens(w) // PAGE) for w in range(wl.workflows))
+    config = EngineConfig(
+        backend="sim", profile="h100-llama3-8b", page_size=PAGE, num_pages=all_pages // 2
+    )
+    engine = LLMEngine.from_config(config)
+    result = run_tool_agents_sim(engine, texts, pin_budget, rule)
+    assert not engine.has_unfinished_requests()
+    engine.check_integrity()
+    return result
+
+
+def test_it_is_deterministic_and_every_workflow_waits_out_its_pauses(texts):
+    first, again = _run(texts, 1.0, "pause"), _run(texts, 1.0, "pause")
+    assert first == again
+    wl = texts.workload
+    assert first["failures"] == []
+    assert len(first["jct_s"]) == wl.workflows
+    for w, jct in enumerate(first["jct_s"]):
+        assert jct > sum(wl.pause(w, t) for t in range(wl.turns))
+
+
+def test_pins_keep_paused_conversations_so_less_is_recomputed(texts):
+    plain, pinned = _run(texts, 0.0), _run(texts, 1.0, "pause")
+    assert plain["pinned_answers"] == 0 and plain["pins_shed"] == 0
+    assert pinned["pinned_answers"] > texts.workload.workflows
+    assert pinned["prompt_tokens"] == plain["prompt_tokens"]
+    assert pinned["recomputed_tokens"] < plain["recomputed_tokens"]
+    assert pinned["device_hit_rate"] > plain["device_hit_rate"]
+
+
+def test_the_cost_rule_declines_pins_of_conversations_cheap_to_recompute(texts):
+    """~650-token conversations each hold a quarter of this pool: reloading one costs
+    a few ms of an H100, less than the pool share held over a pause."""
+    by_pause, by_cost = _run(texts, 1.0, "pause"), _run(texts, 1.0, "cost")
+    assert by_cost["pinned_answers"] < by_pause["pinned_answers"] / 2
