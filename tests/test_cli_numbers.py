@@ -75,6 +75,8 @@ CASES: list[tuple[list[str], str, list[str]]] = [
     (["bench", "serve"], "--seed", ["nan", "1.5"]),
     (["bench", "serve"], "--scale-tokens", RATE),
     (["bench", "serve"], "--request-rate", RATE),
+    (["bench", "serve"], "--pool-share", ["-0.1", "1.5", "nan", "inf", "x"]),
+    (["bench", "serve"], "--pin-budget", ["-0.1", "1.5", "nan", "inf", "x"]),
 ]
 
 PARAMS = [
