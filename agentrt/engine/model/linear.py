@@ -18,6 +18,8 @@ from torch import nn
 from agentrt.engine.model.kernels import Kernels
 
 _PACKABLE = (torch.bfloat16, torch.float16)
+# `Kernels.matvec`: (x, the weight's tiled copy, bias, out_features) -> x @ weight.T + bias
+MatvecFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int], torch.Tensor]
 MAX_INVARIANT_K = 1024
 
 
@@ -50,8 +52,7 @@ class Linear(nn.Linear):
     # A kernel for a few rows (a decode step) that reads the weights faster than oneDNN's
     # GEMM: `use_matvec`; never in batch-invariant mode (a row's bits would then depend on
     # how many rows the step has).
-    matvec: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int], torch.Tensor] | None
-    matvec = None
+    matvec: MatvecFn | None = None
     matvec_rows = 0
     # (the weight's tiled copy, bias, out_features), plain attributes
     matvec_args: tuple[torch.Tensor, torch.Tensor | None, int] | tuple[()] = ()
