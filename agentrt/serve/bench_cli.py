@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -69,6 +70,14 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--scale-tokens", type=positive_float, default=0.05, help="mooncake: length scale"
     )
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process run")
+    p.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=1,
+        help="rounds of HTTP and in-process runs, alternating which goes first, each on a "
+        "fresh workload of the same shape; the overhead is the median over rounds, the block "
+        "printed is the median round's (1)",
+    )
     p.add_argument(
         "--pool-share",
         type=fraction,
@@ -145,29 +154,43 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
     from agentrt.trace.metrics import format_serving
 
     engine = build_engine(engine_config(args))
-    requests = build_workload(
-        args.workload,
-        args.num_requests,
-        engine.vocab_size or len(engine.tokenizer),
-        args.output_len,
-        seed=args.seed,
-        trace=Path(args.trace) if args.trace else None,
-        scale_tokens=args.scale_tokens,
-        max_prompt=engine.max_model_len - args.output_len - 1,
-    )
-    if args.endpoint == "chat":
-        requests = as_chat(requests, engine.tokenizer)
+
+    def workload(seed: int):
+        requests = build_workload(
+            args.workload,
+            args.num_requests,
+            engine.vocab_size or len(engine.tokenizer),
+            args.output_len,
+            seed=seed,
+            trace=Path(args.trace) if args.trace else None,
+            scale_tokens=args.scale_tokens,
+            max_prompt=engine.max_model_len - args.output_len - 1,
+        )
+        return as_chat(requests, engine.tokenizer) if args.endpoint == "chat" else requests
+
+    def run(mode: str, url: str, requests) -> dict:
+        if mode == "HTTP":
+            rate = args.request_rate
+            run = anyio.run(
+                run_http, url, requests, args.clients, args.api_key, args.endpoint, rate
+            )
+        else:
+            run = anyio.run(run_in_process, engine, requests, args.clients, args.request_rate)
+        return {**run[0], "prefix_hit_rate": run[1]}
+
+    modes = ["HTTP"] if args.no_in_process else ["HTTP", "in-process"]
+    rounds = []
     server = served(args) if args.base_url is None else contextlib.nullcontext(args.base_url)
     with server as url:
-        http, http_hits = anyio.run(
-            run_http, url, requests, args.clients, args.api_key, args.endpoint, args.request_rate
-        )
-    results = {"HTTP": {**http, "prefix_hit_rate": http_hits}}
-    if not args.no_in_process:
-        local, local_hits = anyio.run(
-            run_in_process, engine, requests, args.clients, args.request_rate
-        )
-        results["in-process"] = {**local, "prefix_hit_rate": local_hits}
+        for r in range(args.rounds):
+            requests = workload(args.seed + r)  # a fresh workload: no prefix hits across rounds
+            order = modes if r % 2 == 0 else modes[::-1]
+            done = {mode: run(mode, url, requests) for mode in order}
+            rounds.append({"results": {mode: done[mode] for mode in modes}})
+            if len(modes) == 2:
+                rounds[-1]["overhead"] = overhead(done["HTTP"], done["in-process"])
+    median_round = rounds[_median_index(rounds)]
+    results = median_round["results"]
     print(format_serving(results))
     rows = [
         ("Total input tokens", *(r["input_tokens"] for r in results.values())),
@@ -186,8 +209,14 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         "request_rate": args.request_rate,
         "results": results,
     }
-    if "in-process" in results:
-        over = overhead(results["HTTP"], results["in-process"])
+    if len(rounds) > 1:
+        out["rounds"] = rounds
+        if len(modes) == 2:
+            print(_rounds_table(rounds))
+    if len(modes) == 2:
+        over = {
+            k: statistics.median(r["overhead"][k] for r in rounds) for k in rounds[0]["overhead"]
+        }
         out["overhead"] = over
         print(
             format_table(
@@ -201,4 +230,41 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
             )
         )
     write_json(args.json, out)
-    return 0 if all(r["failed"] == 0 for r in results.values()) else 1
+    failed = sum(run["failed"] for r in rounds for run in r["results"].values())
+    return 0 if failed == 0 else 1
+
+
+def _median_index(rounds: list[dict]) -> int:
+    """The round with the median throughput ratio (the lower middle one of an even count),
+    or the first when there is no in-process run."""
+    if "overhead" not in rounds[0]:
+        return 0
+    order = sorted(
+        range(len(rounds)), key=lambda i: rounds[i]["overhead"]["output_throughput_ratio"]
+    )
+    return order[(len(order) - 1) // 2]
+
+
+def _rounds_table(rounds: list[dict]) -> str:
+    rows = []
+    for i, r in enumerate(rounds):
+        http, local, over = r["results"]["HTTP"], r["results"]["in-process"], r["overhead"]
+        rows.append(
+            (
+                i + 1,
+                "HTTP" if i % 2 == 0 else "in-process",
+                http["output_throughput"],
+                local["output_throughput"],
+                over["output_throughput_ratio"],
+                over["ttft_p50_overhead_ms"],
+            )
+        )
+    head = [
+        "round",
+        "first",
+        "HTTP tok/s",
+        "in-process tok/s",
+        "HTTP / in-process",
+        "p50 TTFT overhead (ms)",
+    ]
+    return format_table("Rounds (the overhead below is their median)", head, rows)
