@@ -73,6 +73,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0 (a wait that may be off)."""
+    value = _finite(text, " >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def finite_float(text: str) -> float:
     """Any finite number; its range is checked where the value is used."""
     return _finite(text, "")

@@ -84,3 +84,40 @@ async def test_closing_right_after_a_cancel_still_releases_its_kv(tiny_models):
             engine.kv.allocator.num_free + engine.kv.tree.cached_pages
             == engine.kv.allocator.num_pages
         )
+
+
+@pytest.mark.parametrize("wait", [1.0, 0.0])
+async def test_arrival_wait_holds_the_next_step_for_a_clients_next_request(tiny_models, wait):
+    engine = make_engine(tiny_models["llama"])
+    steps: dict[str, int] = {}
+
+    async def running() -> None:
+        await llm.complete([5, 6, 7], SamplingParams(max_tokens=60, ignore_eos=True))
+
+    async def closed_loop() -> None:
+        await llm.complete([8, 9], SamplingParams(max_tokens=1))
+        steps["finished"] = engine.stats.steps
+        await anyio.sleep(0.2)  # the client's round trip
+        steps["next added"] = engine.stats.steps
+        await llm.complete([10, 11], SamplingParams(max_tokens=2, ignore_eos=True))
+
+    with anyio.fail_after(20):
+        async with AsyncLLM(engine, arrival_wait=wait) as llm, anyio.create_task_group() as tg:
+            tg.start_soon(running)
+            await anyio.sleep(0)
+            tg.start_soon(closed_loop)
+    if wait:  # no step ran while the running request waited for the next arrival
+        assert steps["next added"] == steps["finished"]
+    else:
+        assert steps["next added"] > steps["finished"]
+    engine.check_integrity()
+
+
+async def test_arrival_wait_is_bounded_when_no_request_comes(tiny_models):
+    engine = make_engine(tiny_models["llama"])
+    async with AsyncLLM(engine, arrival_wait=0.05) as llm, anyio.create_task_group() as tg:
+        with anyio.fail_after(20):
+            tg.start_soon(llm.complete, [8, 9], SamplingParams(max_tokens=1))
+            out = await llm.complete([5, 6, 7], SamplingParams(max_tokens=20, ignore_eos=True))
+    assert len(out.token_ids) == 20
+    engine.check_integrity()

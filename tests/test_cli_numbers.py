@@ -69,6 +69,7 @@ CASES: list[tuple[list[str], str, list[str]]] = [
     (["serve"], "--seed", ["nan", "1.5"]),
     (["serve"], "--port", ["-1", "65536", "nan", "1.5"]),
     (["serve"], "--grace-seconds", RATE),
+    (["serve"], "--arrival-wait-ms", ["-1", "nan", "inf", "x"]),
     (["serve"], "--pin-budget", ["-0.1", "1.5", "nan", "inf", "x"]),
     *((["bench", "serve"], flag, COUNT) for flag in (*ENGINE_COUNTS, *BENCH_SERVE_COUNTS)),
     (["bench", "serve"], "--host-kv-cache-tokens", SIZE),

@@ -44,8 +44,17 @@ class EngineDeadError(RuntimeError):
 
 
 class AsyncLLM(CompletionClient):
-    def __init__(self, engine: LLMEngine) -> None:
+    """`arrival_wait` (seconds): after a step that finished requests while others still
+    run, the next step waits until as many requests have arrived since that step began,
+    at most this long. A client that answers a finished request with its next one
+    (a closed loop, an agent's next call) then joins the next step instead of waiting
+    out a whole step; the running requests pay at most `arrival_wait` per such step.
+    Callers in this process add their next request before the next step anyway (0)."""
+
+    def __init__(self, engine: LLMEngine, arrival_wait: float = 0.0) -> None:
         self.engine = engine
+        self.arrival_wait = arrival_wait
+        self._arrivals = 0
         self._streams: dict[str, MemoryObjectSendStream[RequestOutput]] = {}
         self._wakeup = anyio.Event()
         self._serving = False
@@ -100,6 +109,8 @@ class AsyncLLM(CompletionClient):
                 continue
             if idle:  # a step for the prefetch plan; a request added meanwhile may run in it
                 self._hints_pending = False
+            await anyio.lowlevel.checkpoint()  # tasks woken by the last step add requests
+            arrivals = self._arrivals
             try:
                 outputs = await self._step()
             except Exception as exc:  # the engine is broken: fail every waiter, loudly
@@ -116,12 +127,20 @@ class AsyncLLM(CompletionClient):
                 if out.finished:
                     stream.close()
                     del self._streams[out.request_id]
+            finished = sum(out.finished for out in outputs)
+            if finished and self.arrival_wait > 0 and self.engine.has_unfinished_requests():
+                await self._await_arrivals(arrivals + finished)
+
+    async def _await_arrivals(self, count: int) -> None:
+        with anyio.move_on_after(self.arrival_wait):
+            while self._arrivals < count:
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
 
     async def _step(self) -> list[RequestOutput]:
         """One engine step: on the compute thread (the only thread hop of a step) for a
         runner that does tensor work, inline for one that is bookkeeping only (a hop
         would only pass the GIL back and forth)."""
-        await anyio.lowlevel.checkpoint()  # tasks woken by the last step add requests first
         if not self.engine.runner.uses_compute_thread:
             return self.engine.step()
         done = asyncio.wrap_future(submit_to_compute_thread(self.engine.step))
@@ -161,6 +180,7 @@ class AsyncLLM(CompletionClient):
             pin_key=pin_key,
         )
         self._streams[rid] = send
+        self._arrivals += 1
         self._wakeup.set()
         finished = False
         try:

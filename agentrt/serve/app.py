@@ -79,7 +79,8 @@ def build_app(engine: LLMEngine, settings: ServeSettings | None = None) -> Starl
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        async with AsyncLLM(engine) as llm, anyio.create_task_group() as tasks:
+        wait = settings.arrival_wait_ms / 1e3
+        async with AsyncLLM(engine, wait) as llm, anyio.create_task_group() as tasks:
             service = Service(llm, settings, name)
             service.tasks = tasks
             app.state.service = service

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from agentrt.cli_types import fraction, nonneg_int, port, positive_float, positive_int
+from agentrt.cli_types import (
+    fraction,
+    nonneg_float,
+    nonneg_int,
+    port,
+    positive_float,
+    positive_int,
+)
 from agentrt.engine.config import EngineConfig
 from agentrt.serve.settings import PIN_RULES, ServeSettings
 
@@ -83,6 +90,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log_requests=args.log_requests,
         pin_budget=args.pin_budget,
         pin_rule=args.pin_rule,
+        arrival_wait_ms=args.arrival_wait_ms,
     )
     serve(build_engine(engine_config(args)), settings)
     return 0
@@ -124,6 +132,13 @@ def add_parser(sub) -> None:
         default="cost",
         help="cost: pin for the TTL whose expected reload saving outweighs the pool share "
         "held; pause: pin every pause that fits the budget, for its expected length (cost)",
+    )
+    p.add_argument(
+        "--arrival-wait-ms",
+        type=nonneg_float,
+        default=5.0,
+        help="after a step that finished requests, wait at most this long for as many new "
+        "ones before the next step, so a client's next request joins it (5)",
     )
     p.add_argument("--log-requests", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_cmd_serve)

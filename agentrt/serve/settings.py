@@ -18,7 +18,9 @@ class ServeSettings:
     `pin_budget`: the share of the device KV pool that conversations paused on a tool
     call may hold pinned; `pin_rule`: `cost` pins for the time-to-live whose expected
     reload saving outweighs the pool share held (`learn.pin_value`), `pause` pins every
-    pause that fits the budget for the pause expected of its tools."""
+    pause that fits the budget for the pause expected of its tools. `arrival_wait_ms`:
+    after a step that finished requests, how long the next step may wait for their
+    clients' next requests (`AsyncLLM.arrival_wait`)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -33,6 +35,7 @@ class ServeSettings:
     log_requests: bool = False
     pin_budget: float = 0.25
     pin_rule: str = "cost"
+    arrival_wait_ms: float = 5.0
 
     def __post_init__(self) -> None:
         if self.pin_rule not in PIN_RULES:
