@@ -87,6 +87,8 @@ def run_tool_agents_sim(
         clock=clock.now,
         pool_pages=kv.num_pages,
         pin_rule=pin_rule,
+        host_load_s=kv.host_load_s_per_token,
+        pins_shed=kv.pins.drain_shed,
     )
     engine.stream_outputs = False  # finished requests only
     start = clock.now()
@@ -128,8 +130,10 @@ def run_tool_agents_sim(
                 raise RuntimeError(f"request {out.request_id} failed: {out.error}")
             w = by_request.pop(out.request_id)
             flow, now = flows[w], clock.now()
-            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
-            tracker.measured(out.first_token_time - out.arrival_time, missed)
+            ttft, prompt = out.first_token_time - out.arrival_time, len(out.prompt_token_ids)
+            tracker.measured(
+                flow.call, ttft, prompt, out.num_cached_tokens, out.num_device_cached_tokens
+            )
             if flow.turn == wl.turns:
                 tracker.finished(flow.call)
                 jct[w] = now - start
@@ -149,8 +153,11 @@ def run_tool_agents_sim(
         "device_hit_rate": stats.device_hit_rate,
         "host_hit_rate": stats.host_hit_rate,
         "recomputed_tokens": stats.recomputed_tokens,
+        "host_loaded_tokens": stats.host_hit_tokens,
         "prompt_tokens": stats.prompt_tokens,
         "pinned_answers": pinned,
         "pins_shed": kv.pins.shed_count - shed0,
+        "host_load_s_per_token": kv.host_load_s_per_token(),
+        "reload_host_share": tracker.pins.reload.host_share,
         "failures": [] if len(jct) == wl.workflows else [f"{wl.workflows - len(jct)} unfinished"],
     }

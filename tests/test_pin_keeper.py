@@ -1,0 +1,128 @@
+"""What the engine tells the server's pins: how long its host loads take (a returning
+conversation found on the host is priced as a load, not a re-prefill), and which pins
+its pool took back (they leave the pin budget). Torch-free."""
+
+from __future__ import annotations
+
+import pytest
+from test_pins_and_priority import Seq, _run
+
+from agentrt.kvmanager import KVCacheManager, ManualTransfer
+from agentrt.kvmanager.pins import ShedPin
+from agentrt.serve.agents import AgentTracker
+from agentrt.serve.hints import RequestHints
+
+PS = 4
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_loader_times_its_loads_on_the_managers_clock():
+    clock, transfer = Clock(), ManualTransfer()
+    kv = KVCacheManager(
+        num_pages=4, page_size=PS, policy="hicache", num_host_pages=16,
+        transfer=transfer, clock=clock,
+    )  # fmt: skip
+    assert kv.host_load_s_per_token() is None
+    away = [1] * (2 * PS)
+    _run(kv, "away", away)
+    _run(kv, "other", [2] * (4 * PS))  # pushes `away` to the host tier
+    back = Seq("back", [*away, 7])
+    assert not kv.prepare(back)  # its load starts at 100 s ...
+    clock.now = 102.0
+    transfer.finish()
+    kv.poll()  # ... and is seen done at 102 s: 2 s for 8 tokens
+    assert kv.stats.load_seconds == pytest.approx(2.0)
+    assert kv.host_load_s_per_token() == pytest.approx(2.0 / (2 * PS))
+    assert kv.prepare(back)
+    kv.match(back)
+    assert back.num_cached_tokens == len(away) and back.num_device_cached_tokens == 0
+    kv.release(back)
+    kv.check_integrity()
+
+
+def test_the_pool_reports_each_pin_it_sheds_once():
+    kv = KVCacheManager(num_pages=4, page_size=PS)
+    _run(kv, "a", [1] * (2 * PS))
+    _run(kv, "b", [2] * (2 * PS))
+    kv.pins.pin("a", [1] * (2 * PS), rank=5.0)
+    kv.pins.pin("b", [2] * (2 * PS), rank=9.0)
+    _run(kv, "c", [3] * (2 * PS))  # needs b's pages: the highest rank gives way
+    assert kv.pins.drain_shed() == [ShedPin("b", 9.0)]
+    assert kv.pins.drain_shed() == []
+    assert "a" in kv.pins
+
+
+def _tracker(clock: Clock, pins: list, host_load_s=lambda: None, shed=list) -> AgentTracker:
+    return AgentTracker(
+        publish=lambda ste: None,
+        block_size=4,
+        pin=lambda key, tokens, rank: pins.append((key, rank)),
+        unpin=lambda key: pins.append((key, None)),
+        pin_budget_pages=100,
+        engine_clock=clock,
+        clock=clock,
+        pool_pages=100,
+        host_load_s=host_load_s,
+        pins_shed=shed,
+    )
+
+
+def _slow_engine(tracker: AgentTracker) -> None:
+    """Recomputing costs 1 s a token here: any paused conversation is worth a pin."""
+    other = tracker.call_of(RequestHints(workflow_id="other"), None)
+    tracker.measured(other, 400.0, prompt=400, cached=0, device=0)
+
+
+def _turn(tracker: AgentTracker, clock: Clock, name: str, prompt: int, cached: int):
+    """One request of conversation `name` that found `cached` tokens, none of them on
+    the device (loaded from the host), then a pause on a tool: its pin, if any."""
+    call = tracker.call_of(RequestHints(workflow_id=name), None)
+    tracker.started(call)
+    clock.now += 1.0
+    tracker.measured(call, 0.5, prompt=prompt, cached=cached, device=0)
+    tracker.finished(call, ["search"])
+    return tracker.pause(call, ["search"], list(range(prompt + 8)))
+
+
+@pytest.mark.parametrize("host_load_s", [None, 1e-6])
+def test_a_conversation_the_host_tier_brings_back_cheaply_is_not_pinned(host_load_s):
+    clock, pins = Clock(), []
+    tracker = _tracker(clock, pins, host_load_s=lambda: host_load_s)
+    _slow_engine(tracker)
+    assert _turn(tracker, clock, "a", prompt=40, cached=0) is not None  # priced as recompute
+    tracker.release_pins(["a"])  # it lost its KV: its next request loads it from the host
+    until = _turn(tracker, clock, "a", prompt=80, cached=48)
+    if host_load_s is None:  # no host tier: still a re-prefill, still pinned
+        assert until is not None
+    else:  # a 48-token context came back from the host: 56 tokens reload in ~0.1 ms
+        assert tracker.pins.reload.host_share == 1.0
+        assert until is None
+
+
+def test_a_pin_the_engine_shed_leaves_the_budget():
+    clock, pins, shed = Clock(), [], []
+
+    def drain() -> list[ShedPin]:
+        out = list(shed)
+        shed.clear()
+        return out
+
+    tracker = _tracker(clock, pins, shed=drain)
+    tracker.pin_book.budget_pages = 12  # room for one 40-token conversation
+    _slow_engine(tracker)
+    assert _turn(tracker, clock, "a", prompt=40, cached=0) is not None
+    rank_a = tracker.pin_book.until("a")
+    assert _turn(tracker, clock, "b", prompt=40, cached=0) is None  # over the budget
+    shed.append(ShedPin("a", rank_a + 1.0))  # an older pin of `a`: not the one held
+    assert _turn(tracker, clock, "c", prompt=40, cached=0) is None
+    assert "a" in tracker.pin_book
+    shed.append(ShedPin("a", rank_a))  # the engine took a's pages back
+    assert _turn(tracker, clock, "c", prompt=40, cached=0) is not None
+    assert "a" not in tracker.pin_book and "c" in tracker.pin_book
+    assert tracker.pins.shed_seen == 1
