@@ -45,7 +45,7 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--modes",
         default=None,
         help=f"kvflow-*: comma-separated modes ({','.join(MODES)}); tool-agent: "
-        f"({','.join(TOOL_MODES)}); default: all",
+        f"({','.join(TOOL_MODES)}, or the bound `ideal`); default: all but `ideal`",
     )
     p.add_argument(
         "--endpoint",

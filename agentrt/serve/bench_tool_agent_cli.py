@@ -5,7 +5,9 @@ On `builtin` each mode is a fresh `agentrt serve` driven by the HTTP clients
 in process on its virtual clock (`bench_tool_agent_sim`). The device pool is
 `--pool-share` of all conversations' KV at their end (more KV than it holds); `hicache`
 gets a host tier of `--host-ratio` times the device pool (2.0, as SGLang sizes HiCache's
-host pool by default: `--hicache-ratio 2`).
+host pool by default: `--hicache-ratio 2`). `ideal` (only when named in `--modes`) gives
+the device pool the host tier's pages too, so nothing ever leaves the device: the bound
+no eviction or pinning policy beats with that much memory.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     from agentrt.serve.bench_tool_agent_sim import ToolAgentTokens
 
     backend = args.backend or "builtin"
-    modes = modes_of(args, TOOL_MODES)
+    modes = modes_of(args, (*TOOL_MODES, "ideal")) if args.modes else list(TOOL_MODES)
     workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0, **SIZES[backend])
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
     texts = ToolAgentTokens(workload, tokenizer)
@@ -52,7 +54,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     for mode in modes:
         policy, rule = mode_parts(mode)
         budget = args.pin_budget if rule is not None else 0.0
-        host = int(device * args.host_ratio) if policy == "hicache" else 0
+        host = int(device * args.host_ratio) if policy in ("hicache", "ideal") else 0
         try:
             if backend == "sim":
                 results[mode] = _sim_run(args, texts, policy, device, host, budget, rule or "cost")
