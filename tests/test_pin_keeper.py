@@ -1,6 +1,6 @@
-"""What the engine tells the server's pins: how long its host loads take (a returning
-conversation found on the host is priced as a load, not a re-prefill), and which pins
-its pool took back (they leave the pin budget). Torch-free."""
+"""What the engine tells about pins and loads: the loader times its host loads, and the
+pool reports each pin it takes back, which then leaves the server's pin budget.
+Torch-free."""
 
 from __future__ import annotations
 
@@ -58,51 +58,27 @@ def test_the_pool_reports_each_pin_it_sheds_once():
     assert "a" in kv.pins
 
 
-def _tracker(clock: Clock, pins: list, host_load_s=lambda: None, shed=list) -> AgentTracker:
+def _tracker(clock: Clock, pins: list, shed) -> AgentTracker:
     return AgentTracker(
         publish=lambda ste: None,
         block_size=4,
         pin=lambda key, tokens, rank: pins.append((key, rank)),
         unpin=lambda key: pins.append((key, None)),
-        pin_budget_pages=100,
+        pin_budget_pages=12,  # room for one 40-token conversation
         engine_clock=clock,
         clock=clock,
         pool_pages=100,
-        host_load_s=host_load_s,
         pins_shed=shed,
     )
 
 
-def _slow_engine(tracker: AgentTracker) -> None:
-    """Recomputing costs 1 s a token here: any paused conversation is worth a pin."""
-    other = tracker.call_of(RequestHints(workflow_id="other"), None)
-    tracker.measured(other, 400.0, prompt=400, cached=0, device=0)
-
-
-def _turn(tracker: AgentTracker, clock: Clock, name: str, prompt: int, cached: int):
-    """One request of conversation `name` that found `cached` tokens, none of them on
-    the device (loaded from the host), then a pause on a tool: its pin, if any."""
+def _turn(tracker: AgentTracker, clock: Clock, name: str):
+    """One request of conversation `name`, then a pause on a tool: its pin, if any."""
     call = tracker.call_of(RequestHints(workflow_id=name), None)
     tracker.started(call)
     clock.now += 1.0
-    tracker.measured(call, 0.5, prompt=prompt, cached=cached, device=0)
     tracker.finished(call, ["search"])
-    return tracker.pause(call, ["search"], list(range(prompt + 8)))
-
-
-@pytest.mark.parametrize("host_load_s", [None, 1e-6])
-def test_a_conversation_the_host_tier_brings_back_cheaply_is_not_pinned(host_load_s):
-    clock, pins = Clock(), []
-    tracker = _tracker(clock, pins, host_load_s=lambda: host_load_s)
-    _slow_engine(tracker)
-    assert _turn(tracker, clock, "a", prompt=40, cached=0) is not None  # priced as recompute
-    tracker.release_pins(["a"])  # it lost its KV: its next request loads it from the host
-    until = _turn(tracker, clock, "a", prompt=80, cached=48)
-    if host_load_s is None:  # no host tier: still a re-prefill, still pinned
-        assert until is not None
-    else:  # a 48-token context came back from the host: 56 tokens reload in ~0.1 ms
-        assert tracker.pins.reload.host_share == 1.0
-        assert until is None
+    return tracker.pause(call, ["search"], list(range(48)))
 
 
 def test_a_pin_the_engine_shed_leaves_the_budget():
@@ -113,16 +89,15 @@ def test_a_pin_the_engine_shed_leaves_the_budget():
         shed.clear()
         return out
 
-    tracker = _tracker(clock, pins, shed=drain)
-    tracker.pin_book.budget_pages = 12  # room for one 40-token conversation
-    _slow_engine(tracker)
-    assert _turn(tracker, clock, "a", prompt=40, cached=0) is not None
+    tracker = _tracker(clock, pins, drain)
+    tracker.measured(ttft_s=400.0, missed_tokens=400)  # 1 s a token: any pause pays a pin
+    assert _turn(tracker, clock, "a") is not None
     rank_a = tracker.pin_book.until("a")
-    assert _turn(tracker, clock, "b", prompt=40, cached=0) is None  # over the budget
+    assert _turn(tracker, clock, "b") is None  # over the budget
     shed.append(ShedPin("a", rank_a + 1.0))  # an older pin of `a`: not the one held
-    assert _turn(tracker, clock, "c", prompt=40, cached=0) is None
+    assert _turn(tracker, clock, "c") is None
     assert "a" in tracker.pin_book
     shed.append(ShedPin("a", rank_a))  # the engine took a's pages back
-    assert _turn(tracker, clock, "c", prompt=40, cached=0) is not None
+    assert _turn(tracker, clock, "c") is not None
     assert "a" not in tracker.pin_book and "c" in tracker.pin_book
     assert tracker.pins.shed_seen == 1

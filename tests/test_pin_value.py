@@ -53,30 +53,15 @@ def test_bad_arguments_are_one_line_errors(args):
 
 def test_reload_rate_is_a_ratio_of_sums_over_requests_that_computed_enough():
     rate = ReloadRate(default_s=1e-3, window=2, min_tokens=16)
-    assert rate.per_token_s() == 1e-3
+    assert rate.per_token_s == 1e-3
     rate.add(0.5, 8)  # too few tokens to say anything
     rate.add(math.nan, 100)
-    assert rate.per_token_s() == 1e-3
+    assert rate.per_token_s == 1e-3
     rate.add(1.0, 100)
     rate.add(3.0, 100)
-    assert rate.per_token_s() == pytest.approx(4.0 / 200)
+    assert rate.per_token_s == pytest.approx(4.0 / 200)
     rate.add(1.0, 300)  # the window keeps the last two
     assert rate.reload_s(10) == pytest.approx(10 * 4.0 / 400)
-
-
-def test_a_host_tier_prices_lost_context_by_what_the_host_held():
-    rate = ReloadRate(default_s=1e-3, min_tokens=16)
-    rate.add(1.0, 1000)  # recomputing: 1 ms a token
-    assert rate.host_share == 0.0
-    # before any return, and without a host tier, every lost token is recomputed
-    assert rate.per_token_s(host_s=1e-5) == pytest.approx(1e-3)
-    rate.add_return(lost_tokens=1000, host_tokens=1000)
-    rate.add_return(lost_tokens=8, host_tokens=0)  # too small to count
-    assert rate.per_token_s(host_s=1e-5) == pytest.approx(1e-5)  # a load, not a re-prefill
-    assert rate.per_token_s(None) == pytest.approx(1e-3)
-    rate.add_return(lost_tokens=3000, host_tokens=0)  # the host had dropped this one
-    assert rate.host_share == pytest.approx(0.25)
-    assert rate.reload_s(100, host_s=1e-5) == pytest.approx(100 * (0.25e-5 + 0.75e-3))
 
 
 def test_samples_are_those_of_the_slowest_tool_called():
@@ -109,12 +94,6 @@ def _tracker(clock: Clock, pins: list, pool_pages: int = 100) -> AgentTracker:
     )
 
 
-def _measured(tracker: AgentTracker, ttft_s: float, computed: int) -> None:
-    """A request of some other conversation that computed `computed` tokens."""
-    other = tracker.call_of(RequestHints(workflow_id="other"), None)
-    tracker.measured(other, ttft_s, prompt=computed, cached=0, device=0)
-
-
 def _paused_conversation(tracker: AgentTracker, clock: Clock, name: str, tokens: int):
     call = tracker.call_of(RequestHints(workflow_id=name), None)
     tracker.started(call)
@@ -126,10 +105,10 @@ def _paused_conversation(tracker: AgentTracker, clock: Clock, name: str, tokens:
 def test_the_tracker_pins_a_conversation_only_when_its_reload_outweighs_its_share():
     clock, pins = Clock(), []
     tracker = _tracker(clock, pins)
-    _measured(tracker, ttft_s=0.04, computed=400)  # 1e-4 s a token
+    tracker.measured(ttft_s=0.04, missed_tokens=400)  # 1e-4 s a token
     # 40 tokens = 10 of 100 pages; reload 4 ms < 0.1 / 0.9 * 5 s held: not worth a pin
     assert _paused_conversation(tracker, clock, "small", 40) is None and pins == []
-    _measured(tracker, ttft_s=400.0, computed=400)  # a slow engine: ~0.5 s a token
+    tracker.measured(ttft_s=400.0, missed_tokens=400)  # a slow engine: ~0.5 s a token
     until = _paused_conversation(tracker, clock, "slow", 40)
     assert until is not None
     ((key, n, rank),) = pins
@@ -142,6 +121,6 @@ def test_the_pause_rule_pins_every_pause_that_fits():
     clock, pins = Clock(), []
     tracker = _tracker(clock, pins)
     tracker.pin_rule = "pause"
-    _measured(tracker, ttft_s=0.04, computed=400)
+    tracker.measured(ttft_s=0.04, missed_tokens=400)
     assert _paused_conversation(tracker, clock, "small", 40) is not None
     assert pins[0][0] == "small" and pins[0][2] == pytest.approx(clock.now + 5.0)

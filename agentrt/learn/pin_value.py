@@ -19,13 +19,10 @@ is the comparison, so a conversation that is cheap to recompute or expected back
 relative to the pool it holds is not pinned, and a pin ends when its return has become
 unlikely.
 
-`ReloadRate` is what a paused conversation's token costs to bring back here once it left
-the device: recomputed, the time to first token of recent requests over the prompt tokens
-they computed (queueing and the batch's share of each step included: what a returning
-conversation would wait); loaded from a host tier, the seconds per token the engine's
-host loads took. The two are weighed by the share of lost context that returning
-conversations found on the host (1 with a host tier that holds everything evicted, 0
-without one), so a cheap host load is not priced as a re-prefill.
+`ReloadRate` is what a prompt token missing on the device costs a request here: the
+time to first token of recent requests over the prompt tokens they did not find on the
+device (computed, or loaded from a host tier; queueing and the batch's share of each
+step included), so `reload_s` is what an evicted conversation would wait.
 """
 
 from __future__ import annotations
@@ -72,50 +69,28 @@ def pin_ttl(
 
 
 class ReloadRate:
-    """Seconds a paused conversation waits per token it lost from the device (see the
-    module docstring), over the last `window` observations of each kind that counted at
-    least `min_tokens` tokens (ratios of sums); `default_s` a token before any."""
+    """Seconds a request waits per prompt token it misses on the device, over its last
+    `window` requests that missed at least `min_tokens` (ratio of sums); `default_s`
+    before."""
 
     def __init__(self, default_s: float, window: int = 64, min_tokens: int = 16) -> None:
         if not default_s > 0.0 or not math.isfinite(default_s):
             raise LearnError(f"default_s must be a finite number > 0, got {default_s!r}")
         self.default_s = default_s
         self.min_tokens = min_tokens
-        self._computed: deque[tuple[float, int]] = deque(maxlen=window)
-        self._returns: deque[tuple[int, int]] = deque(maxlen=window)
+        self._recent: deque[tuple[float, int]] = deque(maxlen=window)
 
-    def add(self, ttft_s: float, computed_tokens: int) -> None:
-        """A request computed `computed_tokens` prompt tokens and saw its first token
-        after `ttft_s`; too small or malformed observations are skipped."""
-        if computed_tokens >= self.min_tokens and math.isfinite(ttft_s) and ttft_s > 0:
-            self._computed.append((ttft_s, computed_tokens))
-
-    def add_return(self, lost_tokens: int, host_tokens: int) -> None:
-        """A conversation came back having lost `lost_tokens` of its context from the
-        device, of which it loaded `host_tokens` from the host tier."""
-        if lost_tokens >= self.min_tokens:
-            self._returns.append((lost_tokens, min(max(host_tokens, 0), lost_tokens)))
+    def add(self, ttft_s: float, missed_tokens: int) -> None:
+        """A request missed `missed_tokens` prompt tokens on the device and saw its
+        first token after `ttft_s`; too small or malformed observations are skipped."""
+        if missed_tokens >= self.min_tokens and math.isfinite(ttft_s) and ttft_s > 0:
+            self._recent.append((ttft_s, missed_tokens))
 
     @property
-    def prefill_s(self) -> float:
-        """Seconds per recomputed token."""
-        if not self._computed:
+    def per_token_s(self) -> float:
+        if not self._recent:
             return self.default_s
-        return sum(t for t, _ in self._computed) / sum(n for _, n in self._computed)
+        return sum(t for t, _ in self._recent) / sum(n for _, n in self._recent)
 
-    @property
-    def host_share(self) -> float:
-        """The share of lost context found on the host (0 before any return)."""
-        lost = sum(n for n, _ in self._returns)
-        return sum(h for _, h in self._returns) / lost if lost else 0.0
-
-    def per_token_s(self, host_s: float | None = None) -> float:
-        """`host_s`: seconds per token of a host load (None: no host tier, or no load
-        yet; every lost token is then priced as recomputed)."""
-        if host_s is None:
-            return self.prefill_s
-        share = self.host_share
-        return share * host_s + (1.0 - share) * self.prefill_s
-
-    def reload_s(self, tokens: int, host_s: float | None = None) -> float:
-        return tokens * self.per_token_s(host_s)
+    def reload_s(self, tokens: int) -> float:
+        return tokens * self.per_token_s

@@ -42,7 +42,7 @@ from agentrt.learn import (
     export_learned,
 )
 from agentrt.serve.hints import RequestHints
-from agentrt.serve.pin_keeper import PinKeeper, no_host_loads, nothing_shed
+from agentrt.serve.pin_keeper import PinKeeper, nothing_shed
 from agentrt.serve.protocol import ChatMessage
 from agentrt.serve.workflows import DeclaredWorkflow, WorkflowBook
 
@@ -96,18 +96,17 @@ class AgentTracker:
         clock: Callable[[], float] = time.monotonic,
         pool_pages: int = 1,
         pin_rule: str = "cost",
-        host_load_s: Callable[[], float | None] = no_host_loads,
         pins_shed: Callable[[], list[ShedPin]] = nothing_shed,
     ) -> None:
         """`pin(key, tokens, rank)`: pins shed highest rank first (the pin's end on
         `clock`); `pool_pages`: the device pool a pin takes its share of; `pin_rule`:
         `cost` (`pin_ttl`) or `pause` (every pause, for its expected length);
-        `host_load_s`, `pins_shed`: what the engine reports (`PinKeeper`)."""
+        `pins_shed`: the pins the engine took back (`PinKeeper`)."""
         self.publish = publish
         self.pauses = ToolPauses()
         self.pins = PinKeeper(
             pin, unpin, pin_budget_pages, block_size, pool_pages, self.pauses, pin_rule,
-            host_load_s, pins_shed,
+            pins_shed,
         )  # fmt: skip
         self.engine_clock = engine_clock
         self.program_starts: OrderedDict[str, float] = OrderedDict()
@@ -189,11 +188,10 @@ class AgentTracker:
     def pin_rule(self, rule: str) -> None:
         self.pins.pin_rule = rule
 
-    def measured(self, call: Call, ttft_s: float, prompt: int, cached: int, device: int) -> None:
-        """A request of `call` finished: `prompt` tokens, `cached` of them from the prefix
-        cache, `device` of those already on the device; its first token after `ttft_s`.
-        What a reload costs here (`PinKeeper.measured`)."""
-        self.pins.measured(call.conversation, ttft_s, prompt, cached, device)
+    def measured(self, ttft_s: float, missed_tokens: int) -> None:
+        """A request did not find `missed_tokens` prompt tokens on the device and saw
+        its first token after `ttft_s` (`PinKeeper.measured`)."""
+        self.pins.measured(ttft_s, missed_tokens)
 
     def release_pins(self, keys: list[Hashable]) -> None:
         self.pins.release(keys)
@@ -250,7 +248,6 @@ class AgentTracker:
         if call.conversation is not None:
             if call.last_step:
                 self.pauses.cancel(call.conversation)
-                self.pins.ended(call.conversation)
             elif tool_names:
                 self.pauses.response(call.conversation, tool_names, now)
         if call.agent is None:

@@ -87,7 +87,6 @@ def run_tool_agents_sim(
         clock=clock.now,
         pool_pages=kv.num_pages,
         pin_rule=pin_rule,
-        host_load_s=kv.host_load_s_per_token,
         pins_shed=kv.pins.drain_shed,
     )
     engine.stream_outputs = False  # finished requests only
@@ -130,10 +129,8 @@ def run_tool_agents_sim(
                 raise RuntimeError(f"request {out.request_id} failed: {out.error}")
             w = by_request.pop(out.request_id)
             flow, now = flows[w], clock.now()
-            ttft, prompt = out.first_token_time - out.arrival_time, len(out.prompt_token_ids)
-            tracker.measured(
-                flow.call, ttft, prompt, out.num_cached_tokens, out.num_device_cached_tokens
-            )
+            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
+            tracker.measured(out.first_token_time - out.arrival_time, missed)
             if flow.turn == wl.turns:
                 tracker.finished(flow.call)
                 jct[w] = now - start
@@ -158,6 +155,5 @@ def run_tool_agents_sim(
         "pinned_answers": pinned,
         "pins_shed": kv.pins.shed_count - shed0,
         "host_load_s_per_token": kv.host_load_s_per_token(),
-        "reload_host_share": tracker.pins.reload.host_share,
         "failures": [] if len(jct) == wl.workflows else [f"{wl.workflows - len(jct)} unfinished"],
     }

@@ -3,10 +3,8 @@
 A paused conversation's KV is pinned for the time-to-live its tools' pauses make worth
 it (`learn.pin_value`: the reload it saves against the pool share it holds; with the
 `pause` rule, for the expected pause), within the pin budget (`PinBook`). The reload is
-priced by what requests here measured (`ReloadRate`): recomputed tokens at the time to
-first token per computed token, host-resident ones at the engine's measured host-load
-rate (`host_load_s`), weighed by how much of their lost context returning conversations
-found on the host.
+priced by what requests here measured (`ReloadRate`: the time to first token per prompt
+token missed on the device).
 
 The engine may take a pin back (its pool needed the pages): those it reports
 (`pins_shed`) leave the book too, so the budget counts only pins the engine holds.
@@ -15,18 +13,11 @@ The engine may take a pin back (its pool needed the pages): those it reports
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from agentrt.kvmanager.pins import ShedPin
 from agentrt.learn import PinBook, ToolPauses
 from agentrt.learn.pin_value import ReloadRate, pin_ttl
-
-MAX_CONTEXTS = 10_000  # paused conversations whose context length is remembered
-
-
-def no_host_loads() -> float | None:
-    return None
 
 
 def nothing_shed() -> list[ShedPin]:
@@ -43,31 +34,26 @@ class PinKeeper:
         pool_pages: int,
         pauses: ToolPauses,
         pin_rule: str = "cost",
-        host_load_s: Callable[[], float | None] = no_host_loads,
         pins_shed: Callable[[], list[ShedPin]] = nothing_shed,
     ) -> None:
         """`pin(key, tokens, rank)`: pins shed highest rank first (the pin's end, on the
-        clock of the `now` given to `pin`); `host_load_s`: seconds per token of the
-        engine's host loads (None: none yet, or no host tier); `pins_shed`: the pins the
-        engine took back since the last call (any thread)."""
+        clock of the `now` given to `pin`); `pins_shed`: the pins the engine took back
+        since the last call (any thread)."""
         self.pin_engine, self.unpin_engine = pin, unpin
         self.book = PinBook(budget_pages)
         self.block_size = block_size
         self.pool_pages = max(1, pool_pages)
         self.pauses = pauses
         self.pin_rule = pin_rule
-        self.host_load_s = host_load_s
         self.pins_shed = pins_shed
         self.reload = ReloadRate(default_s=1e-4)  # until the first request is measured
         self.shed_seen = 0  # pins the engine took back that the book still held
-        self._contexts: OrderedDict[Hashable, int] = OrderedDict()
 
     def pin(self, key: Hashable, tool_names: list[str], tokens: list[int], now: float):
         """Pin `tokens` under `key` for the TTL of the pin rule; None (no TTL pays, or no
         room in the budget): no pin, and an earlier pin of `key` ends. Returns the Unix
         time the pin lasts until."""
         self.take_shed()
-        self._remember_context(key, len(tokens))
         pages = -(-len(tokens) // self.block_size)
         if self.pin_rule == "pause":
             ttl = self.pauses.expected_pause(tool_names)
@@ -75,7 +61,7 @@ class PinKeeper:
             share = min(1.0, max(pages, 1) / self.pool_pages)
             self.release([key])  # (a pin it replaces does not count as pinned)
             pinned = min(1.0, self.book.pinned_pages / self.pool_pages)
-            reload_s = self.reload.reload_s(len(tokens), self.host_load_s())
+            reload_s = self.reload.reload_s(len(tokens))
             ttl = pin_ttl(reload_s, share, self.pauses.samples(tool_names), pinned)
         until = now + ttl if ttl is not None else now
         result = self.book.pin(key, pages, until, now)
@@ -86,34 +72,17 @@ class PinKeeper:
         self.pin_engine(key, tokens, until)
         return time.time() + (until - now)
 
-    def measured(
-        self,
-        key: Hashable | None,
-        ttft_s: float,
-        prompt_tokens: int,
-        cached_tokens: int,
-        device_tokens: int,
-    ) -> None:
-        """A request of conversation `key` (None: none) had `prompt_tokens`, of which
-        `cached_tokens` came from the prefix cache and `device_tokens` of those were on
-        the device (the rest loaded from the host); it saw its first token after
-        `ttft_s`. When it returns from a pause, what it lost of its context, and what of
-        that the host had, weighs host loads against recomputation."""
-        self.reload.add(ttft_s, prompt_tokens - cached_tokens)
-        context = self._contexts.pop(key, None) if key is not None else None
-        if context:
-            kept = min(context, prompt_tokens)
-            self.reload.add_return(kept - min(device_tokens, kept), cached_tokens - device_tokens)
+    def measured(self, ttft_s: float, missed_tokens: int) -> None:
+        """A request did not find `missed_tokens` prompt tokens on the device (it
+        computed them, or loaded them from a host tier) and saw its first token after
+        `ttft_s`: what a reload costs here (`ReloadRate`)."""
+        self.reload.add(ttft_s, missed_tokens)
 
     def returned(self, key: Hashable) -> None:
         """`key`'s next request began: its pin leaves the budget (the engine ends it
         when it admits the request, which then holds the prefix itself)."""
         self.take_shed()
         self.book.release(key)
-
-    def ended(self, key: Hashable) -> None:
-        """`key` will not come back (its last step): nothing to learn from it."""
-        self._contexts.pop(key, None)
 
     def release(self, keys: list[Hashable]) -> None:
         for key in keys:
@@ -131,10 +100,3 @@ class PinKeeper:
             if self.book.until(shed.key) == shed.rank:
                 self.book.release(shed.key)
                 self.shed_seen += 1
-
-    def _remember_context(self, key: Hashable, tokens: int) -> None:
-        contexts = self._contexts
-        contexts.pop(key, None)
-        if len(contexts) >= MAX_CONTEXTS:
-            contexts.popitem(last=False)
-        contexts[key] = tokens

@@ -57,7 +57,6 @@ class Service:
             engine_clock=self.engine.clock.now,
             pool_pages=kv.num_pages,
             pin_rule=settings.pin_rule,
-            host_load_s=kv.host_load_s_per_token,
             pins_shed=kv.pins.drain_shed,
         )
         self.workflows = self.agents.declared
@@ -122,9 +121,8 @@ class Service:
         pause of its agent keeps (`AgentTracker.tool_paused`)."""
         call = plan.call
         if out.first_token_time is not None:
-            ttft = out.first_token_time - out.arrival_time
-            prompt, cached = len(out.prompt_token_ids), out.num_cached_tokens
-            self.agents.measured(call, ttft, prompt, cached, out.num_device_cached_tokens)
+            missed = len(out.prompt_token_ids) - out.num_device_cached_tokens
+            self.agents.measured(out.first_token_time - out.arrival_time, missed)
         if call.declared:
             tokens = [*out.prompt_token_ids, *out.token_ids]
             self.workflows.answered(call.workflow, call.agent, tokens)
