@@ -64,7 +64,7 @@ def _tracker(clock: Clock, pins: list, shed) -> AgentTracker:
         block_size=4,
         pin=lambda key, tokens, rank: pins.append((key, rank)),
         unpin=lambda key: pins.append((key, None)),
-        pin_budget_pages=12,  # room for one 40-token conversation
+        pin_budget_pages=24,  # room for two 48-token conversations
         engine_clock=clock,
         clock=clock,
         pool_pages=100,
@@ -76,12 +76,12 @@ def _turn(tracker: AgentTracker, clock: Clock, name: str):
     """One request of conversation `name`, then a pause on a tool: its pin, if any."""
     call = tracker.call_of(RequestHints(workflow_id=name), None)
     tracker.started(call)
-    clock.now += 1.0
+    clock.now += 0.1
     tracker.finished(call, ["search"])
     return tracker.pause(call, ["search"], list(range(48)))
 
 
-def test_a_pin_the_engine_shed_leaves_the_budget():
+def test_a_pin_the_engine_shed_leaves_the_book_and_shrinks_the_budget_for_a_while():
     clock, pins, shed = Clock(), [], []
 
     def drain() -> list[ShedPin]:
@@ -90,14 +90,18 @@ def test_a_pin_the_engine_shed_leaves_the_budget():
         return out
 
     tracker = _tracker(clock, pins, drain)
+    book = tracker.pin_book
     tracker.measured(ttft_s=400.0, missed_tokens=400)  # 1 s a token: any pause pays a pin
-    assert _turn(tracker, clock, "a") is not None
-    rank_a = tracker.pin_book.until("a")
-    assert _turn(tracker, clock, "b") is None  # over the budget
-    shed.append(ShedPin("a", rank_a + 1.0))  # an older pin of `a`: not the one held
+    assert _turn(tracker, clock, "a") is not None and _turn(tracker, clock, "b") is not None
+    assert _turn(tracker, clock, "c") is None  # over the budget
+    shed.append(ShedPin("a", book.until("a") + 1.0))  # an older pin of `a`: not the one held
     assert _turn(tracker, clock, "c") is None
-    assert "a" in tracker.pin_book
-    shed.append(ShedPin("a", rank_a))  # the engine took a's pages back
+    assert "a" in book and book.budget_pages == 24
+    shed.append(ShedPin("a", book.until("a")))  # the engine took a's pages back
+    assert _turn(tracker, clock, "c") is None  # the pool could not hold two: nor can c
+    assert "a" not in book and tracker.pins.shed_seen == 1
+    assert book.budget_pages == 12 and book.pinned_pages == 12  # b's
+    assert _turn(tracker, clock, "b") is not None  # b held until it came back: room again
+    assert book.budget_pages == 24
     assert _turn(tracker, clock, "c") is not None
-    assert "a" not in tracker.pin_book and "c" in tracker.pin_book
-    assert tracker.pins.shed_seen == 1
+    assert book.keys() == ["b", "c"]

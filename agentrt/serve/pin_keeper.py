@@ -7,7 +7,10 @@ priced by what requests here measured (`ReloadRate`: the time to first token per
 token missed on the device).
 
 The engine may take a pin back (its pool needed the pages): those it reports
-(`pins_shed`) leave the book too, so the budget counts only pins the engine holds.
+(`pins_shed`) leave the book too, so the book counts only pins the engine holds. A shed
+also says that the pool cannot hold the budget now: the budget shrinks by the shed
+pin's pages and grows back, up to `budget_pages`, by the pages of each pin that held
+until its conversation came back.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class PinKeeper:
         since the last call (any thread)."""
         self.pin_engine, self.unpin_engine = pin, unpin
         self.book = PinBook(budget_pages)
+        self.budget_pages = budget_pages
         self.block_size = block_size
         self.pool_pages = max(1, pool_pages)
         self.pauses = pauses
@@ -82,7 +86,12 @@ class PinKeeper:
         """`key`'s next request began: its pin leaves the budget (the engine ends it
         when it admits the request, which then holds the prefix itself)."""
         self.take_shed()
-        self.book.release(key)
+        pages = self.book.pages(key)
+        if self.book.release(key):
+            self._grow(pages)
+
+    def _grow(self, pages: int) -> None:
+        self.book.budget_pages = min(self.budget_pages, self.book.budget_pages + pages)
 
     def release(self, keys: list[Hashable]) -> None:
         for key in keys:
@@ -98,5 +107,7 @@ class PinKeeper:
         the book's pin of a key ends at the rank the engine's was pinned with)."""
         for shed in self.pins_shed():
             if self.book.until(shed.key) == shed.rank:
+                pages = self.book.pages(shed.key)
                 self.book.release(shed.key)
+                self.book.budget_pages = max(0, self.book.budget_pages - pages)
                 self.shed_seen += 1
