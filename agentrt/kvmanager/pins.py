@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from agentrt.kvmanager.radix_node import RadixNode
 from agentrt.kvmanager.radix_tree import RadixTree
 
+MAX_SHED_REPORTS = 10_000  # undrained reports beyond this drop the oldest
+
 
 @dataclass(frozen=True)
 class ShedPin:
@@ -35,7 +37,7 @@ class Pins:
         self.shed_count = 0
         # (key, tokens or None to unpin, rank)
         self.requests: deque[tuple[Hashable, list[int] | None, float]] = deque()
-        self._shed: deque[ShedPin] = deque()
+        self._shed: deque[ShedPin] = deque(maxlen=MAX_SHED_REPORTS)
 
     def __len__(self) -> int:
         return len(self._held)
