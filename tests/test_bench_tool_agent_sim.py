@@ -5,6 +5,8 @@ tokens are recomputed; the cost rule declines pins that cannot pay."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agentrt.engine import loader
@@ -59,3 +61,27 @@ def test_the_cost_rule_declines_pins_of_conversations_cheap_to_recompute(texts):
     a few ms of an H100, less than the pool share held over a pause."""
     by_pause, by_cost = _run(texts, 1.0, "pause"), _run(texts, 1.0, "cost")
     assert by_cost["pinned_answers"] < by_pause["pinned_answers"] / 2
+
+
+def test_the_bench_sizes_the_host_tier_by_the_host_ratio_and_ideal_bounds_it(tmp_path):
+    """`--host-ratio` sizes hicache's host tier as a multiple of the device pool (as
+    SGLang's `--hicache-ratio`): a small one drops what a larger one loads back; `ideal`
+    keeps everything on the device."""
+    from agentrt.cli import main
+
+    def run(ratio: float) -> dict:
+        out = tmp_path / f"ratio{ratio}.json"
+        argv = ["bench", "serve", "--workload", "tool-agent", "--backend", "sim",
+                "--clients", "6", "--pool-share", "0.3", "--modes", "hicache,ideal",
+                "--host-ratio", str(ratio), "--json", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        return json.loads(out.read_text())
+
+    small, large = run(0.25), run(2.0)
+    assert small["host_ratio"] == 0.25 and large["host_ratio"] == 2.0
+    tight, roomy = small["results"]["hicache"], large["results"]["hicache"]
+    assert tight["recomputed_tokens"] > roomy["recomputed_tokens"]
+    assert tight["host_loaded_tokens"] < roomy["host_loaded_tokens"]
+    ideal = large["results"]["ideal"]
+    assert ideal["host_loaded_tokens"] == 0
+    assert ideal["recomputed_tokens"] <= roomy["recomputed_tokens"]

@@ -78,6 +78,7 @@ CASES: list[tuple[list[str], str, list[str]]] = [
     (["bench", "serve"], "--request-rate", RATE),
     (["bench", "serve"], "--pool-share", ["-0.1", "1.5", "nan", "inf", "x"]),
     (["bench", "serve"], "--pin-budget", ["-0.1", "1.5", "nan", "inf", "x"]),
+    (["bench", "serve"], "--host-ratio", RATE),
 ]
 
 PARAMS = [

@@ -64,6 +64,7 @@ class LLMEngine:
             write_through=config.write_through,
             prefetch_k=config.prefetch_k,
             page_bytes=runner.kv_bytes_per_token * config.page_size,
+            clock=self.clock.now,  # times host loads
         )
         self.batcher = Batcher(self.kv, config.max_num_batched_tokens, config.max_num_seqs)
         capacity = config.kv_capacity_tokens
@@ -85,8 +86,7 @@ class LLMEngine:
             self.max_model_len,
         )
         self.implicit = ImplicitDecodes(self.post)
-        # False: `step` reports only finished requests (no snapshot per token).
-        self.stream_outputs = True
+        self.stream_outputs = True  # False: `step` reports finished requests only
 
     @classmethod
     def from_config(cls, config: EngineConfig | None = None, **overrides) -> LLMEngine:

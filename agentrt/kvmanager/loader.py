@@ -4,6 +4,7 @@ prefetch, completion and the lookup state counted per request. Engine thread onl
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
@@ -25,8 +26,10 @@ class Loader:
         prefixes: Mapping[str, tuple[int, ...]],
         prefetch_k: float | None,
         shed_pin: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
+        self.clock = clock
         self.shed_pin = shed_pin
         self.stats = stats
         self.page_bytes = page_bytes
@@ -81,6 +84,7 @@ class Loader:
         self._no_load.discard(request_id)
 
     def submit(self, pending: PendingLoad) -> None:
+        pending.meta["submitted"] = self.clock()
         try:
             pending.future = self.host.transfer.load(pending.op)
         except Exception as exc:  # a backend that fails to even start counts as failed
@@ -97,6 +101,7 @@ class Loader:
             if ok:
                 self.stats.loaded_pages += pending.op.num_pages
                 self.stats.loaded_bytes += pending.op.num_pages * self.page_bytes
+                self.stats.load_seconds += self.clock() - pending.meta["submitted"]
             elif not fut.cancelled():
                 self.stats.failed_loads += 1
                 self._no_load.update(pending.meta.get("waiters", ()))

@@ -11,7 +11,8 @@ loads and new hints; bookkeeping changes only on the engine thread, in these cal
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.interfaces import PagedSequence
@@ -40,6 +41,7 @@ class KVCacheManager:
         write_through: bool = False,
         prefetch_k: float = 1,
         page_bytes: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.page_size = page_size
         self.page_bytes = page_bytes
@@ -62,7 +64,7 @@ class KVCacheManager:
             self.host = HostTier(self.tree, pool, transfer, write_through)
             k = prefetch_k if policy.prefetch else None
             self.loader = Loader(
-                self.host, self._stats, page_bytes, self.agent_prefixes, k, self._shed_pin
+                self.host, self._stats, page_bytes, self.agent_prefixes, k, self._shed_pin, clock
             )
         self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
         self._unmatched: set[str] = set()  # deferred after a match: not a new call
@@ -81,6 +83,14 @@ class KVCacheManager:
     def stats(self) -> KVStats:
         self._stats.offloaded_pages = self.host.offloaded_pages if self.host is not None else 0
         return self._stats
+
+    def host_load_s_per_token(self) -> float | None:
+        """Seconds per token of the host->device loads so far (None: none yet, or no
+        host tier). Any thread (a read of two counters)."""
+        stats = self._stats
+        if not stats.loaded_pages:
+            return None
+        return stats.load_seconds / (stats.loaded_pages * self.page_size)
 
     @property
     def epoch(self) -> tuple[int, int]:

@@ -5,16 +5,28 @@ eviction passes it by; `unpin(key)` lets it go. Pins give way: when an allocatio
 be met otherwise, `shed()` releases the pin of the highest `rank` (the server ranks a pin
 by when its conversation is expected back, so the one needed last goes first; among
 equal ranks the newest) and the caller retries, so a pin never fails a request and
-pinned pages are only ever the last to go.
+pinned pages are only ever the last to go. Each shed pin is reported as a `ShedPin`
+(`drain_shed`, any thread), so that whoever keeps a budget of pins learns it is gone.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 from agentrt.kvmanager.radix_node import RadixNode
 from agentrt.kvmanager.radix_tree import RadixTree
+
+MAX_SHED_REPORTS = 10_000  # undrained reports beyond this drop the oldest
+
+
+@dataclass(frozen=True)
+class ShedPin:
+    """A pin the pool took back: its key and the rank it was pinned with."""
+
+    key: Hashable
+    rank: float
 
 
 class Pins:
@@ -25,6 +37,7 @@ class Pins:
         self.shed_count = 0
         # (key, tokens or None to unpin, rank)
         self.requests: deque[tuple[Hashable, list[int] | None, float]] = deque()
+        self._shed: deque[ShedPin] = deque(maxlen=MAX_SHED_REPORTS)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -57,9 +70,17 @@ class Pins:
         if not self._held:
             return None
         key = max(reversed(self._held), key=lambda k: self._held[k][1])  # first max wins
+        self._shed.append(ShedPin(key, self._held[key][1]))
         self.unpin(key)
         self.shed_count += 1
         return key
+
+    def drain_shed(self) -> list[ShedPin]:
+        """The pins shed since the last call, oldest first. Any thread."""
+        out = []
+        while self._shed:
+            out.append(self._shed.popleft())
+        return out
 
     def request(self, key: Hashable, tokens: list[int] | None, rank: float = 0.0) -> None:
         """Pin ``tokens`` (None: unpin) under ``key`` with ``rank`` at the next

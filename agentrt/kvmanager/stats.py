@@ -13,6 +13,9 @@ class KVStats:
     looked at; ``host_hit_tokens``: tokens it got by loading from host (reactively or by
     waiting on a prefetch); ``recomputed_tokens``: tokens it had to compute.
     ``prefetch_late``: requests that found (part of) their prefix still loading.
+    ``load_seconds``: summed time from the start of each successful host->device load to
+    when the engine saw it done (on the manager's clock: what a request waiting on it
+    waits), for ``loaded_pages``.
     """
 
     requests: int = 0
@@ -22,6 +25,7 @@ class KVStats:
     recomputed_tokens: int = 0
     loaded_pages: int = 0
     loaded_bytes: int = 0
+    load_seconds: float = 0.0
     offloaded_pages: int = 0
     reactive_loads: int = 0
     prefetch_loads: int = 0

@@ -10,7 +10,7 @@ message) and single-message requests share one anonymous stream.
 - any other is learned (`learn.LearnedGraphs`): per workflow kind, which agent follows
   which, from the traffic.
 
-A tool pause keeps KV pinned (`PinBook`, within the pin budget) for a time-to-live
+A tool pause keeps KV pinned (`PinKeeper`, within the pin budget) for a time-to-live
 chosen over the pauses seen for its tools (`ToolPauses`), when the reload it saves
 outweighs the pool share it holds (`learn.pin_value`; or, with the `pause` rule, for the
 expected pause): a chat answer that ends in tool calls pins its conversation (`pause`);
@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from agentrt.kvmanager.pins import ShedPin
 from agentrt.learn import (
     AgentKey,
     LearnedGraphs,
@@ -40,8 +41,8 @@ from agentrt.learn import (
     ToolPauses,
     export_learned,
 )
-from agentrt.learn.pin_value import ReloadRate, pin_ttl
 from agentrt.serve.hints import RequestHints
+from agentrt.serve.pin_keeper import PinKeeper, nothing_shed
 from agentrt.serve.protocol import ChatMessage
 from agentrt.serve.workflows import DeclaredWorkflow, WorkflowBook
 
@@ -95,16 +96,18 @@ class AgentTracker:
         clock: Callable[[], float] = time.monotonic,
         pool_pages: int = 1,
         pin_rule: str = "cost",
+        pins_shed: Callable[[], list[ShedPin]] = nothing_shed,
     ) -> None:
         """`pin(key, tokens, rank)`: pins shed highest rank first (the pin's end on
         `clock`); `pool_pages`: the device pool a pin takes its share of; `pin_rule`:
-        `cost` (`pin_ttl`) or `pause` (every pause, for its expected length)."""
+        `cost` (`pin_ttl`) or `pause` (every pause, for its expected length);
+        `pins_shed`: the pins the engine took back (`PinKeeper`)."""
         self.publish = publish
-        self.pin, self.unpin = pin, unpin
-        self.pin_book = PinBook(pin_budget_pages)
-        self.pool_pages = max(1, pool_pages)
-        self.pin_rule = pin_rule
-        self.reload = ReloadRate(default_s=1e-4)  # until the first request is measured
+        self.pauses = ToolPauses()
+        self.pins = PinKeeper(
+            pin, unpin, pin_budget_pages, block_size, pool_pages, self.pauses, pin_rule,
+            pins_shed,
+        )  # fmt: skip
         self.engine_clock = engine_clock
         self.program_starts: OrderedDict[str, float] = OrderedDict()
         self.clock = clock
@@ -113,7 +116,6 @@ class AgentTracker:
         # A transition seen once is acted on, so one round of an agent loop teaches the
         # server its graph; a wrong guess costs a needless prefetch, never tokens.
         self.learned = LearnedGraphs(LearnerConfig(min_observations=1))
-        self.pauses = ToolPauses()
         self._learned_ste: dict[str, float] = {}
         # conversation -> (agent, start, end) of its opening call, until it goes on
         self._openings: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
@@ -157,7 +159,7 @@ class AgentTracker:
         key = call.conversation
         if not tool_names or call.last_step or key is None:
             return None
-        return self._pin(key, tool_names, tokens, self.clock())
+        return self.pins.pin(key, tool_names, tokens, self.clock())
 
     def tool_paused(
         self, workflow: DeclaredWorkflow, agent: str, tool_names: list[str]
@@ -171,40 +173,28 @@ class AgentTracker:
         key = pause_key(workflow.workflow_id, agent)
         now = self.clock()
         self.pauses.response(key, tool_names, now)  # its next request teaches the pause
-        until = self._pin(key, tool_names, tokens, now)
+        until = self.pins.pin(key, tool_names, tokens, now)
         return until, "pinned" if until is not None else "not pinned: over the pin budget"
 
-    def _pin(self, key: Hashable, tool_names: list[str], tokens: list[int], now: float):
-        """Pin for the TTL of the pin rule; none (no TTL pays): no pin, and an earlier
-        pin of `key` ends."""
-        pages = -(-len(tokens) // self.keys.block_size)
-        if self.pin_rule == "pause":
-            ttl = self.pauses.expected_pause(tool_names)
-        else:
-            share = min(1.0, max(pages, 1) / self.pool_pages)
-            self.release_pins([key])  # (a pin it replaces does not count as pinned)
-            pinned = min(1.0, self.pin_book.pinned_pages / self.pool_pages)
-            reload_s = self.reload.reload_s(len(tokens))
-            ttl = pin_ttl(reload_s, share, self.pauses.samples(tool_names), pinned)
-        until = now + ttl if ttl is not None else now
-        result = self.pin_book.pin(key, pages, until, now)
-        for released in result.released:
-            self.unpin(released)
-        if not result.pinned:
-            return None
-        self.pin(key, tokens, until)
-        return time.time() + (until - now)
+    @property
+    def pin_book(self) -> PinBook:
+        return self.pins.book
+
+    @property
+    def pin_rule(self) -> str:
+        return self.pins.pin_rule
+
+    @pin_rule.setter
+    def pin_rule(self, rule: str) -> None:
+        self.pins.pin_rule = rule
 
     def measured(self, ttft_s: float, missed_tokens: int) -> None:
-        """A request did not find `missed_tokens` prompt tokens on the device (it
-        computed them, or loaded them from a host tier) and saw its first token after
-        `ttft_s`: what a reload costs here (`ReloadRate`)."""
-        self.reload.add(ttft_s, missed_tokens)
+        """A request did not find `missed_tokens` prompt tokens on the device and saw
+        its first token after `ttft_s` (`PinKeeper.measured`)."""
+        self.pins.measured(ttft_s, missed_tokens)
 
     def release_pins(self, keys: list[Hashable]) -> None:
-        for key in keys:
-            if self.pin_book.release(key):
-                self.unpin(key)
+        self.pins.release(keys)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -215,15 +205,12 @@ class AgentTracker:
         now = self.clock()
         if call.conversation is not None:
             self.pauses.request(call.conversation, now)  # learns the pause it ends
-            # its pin leaves the budget; the engine ends it when it admits the request,
-            # which then holds the prefix itself (`Job.pin_key`)
-            self.pin_book.release(call.conversation)
+            self.pins.returned(call.conversation)  # (the engine ends it: `Job.pin_key`)
         if call.declared and call.agent is not None:
             key = pause_key(call.workflow, call.agent)
             self.pauses.request(key, now)
             self.release_pins([key])
-        for expired in self.pin_book.expire(now):
-            self.unpin(expired)
+        self.pins.expire(now)
         if call.agent is None:
             return None, None
         if call.declared:

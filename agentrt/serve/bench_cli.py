@@ -46,7 +46,7 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--modes",
         default=None,
         help=f"kvflow-*: comma-separated modes ({','.join(MODES)}); tool-agent: "
-        f"({','.join(TOOL_MODES)}); default: all",
+        f"({','.join(TOOL_MODES)}, or the bound `ideal`); default: all but `ideal`",
     )
     p.add_argument(
         "--endpoint",
@@ -89,6 +89,13 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         type=fraction,
         default=0.5,
         help="tool-agent: the pin budget of the +pin modes, a share of the pool (0.5)",
+    )
+    p.add_argument(
+        "--host-ratio",
+        type=positive_float,
+        default=2.0,
+        help="tool-agent: the host tier of hicache modes as a multiple of the device pool "
+        "(2.0: SGLang's --hicache-ratio default)",
     )
     add_json_flag(p)
     p.set_defaults(func=_cmd_bench_serve)

@@ -4,7 +4,10 @@ On `builtin` each mode is a fresh `agentrt serve` driven by the HTTP clients
 (`bench_tool_agent`, wall clock); on `sim` each mode is a fresh cost-model engine driven
 in process on its virtual clock (`bench_tool_agent_sim`). The device pool is
 `--pool-share` of all conversations' KV at their end (more KV than it holds); `hicache`
-gets a host tier of twice that KV.
+gets a host tier of `--host-ratio` times the device pool (2.0, as SGLang sizes HiCache's
+host pool by default: `--hicache-ratio 2`). `ideal` (only when named in `--modes`) gives
+the device pool the host tier's pages too, so nothing ever leaves the device: the bound
+no eviction or pinning policy beats with that much memory.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ SIZES = {
     "sim": dict(turns=10, system_words=600, result_words=400, answer_tokens=64),
 }
 COLUMNS = ["mode", "JCT mean s", "JCT p50 s", "JCT p90 s", "device hit", "host hit",
-           "recomputed tok", "pinned", "shed", "lru / mode", "failures"]  # fmt: skip
+           "recomputed tok", "host-loaded tok", "pinned", "shed", "lru / mode",
+           "failures"]  # fmt: skip
 
 
 def run_tool_agent_workload(args: argparse.Namespace) -> int:
@@ -38,7 +42,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     from agentrt.serve.bench_tool_agent_sim import ToolAgentTokens
 
     backend = args.backend or "builtin"
-    modes = modes_of(args, TOOL_MODES)
+    modes = modes_of(args, (*TOOL_MODES, "ideal")) if args.modes else list(TOOL_MODES)
     workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0, **SIZES[backend])
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
     texts = ToolAgentTokens(workload, tokenizer)
@@ -50,7 +54,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     for mode in modes:
         policy, rule = mode_parts(mode)
         budget = args.pin_budget if rule is not None else 0.0
-        host = 2 * all_pages if policy == "hicache" else 0
+        host = int(device * args.host_ratio) if policy in ("hicache", "ideal") else 0
         try:
             if backend == "sim":
                 results[mode] = _sim_run(args, texts, policy, device, host, budget, rule or "cost")
@@ -64,7 +68,8 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     base = results.get("lru", {}).get("jct_mean_s")
     rows = [
         (mode, r["jct_mean_s"], r["jct_p50_s"], r["jct_p90_s"], r["device_hit_rate"],
-         r["host_hit_rate"], r.get("recomputed_tokens", float("nan")), r["pinned_answers"],
+         r["host_hit_rate"], r.get("recomputed_tokens", float("nan")),
+         r.get("host_loaded_tokens", float("nan")), r["pinned_answers"],
          r.get("pins_shed", float("nan")),
          base / r["jct_mean_s"] if base and r["jct_mean_s"] else float("nan"),
          len(r["failures"]))
@@ -76,7 +81,8 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
             f"tool-agent on {backend} ({clock}): {workload.workflows} ReAct workflows x "
             f"{workload.turns} tool calls (pauses 50 ms-5 s by tool); ~"
             f"{all_pages * page // workload.workflows} tokens each at the end, device pool "
-            f"{device} pages = {args.pool_share:g} of all; pin budget {args.pin_budget:g}",
+            f"{device} pages = {args.pool_share:g} of all, host {args.host_ratio:g}x it (hicache); "
+            f"pin budget {args.pin_budget:g}",
             COLUMNS,
             rows,
         )
@@ -89,6 +95,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
         "device_pages": device,
         "pool_share": args.pool_share,
         "pin_budget": args.pin_budget,
+        "host_ratio": args.host_ratio,
         "results": results,
     }
     write_json(args.json, out)

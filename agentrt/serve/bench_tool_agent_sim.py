@@ -87,6 +87,7 @@ def run_tool_agents_sim(
         clock=clock.now,
         pool_pages=kv.num_pages,
         pin_rule=pin_rule,
+        pins_shed=kv.pins.drain_shed,
     )
     engine.stream_outputs = False  # finished requests only
     start = clock.now()
@@ -149,8 +150,10 @@ def run_tool_agents_sim(
         "device_hit_rate": stats.device_hit_rate,
         "host_hit_rate": stats.host_hit_rate,
         "recomputed_tokens": stats.recomputed_tokens,
+        "host_loaded_tokens": stats.host_hit_tokens,
         "prompt_tokens": stats.prompt_tokens,
         "pinned_answers": pinned,
         "pins_shed": kv.pins.shed_count - shed0,
+        "host_load_s_per_token": kv.host_load_s_per_token(),
         "failures": [] if len(jct) == wl.workflows else [f"{wl.workflows - len(jct)} unfinished"],
     }

@@ -57,6 +57,7 @@ class Service:
             engine_clock=self.engine.clock.now,
             pool_pages=kv.num_pages,
             pin_rule=settings.pin_rule,
+            pins_shed=kv.pins.drain_shed,
         )
         self.workflows = self.agents.declared
 
