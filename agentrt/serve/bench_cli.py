@@ -75,8 +75,9 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         type=positive_int,
         default=1,
         help="rounds of HTTP and in-process runs, alternating which goes first, each on a "
-        "fresh workload of the same shape; the overhead is the median over rounds, the block "
-        "printed is the median round's (1)",
+        "fresh workload of the same shape (mooncake: the same records, so later rounds hit the "
+        "prefix cache); the overhead is the median over rounds, the block printed is the "
+        "median round's (1)",
     )
     p.add_argument(
         "--pool-share",
