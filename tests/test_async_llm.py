@@ -7,6 +7,7 @@ import pytest
 from engine_helpers import hf_greedy, load_hf, make_engine, random_prompts
 
 from agentrt.engine.async_llm import AsyncLLM
+from agentrt.engine.outputs import final_output
 from agentrt.engine.sampling_params import SamplingParams
 
 pytestmark = pytest.mark.anyio
@@ -86,8 +87,14 @@ async def test_closing_right_after_a_cancel_still_releases_its_kv(tiny_models):
         )
 
 
-@pytest.mark.parametrize("wait", [1.0, 0.0])
-async def test_arrival_wait_holds_the_next_step_for_a_clients_next_request(tiny_models, wait):
+@pytest.mark.parametrize(
+    ("wait", "follow_up", "held"),
+    [(1.0, True, True), (0.0, True, False), (1.0, False, False)],
+    ids=["waits", "no wait set", "no follow-up expected"],
+)
+async def test_arrival_wait_holds_the_next_step_for_a_clients_next_request(
+    tiny_models, wait, follow_up, held
+):
     engine = make_engine(tiny_models["llama"])
     steps: dict[str, int] = {}
 
@@ -95,7 +102,8 @@ async def test_arrival_wait_holds_the_next_step_for_a_clients_next_request(tiny_
         await llm.complete([5, 6, 7], SamplingParams(max_tokens=60, ignore_eos=True))
 
     async def closed_loop() -> None:
-        await llm.complete([8, 9], SamplingParams(max_tokens=1))
+        short = SamplingParams(max_tokens=1)
+        await final_output(llm.generate([8, 9], short, follow_up=follow_up))
         steps["finished"] = engine.stats.steps
         await anyio.sleep(0.2)  # the client's round trip
         steps["next added"] = engine.stats.steps
@@ -106,7 +114,7 @@ async def test_arrival_wait_holds_the_next_step_for_a_clients_next_request(tiny_
             tg.start_soon(running)
             await anyio.sleep(0)
             tg.start_soon(closed_loop)
-    if wait:  # no step ran while the running request waited for the next arrival
+    if held:  # no step ran while the running request waited for the next arrival
         assert steps["next added"] == steps["finished"]
     else:
         assert steps["next added"] > steps["finished"]

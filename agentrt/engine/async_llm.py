@@ -49,12 +49,14 @@ class AsyncLLM(CompletionClient):
     at most this long. A client that answers a finished request with its next one
     (a closed loop, an agent's next call) then joins the next step instead of waiting
     out a whole step; the running requests pay at most `arrival_wait` per such step.
-    Callers in this process add their next request before the next step anyway (0)."""
+    Requests generated with `follow_up=False` do not count as finished for it. Callers
+    in this process add their next request before the next step anyway (0)."""
 
     def __init__(self, engine: LLMEngine, arrival_wait: float = 0.0) -> None:
         self.engine = engine
         self.arrival_wait = arrival_wait
         self._arrivals = 0
+        self._no_follow_up: set[str] = set()
         self._streams: dict[str, MemoryObjectSendStream[RequestOutput]] = {}
         self._wakeup = anyio.Event()
         self._serving = False
@@ -127,7 +129,12 @@ class AsyncLLM(CompletionClient):
                 if out.finished:
                     stream.close()
                     del self._streams[out.request_id]
-            finished = sum(out.finished for out in outputs)
+            finished = 0
+            for out in outputs:
+                if out.finished and out.request_id in self._no_follow_up:
+                    self._no_follow_up.discard(out.request_id)
+                elif out.finished:
+                    finished += 1
             if finished and self.arrival_wait > 0 and self.engine.has_unfinished_requests():
                 await self._await_arrivals(arrivals + finished)
 
@@ -156,12 +163,16 @@ class AsyncLLM(CompletionClient):
         request_id: str | None = None,
         program_start: float | None = None,
         pin_key: Hashable | None = None,
+        follow_up: bool = True,
     ) -> AsyncIterator[RequestOutput]:
         """Submit a request and yield its output after every step that extends it.
         `call`: its agent id, fixed-prefix length and priority (the rest of `CallInfo`
         is for remote servers); `program_start`: when its workflow began, on the
         engine's clock (the server's program-level order); `pin_key`: a pin the request takes
-        over at its admission (`LLMEngine.add_request`). Bad arguments raise here
+        over at its admission (`LLMEngine.add_request`); `follow_up`: False when its caller
+        will not send a next request right after it ends (it ends in a tool call the client
+        runs first, or its workflow's last step), so the arrival wait does not wait for one.
+        Bad arguments raise here
         (`LLMEngine.add_request`); a failure of this request inside a step raises
         `RequestFailedError`."""
         if self._error is not None:  # (the loop's failure also ended `serving`)
@@ -181,6 +192,8 @@ class AsyncLLM(CompletionClient):
         )
         self._streams[rid] = send
         self._arrivals += 1
+        if not follow_up:
+            self._no_follow_up.add(rid)
         self._wakeup.set()
         finished = False
         try:
@@ -192,6 +205,7 @@ class AsyncLLM(CompletionClient):
                     yield out
         finally:
             if not finished:
+                self._no_follow_up.discard(rid)
                 self._streams.pop(rid, None)
                 self.engine.abort(rid)
                 self._wakeup.set()

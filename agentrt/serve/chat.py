@@ -95,8 +95,19 @@ class ChatHandler:
         params = sampling_params(req, svc.max_tokens(limit, len(ids)), logprobs, structured)
         fixed = prefix_len if call.agent else None
         start = svc.agents.program_start(call)
+        follow_up = not (mode.constrained or hints.is_last_step)  # a forced tool call pauses
         jobs = [
-            Job(ids, p, call.agent, fixed, hints.priority, start, call.conversation) for p in params
+            Job(
+                ids,
+                p,
+                call.agent,
+                fixed,
+                hints.priority,
+                start,
+                call.conversation,
+                follow_up=follow_up,
+            )
+            for p in params
         ]
         return ChatPlan(req, ids, jobs, mode, hints, call)
 

@@ -28,7 +28,9 @@ class Job:
     """One choice to generate: its prompt, sampling, the agent it runs for (`agent_id`,
     whose fixed prefix is the first `prefix_len` tokens) and its place in the waiting
     queue (`LLMEngine.add_request`'s `priority` and `program_start`); `pin_key`: its
-    conversation's tool-pause pin, which it takes over when the engine admits it."""
+    conversation's tool-pause pin, which it takes over when the engine admits it;
+    `follow_up`: whether its client may send the next request as soon as it ends
+    (`AsyncLLM.generate`)."""
 
     prompt_ids: list[int]
     params: SamplingParams
@@ -37,6 +39,7 @@ class Job:
     priority: int = 0
     program_start: float | None = None
     pin_key: Hashable | None = None
+    follow_up: bool = True
 
 
 Generate = Callable[[Job], AsyncIterator[RequestOutput]]

@@ -77,7 +77,16 @@ class CompletionHandler:
             )
             prefix_len = min(fixed, len(ids)) if fixed and call.agent else None
             jobs.extend(
-                Job(ids, p, call.agent, prefix_len, hints.priority, start, call.conversation)
+                Job(
+                    ids,
+                    p,
+                    call.agent,
+                    prefix_len,
+                    hints.priority,
+                    start,
+                    call.conversation,
+                    follow_up=not hints.is_last_step,
+                )
                 for p in params
             )
         return CompletionPlan(req, prompts, jobs, hints, call)

@@ -193,6 +193,7 @@ class Service:
             CallInfo(job.agent_id, job.prefix_len, priority=job.priority),
             program_start=job.program_start,
             pin_key=job.pin_key,
+            follow_up=job.follow_up,
         )
         try:
             async with aclosing(outputs) as outputs:
