@@ -10,6 +10,7 @@ from engine_helpers import make_engine
 
 from agentrt.bench.bandwidth import (
     MIN_PROBE_BYTES,
+    ReadProbe,
     measure_bandwidth,
     parse_l3_bytes,
     probe_bytes,
@@ -49,6 +50,23 @@ def test_decode_steps_times_only_steps_where_every_sequence_decodes(tiny_models)
     assert steps.batch == 2 and steps.steps == 4
     assert steps.mean_context_tokens == 2 * (9 + 10 + 11 + 12) / 4
     assert steps.mean_step_s > 0
+
+
+def test_a_probe_runs_after_each_timed_step_and_reads_between_them(tiny_models):
+    engine = make_engine(tiny_models["llama"], max_num_batched_tokens=64)
+    read = ReadProbe(16 * 1024**2)
+    with pytest.raises(ValueError, match="has not read yet"):
+        _ = read.gbs
+    calls = []
+
+    def probe() -> None:
+        calls.append(engine.has_unfinished_requests())
+        read()
+
+    steps = decode_steps(engine, [[5] * 8, [7] * 8], 5, after_timed_step=probe)
+    assert len(calls) == steps.steps == 4
+    assert calls == [True, True, True, False]  # the last timed step finished both
+    assert math.isfinite(read.gbs) and read.gbs > 0
 
 
 def test_decode_steps_without_a_full_batch_step_is_a_clear_error(tiny_models):

@@ -81,6 +81,38 @@ def _read_bandwidth_gbs(num_bytes: int, device: str, repeats: int) -> float:
     return buf.numel() * 4 / seconds / 1e9
 
 
+class ReadProbe:
+    """One `tensor.sum()` over a float32 buffer of `num_bytes` per call, on the compute
+    thread. `gbs` is the bytes read over the time all calls took: called between the
+    steps of a timed run, it measures the bandwidth of the same moments as the steps."""
+
+    def __init__(self, num_bytes: int, device: str = "cpu") -> None:
+        self._buf = on_compute_thread(
+            torch.ones, num_bytes // 4, dtype=torch.float32, device=device
+        )
+        self._sync = _sync_for(device)
+        self._seconds: list[float] = []
+        on_compute_thread(self._read)  # first touch, not counted
+        self._seconds.clear()
+
+    def __call__(self) -> None:
+        on_compute_thread(self._read)
+
+    def _read(self) -> None:
+        self._sync()
+        start = time.perf_counter()
+        self._buf.sum()
+        self._sync()
+        self._seconds.append(time.perf_counter() - start)
+
+    @property
+    def gbs(self) -> float:
+        """GB/s over every read so far (ValueError before the first)."""
+        if not self._seconds:
+            raise ValueError("the probe has not read yet")
+        return self._buf.numel() * 4 * len(self._seconds) / sum(self._seconds) / 1e9
+
+
 def numpy_read_bandwidth_gbs(num_bytes: int, threads: int, repeats: int = 7) -> float:
     """The cross-check: the same read as numpy's `max` over a float32 buffer split into
     `threads` parts, each in its own Python thread (numpy releases the GIL). Not `sum`:

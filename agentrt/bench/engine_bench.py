@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM
 
 from agentrt.bench.bandwidth import (
+    ReadProbe,
     l3_cache_bytes,
     measure_bandwidth,
     probe_bytes,
-    read_bandwidth_gbs,
 )
 from agentrt.bench.roofline import decode_steps, decode_tokens_for, roofline
 from agentrt.engine import loader
@@ -132,11 +132,11 @@ def run_engine_bench(
     probe = probe_bytes(l3_cache_bytes())
 
     def steps_and_bandwidth(prompts: list[list[int]], new_tokens: int) -> tuple:
-        """The decode steps, and the read bandwidth probed right before and after them
-        (this machine's bandwidth drifts by tens of percent over minutes)."""
-        before = read_bandwidth_gbs(probe, device)
-        timed = decode_steps(engine, prompts, new_tokens)
-        return timed, (before + read_bandwidth_gbs(probe, device)) / 2
+        """The decode steps, and the read bandwidth probed after each of them (this
+        machine's bandwidth drifts by tens of percent within seconds to minutes)."""
+        read = ReadProbe(probe, device)
+        timed = decode_steps(engine, prompts, new_tokens, after_timed_step=read)
+        return timed, read.gbs
 
     steps = [
         steps_and_bandwidth(_prompts([256], vocab, 5), 64),

@@ -63,8 +63,8 @@ def roofline_table(result: dict) -> str:
         rows.append((label, bw["read_numpy_gbs"], "", ""))
     rows += [
         ("copy traffic, read + written (GB/s)", bw["copy_traffic_gbs"], "", ""),
-        ("read bandwidth around the batch-1 steps (GB/s)", b1["read_gbs"], "", ""),
-        ("read bandwidth around the batch-16 steps (GB/s)", b16["read_gbs"], "", ""),
+        ("read bandwidth between the batch-1 steps (GB/s)", b1["read_gbs"], "", ""),
+        ("read bandwidth between the batch-16 steps (GB/s)", b16["read_gbs"], "", ""),
         ("bandwidth-bound step, batch 1 (ms)", b1["bound_ms"], "", ""),
         (f"bandwidth-bound step, batch 16, +{kv_mb:.0f} MB KV (ms)", b16["bound_ms"], "", ""),
         ("roofline fraction, batch 1", b1["fraction"], vllm_b1_fraction, ""),

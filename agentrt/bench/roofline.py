@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentrt.engine.llm_engine import LLMEngine
@@ -22,11 +23,17 @@ class DecodeSteps:
     mean_context_tokens: float  # KV tokens the batch reads per step, summed over sequences
 
 
-def decode_steps(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) -> DecodeSteps:
+def decode_steps(
+    engine: LLMEngine,
+    prompts: list[list[int]],
+    new_tokens: int,
+    after_timed_step: Callable[[], None] | None = None,
+) -> DecodeSteps:
     """Run `prompts` together (prefix cache reset first) for `new_tokens` each and time
     every engine step in which each of them produced a token that was not its first, so
-    the mean is a step of exactly len(prompts) decoding sequences. Raises ValueError when
-    no such step happened (the prefill outlasted the first sequence's decode)."""
+    the mean is a step of exactly len(prompts) decoding sequences; `after_timed_step`
+    runs after each of those, outside its timing (a bandwidth probe). Raises ValueError
+    when no such step happened (the prefill outlasted the first sequence's decode)."""
     engine.reset_prefix_cache()
     params = SamplingParams(max_tokens=new_tokens, ignore_eos=True)
     ids = {engine.add_request(p, params) for p in prompts}
@@ -41,6 +48,8 @@ def decode_steps(engine: LLMEngine, prompts: list[list[int]], new_tokens: int) -
             times.append(elapsed)
             # this step computed each sequence's previous token against all before it
             contexts.append(sum(len(o.prompt_token_ids) + len(o.token_ids) - 1 for o in decoded))
+            if after_timed_step is not None:
+                after_timed_step()
     if not times:
         raise ValueError(f"no step decoded all {len(prompts)} sequences at once")
     return DecodeSteps(
