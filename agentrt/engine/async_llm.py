@@ -121,7 +121,11 @@ class AsyncLLM(CompletionClient):
                     stream.close()
                 self._streams.clear()
                 raise
+            finished = 0  # requests whose clients may send their next one at once
             for out in outputs:
+                if out.finished:
+                    finished += out.request_id not in self._no_follow_up
+                    self._no_follow_up.discard(out.request_id)
                 stream = self._streams.get(out.request_id)
                 if stream is None:
                     continue
@@ -129,12 +133,6 @@ class AsyncLLM(CompletionClient):
                 if out.finished:
                     stream.close()
                     del self._streams[out.request_id]
-            finished = 0
-            for out in outputs:
-                if out.finished and out.request_id in self._no_follow_up:
-                    self._no_follow_up.discard(out.request_id)
-                elif out.finished:
-                    finished += 1
             if finished and self.arrival_wait > 0 and self.engine.has_unfinished_requests():
                 await self._await_arrivals(arrivals + finished)
 
