@@ -12,7 +12,7 @@ import pytest
 from agentrt.engine import loader
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
-from agentrt.serve.bench_tool_agent import ToolAgentWorkload
+from agentrt.serve.bench_tool_agent import ToolAgentWorkload, ToolMode, mode_parts
 from agentrt.serve.bench_tool_agent_sim import ToolAgentTokens, run_tool_agents_sim
 
 PAGE = 16
@@ -85,3 +85,28 @@ def test_the_bench_sizes_the_host_tier_by_the_host_ratio_and_ideal_bounds_it(tmp
     ideal = large["results"]["ideal"]
     assert ideal["host_loaded_tokens"] == 0
     assert ideal["recomputed_tokens"] <= roomy["recomputed_tokens"]
+
+
+def test_modes_name_the_policy_the_host_load_fallback_and_the_pin_rule():
+    assert mode_parts("hicache") == ToolMode("hicache", None, waits_for_room=False)
+    assert mode_parts("hicache+wait+pin") == ToolMode("hicache", "cost", waits_for_room=True)
+    assert mode_parts("lru+pin-pause") == ToolMode("lru", "pause", waits_for_room=False)
+    with pytest.raises(KeyError):
+        mode_parts("hicache+pin+pin")
+
+
+def test_waiting_for_room_loads_what_sglangs_hicache_recomputes(tmp_path):
+    """`hicache` recomputes a host-held conversation that finds no device room (SGLang's
+    `load_back`, all or nothing; the bench passes `--recompute-when-no-room`); with
+    `+wait` (agentrt's default) the request waits for room and loads it."""
+    from agentrt.cli import main
+
+    out = tmp_path / "wait.json"
+    argv = ["bench", "serve", "--workload", "tool-agent", "--backend", "sim",
+            "--clients", "8", "--pool-share", "0.3", "--modes", "hicache,hicache+wait",
+            "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads(out.read_text())["results"]
+    sglang, waits = results["hicache"], results["hicache+wait"]
+    assert waits["recomputed_tokens"] < sglang["recomputed_tokens"]
+    assert waits["host_loaded_tokens"] > sglang["host_loaded_tokens"]

@@ -13,6 +13,7 @@ from agentrt.kvmanager import (
     ManualTransfer,
     NullTransfer,
     PageAllocator,
+    Prepared,
     RadixTree,
 )
 
@@ -170,7 +171,7 @@ class _Seq:
 
 
 def _serve(kv: KVCacheManager, seq: _Seq) -> None:
-    while not kv.prepare(seq):
+    while kv.prepare(seq) is not Prepared.READY:
         kv.wait_for_loads()
     kv.match(seq)
     assert kv.allocate(seq, len(seq.token_ids) - seq.num_computed_tokens)
@@ -225,9 +226,9 @@ def test_request_waits_on_in_flight_load_and_counts_late() -> None:
     transfer = ManualTransfer()
     kv = _prefetching_a(transfer, ste=1)
     seq = _Seq([1, 1, 1, 1, 8], "a", 4, "r3")
-    assert not kv.prepare(seq) and kv.stats.prefetch_late == 1
+    assert kv.prepare(seq) is Prepared.LOADING and kv.stats.prefetch_late == 1
     transfer.finish()
-    assert kv.prepare(seq)
+    assert kv.prepare(seq) is Prepared.READY
     kv.match(seq)
     assert seq.num_cached_tokens == 4 and kv.stats.host_hit_tokens == 4
 

@@ -9,7 +9,7 @@ from test_pins_and_priority import Seq, _run
 from agentrt.engine.config import EngineConfig
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
-from agentrt.kvmanager import KVCacheManager
+from agentrt.kvmanager import KVCacheManager, Prepared
 
 PS = 4
 
@@ -75,7 +75,7 @@ def test_a_host_load_sheds_pins_instead_of_recomputing():
         kv.pins.pin(f"p{i}", tokens, rank=float(i))
     assert kv.allocator.num_free == 0
     back = Seq("back", [*away, 7])
-    while not kv.prepare(back):  # its prefix is loaded from host (a pin gave way) ...
+    while kv.prepare(back) is not Prepared.READY:  # its prefix loads from host (a pin gave way) ...
         kv.poll()
     kv.match(back)
     assert kv.stats.reactive_loads == 1 and back.num_cached_tokens == len(away)

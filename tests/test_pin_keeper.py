@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_pins_and_priority import Seq, _run
 
-from agentrt.kvmanager import KVCacheManager, ManualTransfer
+from agentrt.kvmanager import KVCacheManager, ManualTransfer, Prepared
 from agentrt.kvmanager.pins import ShedPin
 from agentrt.serve.agents import AgentTracker
 from agentrt.serve.hints import RequestHints
@@ -33,13 +33,13 @@ def test_the_loader_times_its_loads_on_the_managers_clock():
     _run(kv, "away", away)
     _run(kv, "other", [2] * (4 * PS))  # pushes `away` to the host tier
     back = Seq("back", [*away, 7])
-    assert not kv.prepare(back)  # its load starts at 100 s ...
+    assert kv.prepare(back) is Prepared.LOADING  # its load starts at 100 s ...
     clock.now = 102.0
     transfer.finish()
     kv.poll()  # ... and is seen done at 102 s: 2 s for 8 tokens
     assert kv.stats.load_seconds == pytest.approx(2.0)
     assert kv.host_load_s_per_token() == pytest.approx(2.0 / (2 * PS))
-    assert kv.prepare(back)
+    assert kv.prepare(back) is Prepared.READY
     kv.match(back)
     assert back.num_cached_tokens == len(away) and back.num_device_cached_tokens == 0
     kv.release(back)

@@ -12,6 +12,7 @@ from collections.abc import Collection, Container
 from dataclasses import dataclass, field
 
 from agentrt.engine.sequence import Sequence, SequenceStatus
+from agentrt.kvmanager.loader import Prepared
 from agentrt.kvmanager.manager import KVCacheManager
 
 
@@ -170,9 +171,16 @@ class Batcher:
         deferred: list[Sequence] = []
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
             seq = self.waiting.popleft()
-            if not self.kv.prepare(seq):
+            prepared = self.kv.prepare(seq)
+            if prepared is Prepared.LOADING:
                 deferred.append(seq)  # its prefix is still loading from host: run others
                 continue
+            if prepared is Prepared.NO_ROOM:
+                # it waits at the head for running requests to free room for its load:
+                # loading what the host holds beats computing it again
+                self.waiting.appendleft(seq)
+                self._note_blocked(not deferred and budget == entry_budget, budget)
+                break
             self.kv.match(seq)
             if self._shares_inflight_prefix(seq, prefilling):
                 # Another sequence is computing this prefix right now: wait one step and
@@ -184,8 +192,7 @@ class Batcher:
             if not self.kv.allocate(seq, n):
                 self.kv.unmatch(seq)
                 self.waiting.appendleft(seq)
-                if not deferred and budget == entry_budget and self.skip_blocked:
-                    self._blocked = self._admit_state(budget)
+                self._note_blocked(not deferred and budget == entry_budget, budget)
                 break
             seq.status = SequenceStatus.RUNNING
             if seq.pin_key is not None:  # it holds its prefix now: the pin it replaces ends
@@ -200,6 +207,12 @@ class Batcher:
             budget -= n
         self.waiting.extendleft(reversed(deferred))
         return budget
+
+    def _note_blocked(self, first_attempt: bool, budget: int) -> None:
+        """The head of the queue cannot be admitted; when it was the attempt's first
+        try with the whole budget, remember the state so an unchanged retry is skipped."""
+        if first_attempt and self.skip_blocked:
+            self._blocked = self._admit_state(budget)
 
     def admission_blocked(self, budget_used: int) -> bool:
         """Whether `schedule` would admit nothing, with no side effect, after the running

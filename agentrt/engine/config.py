@@ -34,7 +34,10 @@ class EngineConfig:
     `num_pages` sizes the device KV pool (None: from `kv_cache_tokens`, rounded up to
     whole pages). `host_kv_cache_tokens` (or `num_host_pages`) sizes the host tier of
     policies that have one (`hicache`, `kvflow`, `belady`); `ideal` adds those pages to
-    the device pool instead. `write_through` copies new cache pages to host at insert;
+    the device pool instead. `host_load_waits`: a waiting request whose host-held prefix
+    finds no device room to load into waits at the head of the queue until running
+    requests free room (False: it recomputes the prefix, as SGLang's HiCache does).
+    `write_through` copies new cache pages to host at insert;
     `prefetch_k`: prefetch the prefixes of agents at most this many steps from running.
     `max_num_batched_tokens`: the per-step token budget (chunked prefill);
     `max_num_seqs`: the running batch's cap. `batch_invariant`: a sequence's tokens do not
@@ -57,6 +60,7 @@ class EngineConfig:
     eviction_policy: str = "lru"
     host_kv_cache_tokens: int = 0
     num_host_pages: int | None = None
+    host_load_waits: bool = True
     write_through: bool = False
     prefetch_k: int = 1
     seed: int = 0

@@ -63,6 +63,7 @@ class LLMEngine:
             transfer=runner.kv_transfer,  # None: bookkeeping-only transfers
             write_through=config.write_through,
             prefetch_k=config.prefetch_k,
+            wait_for_room=config.host_load_waits,
             page_bytes=runner.kv_bytes_per_token * config.page_size,
             clock=self.clock.now,  # times host loads
         )

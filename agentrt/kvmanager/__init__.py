@@ -4,7 +4,7 @@ from agentrt.kvmanager import policies as _policies  # noqa: F401  (registers bu
 from agentrt.kvmanager.errors import OutOfPagesError
 from agentrt.kvmanager.eviction import DeviceEviction
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
-from agentrt.kvmanager.loader import Loader
+from agentrt.kvmanager.loader import Loader, Prepared
 from agentrt.kvmanager.locks import PathLocks
 from agentrt.kvmanager.manager import KVCacheManager
 from agentrt.kvmanager.page_allocator import PageAllocator
@@ -32,6 +32,7 @@ __all__ = [
     "ManualTransfer",
     "NullTransfer",
     "PendingLoad",
+    "Prepared",
     "TransferOp",
     "MatchResult",
     "OutOfPagesError",

@@ -6,17 +6,29 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.prefetcher import Prefetcher
 from agentrt.kvmanager.stats import KVStats
 
 
+class Prepared(Enum):
+    """What a waiting request's host-held prefix allows (`KVCacheManager.prepare`)."""
+
+    READY = "ready"  # match it now: nothing to load, its load is done, or it recomputes
+    LOADING = "loading"  # a load it needs is in flight: admit others meanwhile
+    NO_ROOM = "no room"  # the device cannot take its load until running requests free pages
+
+
 class Loader:
     """Starts and completes the loads of ``host``. ``prefetch_k``: with a number, a
     `Prefetcher` plans loads of due agents' ``prefixes`` from the hints (None: none).
     ``shed_pin``: releases one KV pin (False: none left); a reactive load that finds no
-    room sheds pins as an allocation does, rather than recompute what the host holds."""
+    room sheds pins as an allocation does, rather than recompute what the host holds.
+    ``wait_for_room``: a load the device has no room for now (though the pool could hold
+    it) waits for room (`Prepared.NO_ROOM`); False recomputes the prefix instead, as
+    SGLang's HiCache does (`load_back` loads all of a prefix or none of it)."""
 
     def __init__(
         self,
@@ -27,8 +39,10 @@ class Loader:
         prefetch_k: float | None,
         shed_pin: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wait_for_room: bool = True,
     ) -> None:
         self.host = host
+        self.wait_for_room = wait_for_room
         self.clock = clock
         self.shed_pin = shed_pin
         self.stats = stats
@@ -42,15 +56,14 @@ class Loader:
         self._late: set[str] = set()  # requests counted as waiting on a prefetch
         self._no_load: set[str] = set()  # requests whose load failed: they recompute
 
-    def start(self, request_id: str, tokens: Sequence[int]) -> bool | PendingLoad:
-        """Look at a waiting request's ``tokens``: True when it can be matched now, False
-        while a load it needs is in flight, or the reactive load it just started (which
-        the request waits for unless it is already done)."""
+    def start(self, request_id: str, tokens: Sequence[int]) -> Prepared | PendingLoad:
+        """Look at a waiting request's ``tokens``: what it may do now (`Prepared`), or the
+        reactive load it just started (which it waits for unless it is already done)."""
         host = self.host
         found = host.match(tokens)
         self._first_look.setdefault(request_id, found.device_tokens)
         if not found.nodes or request_id in self._no_load:
-            return True
+            return Prepared.READY
         if found.loading:
             if request_id not in self._late:
                 self._late.add(request_id)
@@ -58,13 +71,13 @@ class Loader:
             for pending in host.inflight:
                 if any(n in pending.nodes for n in found.nodes):
                     pending.meta.setdefault("waiters", set()).add(request_id)
-            return False
+            return Prepared.LOADING
         pending = host.start_load(found.nodes)
         fits = sum(len(n.host_pages) for n in found.nodes) <= host.tree.allocator.num_pages
         while pending is None and fits and self.shed_pin is not None and self.shed_pin():
             pending = host.start_load(found.nodes)
         if pending is None:
-            return True  # no room on device: recompute instead
+            return Prepared.NO_ROOM if fits and self.wait_for_room else Prepared.READY
         pending.meta["waiters"] = {request_id}
         self.stats.reactive_loads += 1
         self.submit(pending)

@@ -4,7 +4,7 @@ A sequence's `block_table` starts with `num_tree_pages` pages borrowed from the 
 tree (kept alive by locking `tree_node`); the rest are its own. `cache` hands its full,
 computed pages to the tree; `release` frees what is still its own. With a host tier the
 batcher calls `prepare(seq)` before `match(seq)`: it starts loading the host-only part of
-the prefix and returns False while a needed load is in flight. `poll()` applies finished
+the prefix and says whether the sequence may be matched now (`Prepared`). `poll()` applies finished
 loads and new hints; bookkeeping changes only on the engine thread, in these calls.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from agentrt.kvmanager.host_tier import HostTier, PendingLoad
 from agentrt.kvmanager.interfaces import PagedSequence
-from agentrt.kvmanager.loader import Loader
+from agentrt.kvmanager.loader import Loader, Prepared
 from agentrt.kvmanager.page_allocator import PageAllocator
 from agentrt.kvmanager.pins import Pins
 from agentrt.kvmanager.policy import EvictionPolicy, get_policy
@@ -40,6 +40,7 @@ class KVCacheManager:
         transfer: KVTransfer | None = None,
         write_through: bool = False,
         prefetch_k: float = 1,
+        wait_for_room: bool = True,
         page_bytes: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -63,9 +64,8 @@ class KVCacheManager:
             pool = PageAllocator(num_host_pages)
             self.host = HostTier(self.tree, pool, transfer, write_through)
             k = prefetch_k if policy.prefetch else None
-            self.loader = Loader(
-                self.host, self._stats, page_bytes, self.agent_prefixes, k, self._shed_pin, clock
-            )
+            self.loader = Loader(self.host, self._stats, page_bytes, self.agent_prefixes, k,
+                                 self._shed_pin, clock, wait_for_room)  # fmt: skip
         self._counted: dict[str, tuple[int, int]] = {}  # the last match of each sequence
         self._unmatched: set[str] = set()  # deferred after a match: not a new call
         self._hints: Mapping[str, float] | None = None
@@ -281,17 +281,18 @@ class KVCacheManager:
     def _shed_pin(self) -> bool:
         return self.pins.shed() is not None
 
-    def prepare(self, seq: PagedSequence) -> bool:
-        """Start loading the host-only part of `seq`'s prefix; False while it must wait."""
+    def prepare(self, seq: PagedSequence) -> Prepared:
+        """Start loading the host-only part of `seq`'s prefix: whether it may be matched
+        now, waits for its load, or waits for room to load into."""
         loader = self.loader
         if loader is None or not self.enable_prefix_cache:
-            return True
+            return Prepared.READY
         self.poll()
         started = loader.start(seq.request_id, seq.token_ids[: self._match_limit(seq)])
         if not isinstance(started, PendingLoad):
             return started
         self.poll()
-        return started not in loader.host.inflight
+        return Prepared.LOADING if started in loader.host.inflight else Prepared.READY
 
     def forget(self, seq: PagedSequence) -> None:
         """A waiting sequence left (aborted) before admission: drop its lookup state."""

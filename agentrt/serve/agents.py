@@ -27,6 +27,7 @@ evicted by recency.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -110,6 +111,7 @@ class AgentTracker:
         )  # fmt: skip
         self.engine_clock = engine_clock
         self.program_starts: OrderedDict[str, float] = OrderedDict()
+        self._last_start = -math.inf
         self.clock = clock
         self.keys = AgentKey(block_size)
         self.declared = WorkflowBook(publish, clock=clock)
@@ -145,7 +147,9 @@ class AgentTracker:
         if start is None:
             if len(starts) >= MAX_PROGRAMS:
                 starts.popitem(last=False)
-            start = starts[call.workflow] = self.engine_clock()
+            # workflows seen at one clock reading keep the order they were seen in
+            start = max(self.engine_clock(), math.nextafter(self._last_start, math.inf))
+            starts[call.workflow] = self._last_start = start
         else:
             starts.move_to_end(call.workflow)
         return start

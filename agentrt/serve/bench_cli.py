@@ -119,6 +119,8 @@ def _engine_argv(args: argparse.Namespace) -> list[str]:
             argv += ["--" + name.replace("_", "-"), str(value)]
     if args.batch_invariant:
         argv.append("--batch-invariant")
+    if args.recompute_when_no_room:
+        argv.append("--recompute-when-no-room")
     return argv
 
 

@@ -23,14 +23,30 @@ import orjson
 
 from agentrt.serve.bench_agents import JSON, prefix_hits, read_metrics
 
-# policy[+pin rule]: `+pin` pins by the cost rule, `+pin-pause` every pause (`--pin-rule`)
-TOOL_MODES = ("lru", "hicache", "lru+pin", "hicache+pin", "lru+pin-pause")
+# policy[+wait][+pin rule]. `hicache` is SGLang's HiCache: a host-held prefix the device
+# has no room for is recomputed; `+wait` is agentrt's host tier, where the request waits
+# for room (`--recompute-when-no-room` off). `+pin` pins by the cost rule, `+pin-pause`
+# every pause (`--pin-rule`).
+TOOL_MODES = (
+    "lru", "hicache", "lru+pin", "hicache+pin", "lru+pin-pause", "hicache+wait",
+    "hicache+wait+pin",
+)  # fmt: skip
 
 
-def mode_parts(mode: str) -> tuple[str, str | None]:
-    """A mode's eviction policy and pin rule (None: no pins)."""
-    policy, _, pin = mode.partition("+")
-    return policy, {"": None, "pin": "cost", "pin-pause": "pause"}[pin]
+@dataclass(frozen=True)
+class ToolMode:
+    policy: str
+    pin_rule: str | None  # None: no pins
+    waits_for_room: bool
+
+
+def mode_parts(mode: str) -> ToolMode:
+    """A mode's eviction policy, pin rule and host-load fallback."""
+    policy, *parts = mode.split("+")
+    waits = "wait" in parts
+    pins = [p for p in parts if p != "wait"]
+    rule = {(): None, ("pin",): "cost", ("pin-pause",): "pause"}[tuple(pins)]
+    return ToolMode(policy, rule, waits)
 
 
 def _tool(name: str, description: str, arg: str, values: list[str]) -> dict:

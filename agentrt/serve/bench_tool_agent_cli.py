@@ -5,7 +5,8 @@ On `builtin` each mode is a fresh `agentrt serve` driven by the HTTP clients
 in process on its virtual clock (`bench_tool_agent_sim`). The device pool is
 `--pool-share` of all conversations' KV at their end (more KV than it holds); `hicache`
 gets a host tier of `--host-ratio` times the device pool (2.0, as SGLang sizes HiCache's
-host pool by default: `--hicache-ratio 2`). `ideal` (only when named in `--modes`) gives
+host pool by default: `--hicache-ratio 2`) and recomputes a prefix it has no device room
+to load, as SGLang does; `+wait` waits for room instead (agentrt's default). `ideal` (only when named in `--modes`) gives
 the device pool the host tier's pages too, so nothing ever leaves the device: the bound
 no eviction or pinning policy beats with that much memory.
 """
@@ -52,15 +53,19 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     device = max(1, int(all_pages * args.pool_share))
     results = {}
     for mode in modes:
-        policy, rule = mode_parts(mode)
+        parts = mode_parts(mode)
+        policy, rule = parts.policy, parts.pin_rule
         budget = args.pin_budget if rule is not None else 0.0
         host = int(device * args.host_ratio) if policy in ("hicache", "ideal") else 0
+        mode_args = copy.copy(args)
+        mode_args.recompute_when_no_room = not parts.waits_for_room
         try:
             if backend == "sim":
-                results[mode] = _sim_run(args, texts, policy, device, host, budget, rule or "cost")
+                results[mode] = _sim_run(mode_args, texts, policy, device, host, budget,
+                                         rule or "cost")  # fmt: skip
             else:
-                results[mode] = _http_run(args, workload, policy, device * page, host * page,
-                                          budget, rule or "cost")  # fmt: skip
+                results[mode] = _http_run(mode_args, workload, policy, device * page,
+                                          host * page, budget, rule or "cost")  # fmt: skip
         except RuntimeError as exc:  # e.g. its server did not start: the other modes go on
             results[mode] = {**jct_figures([]), "device_hit_rate": float("nan"),
                              "host_hit_rate": float("nan"), "pinned_answers": 0,

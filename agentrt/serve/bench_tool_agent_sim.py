@@ -111,7 +111,8 @@ def run_tool_agents_sim(
             params,
             agent_id=AGENT,
             prefix_len=len(texts.system),
-            pin_key=flow.call.conversation,  # as the server's requests take their pins over
+            program_start=tracker.program_start(flow.call),  # as the server's requests
+            pin_key=flow.call.conversation,  # (they take their pins over)
             ids_checked=True,
         )
         by_request[flow.request_id] = w

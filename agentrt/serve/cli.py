@@ -39,6 +39,13 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host-kv-cache-tokens", type=nonneg_int, default=0, help="host KV tier tokens (0)"
     )
+    p.add_argument(
+        "--recompute-when-no-room",
+        action="store_true",
+        help="recompute a host-held prefix that the device has no room to load now, as "
+        "SGLang's HiCache does (default: the request waits at the head of the queue until "
+        "running requests free room, then loads it)",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed of unseeded requests (0)")
     p.add_argument(
         "--batch-invariant",
@@ -60,6 +67,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         max_num_batched_tokens=args.max_num_batched_tokens,
         eviction_policy=args.eviction_policy,
         host_kv_cache_tokens=args.host_kv_cache_tokens,
+        host_load_waits=not args.recompute_when_no_room,
         seed=args.seed,
         batch_invariant=args.batch_invariant,
     )

@@ -1,0 +1,129 @@
+"""A waiting request whose prefix is on the host tier, when the device has no room to
+load it now, waits at the head of the queue for running requests to free room and then
+loads it (agentrt's default); with `host_load_waits=False` it recomputes the prefix, as
+SGLang's HiCache does. Torch-free: the KV manager on its own, and the cost-model engine."""
+
+from __future__ import annotations
+
+from test_pins_and_priority import Seq, _run
+
+from agentrt.engine.config import EngineConfig
+from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.sampling_params import SamplingParams
+from agentrt.kvmanager import KVCacheManager, Prepared
+
+PS = 4
+
+
+def _offloaded_behind_a_running_request(wait_for_room: bool):
+    """`away` (2 pages) pushed to the host tier by a running request holding all 6
+    device pages."""
+    kv = KVCacheManager(
+        num_pages=6, page_size=PS, policy="hicache", num_host_pages=16,
+        wait_for_room=wait_for_room,
+    )  # fmt: skip
+    away = [1] * (2 * PS)
+    _run(kv, "away", away)
+    busy = Seq("busy", [2] * (6 * PS))
+    kv.match(busy)
+    assert kv.allocate(busy, len(busy.token_ids))
+    assert kv.host.match(away).nodes and kv.allocator.num_free == 0
+    return kv, away, busy
+
+
+def test_a_load_with_no_room_waits_for_running_requests_to_free_it():
+    kv, away, busy = _offloaded_behind_a_running_request(wait_for_room=True)
+    back = Seq("back", [*away, 7])
+    assert kv.prepare(back) is Prepared.NO_ROOM
+    assert kv.prepare(back) is Prepared.NO_ROOM  # still none: nothing was freed
+    busy.num_computed_tokens = len(busy.token_ids)
+    kv.cache(busy)
+    kv.release(busy)  # the running request finishes
+    while (prepared := kv.prepare(back)) is not Prepared.READY:
+        assert prepared is Prepared.LOADING
+        kv.wait_for_loads()
+    kv.match(back)
+    assert back.num_cached_tokens == len(away) and kv.stats.reactive_loads == 1
+    kv.release(back)
+    kv.check_integrity()
+
+
+def test_without_waiting_a_load_with_no_room_is_recomputed():
+    kv, away, busy = _offloaded_behind_a_running_request(wait_for_room=False)
+    back = Seq("back", [*away, 7])
+    assert kv.prepare(back) is Prepared.READY
+    kv.match(back)
+    assert back.num_cached_tokens == 0 and kv.stats.reactive_loads == 0
+    kv.release(back)
+    kv.release(busy)
+    kv.check_integrity()
+
+
+def _engine(waits: bool) -> LLMEngine:
+    return LLMEngine.from_config(
+        EngineConfig(
+            backend="sim", profile="h100-llama3-8b", page_size=PS, num_pages=8,
+            num_host_pages=32, eviction_policy="hicache", max_num_batched_tokens=8,
+            host_load_waits=waits,
+        )
+    )  # fmt: skip
+
+
+def _drain(engine: LLMEngine, events: list[str]) -> dict:
+    """Run to the end; ``events`` gets "<id> first" and "<id> done" in order."""
+    done = {}
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            if f"{out.request_id} first" not in events and out.token_ids:
+                events.append(f"{out.request_id} first")
+            if out.finished:
+                events.append(f"{out.request_id} done")
+                done[out.request_id] = out
+    return done
+
+
+def _returning_conversation(waits: bool) -> tuple[LLMEngine, dict, list[str]]:
+    """A conversation of 4 pages comes back while another request holds 5 of the 8
+    pages: its load does not fit, its first chunk (8 tokens, 2 pages) would. A new
+    request arrives behind it."""
+    engine = _engine(waits)
+    first = list(range(3, 3 + 4 * PS))
+    once = SamplingParams(max_tokens=1, ignore_eos=True)
+    engine.add_request(first, once, "first")
+    _drain(engine, [])
+    engine.add_request([40] * (4 * PS), once, "filler")
+    _drain(engine, [])
+    engine.add_request([50] * (5 * PS), SamplingParams(max_tokens=4, ignore_eos=True), "busy")
+    for _ in range(3):  # `busy` computes its prompt, pushing `first` to the host tier
+        engine.step()
+    kv = engine.kv
+    assert not kv.tree.match_prefix(first).num_tokens and kv.host.match(first).nodes
+    assert 2 <= kv.allocator.num_free + kv.tree.evictable_pages < 4
+    params = SamplingParams(max_tokens=2, ignore_eos=True)
+    engine.add_request([*first, 90, 91, 92, 93], params, "back")
+    engine.add_request([70, 71, 72], params, "new")
+    events: list[str] = []
+    done = _drain(engine, events)
+    engine.check_integrity()
+    return engine, done, events
+
+
+def test_the_returning_request_waits_loads_and_keeps_its_place_in_the_queue():
+    engine, done, events = _returning_conversation(waits=True)
+    stats = engine.kv.stats
+    assert stats.host_hit_tokens == 4 * PS and stats.reactive_loads == 1
+    assert engine.stats.preemptions == 0
+    # the queue behind it waited with it, until `busy` freed room
+    assert events.index("busy done") < events.index("new first")
+    assert all(not out.error for out in done.values())
+
+
+def test_recomputing_instead_costs_more_and_gives_the_same_tokens():
+    waited_engine, waited, _ = _returning_conversation(waits=True)
+    engine, recomputed, _ = _returning_conversation(waits=False)
+    # `back` is admitted to recompute its prefix, then preempted by `busy`'s growth
+    assert engine.stats.preemptions >= 1
+    assert engine.kv.stats.recomputed_tokens > waited_engine.kv.stats.recomputed_tokens
+    assert {r: o.token_ids for r, o in recomputed.items()} == {
+        r: o.token_ids for r, o in waited.items()
+    }
