@@ -105,3 +105,18 @@ def test_a_pin_the_engine_shed_leaves_the_book_and_shrinks_the_budget_for_a_whil
     assert book.budget_pages == 24
     assert _turn(tracker, clock, "c") is not None
     assert book.keys() == ["b", "c"]
+
+
+def test_workflows_seen_at_one_clock_reading_keep_the_order_they_were_seen_in():
+    """The sim's clock stands still between steps: workflows that start together still
+    queue in the order the server saw them (program-level first come, first served)."""
+    clock = Clock()
+    clock.now = 5.0
+    tracker = _tracker(clock, [], list)
+    calls = [tracker.call_of(RequestHints(workflow_id=f"wf-{i}"), [1, 2]) for i in range(3)]
+    starts = [tracker.program_start(call) for call in calls]
+    assert starts[0] == 5.0 and starts[0] < starts[1] < starts[2] < 5.0 + 1e-9
+    assert tracker.program_start(calls[1]) == starts[1]  # a workflow keeps its start
+    clock.now = 7.0
+    later = tracker.call_of(RequestHints(workflow_id="wf-late"), [1, 2])
+    assert tracker.program_start(later) == 7.0
