@@ -6,9 +6,10 @@ in process on its virtual clock (`bench_tool_agent_sim`). The device pool is
 `--pool-share` of all conversations' KV at their end (more KV than it holds); `hicache`
 gets a host tier of `--host-ratio` times the device pool (2.0, as SGLang sizes HiCache's
 host pool by default: `--hicache-ratio 2`) and recomputes a prefix it has no device room
-to load, as SGLang does; `+wait` waits for room instead (agentrt's default). `ideal` (only when named in `--modes`) gives
-the device pool the host tier's pages too, so nothing ever leaves the device: the bound
-no eviction or pinning policy beats with that much memory.
+to load, as SGLang does; `+wait` waits for room instead (agentrt's default). `ideal`
+(only when named in `--modes`) gives the device pool the host tier's pages too, so
+nothing ever leaves the device: the bound no eviction or pinning policy beats with that
+much memory.
 """
 
 from __future__ import annotations
