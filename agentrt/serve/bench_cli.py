@@ -46,7 +46,9 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         "--modes",
         default=None,
         help=f"kvflow-*: comma-separated modes ({','.join(MODES)}); tool-agent: "
-        f"({','.join(TOOL_MODES)}, or the bound `ideal`); default: all but `ideal`",
+        f"({','.join(TOOL_MODES)}, or the bound `ideal`; `hicache` recomputes a prefix "
+        "it has no device room to load, as SGLang does, `+wait` waits for room, "
+        "`+pin` pins tool pauses); default: all but `ideal`",
     )
     p.add_argument(
         "--endpoint",
