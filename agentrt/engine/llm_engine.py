@@ -129,14 +129,13 @@ class LLMEngine:
         pin_key: Hashable | None = None,
         ids_checked: bool = False,
     ) -> str:
-        """Queue a request; returns its id. Invalid requests raise here and leave the
-        engine untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed
-        prefix (for workflow-aware eviction). `priority` (lower first), then
-        `program_start` (engine-clock start of its workflow; default: arrival) order the
-        waiting queue. `pin_key`: a pin (`pin`) this request takes over, released once it
-        is admitted (its own hold on its prefix replaces the pin). `ids_checked`:
-        `prompt` is a list of ints in [0, vocab_size), taken without conversion or range
-        check (the simulator's prompts)."""
+        """Queue a request; returns its id. Invalid requests raise here and leave the engine
+        untouched. `prefix_len`: the leading tokens that are `agent_id`'s fixed prefix (for
+        workflow-aware eviction). `priority` (lower first), then `program_start` (engine-clock start
+        of its workflow; default: arrival) order the waiting queue. `pin_key`: a pin (`pin`) this
+        request takes over, released once it is admitted (its own hold on its prefix replaces the
+        pin). `ids_checked`: `prompt` is a list of ints in [0, vocab_size), taken without conversion
+        or range check (the simulator's prompts)."""
         params = SamplingParams() if params is None else params
         token_ids = list(prompt) if ids_checked else self.tokenize(prompt)
         check_prompt(token_ids, self.max_model_len, None if ids_checked else self.vocab_size)

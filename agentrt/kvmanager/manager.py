@@ -3,9 +3,9 @@
 A sequence's `block_table` starts with `num_tree_pages` pages borrowed from the radix
 tree (kept alive by locking `tree_node`); the rest are its own. `cache` hands its full,
 computed pages to the tree; `release` frees what is still its own. With a host tier the
-batcher calls `prepare(seq)` before `match(seq)`: it starts loading the host-only part of
-the prefix and says whether the sequence may be matched now (`Prepared`). `poll()` applies finished
-loads and new hints; bookkeeping changes only on the engine thread, in these calls.
+batcher calls `prepare(seq)` (loads the host-only part of the prefix: `Prepared`) before
+`match(seq)`. `poll()` applies finished loads and new hints; bookkeeping changes only on
+the engine thread, in these calls.
 """
 
 from __future__ import annotations
@@ -282,8 +282,7 @@ class KVCacheManager:
         return self.pins.shed() is not None
 
     def prepare(self, seq: PagedSequence) -> Prepared:
-        """Start loading the host-only part of `seq`'s prefix: whether it may be matched
-        now, waits for its load, or waits for room to load into."""
+        """Start loading the host-only part of `seq`'s prefix; what it may do now."""
         loader = self.loader
         if loader is None or not self.enable_prefix_cache:
             return Prepared.READY
