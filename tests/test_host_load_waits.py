@@ -82,23 +82,29 @@ def _drain(engine: LLMEngine, events: list[str]) -> dict:
     return done
 
 
-def _returning_conversation(waits: bool) -> tuple[LLMEngine, dict, list[str]]:
-    """A conversation of 4 pages comes back while another request holds 5 of the 8
-    pages: its load does not fit, its first chunk (8 tokens, 2 pages) would. A new
-    request arrives behind it."""
+def _busy(waits: bool) -> tuple[LLMEngine, list[int]]:
+    """`first` (4 pages) on the host tier only, pushed there by `busy`, which holds 5 of
+    the 8 pages and decodes on: 2-3 pages are free or evictable."""
     engine = _engine(waits)
     first = list(range(3, 3 + 4 * PS))
     once = SamplingParams(max_tokens=1, ignore_eos=True)
-    engine.add_request(first, once, "first")
-    _drain(engine, [])
-    engine.add_request([40] * (4 * PS), once, "filler")
-    _drain(engine, [])
+    for rid, prompt in (("first", first), ("filler", [40] * (4 * PS))):
+        engine.add_request(prompt, once, rid)
+        _drain(engine, [])
     engine.add_request([50] * (5 * PS), SamplingParams(max_tokens=4, ignore_eos=True), "busy")
     for _ in range(3):  # `busy` computes its prompt, pushing `first` to the host tier
         engine.step()
     kv = engine.kv
     assert not kv.tree.match_prefix(first).num_tokens and kv.host.match(first).nodes
     assert 2 <= kv.allocator.num_free + kv.tree.evictable_pages < 4
+    return engine, first
+
+
+def _returning_conversation(waits: bool) -> tuple[LLMEngine, dict, list[str]]:
+    """A conversation of 4 pages comes back while another request holds 5 of the 8
+    pages: its load does not fit, its first chunk (8 tokens, 2 pages) would. A new
+    request arrives behind it."""
+    engine, first = _busy(waits)
     params = SamplingParams(max_tokens=2, ignore_eos=True)
     engine.add_request([*first, 90, 91, 92, 93], params, "back")
     engine.add_request([70, 71, 72], params, "new")
@@ -127,3 +133,18 @@ def test_recomputing_instead_costs_more_and_gives_the_same_tokens():
     assert {r: o.token_ids for r, o in recomputed.items()} == {
         r: o.token_ids for r, o in waited.items()
     }
+
+
+def test_a_request_aborted_while_it_waits_for_room_frees_the_queue_behind_it():
+    engine, first = _busy(waits=True)
+    once = SamplingParams(max_tokens=1, ignore_eos=True)
+    engine.add_request([*first, 90], once, "back")
+    engine.add_request([70, 71, 72], once, "new")
+    engine.step()
+    assert engine.batcher.waiting[0].request_id == "back"  # no room for its load yet
+    engine.abort("back")
+    events: list[str] = []
+    done = _drain(engine, events)
+    assert done["back"].finish_reason == "abort" and not done["new"].error
+    assert engine.kv.stats.reactive_loads == 0
+    engine.check_integrity()
