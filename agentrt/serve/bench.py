@@ -25,6 +25,7 @@ import orjson
 from agentrt.engine.async_llm import AsyncLLM
 from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.sampling_params import SamplingParams
+from agentrt.serve.bench_client import client_session
 from agentrt.trace.metrics import RequestTiming, serving_metrics
 
 JSON = {"Content-Type": "application/json"}
@@ -154,11 +155,7 @@ async def run_http(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timings = [RequestTiming(0.0) for _ in requests]
     cached = [0] * len(requests)
-    connector = aiohttp.TCPConnector(limit=clients + 4)
-    timeout = aiohttp.ClientTimeout(total=600)
-    async with aiohttp.ClientSession(
-        base_url, headers=headers, connector=connector, timeout=timeout
-    ) as session:
+    async with client_session(base_url, clients, 600, headers) as session:
         async with session.get("/v1/models") as r:
             model = (await r.json())["data"][0]["id"]
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
 import anyio
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentrt.bench.kvflow_workloads import KVFlowWorkload
+from agentrt.serve.bench_client import client_session
 
 MODES = ("lru", "hicache", "kvflow-declared", "kvflow-learned")
 POLICY = {
@@ -91,10 +91,7 @@ async def run_agent_clients(base_url: str, texts: AgentTexts, mode: str) -> dict
     started_round2: set[int] = set()
     window: dict[str, object] = {}
     failures: list[str] = []
-    connector = aiohttp.TCPConnector(limit=wl.instances + 4)
-    async with aiohttp.ClientSession(
-        base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=3600)
-    ) as session:
+    async with client_session(base_url, wl.instances, 3600) as session:
 
         async def metrics() -> Series:
             async with session.get("/metrics") as r:

@@ -100,6 +100,18 @@ def add_parser(bench_sub, add_engine_flags) -> None:
         help="tool-agent: the host tier of hicache modes as a multiple of the device pool "
         "(2.0: SGLang's --hicache-ratio default)",
     )
+    p.add_argument(
+        "--turns",
+        type=positive_int,
+        default=None,
+        help="tool-agent: tool calls per workflow (builtin 4, sim 10)",
+    )
+    p.add_argument(
+        "--result-words",
+        type=positive_int,
+        default=None,
+        help="tool-agent: words in each tool result (builtin 60, sim 400)",
+    )
     add_json_flag(p)
     p.set_defaults(func=_cmd_bench_serve)
 

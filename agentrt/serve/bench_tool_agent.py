@@ -22,6 +22,7 @@ import anyio
 import orjson
 
 from agentrt.serve.bench_agents import JSON, prefix_hits, read_metrics
+from agentrt.serve.bench_client import client_session
 
 # policy[+wait][+pin rule]. `hicache` is SGLang's HiCache: a host-held prefix the device
 # has no room for is recomputed; `+wait` is agentrt's host tier, where the request waits
@@ -149,23 +150,25 @@ async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
     jct: list[float] = []
     pinned = [0]
     failures: list[str] = []
-    connector = aiohttp.TCPConnector(limit=wl.workflows + 4)
-    async with aiohttp.ClientSession(
-        base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=3600)
-    ) as session:
+    async with client_session(base_url, wl.workflows, 3600) as session:
         async with session.get("/v1/models") as r:
             model = (await r.json())["data"][0]["id"]
         async with session.get("/metrics") as r:
             before = read_metrics(await r.read())
 
         async def post(body: dict) -> dict | None:
-            async with session.post(
-                "/v1/chat/completions", data=orjson.dumps(body), headers=JSON
-            ) as r:
-                if r.status != 200:
-                    failures.append(f"{r.status} {await r.text()}")
-                    return None
-                return await r.json()
+            """The answer, or None with a failure noted (its workflow stops there)."""
+            try:
+                async with session.post(
+                    "/v1/chat/completions", data=orjson.dumps(body), headers=JSON
+                ) as r:
+                    if r.status != 200:
+                        failures.append(f"{r.status} {await r.text()}")
+                        return None
+                    return await r.json()
+            except aiohttp.ClientError as exc:  # fails its own workflow, not the run
+                failures.append(f"{type(exc).__name__}: {exc}")
+                return None
 
         async def workflow(w: int) -> None:
             start = time.perf_counter()

@@ -45,7 +45,8 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
 
     backend = args.backend or "builtin"
     modes = modes_of(args, (*TOOL_MODES, "ideal")) if args.modes else list(TOOL_MODES)
-    workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0, **SIZES[backend])
+    sizes = {**SIZES[backend], **_given(turns=args.turns, result_words=args.result_words)}
+    workload = ToolAgentWorkload(workflows=args.clients, seed=args.seed or 0, **sizes)
     tokenizer = loader.load_tokenizer(loader.resolve_model_dir(args.model))
     texts = ToolAgentTokens(workload, tokenizer)
     page = args.page_size or 16
@@ -96,7 +97,7 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     out = {
         "workload": "tool-agent",
         "backend": backend,
-        "sizes": {"workflows": workload.workflows, **SIZES[backend]},
+        "sizes": {"workflows": workload.workflows, **sizes},
         "all_pages": all_pages,
         "device_pages": device,
         "pool_share": args.pool_share,
@@ -106,6 +107,10 @@ def run_tool_agent_workload(args: argparse.Namespace) -> int:
     }
     write_json(args.json, out)
     return 0 if all(not r["failures"] for r in results.values()) else 1
+
+
+def _given(**sizes: int | None) -> dict[str, int]:
+    return {name: value for name, value in sizes.items() if value is not None}
 
 
 def _sim_run(args, texts, policy: str, device: int, host: int, budget: float, rule: str):
