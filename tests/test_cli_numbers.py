@@ -24,7 +24,9 @@ FINITE = ["nan", "inf", "-inf"]
 
 ENGINE_COUNTS = ("--kv-cache-tokens", "--page-size", "--max-num-seqs", "--max-num-batched-tokens")
 SERVE_COUNTS = ("--max-body-bytes", "--max-prompt-tokens", "--max-pending")
-BENCH_SERVE_COUNTS = ("--clients", "--num-requests", "--output-len", "--rounds")
+BENCH_SERVE_COUNTS = (
+    "--clients", "--num-requests", "--output-len", "--rounds", "--turns", "--result-words",
+)  # fmt: skip
 
 # (command words, flag, bad values): every numeric flag of every command
 CASES: list[tuple[list[str], str, list[str]]] = [
