@@ -323,10 +323,14 @@ def test_schema_that_does_not_compile_is_400_and_others_go_on(client, server):
     assert _chat(client, server, max_tokens=2).choices[0].finish_reason in ("stop", "length")
 
 
-def test_tool_choice_none_neither_renders_nor_parses_tools(client, server):
+def test_tool_choice_none_renders_the_tools_but_parses_no_call(client, server):
+    """As OpenAI and vLLM do: the tools stay in the prompt (so an agent's last answer,
+    asked with `none`, keeps the prefix its earlier calls cached), no call is parsed."""
     with_tools = _chat(client, server, max_tokens=4, tools=[WEATHER], tool_choice="none")
+    auto = _chat(client, server, max_tokens=4, tools=[WEATHER], tool_choice="auto")
     without = _chat(client, server, max_tokens=4)
-    assert with_tools.usage.prompt_tokens == without.usage.prompt_tokens
+    assert with_tools.usage.prompt_tokens == auto.usage.prompt_tokens
+    assert with_tools.usage.prompt_tokens > without.usage.prompt_tokens
     assert with_tools.choices[0].message.tool_calls is None
 
 

@@ -200,9 +200,11 @@ async def run_tool_agents(base_url: str, wl: ToolAgentWorkload) -> dict:
                 messages.append(
                     {"role": "tool", "tool_call_id": calls[0]["id"], "content": wl.result(w, turn)}
                 )
-            final = {
+            final = {  # an agent's last answer: its tools still bound, no call wanted
                 "model": model,
                 "messages": messages,
+                "tools": TOOLS,
+                "tool_choice": "none",
                 "max_tokens": 16,
                 "temperature": 0,
                 "is_last_step": True,

@@ -4,7 +4,8 @@
 the output is its arguments object; for `required` it is a list of `{"name", "arguments"}`
 objects (one at most without `parallel_tool_calls`), each a declared function with its
 parameters. With `auto` the model writes freely and `<tool_call>{...}</tool_call>` blocks
-(the Hermes format of chat_template.py) are parsed out of its text.
+(the Hermes format of chat_template.py) are parsed out of its text. With `none` the tools
+are rendered into the prompt but nothing is constrained or parsed.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def tool_mode(req: ChatCompletionRequest) -> ToolMode:
         return ToolMode("named", tools, choice.function.name)
     if choice != "none" and not tools:
         raise APIError(400, f"tool_choice {choice!r} needs tools", param="tool_choice")
-    return ToolMode(choice, tools if choice != "none" else ())
+    # `none` keeps the tools in the prompt, as OpenAI and vLLM (by default) do: the model
+    # still sees them, and an agent's last answer keeps its conversation's cached prefix
+    return ToolMode(choice, tools)
 
 
 def _parameters(tool: Tool) -> dict:
