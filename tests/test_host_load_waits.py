@@ -5,6 +5,8 @@ SGLang's HiCache does. Torch-free: the KV manager on its own, and the cost-model
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_pins_and_priority import Seq, _run
 
 from agentrt.engine.config import EngineConfig
@@ -148,3 +150,85 @@ def test_a_request_aborted_while_it_waits_for_room_frees_the_queue_behind_it():
     assert done["back"].finish_reason == "abort" and not done["new"].error
     assert engine.kv.stats.reactive_loads == 0
     engine.check_integrity()
+
+
+_OP = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 3), st.integers(1, 40), st.integers(1, 3)),
+    st.tuples(st.just("pin"), st.integers(0, 3), st.floats(0, 9)),
+    st.tuples(st.just("unpin"), st.integers(0, 3)),
+    st.tuples(st.just("abort"), st.integers(0, 60)),
+    st.tuples(st.just("step"), st.integers(1, 4)),
+)
+
+
+def _fuzzed_run(ops: list[tuple], pool: tuple[int, int, int, int], waits: bool):
+    """Random requests over four shared conversations on a small device pool with a
+    host tier: pins, unpins and aborts in between. Returns (outputs, aborted ids, steps
+    the drain took)."""
+    pages, host_pages, budget, seqs = pool
+    engine = LLMEngine.from_config(
+        EngineConfig(
+            backend="sim", profile="h100-llama3-8b", page_size=PS, num_pages=pages,
+            num_host_pages=host_pages, eviction_policy="hicache",
+            max_num_batched_tokens=budget, max_num_seqs=seqs, host_load_waits=waits,
+        )
+    )  # fmt: skip
+    limit = pages * PS - 4
+    convs = [[100 * c + i for i in range(limit)] for c in range(4)]
+    done: dict[str, object] = {}
+    added: list[str] = []
+    aborted: set[str] = set()
+
+    def step() -> None:
+        for out in engine.step():
+            if out.finished:
+                done[out.request_id] = out
+
+    for op in ops:
+        if op[0] == "add":
+            _, conv, length, max_tokens = op
+            prompt = convs[conv][: min(length, limit)]
+            params = SamplingParams(max_tokens=max_tokens, ignore_eos=True)
+            added.append(engine.add_request(prompt, params, f"r{len(added)}"))
+        elif op[0] == "pin":
+            engine.pin(op[1], convs[op[1]], rank=op[2])
+        elif op[0] == "unpin":
+            engine.unpin(op[1])
+        elif op[0] == "abort" and op[1] < len(added) and added[op[1]] not in done:
+            engine.abort(added[op[1]])
+            aborted.add(added[op[1]])
+        elif op[0] == "step":
+            for _ in range(op[1]):
+                step()
+    steps = 0
+    while engine.has_unfinished_requests() and steps < 2_000:
+        step()
+        steps += 1
+    engine.check_integrity()
+    return {r: done.get(r) for r in added}, aborted, steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_OP, min_size=1, max_size=120),
+    st.tuples(
+        st.integers(4, 8), st.integers(2, 16), st.sampled_from([4, 8, 64]), st.integers(1, 5)
+    ),  # pages, host pages, token budget, batch size
+)
+def test_waiting_for_room_never_stalls_the_engine_and_changes_no_token(ops, pool):
+    """Whatever the pool, pins and aborts: every request ends (no wait for room that
+    never comes), those not aborted with the tokens they get when loads never wait."""
+    waited, aborted, steps = _fuzzed_run(ops, pool, waits=True)
+    recomputed, _, _ = _fuzzed_run(ops, pool, waits=False)
+    assert steps < 2_000
+    for rid, out in waited.items():
+        assert out is not None and out.finished
+        if rid not in aborted:
+            assert not out.error and out.token_ids == recomputed[rid].token_ids
+
+
+def test_with_nothing_running_a_load_that_pins_keep_out_sheds_them():
+    """The wait must end: when no running request will free room, the pins give way."""
+    ops = [("add", 1, 12, 1), ("add", 2, 8, 1), ("step", 2), ("add", 1, 5, 1), ("pin", 2, 0.0)]
+    outputs, _, steps = _fuzzed_run(ops, (4, 3, 64, 1), waits=True)
+    assert steps < 2_000 and all(out is not None and not out.error for out in outputs.values())
