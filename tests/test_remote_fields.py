@@ -18,7 +18,7 @@ from agentrt.engine.call_info import CallInfo
 from agentrt.engine.sampling_params import SamplingParams
 from agentrt.graph.step_graph import StepGraph
 from agentrt.remote.graph_body import graph_body
-from agentrt.remote.server_kind import request_fields
+from agentrt.remote.server_kind import completion_body, request_fields
 from agentrt.scheduler.context import tool_name
 from agentrt.scheduler.id_graph import agent_id_graph
 from agentrt.serve.workflows import graph_from_body
@@ -129,16 +129,14 @@ VENV = Path(os.environ.get("AGENTRT_VLLM_VENV", Path.home() / ".cache/agentrt/pe
 def test_vllm_takes_every_field_of_its_body():
     """The whole body the backend sends a vLLM server, validated by vLLM's own
     `CompletionRequest`: no field is unknown to it (none would be ignored)."""
-    from agentrt.engine import loader
-    from agentrt.remote import OpenAIBackend, RemoteSettings
-
-    tokenizer = loader.load_tokenizer(loader.resolve_model_dir(None))
-    backend = OpenAIBackend(RemoteSettings("http://127.0.0.1:1", server_kind="vllm"), tokenizer)
-    backend.model = "m"
     params = SamplingParams(
-        max_tokens=3, top_k=5, ignore_eos=True, min_tokens=1, stop=["x"], stop_token_ids=[2]
-    )
-    body = {**backend._body([1, 2, 3], params), **request_fields("vllm", "r7", CALL)}
+        max_tokens=3, top_k=5, ignore_eos=True, min_tokens=1, stop=["x"], stop_token_ids=[2],
+        seed=1,
+    )  # fmt: skip
+    body = {
+        **completion_body("vllm", "m", [1, 2, 3], None, params),
+        **request_fields("vllm", "r7", CALL),
+    }
     check = (
         "import json, sys\n"
         "from vllm.entrypoints.openai.completion.protocol import CompletionRequest\n"
