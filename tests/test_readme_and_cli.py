@@ -1,14 +1,16 @@
-"""The README quickstart runs as written; the CLI explains itself and runs examples."""
+"""The README quickstart runs as written; every `agentrt` command in the docs' code blocks
+(README, BENCHMARKS) parses with today's CLI; the CLI explains itself and runs examples."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import orjson
 import pytest
 
-from agentrt.cli import main
+from agentrt.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,3 +66,45 @@ def test_run_example_with_trace(tmp_path, capsys):
 def test_run_missing_file(capsys):
     assert main(["run", "no/such/file.py"]) == 2
     assert "no workflow file" in capsys.readouterr().err
+
+
+DOCS = ("README.md", "docs/BENCHMARKS.md")
+COMMAND = re.compile(r"(?:^|[\s;&(])(?:\S*/)?agentrt ([^;&|#]+)")
+ASSIGNED = re.compile(r"^(\w+)=(\S+)|\bfor (\w+) in (\S+)", re.M)
+
+
+def _shell_values(block: str) -> dict[str, str]:
+    """The block's shell variables: `NAME=value`, or a `for NAME in` loop's first value."""
+    return {m[0] or m[2]: m[1] or m[3] for m in ASSIGNED.findall(block)}
+
+
+def _with_values(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m[1], m[0]), text)
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(doc, argv text) of each `agentrt ...` command in a fenced code block, with line
+    continuations joined and the block's shell variables put in."""
+    found = []
+    for doc in DOCS:
+        blocks = re.findall(r"^```[a-z]*\n(.*?)^```", (ROOT / doc).read_text(), re.M | re.S)
+        for block in blocks:
+            text = _with_values(re.sub(r"\\\n\s*", " ", block), _shell_values(block))
+            for line in text.splitlines():
+                found += [(doc, m.group(1).strip()) for m in COMMAND.finditer(line)]
+    return found
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_docs_hold_commands():
+    assert len(COMMANDS) >= 40 and {doc for doc, _ in COMMANDS} == set(DOCS)
+
+
+@pytest.mark.parametrize("doc, command", COMMANDS, ids=[c[:60] for _, c in COMMANDS])
+def test_documented_command_parses(doc, command):
+    try:
+        build_parser().parse_args(shlex.split(command))
+    except SystemExit as exc:
+        pytest.fail(f"{doc}: `agentrt {command}` does not parse (exit {exc.code})")
