@@ -23,6 +23,17 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
 
 
+def add_host_load_flag(parser: argparse.ArgumentParser) -> None:
+    """`--recompute-when-no-room` (`EngineConfig.host_load_waits` off)."""
+    parser.add_argument(
+        "--recompute-when-no-room",
+        action="store_true",
+        help="recompute a host-held prefix that the device has no room to load now, as "
+        "SGLang's HiCache does (default: the request waits at the head of the queue until "
+        "running requests free room, then loads it)",
+    )
+
+
 def _integer(text: str, rule: str) -> int:
     try:
         return int(text)

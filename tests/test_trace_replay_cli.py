@@ -1,4 +1,5 @@
-"""`agentrt replay`: help, JSON keys per policy, importer-driven runs, bad lines -> exit 2."""
+"""`agentrt replay`: help, JSON keys per policy, importer-driven runs, bad lines -> exit 2,
+the engine flags it passes on."""
 
 from __future__ import annotations
 
@@ -127,6 +128,16 @@ def test_max_requests_and_failed_requests(tmp_path):
     assert main(argv) == 0
     result = orjson.loads(out.read_bytes())["lru"]
     assert result["completed"] == 3 and result["failed"] == 1  # 4000 tokens > 2048 pool
+
+
+@pytest.mark.parametrize("flag, waits", [([], True), (["--recompute-when-no-room"], False)])
+def test_recompute_when_no_room_reaches_the_engine(tmp_path, flag, waits):
+    out = tmp_path / "r.json"
+    trace = str(_mooncake(tmp_path, _rows()))
+    argv = ["replay", trace, "--policy", "hicache", "--no-progress", "--json", str(out)]
+    assert main([*argv, *flag]) == 0
+    result = orjson.loads(out.read_bytes())["hicache"]
+    assert result["config"]["host_load_waits"] is waits and result["completed"] == 9
 
 
 def test_bad_trace_line_exits_2_with_file_and_line(tmp_path, capsys):

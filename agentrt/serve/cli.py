@@ -6,6 +6,7 @@ import argparse
 import os
 
 from agentrt.cli_types import (
+    add_host_load_flag,
     fraction,
     nonneg_float,
     nonneg_int,
@@ -39,13 +40,7 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host-kv-cache-tokens", type=nonneg_int, default=0, help="host KV tier tokens (0)"
     )
-    p.add_argument(
-        "--recompute-when-no-room",
-        action="store_true",
-        help="recompute a host-held prefix that the device has no room to load now, as "
-        "SGLang's HiCache does (default: the request waits at the head of the queue until "
-        "running requests free room, then loads it)",
-    )
+    add_host_load_flag(p)
     p.add_argument("--seed", type=int, default=0, help="sampling seed of unseeded requests (0)")
     p.add_argument(
         "--batch-invariant",

@@ -6,7 +6,13 @@ import argparse
 import sys
 import time
 
-from agentrt.cli_types import int_at_least, nonneg_int, positive_float, positive_int
+from agentrt.cli_types import (
+    add_host_load_flag,
+    int_at_least,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from agentrt.engine.config import PAGE_SIZE
 from agentrt.learn import read_learned
 from agentrt.output_files import JSON, PLOT, add_json_flag, output_path
@@ -69,6 +75,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
         help="device KV pool (tokens)",
     )
     p.add_argument("--host-kv-cache-tokens", type=nonneg_int, help="host tier (tokens, 0: none)")
+    add_host_load_flag(p)
     p.add_argument(
         "--jobs",
         type=positive_int,
@@ -102,6 +109,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         device=args.device,
         kv_cache_tokens=args.kv_cache_tokens,
         host_kv_cache_tokens=args.host_kv_cache_tokens,
+        host_load_waits=not args.recompute_when_no_room,
         options=ReplayOptions(
             dispatch=args.dispatch,
             speed=args.speed,

@@ -50,6 +50,7 @@ class ReplayJob:
     device: str = "cpu"
     kv_cache_tokens: int | None = None
     host_kv_cache_tokens: int | None = None
+    host_load_waits: bool = True  # False: recompute a host prefix with no room to load
     options: ReplayOptions = field(default_factory=ReplayOptions)
     timeline: bool = False
     graph: str | None = None  # kvflow-learned: a learned graph to start from
@@ -71,6 +72,7 @@ def engine_config(job: ReplayJob) -> EngineConfig:
         eviction_policy=policy,
         model=job.model,
         device=job.device,
+        host_load_waits=job.host_load_waits,
         **sizes,
         **extra,
     )
@@ -101,6 +103,7 @@ def run_job(job: ReplayJob) -> tuple[dict, list[dict] | None]:
         "profile": config.profile if config.backend == "sim" else None,
         "kv_cache_tokens": config.kv_capacity_tokens,
         "host_kv_cache_tokens": (config.num_host_pages or 0) * config.page_size,
+        "host_load_waits": config.host_load_waits,
         "max_num_batched_tokens": config.max_num_batched_tokens,
         "max_num_seqs": config.max_num_seqs,
         "dispatch": job.options.dispatch,
