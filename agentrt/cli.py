@@ -12,6 +12,7 @@ from agentrt.interrupts import Terminated, exit_status, interrupts_deferred, sig
 from agentrt.output_files import JSON, atomic_write_text, output_path
 from agentrt.report import format_table, write_json
 from agentrt.run_cli import add_run_parser
+from agentrt.serve import bench_cli as serve_bench_cli
 from agentrt.serve import cli as serve_cli
 from agentrt.simulation import simulate_cli
 from agentrt.trace.replay_cli import add_replay_parser
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_parser(sub)
     simulate_cli.add_parser(sub)
     serve_cli.add_parser(sub)
-    serve_cli.add_bench_parser(bench_sub)
+    serve_bench_cli.add_parser(bench_sub)
     return parser
 
 

@@ -12,7 +12,7 @@ from serve_helpers import ServerThread, make_tiny_chat_model
 from agentrt.cli import main
 from agentrt.engine.config import EngineConfig
 from agentrt.serve.bench import build_workload, run_http, run_in_process
-from agentrt.serve.cli import build_engine
+from agentrt.serve.engine_flags import build_engine
 
 
 @pytest.fixture(scope="module")

@@ -95,12 +95,12 @@ class LLMEngine:
         with `backend="sim"` build a cost-model engine (no weights, virtual clock)."""
         config = config or EngineConfig(**overrides)
         if config.backend == "sim":
-            from agentrt.engine.cost_model.engine import build_sim_engine
+            from agentrt.engine.cost_model.engine import sim_parts
 
-            return build_sim_engine(config)
-        from agentrt.engine.torch_engine import build_torch_engine
+            return cls(config, **vars(sim_parts(config)))
+        from agentrt.engine.torch_engine import torch_parts
 
-        return on_compute_thread(build_torch_engine, config)
+        return cls(config, **vars(on_compute_thread(torch_parts, config)))
 
     def ensure_tokenizer(self) -> Any:
         """The tokenizer; a missing one is loaded now by ``load_tokenizer`` where given

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from agentrt.engine.batcher import ScheduledBatch
 from agentrt.engine.sampling_params import SamplingParams
@@ -11,6 +14,7 @@ from agentrt.engine.structured_params import StructuredOutputParams
 from agentrt.kvmanager.transfer import KVTransfer
 
 if TYPE_CHECKING:
+    from agentrt.engine.clock import Clock
     from agentrt.engine.cost_model.decode_group import DecodeGroup
 
 
@@ -71,3 +75,17 @@ class ModelRunner(ABC):
     def execute_with_group(self, batch: ScheduledBatch) -> list[int]:
         """`execute` with every member of `decode_group` decoding one token besides."""
         raise ValueError(f"{type(self).__name__} has no implicit decodes")
+
+
+@dataclass
+class BackendParts:
+    """What a backend builds for an engine, `LLMEngine(config, **vars(parts))`: the runner
+    and what the model says about itself (see `LLMEngine`)."""
+
+    runner: ModelRunner
+    tokenizer: Any = None
+    eos_token_ids: Seq[int] = ()
+    max_model_len: int | None = None
+    vocab_size: int | None = None
+    clock: Clock | None = None
+    load_tokenizer: Callable[[], Any] | None = None

@@ -10,8 +10,8 @@ import torch
 
 from agentrt.engine import loader
 from agentrt.engine.config import EngineConfig
-from agentrt.engine.llm_engine import LLMEngine
 from agentrt.engine.model import CausalLM
+from agentrt.engine.runner import BackendParts
 from agentrt.engine.structured_output import ConstraintBuilder
 from agentrt.engine.torch_runner import TorchModelRunner
 
@@ -26,9 +26,9 @@ def resolve_dtype(name: str) -> torch.dtype:
     return dtype
 
 
-def build_torch_engine(config: EngineConfig) -> LLMEngine:
-    """Load the model named in `config` (run it on the compute thread: it allocates the
-    KV cache and moves weights to the device)."""
+def torch_parts(config: EngineConfig) -> BackendParts:
+    """Load the model named in `config` and its runner (run it on the compute thread: it
+    allocates the KV cache and moves weights to the device)."""
     device = torch.device(config.device)
     dtype = resolve_dtype(config.dtype)
     model_dir = loader.resolve_model_dir(config.model)
@@ -54,4 +54,4 @@ def build_torch_engine(config: EngineConfig) -> LLMEngine:
         num_host_pages=config.num_host_pages or 0,
         batch_invariant=config.batch_invariant,
     )
-    return LLMEngine(config, runner, tokenizer, eos_ids, max_positions, hf_config.vocab_size)
+    return BackendParts(runner, tokenizer, eos_ids, max_positions, hf_config.vocab_size)

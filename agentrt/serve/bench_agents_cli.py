@@ -1,7 +1,7 @@
-"""`agentrt bench serve` for multi-agent workloads: one server per mode, side by side.
+"""`agentrt bench serve` for the KVFlow workloads: one server per mode, side by side.
 
-`kvflow-single` / `kvflow-concurrent` (`bench_agents`) and `tool-agent`
-(`bench_tool_agent`); pools are sized from the prompts as the server renders them.
+`kvflow-single` / `kvflow-concurrent` (`bench_agents`); pools are sized from the prompts
+as the server renders them.
 """
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ import anyio
 
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES, POLICY
-from agentrt.serve.bench_cli import served
+from agentrt.serve.bench_server import modes_of, served
 
 
 def run_agent_workload(args: argparse.Namespace) -> int:
-    if args.workload == "tool-agent":
-        from agentrt.serve.bench_tool_agent_cli import run_tool_agent_workload
-
-        return run_tool_agent_workload(args)
-    return _cmd_bench_agents(args)
-
-
-def _cmd_bench_agents(args: argparse.Namespace) -> int:
     from agentrt.bench.kvflow_cli import DEFAULTS, make_workload
     from agentrt.engine import loader
     from agentrt.serve.bench_agents import AgentTexts, run_agent_clients
@@ -100,11 +92,3 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
     }
     write_json(args.json, out)
     return 0 if all(not r["failures"] for r in results.values()) else 1
-
-
-def modes_of(args: argparse.Namespace, known: tuple[str, ...]) -> list[str]:
-    modes = [m for m in (args.modes or ",".join(known)).split(",") if m]
-    for mode in modes:
-        if mode not in known:
-            raise SystemExit(f"unknown mode {mode!r}; use some of {','.join(known)}")
-    return modes

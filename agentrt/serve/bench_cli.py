@@ -1,30 +1,24 @@
-"""`agentrt bench serve`: argument parsing, the server it starts, the printed block."""
+"""`agentrt bench serve`: argument parsing, the workload it runs, the printed block."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx
 
 from agentrt.cli_types import fraction, positive_float, positive_int
 from agentrt.output_files import add_json_flag
 from agentrt.report import format_table, write_json
 from agentrt.serve.bench_agents import MODES
+from agentrt.serve.bench_server import served
 from agentrt.serve.bench_tool_agent import TOOL_MODES
+from agentrt.serve.engine_flags import add_engine_flags
 
 
-def add_parser(bench_sub, add_engine_flags) -> None:
+def add_parser(bench_sub) -> None:
     p = bench_sub.add_parser(
         "serve",
         help="N concurrent HTTP clients against agentrt serve, beside the same run in-process",
@@ -116,65 +110,17 @@ def add_parser(bench_sub, add_engine_flags) -> None:
     p.set_defaults(func=_cmd_bench_serve)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _engine_argv(args: argparse.Namespace) -> list[str]:
-    flags = ["model", "device", "dtype", "backend", "profile", "kv_cache_tokens", "page_size"]
-    flags += ["max_num_seqs", "max_num_batched_tokens", "eviction_policy"]
-    flags += ["host_kv_cache_tokens", "seed"]
-    argv = []
-    for name in flags:
-        value = vars(args)[name]
-        if value is not None:
-            argv += ["--" + name.replace("_", "-"), str(value)]
-    if args.batch_invariant:
-        argv.append("--batch-invariant")
-    if args.recompute_when_no_room:
-        argv.append("--recompute-when-no-room")
-    return argv
-
-
-@contextlib.contextmanager
-def served(args: argparse.Namespace, serve_argv: tuple[str, ...] = ()) -> Iterator[str]:
-    """`agentrt serve` in a child process on a free loopback port: yields its URL once it
-    is healthy, stops it (SIGTERM) when the body ends (`serve_argv`: server flags besides
-    the engine's)."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "agentrt.cli", "serve", "--port", str(port)]
-    cmd += _engine_argv(args) + ["--max-pending", "100000", *serve_argv]
-    env = {**os.environ, "AGENTRT_API_KEY": ""}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the server did not become healthy in 600 s")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-
-
 def _cmd_bench_serve(args: argparse.Namespace) -> int:
-    if args.workload.startswith("kvflow-") or args.workload == "tool-agent":
+    if args.workload == "tool-agent":
+        from agentrt.serve.bench_tool_agent_cli import run_tool_agent_workload
+
+        return run_tool_agent_workload(args)
+    if args.workload.startswith("kvflow-"):
         from agentrt.serve.bench_agents_cli import run_agent_workload
 
         return run_agent_workload(args)
     from agentrt.serve.bench import as_chat, build_workload, overhead, run_http, run_in_process
-    from agentrt.serve.cli import build_engine, engine_config
+    from agentrt.serve.engine_flags import build_engine, engine_config
     from agentrt.trace.metrics import format_serving
 
     engine = build_engine(engine_config(args))

@@ -20,7 +20,7 @@ import copy
 import anyio
 
 from agentrt.report import format_table, write_json
-from agentrt.serve.bench_agents_cli import modes_of
+from agentrt.serve.bench_server import modes_of, served
 from agentrt.serve.bench_tool_agent import (
     TOOL_MODES,
     ToolAgentWorkload,
@@ -117,7 +117,7 @@ def _sim_run(args, texts, policy: str, device: int, host: int, budget: float, ru
     page = args.page_size or 16
     from agentrt.engine.llm_engine import LLMEngine
     from agentrt.serve.bench_tool_agent_sim import run_tool_agents_sim
-    from agentrt.serve.cli import engine_config
+    from agentrt.serve.engine_flags import engine_config
 
     config = engine_config(_with_pools(args, policy, device * page, host * page))
     return run_tool_agents_sim(LLMEngine.from_config(config), texts, budget, rule)
@@ -133,7 +133,6 @@ def _with_pools(args, policy: str, device_tokens: int, host_tokens: int):
 
 def _http_run(args, workload, policy: str, device_tokens: int, host_tokens: int,
               budget: float, rule: str) -> dict:  # fmt: skip
-    from agentrt.serve.bench_cli import served
     from agentrt.serve.bench_tool_agent import run_tool_agents
 
     server_args = _with_pools(args, policy, device_tokens, host_tokens)

@@ -1,4 +1,4 @@
-"""The `sim` backend: an `LLMEngine` whose runner is the cost model.
+"""The `sim` backend: the parts of an `LLMEngine` whose runner is the cost model.
 
 No weights and no KV tensors; `clock.now()` is virtual seconds. The tokenizer (of
 `config.model`) is loaded the first time a text prompt needs it.
@@ -10,11 +10,11 @@ from agentrt.engine.config import EngineConfig
 from agentrt.engine.cost_model.kv_transfer import SimKVTransfer
 from agentrt.engine.cost_model.profile import load_profile
 from agentrt.engine.cost_model.runner import CostModelRunner
-from agentrt.engine.llm_engine import LLMEngine
+from agentrt.engine.runner import BackendParts
 
 
-def build_sim_engine(config: EngineConfig) -> LLMEngine:
-    """A cost-model engine for `config` with the profile `config.profile`."""
+def sim_parts(config: EngineConfig) -> BackendParts:
+    """A cost-model runner for `config` with the profile `config.profile`."""
     profile = load_profile(config.profile)
     runner = CostModelRunner(profile, vocab_size=profile.vocab_size)
     runner.kv_transfer = SimKVTransfer(runner, profile.kv_bytes_per_token * config.page_size)
@@ -24,8 +24,7 @@ def build_sim_engine(config: EngineConfig) -> LLMEngine:
 
         return loader.load_tokenizer(loader.resolve_model_dir(config.model))
 
-    return LLMEngine(
-        config,
+    return BackendParts(
         runner,
         vocab_size=profile.vocab_size,
         clock=runner.clock,

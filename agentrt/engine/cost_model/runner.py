@@ -40,7 +40,7 @@ class CostModelRunner(ModelRunner):
         self.tokens = RequestTokens(SyntheticTokens(first, max(1, top - FIRST_TOKEN)))
         self._link_free_at = 0.0
         self.busy_seconds = 0.0
-        self.kv_transfer = None  # set by build_sim_engine: a SimKVTransfer
+        self.kv_transfer = None  # set by sim_parts: a SimKVTransfer
 
     @property
     def kv_bytes_per_token(self) -> int:
