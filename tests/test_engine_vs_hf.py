@@ -6,6 +6,7 @@ import pytest
 from engine_helpers import hf_greedy, load_hf, make_engine, random_prompts, run_to_completion
 from tiny_models import FAMILIES
 
+from agentrt.engine.model.kernels import PLAIN
 from agentrt.engine.sampling_params import SamplingParams
 
 NEW_TOKENS = 10
@@ -90,3 +91,17 @@ def test_batch_invariant_mode(family, tiny_models, hf_models):
     prompts = [shared + s for s in random_prompts(3, 1, 9, 256, seed=10)]
     outs = _check(engine, hf_models[family], prompts + random_prompts(3, 1, 30, 256, seed=11))
     assert any(out.num_cached_tokens >= 20 for out in outs)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_plain_kernels_the_path_cuda_runs(family, tiny_models, hf_models, monkeypatch):
+    # The plain torch ops of `kernels.py` are what CUDA runs; here on CPU, through the
+    # whole engine: mixed batch, chunked prefill, prefix hits and preemption.
+    monkeypatch.setenv("AGENTRT_PLAIN_KERNELS", "1")
+    engine = make_engine(tiny_models[family], kv_cache_tokens=128, max_num_batched_tokens=16)
+    assert engine.runner.model.kernels is PLAIN and engine.runner.model.decode_stack is None
+    shared = random_prompts(1, 21, 21, 256, seed=12)[0]
+    prompts = [shared + s for s in random_prompts(4, 1, 9, 256, seed=13)]
+    outs = _check(engine, hf_models[family], prompts + random_prompts(6, 5, 40, 256, seed=14))
+    assert any(out.num_cached_tokens >= 20 for out in outs)
+    assert engine.stats.preemptions > 0
