@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 JSON = (".json",)
 JSONL = (".jsonl",)
@@ -73,6 +74,23 @@ def output_path(suffixes: tuple[str, ...], plot: bool = False) -> Callable[[str]
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
+
+
+def write_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Render a matplotlib figure in the format of `path`'s suffix and write it atomically
+    (its folder made if missing); the figure is closed either way."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    image = io.BytesIO()
+    try:
+        fig.savefig(image, format=path.suffix.lstrip(".").lower(), dpi=dpi)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, image.getvalue())
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]
         lines.append("   ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in pairs))
     lines.append("=" * width)
     return "\n".join(lines)
+
+
+def number(value: float | None, spec: str) -> str:
+    """`value` formatted with `spec`, or "-" in the same width for a figure that does not
+    exist (None)."""
+    if value is not None:
+        return format(value, spec)
+    align, width = re.match(r"([<>^]?)(\d*)", spec).groups()
+    return format("-", f"{align or '>'}{width}")
 
 
 def write_json(path: str | Path | None, result: dict[str, Any]) -> None:

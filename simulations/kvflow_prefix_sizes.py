@@ -21,6 +21,7 @@ from typing import Any
 
 from agentrt.bench.kvflow_bench import run_kvflow_bench
 from agentrt.bench.kvflow_cli import DEFAULTS, make_workload
+from agentrt.output_files import write_figure
 from agentrt.report import write_json
 
 PREFIXES = (1024, 2048, 4096, 8192, 16384)
@@ -76,7 +77,7 @@ def plot(rows: list[dict[str, Any]], path: str, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(fig, path, dpi=120)
 
 
 def main() -> None:

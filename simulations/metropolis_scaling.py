@@ -19,10 +19,11 @@ import argparse
 import time
 from typing import Any
 
-from agentrt.report import write_json
+from agentrt.output_files import write_figure
+from agentrt.report import number, write_json
 from agentrt.simulation import TownScenario, TownWorld
 from agentrt.simulation.cosim import CosimConfig
-from agentrt.simulation.runner import run_simulation
+from agentrt.simulation.runner import run_simulation, speedups
 
 SIZES = (25, 100, 250, 500, 1000)
 
@@ -41,9 +42,7 @@ def run_size(
         "makespan": {m: r.makespan for m, r in res.items()},
         "parallelism": {m: r.parallelism for m, r in res.items()},
         "calls": sync.calls,
-        "ooo_over_sync": sync.makespan / ooo.makespan,
-        "oracle_over_sync": sync.makespan / oracle.makespan,
-        "ooo_pct_of_oracle": 100 * oracle.makespan / ooo.makespan,
+        **speedups(sync.makespan, ooo.makespan, oracle.makespan),
         "hashes_agree": sync.world_hash == ooo.world_hash == oracle.world_hash,
         "calls_per_wall_s": {m: r.extra["calls_per_wall_s"] for m, r in res.items()},
         "wall_s": wall,
@@ -74,7 +73,7 @@ def plot(rows: list[dict[str, Any]], path: str, title: str) -> None:
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(fig, path, dpi=120)
 
 
 def main() -> None:
@@ -101,7 +100,8 @@ def main() -> None:
         mk = row["makespan"]
         print(
             f"{n:>6} {mk['sync']:>8.1f} {mk['ooo']:>8.1f} {mk['oracle']:>8.1f} "
-            f"{row['ooo_over_sync']:>7.2f}x {row['ooo_pct_of_oracle']:>7.1f}% "
+            f"{number(row['ooo_over_sync'], '>7.2f')}x "
+            f"{number(row['ooo_pct_of_oracle'], '>7.1f')}% "
             f"{row['parallelism']['ooo']:>8.1f} {row['calls']:>7} "
             f"{row['calls_per_wall_s']['ooo']:>8,.0f}  "
             f"{'same' if row['hashes_agree'] else 'DIFFERENT'}",

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentrt.report import write_json
+from agentrt.report import number, write_json
 from agentrt.simulation import TownScenario, TownWorld
 from agentrt.simulation.cosim import CosimConfig
-from agentrt.simulation.runner import run_simulation
+from agentrt.simulation.runner import run_simulation, speedups
 
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("default (generative, smallville, 07:00, p=0.5)", {}),
@@ -41,9 +41,7 @@ def run_variant(agents: int, steps: int, seed: int, change: dict, cfg: CosimConf
         "makespan": {m: r.makespan for m, r in res.items()},
         "parallelism": {m: r.parallelism for m, r in res.items()},
         "calls": res["sync"].calls,
-        "ooo_over_sync": sync / ooo if ooo else None,
-        "oracle_over_sync": sync / oracle if oracle else None,
-        "ooo_pct_of_oracle": 100 * oracle / ooo if ooo else None,
+        **speedups(sync, ooo, oracle),
         "hashes_agree": len({r.world_hash for r in res.values()}) == 1,
     }
 
@@ -69,8 +67,9 @@ def main() -> None:
         mk = row["makespan"]
         print(
             f"{name:<48} {mk['sync']:>8.1f} {mk['ooo']:>8.1f} {mk['oracle']:>8.1f} "
-            f"{row['ooo_over_sync']:>7.2f}x {row['oracle_over_sync']:>7.2f}x "
-            f"{row['ooo_pct_of_oracle']:>7.1f}% {row['calls']:>7}  "
+            f"{number(row['ooo_over_sync'], '>7.2f')}x "
+            f"{number(row['oracle_over_sync'], '>7.2f')}x "
+            f"{number(row['ooo_pct_of_oracle'], '>7.1f')}% {row['calls']:>7}  "
             f"{'same' if row['hashes_agree'] else 'DIFFERENT'}",
             flush=True,
         )

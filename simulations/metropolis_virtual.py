@@ -12,10 +12,11 @@ replicas, batching limits, the L4 profile) will replace the executor.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+from agentrt.report import number, write_json
 from agentrt.simulation import TownScenario, TownWorld, run_modes
+from agentrt.simulation.runner import speedups
 
 SIZES = (25, 100, 250, 500, 1000)
 
@@ -48,22 +49,19 @@ def main() -> None:
             "makespan": {m: r.makespan for m, r in res.items()},
             "parallelism": {m: r.parallelism for m, r in res.items()},
             "calls": sync.calls,
-            "ooo_over_sync": sync.makespan / ooo.makespan,
-            "ooo_pct_of_oracle": 100 * oracle.makespan / ooo.makespan,
-            "oracle_over_sync": sync.makespan / oracle.makespan,
+            **speedups(sync.makespan, ooo.makespan, oracle.makespan),
             "hashes_agree": same,
             "wall_s": wall,
         }
         rows.append(row)
         print(
             f"{n:>6} {sync.makespan:>9.1f} {ooo.makespan:>9.1f} {oracle.makespan:>9.1f} "
-            f"{row['ooo_over_sync']:>7.2f}x {row['ooo_pct_of_oracle']:>7.1f}% "
+            f"{number(row['ooo_over_sync'], '>7.2f')}x "
+            f"{number(row['ooo_pct_of_oracle'], '>7.1f')}% "
             f"{sync.parallelism:>8.1f} {ooo.parallelism:>8.1f} {sync.calls:>7} {wall:>6.1f}  "
             f"{'same' if same else 'DIFFERENT'}"
         )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"study": "metropolis_virtual", "seed": args.seed, "rows": rows}, f, indent=1)
+    write_json(args.json, {"study": "metropolis_virtual", "seed": args.seed, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -163,6 +163,16 @@ def run_simulation(
     return run_in_order(modes, one)
 
 
+def speedups(sync_s: float, ooo_s: float, oracle_s: float) -> dict[str, float | None]:
+    """ooo and oracle over sync, and ooo as % of oracle, from the three modes' makespans
+    (None where a makespan is 0: nothing ran, e.g. a town asleep)."""
+    return {
+        "ooo_over_sync": sync_s / ooo_s if ooo_s else None,
+        "oracle_over_sync": sync_s / oracle_s if oracle_s else None,
+        "ooo_pct_of_oracle": 100 * oracle_s / ooo_s if ooo_s else None,
+    }
+
+
 def summarize(results: dict[str, SimResult]) -> dict[str, Any]:
     """JSON-ready summary: per-mode results plus % of oracle and ooo/sync speedup."""
     oracle = results.get("oracle")

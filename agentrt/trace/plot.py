@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from agentrt.output_files import atomic_write_bytes
+from agentrt.output_files import write_figure
 
 
 def plot_replay(results: dict[str, dict], path: str | Path, title: str = "") -> Path:
@@ -43,11 +42,4 @@ def plot_replay(results: dict[str, dict], path: str | Path, title: str = "") -> 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    image = io.BytesIO()
-    try:
-        fig.savefig(image, format=path.suffix.lstrip(".").lower(), dpi=110)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, image.getvalue())
-    return path
+    return write_figure(fig, path)
