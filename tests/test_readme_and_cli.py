@@ -63,6 +63,20 @@ def test_run_example_with_trace(tmp_path, capsys):
     assert sum(r["cached_tokens"] for r in records) > 0  # the shared handbook prefix
 
 
+# examples/serve_*.py are clients of `agentrt serve`: tests/test_serve_frameworks.py runs them
+RUNNABLE = sorted(p.name for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("serve_"))
+
+
+@pytest.mark.parametrize("example", RUNNABLE)
+def test_every_runnable_example_runs_on_sim(example, tmp_path):
+    out_json = tmp_path / "run.json"
+    argv = ["run", str(ROOT / "examples" / example), "--backend", "sim", "--no-progress"]
+    assert main([*argv, "--json", str(out_json)]) == 0
+    result = orjson.loads(out_json.read_bytes())
+    assert result["workflows"] >= 1 and result["failed"] == 0 and result["llm_calls"] >= 2
+    assert len(RUNNABLE) >= 3
+
+
 def test_run_missing_file(capsys):
     assert main(["run", "no/such/file.py"]) == 2
     assert "no workflow file" in capsys.readouterr().err
