@@ -64,7 +64,9 @@ def test_run_example_with_trace(tmp_path, capsys):
 
 
 # examples/serve_*.py are clients of `agentrt serve`: tests/test_serve_frameworks.py runs them
-RUNNABLE = sorted(p.name for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("serve_"))
+RUNNABLE = sorted(
+    p.name for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("serve_")
+)
 
 
 @pytest.mark.parametrize("example", RUNNABLE)
