@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentrt-installed
 
-.PHONY: venv demo test test-all test-gpu test-peer lint bench
+.PHONY: venv demo test test-all test-gpu test-peer lint
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
