@@ -36,8 +36,9 @@ class Sample:
     seconds: float
 
 
-def _tokens(n: int, rng: random.Random) -> list[int]:
-    return [rng.randrange(100, 30_000) for _ in range(n)]
+def _tokens(n: int, rng: random.Random, vocab: int) -> list[int]:
+    """`n` random token ids of a `vocab`-token model (ids 100-29,999 where it has them)."""
+    return [rng.randrange(min(100, vocab // 2), min(30_000, vocab)) for _ in range(n)]
 
 
 def timed_steps(engine: LLMEngine, prompts: list[list[int]], max_tokens: int) -> list[Sample]:
@@ -58,18 +59,18 @@ def timed_steps(engine: LLMEngine, prompts: list[list[int]], max_tokens: int) ->
     return samples
 
 
-def _workloads(seed: int) -> list[tuple[str, list[list[int]], list[list[int]], int]]:
+def _workloads(seed: int, vocab: int) -> list[tuple[str, list[list[int]], list[list[int]], int]]:
     """(label, priming prompts, measured prompts, max_tokens) per workload."""
     rng = random.Random(seed)
-    out = [(f"prefill {n}", [], [_tokens(n, rng)], 1) for n in (16, 64, 256, 1024)]
-    out.append(("prefill 3072 (3 chunks)", [], [_tokens(3072, rng)], 1))
+    out = [(f"prefill {n}", [], [_tokens(n, rng, vocab)], 1) for n in (16, 64, 256, 1024)]
+    out.append(("prefill 3072 (3 chunks)", [], [_tokens(3072, rng, vocab)], 1))
     # Steps that mix prefill chunks of several sequences with decodes.
-    mixed = [_tokens(48 + 84 * i, rng) for i in range(8)]
+    mixed = [_tokens(48 + 84 * i, rng, vocab) for i in range(8)]
     out.append(("mixed 8 (48-636 prompt, 16 new)", [], mixed, 16))
     for context, batches in DECODE_GRID:
-        prefix = _tokens(context - 16, rng)
+        prefix = _tokens(context - 16, rng, vocab)
         for batch in batches:
-            prompts = [prefix + _tokens(16, rng) for _ in range(batch)]
+            prompts = [prefix + _tokens(16, rng, vocab) for _ in range(batch)]
             out.append((f"B={batch} ctx~{context}", [prefix + [7] * 16], prompts, 8))
     return out
 
@@ -77,7 +78,7 @@ def _workloads(seed: int) -> list[tuple[str, list[list[int]], list[list[int]], i
 def measure(engine: LLMEngine, repeats: int = 2, seed: int = 0) -> list[Sample]:
     """Samples of every calibration workload (min over `repeats` runs per step)."""
     samples: list[Sample] = []
-    for label, priming, prompts, max_tokens in _workloads(seed):
+    for label, priming, prompts, max_tokens in _workloads(seed, engine.vocab_size):
         best: list[Sample] | None = None
         for _ in range(repeats):
             engine.reset_prefix_cache()
@@ -118,7 +119,7 @@ def calibrate(
 
     engine = LLMEngine.from_config(EngineConfig(model=model, device=device, **CALIBRATION_CONFIG))
     engine.runner = RecordingRunner(engine.runner)
-    timed_steps(engine, [_tokens(64, random.Random(99))], 4)  # warm-up
+    timed_steps(engine, [_tokens(64, random.Random(99), engine.vocab_size)], 4)  # warm-up
     samples = measure(engine, repeats)
     fit = fit_step_costs([s.features for s in samples], [s.seconds for s in samples])
 

@@ -1,6 +1,7 @@
-"""The `agentrt bench` commands that no other test runs end to end run at small sizes and
-write their JSON: tracker, sim (speed only), workflows (default model) and engine (a tiny
-random model; its figures measure nothing, the test checks that every part runs)."""
+"""The commands no other test runs end to end run at small sizes and write their JSON:
+`bench` tracker, sim (speed only), workflows (default model) and engine (a tiny random
+model: its figures measure nothing, the test checks that every part runs); `calibrate`
+(its profile then drives the sim backend) and `demo`, the main job."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_bench_engine(tmp_path, tiny_long_model):
     assert [c["ratio"] > 0 for c in result["cases"]] == [True, True]
     assert result["ttft_cached_ms"] > 0 and result["ttft_cold_ms"] > 0
     assert result["roofline"] and result["bandwidth"]
+
+
+def test_calibrate_writes_a_profile_the_sim_backend_runs(tmp_path, tiny_long_model):
+    from agentrt.engine.config import EngineConfig
+    from agentrt.engine.llm_engine import LLMEngine
+    from agentrt.engine.sampling_params import SamplingParams
+
+    profile = tmp_path / "tiny.json"
+    argv = ["calibrate", "--model", str(tiny_long_model), "--repeats", "1", "--out", str(profile)]
+    assert main([*argv, "--name", "tiny", "--json", str(tmp_path / "fit.json")]) == 0
+    fit = orjson.loads((tmp_path / "fit.json").read_bytes())
+    assert fit["profile"]["name"] == "tiny" and len(fit["samples"]) > 20
+    engine = LLMEngine.from_config(EngineConfig(backend="sim", profile=str(profile)))
+    engine.add_request(list(range(1, 40)), SamplingParams(max_tokens=4, ignore_eos=True))
+    while engine.has_unfinished_requests():
+        engine.step()
+    assert engine.clock.now() > 0
+
+
+def test_demo_the_main_job(tmp_path):
+    out = tmp_path / "demo.json"
+    assert main(["demo", "--max-tokens", "8", "--json", str(out)]) == 0
+    result = orjson.loads(out.read_bytes())
+    assert result["workflows"] == 4 and result["failed"] == 0 and result["llm_calls"] == 16
+    assert result["prefill_tokens_reused"] > 0  # the town's shared system prompt
