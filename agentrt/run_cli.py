@@ -100,14 +100,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def print_result(r: WorkflowResult) -> None:
-    """`[id] input: ...` then the output (one line per exit agent), or why it failed."""
+    """`[id] input: ...` then the output (a line per exit agent, its further lines
+    indented under it), or why it failed."""
     print(f"[{r.workflow_id}] input: {_short(r.input)}")
     if not r.ok:
         print(f"  FAILED: {describe(r.error) if r.error is not None else 'unknown error'}")
         return
     output = r.output if isinstance(r.output, dict) else {"output": r.output}
     for key, value in output.items():
-        print(f"  {key}: {str(value).strip()}")
+        print(f"  {key}: {output_text(value)}")
+
+
+def output_text(value: Any) -> str:
+    """An agent's output as printed: stripped, its further lines indented by four."""
+    return str(value).strip().replace("\n", "\n    ")
 
 
 def result_json(r: WorkflowResult) -> dict[str, Any]:

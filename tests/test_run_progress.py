@@ -12,6 +12,7 @@ import orjson
 
 import agentrt
 from agentrt.cli import main
+from agentrt.run_cli import output_text
 from agentrt.run_file import StreamPrinter
 from agentrt.scheduler.runtime import TokenDelta
 
@@ -57,7 +58,9 @@ def test_run_prints_inputs_outputs_and_json_keeps_every_agent(tmp_path, capsys):
     lines = captured.out.splitlines()
     for wid, x in (("story-1", "a cat"), ("story-2", "the moon")):
         i = lines.index(f"[{wid}] input: {x}")
-        assert lines[i + 1] == f"  output: {runs[x]['output'].strip()}"
+        printed = f"  output: {output_text(runs[x]['output'])}".splitlines()
+        assert lines[i + 1 : i + 1 + len(printed)] == printed  # sim text may hold newlines
+    assert output_text(" two\nlines \n") == "two\n    lines"
     # the bar (stderr): all workflows done, with the calls and tokens/s it counted
     final = captured.err.replace("\r", "\n").strip().splitlines()[-1]
     assert re.search(r"workflows: 100%.* 2/2 .*calls=4, tok_s=[\d.]+", final), final
