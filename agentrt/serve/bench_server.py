@@ -15,27 +15,14 @@ from collections.abc import Iterator
 
 import httpx
 
+from agentrt.serve.engine_flags import engine_argv
+
 
 def free_port() -> int:
+    """A loopback port free now (the OS picks it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def engine_argv(args: argparse.Namespace) -> list[str]:
-    flags = ["model", "device", "dtype", "backend", "profile", "kv_cache_tokens", "page_size"]
-    flags += ["max_num_seqs", "max_num_batched_tokens", "eviction_policy"]
-    flags += ["host_kv_cache_tokens", "seed"]
-    argv = []
-    for name in flags:
-        value = vars(args)[name]
-        if value is not None:
-            argv += ["--" + name.replace("_", "-"), str(value)]
-    if args.batch_invariant:
-        argv.append("--batch-invariant")
-    if args.recompute_when_no_room:
-        argv.append("--recompute-when-no-room")
-    return argv
 
 
 @contextlib.contextmanager

@@ -67,3 +67,20 @@ def build_engine(config: EngineConfig):
     engine = LLMEngine.from_config(config)
     engine.ensure_tokenizer()
     return engine
+
+
+def engine_argv(args: argparse.Namespace) -> list[str]:
+    """The `agentrt serve` flags that build the engine `args` describes."""
+    flags = ["model", "device", "dtype", "backend", "profile", "kv_cache_tokens", "page_size"]
+    flags += ["max_num_seqs", "max_num_batched_tokens", "eviction_policy"]
+    flags += ["host_kv_cache_tokens", "seed"]
+    argv = []
+    for name in flags:
+        value = vars(args)[name]
+        if value is not None:
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    if args.batch_invariant:
+        argv.append("--batch-invariant")
+    if args.recompute_when_no_room:
+        argv.append("--recompute-when-no-room")
+    return argv
